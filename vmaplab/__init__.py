@@ -1,0 +1,38 @@
+"""vmaplab: see how Linux vmalloc works, and why the 6.9 "vmap nodes" made it scale.
+
+The core (this package minus ``vmaplab.viz`` and ``vmaplab.widgets``) imports
+only the standard library, so it runs anywhere Python does.
+
+>>> from vmaplab import Vmalloc, PAGE_SIZE
+>>> vm = Vmalloc(nr_cpus=64, version="6.9")
+>>> vm.nr_vmap_nodes, vm.vmap_zone_size, vm.lazy_max_pages()
+(64, 65536, 57344)
+"""
+from .allocator import Stats, Vmalloc
+from .area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
+from .check import render_address_map
+from .config import (
+    GFP_KERNEL, GFP_NOWARN, GFP_ZERO, MODULES_END, MODULES_VADDR, PAGE_SHIFT, PAGE_SIZE,
+    SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX, VM_ALLOC, VM_DMA_COHERENT, VM_FLUSH_RESET_PERMS,
+    VM_IOREMAP, VM_KASAN, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD, VM_SPARSE, VM_UNINITIALIZED,
+    VM_USERMAP, VMALLOC_END, VMALLOC_START, VMAP_BLOCK, VMAP_RAM,
+)
+from .errors import (
+    BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
+    WrongFreeFunctionError,
+)
+from .freespace import FreeSpace, LinearFreeSpace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Vmalloc", "Stats", "VmapArea", "VmStruct", "encode_vn_id", "decode_vn_id",
+    "render_address_map", "FreeSpace", "LinearFreeSpace",
+    "VmallocError", "InvalidArgumentError", "BadFreeError", "WrongFreeFunctionError",
+    "ConfigError", "InvariantError",
+    "PAGE_SIZE", "PAGE_SHIFT", "ULONG_MAX", "VMALLOC_START", "VMALLOC_END", "MODULES_VADDR",
+    "MODULES_END", "VM_IOREMAP", "VM_ALLOC", "VM_MAP", "VM_USERMAP", "VM_DMA_COHERENT",
+    "VM_UNINITIALIZED", "VM_NO_GUARD", "VM_KASAN", "VM_FLUSH_RESET_PERMS", "VM_MAP_PUT_PAGES",
+    "VM_SPARSE", "VMAP_RAM", "VMAP_BLOCK", "GFP_KERNEL", "GFP_ZERO", "GFP_NOWARN",
+    "SHRINK_STOP", "SHRINK_EMPTY",
+]

@@ -1,0 +1,4 @@
+"""``python -m vmaplab`` runs the CLI."""
+from .cli import main
+
+raise SystemExit(main())

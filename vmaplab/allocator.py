@@ -1,0 +1,836 @@
+"""The public facade: one simulated machine's vmalloc, in the 6.8 or the 6.9 design.
+
+Mirrors (spec §3-§4): ``vmalloc_init``/``vmap_init_nodes``, ``node_alloc`` and
+``node_pool_del_va``, ``alloc_vmap_area``, ``__get_vm_area_node``,
+``setup_vmalloc_vm``, ``__vmalloc_node_range``/``__vmalloc_area_node``,
+``vmalloc``/``vzalloc``/``vmalloc_user``/``__vmalloc_node``, ``vfree``,
+``vmap``/``vunmap``, ``ioremap``/``iounmap``, ``remove_vm_area``,
+``free_unmap_vmap_area``, ``find_vmap_area``/``find_unlink_vmap_area``,
+``kvfree_rcu`` (with an explicit grace period).
+
+Invariants (``check()`` walks them all, see check.py): free ∪ busy ∪ lazy ∪
+pooled VAs tile ``[1, ULONG_MAX)``; busy VAs live in the node of their start
+address; lazy VAs in their owner's node; ``vmap_lazy_nr`` is the lazy pages;
+every page handed out belongs to exactly one live area.
+
+Both designs share every mechanism; they differ in a few switches set in
+``__init__``: ``_node_layer`` (pools and owner ids: 6.9 with more than one
+node), ``_merge_lazy`` (6.8's merged purge tree) and the lock names.
+
+Simplifications: no page tables (``VmStruct.pages`` stands in), no KASAN,
+kmemleak or huge mappings (``vmalloc_huge`` is refused); interrupt context does
+not exist, so ``vfree_atomic`` is not modelled; slab allocations of VA objects
+never fail; the clock is whatever the caller attaches (``vm.clock``).
+"""
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+from .area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
+from .config import (
+    BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
+    IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, MODULES_END, MODULES_VADDR, PAGE_MASK, PAGE_SHIFT,
+    PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALL_FLAGS, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
+    VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
+    VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
+    VMAP_BLOCK, VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
+    lazy_max_pages_for, nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
+)
+from .dmesg import KernelLog
+from .errors import (
+    BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
+    WrongFreeFunctionError,
+)
+from .freespace import FreeSpace
+from .nodes import VmapNode
+from .pages import PageAllocator
+from .purge import PurgeMixin
+from .shrinker import VmapNodeShrinker
+from .trace import AllocVmapArea, Lock, Pool, Rcu, Tracer
+from .trace import Vmalloc as VmallocEvent
+from .vmap_block import VmapBlockMixin, VmapBlockQueue
+
+VERSIONS = ("6.8", "6.9")
+DEFAULT_RAM_PAGES = (64 << 30) // PAGE_SIZE     # a 64 GiB machine
+
+
+class Stats:
+    """Counters a report or a figure reads; all start at 0 and only grow."""
+
+    __slots__ = ("pool_hits", "pool_misses", "pool_rotations", "pool_adds", "decayed", "purges",
+                 "drain_runs", "reclaims", "purge_helpers", "tlb_flushes", "notifier_calls",
+                 "alloc_failures", "ne_splits_nowait", "shrinker_scans", "vb_new", "vb_purged",
+                 "rcu_grace_periods")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return "Stats(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items() if v) + ")"
+
+
+class Vmalloc(PurgeMixin, VmapBlockMixin):
+    """A simulated machine's vmalloc allocator.
+
+    >>> vm = Vmalloc(nr_cpus=4, version="6.9")
+    >>> addr = vm.vmalloc(PAGE_SIZE, cpu=1)
+    >>> hex(addr), vm.find_vmap_area(addr).size
+    ('0xffffc90000000000', 8192)
+    >>> vm.vfree(addr, cpu=1); vm.check()
+    """
+
+    def __init__(self, nr_cpus: int = 1, version: str = "6.9", seed: int = 0, *,
+                 nr_online_cpus: int | None = None,
+                 vmalloc_size: int | None = None,
+                 vmap_zone_size_pages: int = VMAP_ZONE_SIZE_PAGES,
+                 max_va_size_pages: int = MAX_VA_SIZE_PAGES,
+                 lazy_max_unit_pages: int = (32 << 20) // PAGE_SIZE,
+                 nr_ram_pages: int = DEFAULT_RAM_PAGES,
+                 config_nr_cpus: int = CONFIG_NR_CPUS_DEFAULT,
+                 vmap_bbmap_bits: int | None = None,
+                 vmap_max_alloc: int = VMAP_MAX_ALLOC,
+                 early_areas=(),
+                 trace: bool = False,
+                 debug: bool = False,
+                 autorun_work: bool = True):
+        self._validate_config(nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages,
+                              max_va_size_pages, lazy_max_unit_pages, nr_ram_pages, config_nr_cpus,
+                              vmap_bbmap_bits, vmap_max_alloc)
+        self.version = version
+        self.seed = seed
+        self.rng = random.Random(seed)     # for workloads that take their randomness from the machine
+        self.nr_cpus = nr_cpus
+        self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
+        self.VMALLOC_START = VMALLOC_START
+        self.VMALLOC_END = VMALLOC_START + (vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1) - 1
+        self.max_va_size_pages = max_va_size_pages
+        self.lazy_max_unit_pages = lazy_max_unit_pages
+        self.debug = debug
+        self.autorun_work = autorun_work
+        self.clock = None
+        self.dmesg = KernelLog(clock=lambda: self.clock() if self.clock else 0)
+        self.stats = Stats()
+        self._tr: Tracer | None = None
+        if trace:
+            self.start_trace()
+        # §3.3 vmap_init_nodes(): possible CPUs, capped at 128; one node means no node layer.
+        if version == "6.9":
+            self.nr_vmap_nodes = nr_vmap_nodes_for(nr_cpus)
+            self.vmap_zone_size = vmap_zone_size_pages * PAGE_SIZE if self.nr_vmap_nodes > 1 else 1
+        else:
+            self.nr_vmap_nodes, self.vmap_zone_size = 1, 1
+        self._node_layer = version == "6.9" and self.nr_vmap_nodes > 1
+        self._merge_lazy = version == "6.8"
+        self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
+                      for i in range(self.nr_vmap_nodes)]
+        self.pages = PageAllocator(nr_ram_pages)
+        early = [(int(s), int(e)) for s, e in early_areas]
+        self.free_space = FreeSpace(early, warn=self.dmesg.warn)
+        self.free_space.spare = self._take_ne_fit_preload
+        for s, e in early:
+            self.addr_to_node(s).busy.insert(VmapArea(s, e))
+        self._ne_fit_preload: list[VmapArea | None] = [None] * nr_cpus
+        self._cur_cpu = 0
+        self.vmap_lazy_nr = 0
+        self.nr_vmalloc_pages = 0
+        self._work: list[tuple[str, int]] = []
+        self._purge_notifiers: list = []
+        self._rcu_pending: list[tuple[int, int]] = []
+        self._rcu_addrs: set[int] = set()
+        self._ram_maps: dict[int, list[int]] = {}
+        self._purge_depth = 0
+        # §3.9 per-CPU kva allocator sizing.
+        self.vmap_bbmap_bits = vmap_bbmap_bits or vmap_bbmap_bits_for(config_nr_cpus)
+        self.vmap_max_alloc = vmap_max_alloc
+        self.vmap_block_size = self.vmap_bbmap_bits * PAGE_SIZE
+        self.vmap_block_queue = [VmapBlockQueue() for _ in range(nr_cpus)]
+        self.shrinker = VmapNodeShrinker(self)
+
+    @staticmethod
+    def _validate_config(nr_cpus, version, nr_online, vmalloc_size, zone_pages, max_va_pages,
+                         lazy_unit, nr_ram_pages, config_nr_cpus, bbmap_bits, max_alloc) -> None:
+        def positive_int(name, v, low=1):
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ConfigError(f"{name} must be an int >= {low}, got {v!r}")
+        if version not in VERSIONS:
+            raise ConfigError(f"version must be one of {VERSIONS}, got {version!r}")
+        positive_int("nr_cpus", nr_cpus)
+        if nr_online is not None:
+            positive_int("nr_online_cpus", nr_online)
+            if nr_online > nr_cpus:
+                raise ConfigError(f"nr_online_cpus={nr_online} exceeds nr_cpus={nr_cpus} (possible CPUs)")
+        if vmalloc_size is not None:
+            positive_int("vmalloc_size", vmalloc_size, 2 * PAGE_SIZE)
+            if vmalloc_size % PAGE_SIZE or vmalloc_size > VMALLOC_TOTAL + 1:
+                raise ConfigError(f"vmalloc_size must be a page multiple <= 32 TiB, got {vmalloc_size:#x}")
+        positive_int("vmap_zone_size_pages", zone_pages)
+        positive_int("max_va_size_pages", max_va_pages)
+        positive_int("lazy_max_unit_pages", lazy_unit)
+        positive_int("nr_ram_pages", nr_ram_pages)
+        positive_int("config_nr_cpus", config_nr_cpus)
+        if config_nr_cpus < nr_cpus:
+            raise ConfigError(f"config_nr_cpus (CONFIG_NR_CPUS={config_nr_cpus}) < nr_cpus={nr_cpus}")
+        positive_int("vmap_max_alloc", max_alloc)
+        if bbmap_bits is not None:
+            positive_int("vmap_bbmap_bits", bbmap_bits, 2)
+            if not is_power_of_2(bbmap_bits) or bbmap_bits > VMAP_BBMAP_BITS_MAX:
+                raise ConfigError(f"vmap_bbmap_bits must be a power of two <= 1024, got {bbmap_bits}")
+        bits = bbmap_bits or vmap_bbmap_bits_for(config_nr_cpus)
+        if 2 * max_alloc > bits:
+            raise ConfigError(f"vmap_max_alloc={max_alloc} needs vmap_bbmap_bits >= {2 * max_alloc} "
+                              f"(VMAP_BBMAP_BITS_MIN = 2 * VMAP_MAX_ALLOC), got {bits}")
+
+    # ------------------------------------------------------------------ introspection
+    def __repr__(self) -> str:
+        busy = sum(len(vn.busy) for vn in self.nodes)
+        lazy = sum(len(vn.lazy) for vn in self.nodes)
+        pooled = sum(vn.pool_total() for vn in self.nodes)
+        return (f"<Vmalloc {self.version} cpus={self.nr_cpus} nodes={self.nr_vmap_nodes} "
+                f"busy={busy} lazy={lazy} pooled={pooled} free={len(self.free_space)}>")
+
+    @property
+    def nr_online_cpus(self) -> int:
+        return self._nr_online_cpus
+
+    @nr_online_cpus.setter
+    def nr_online_cpus(self, n: int) -> None:
+        """CPU hotplug: changes lazy_max_pages(), never the node count (possible CPUs)."""
+        if not isinstance(n, int) or not 1 <= n <= self.nr_cpus:
+            raise ConfigError(f"nr_online_cpus must be in 1..{self.nr_cpus}, got {n!r}")
+        self._nr_online_cpus = n
+
+    def lazy_max_pages(self) -> int:
+        """lazy_max_pages() = fls(num_online_cpus()) * 32 MiB of pages (§3.6)."""
+        return lazy_max_pages_for(self._nr_online_cpus) * self.lazy_max_unit_pages // ((32 << 20) // PAGE_SIZE)
+
+    def addr_to_node_id(self, addr: int) -> int:
+        """addr_to_node_id() = (addr / vmap_zone_size) % nr_vmap_nodes (§3.4)."""
+        return (addr // self.vmap_zone_size) % self.nr_vmap_nodes
+
+    def addr_to_node(self, addr: int) -> VmapNode:
+        return self.nodes[(addr // self.vmap_zone_size) % self.nr_vmap_nodes]
+
+    def id_to_node(self, node_id: int) -> VmapNode:
+        return self.nodes[node_id % self.nr_vmap_nodes]
+
+    def owner_node_id(self, va: VmapArea) -> int | None:
+        """The node a VA returns to when freed (decode_vn_id), or None for no owner."""
+        i = decode_vn_id(va.flags, self.nr_vmap_nodes)
+        return i if i < self.nr_vmap_nodes else None
+
+    def pool_index(self, size: int) -> int:
+        """(size - 1) / PAGE_SIZE: the pool of a VA of ``size`` bytes, guard included (§3.5)."""
+        return (size - 1) >> PAGE_SHIFT
+
+    def busy_areas(self):
+        """Every busy VA in ascending address order (merges the nodes' busy lists)."""
+        return sorted((va for vn in self.nodes for va in vn.busy), key=lambda v: v.va_start)
+
+    def start_trace(self) -> Tracer:
+        """Turn tracing on (a fresh Tracer); ``vm.trace`` then holds the records."""
+        self._tr = Tracer(clock=lambda: self.clock() if self.clock else 0)
+        return self._tr
+
+    def stop_trace(self) -> None:
+        self._tr = None
+
+    @property
+    def trace(self) -> Tracer | None:
+        return self._tr
+
+    # ------------------------------------------------------------------ trace helpers
+    def _lock(self, cpu: int, lock: str, op: str, section: str) -> None:
+        self._tr.emit(Lock, cpu, lock, op, section)
+
+    def _locked(self, cpu: int, lock: str, section: str, fn, *args):
+        """Run ``fn(*args)`` as one critical section of ``lock`` (traced when tracing)."""
+        if self._tr is None:
+            return fn(*args)
+        self._tr.emit(Lock, cpu, lock, "acquire", section)
+        try:
+            return fn(*args)
+        finally:
+            self._tr.emit(Lock, cpu, lock, "release", section)
+
+    @contextmanager
+    def _purge_mutex(self, cpu: int):
+        """vmap_purge_lock: a mutex around every purge (re-entry would be a deadlock in C)."""
+        if self._purge_depth:
+            raise VmallocError("BUG: vmap_purge_lock taken recursively")
+        self._purge_depth += 1
+        if self._tr is not None:
+            self._lock(cpu, "vmap_purge_lock", "acquire", "purge")
+        try:
+            yield
+        finally:
+            self._purge_depth -= 1
+            if self._tr is not None:
+                self._lock(cpu, "vmap_purge_lock", "release", "purge")
+
+    def _pool_event(self, cpu, node_id, idx, op, va_start, lock) -> None:
+        self._tr.emit(Lock, cpu, lock, "acquire", f"pool_{op}")
+        self._tr.emit(Pool, cpu, node_id, idx, op, va_start)
+        self._tr.emit(Lock, cpu, lock, "release", f"pool_{op}")
+
+    def _api_event(self, cpu, func, addr, size, caller) -> None:
+        if self._tr is not None:
+            self._tr.emit(VmallocEvent, cpu, func, addr or 0, size if addr else 0, caller or "")
+
+    def _after_call(self, cpu: int) -> None:
+        """End of a public call: let the workqueue run, then the debug-mode full check."""
+        if self.autorun_work and self._work and not self._purge_depth:
+            self.run_workqueue()
+        if self.debug:
+            self.check()
+
+    # ------------------------------------------------------------------ validation
+    def _check_cpu(self, cpu: int) -> None:
+        if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < self._nr_online_cpus:
+            raise InvalidArgumentError(f"cpu must be an online CPU id in 0..{self._nr_online_cpus - 1}, got {cpu!r}")
+
+    def _check_window(self, start: int, end: int) -> None:
+        for name, v in (("start", start), ("end", end)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise InvalidArgumentError(f"{name} must be an int address, got {v!r}")
+        if start >= end:
+            raise InvalidArgumentError(f"window start {start:#x} >= end {end:#x}")
+        in_vmalloc = self.VMALLOC_START <= start and end <= self.VMALLOC_END
+        in_modules = MODULES_VADDR <= start and end <= MODULES_END
+        if not (in_vmalloc or in_modules):
+            raise InvalidArgumentError(
+                f"window {start:#x}-{end:#x} is outside VMALLOC_START..VMALLOC_END "
+                f"({self.VMALLOC_START:#x}-{self.VMALLOC_END:#x}) and MODULES_VADDR..MODULES_END")
+
+    @staticmethod
+    def _check_size(size: int, what: str = "size") -> None:
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise InvalidArgumentError(f"{what} must be an int number of bytes, got {size!r}")
+        if size <= 0:
+            raise InvalidArgumentError(f"{what} {size} is not positive (the kernel refuses size 0)")
+        if size > ULONG_MAX - 2 * PAGE_SIZE:
+            raise InvalidArgumentError(f"{what} {size:#x} is not representable once page aligned with a guard page")
+
+    @staticmethod
+    def _check_align(align: int) -> None:
+        if not isinstance(align, int) or isinstance(align, bool) or not is_power_of_2(align) or align > 1 << 63:
+            raise InvalidArgumentError(f"align {align!r} is not a power of two (-EINVAL)")
+
+    @staticmethod
+    def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS) -> None:
+        if not isinstance(flags, int) or flags < 0 or flags & ~allowed:
+            raise InvalidArgumentError(f"unknown VM_* flags {flags!r}")
+
+    def _check_pages(self, pages, func: str) -> list[int]:
+        try:
+            pages = [int(p) for p in pages]
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"{func}: pages must be a list of page frame numbers") from None
+        if not pages:
+            raise InvalidArgumentError(f"{func}: count 0 (no pages)")
+        bad = [p for p in pages if not self.pages.is_allocated(p)]
+        if bad:
+            raise InvalidArgumentError(f"{func}: page frame {bad[0]:#x} is not an allocated page")
+        if len(set(pages)) != len(pages):
+            raise InvalidArgumentError(f"{func}: the same page frame is listed twice")
+        return pages
+
+    # ------------------------------------------------------------------ alloc_vmap_area
+    def _take_ne_fit_preload(self) -> VmapArea:
+        """The NE split's second object: this CPU's preloaded spare, else a GFP_NOWAIT allocation."""
+        cpu = self._cur_cpu
+        spare = self._ne_fit_preload[cpu]
+        if spare is not None:
+            self._ne_fit_preload[cpu] = None
+            return spare
+        self.stats.ne_splits_nowait += 1
+        return VmapArea()
+
+    def node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
+                         cpu: int) -> VmapArea | None:
+        """node_pool_del_va(): look only at the head of the exact-size pool (§4.2).
+
+        A misaligned head is rotated to the tail and the request goes to the slow path.
+        """
+        idx = (size - 1) >> PAGE_SHIFT
+        if idx >= self.max_va_size_pages or not vn.pool[idx].va_list:
+            self.stats.pool_misses += 1
+            if self._tr is not None:
+                self._tr.emit(Pool, cpu, vn.id, min(idx, self.max_va_size_pages), "empty", 0)
+            return None
+        pool = vn.pool[idx]
+        va = pool.va_list[0]
+        if va.va_start & (align - 1) == 0:
+            if va.va_end - va.va_start != size or va.va_start < vstart or va.va_end > vend:
+                self.dmesg.warn_once("node_pool_del_va", "WARNING: node_pool_del_va: pooled VA does not fit the request")
+                self.stats.pool_misses += 1
+                if self._tr is not None:
+                    self._pool_event(cpu, vn.id, idx, "mismatch", va.va_start, vn.pool_lock)
+                return None
+            pool.va_list.popleft()
+            pool.len -= 1
+            self.stats.pool_hits += 1
+            if self._tr is not None:
+                self._pool_event(cpu, vn.id, idx, "hit", va.va_start, vn.pool_lock)
+            return va
+        pool.va_list.rotate(-1)          # head to tail
+        self.stats.pool_rotations += 1
+        self.stats.pool_misses += 1
+        if self._tr is not None:
+            self._pool_event(cpu, vn.id, idx, "rotate", va.va_start, vn.pool_lock)
+        return None
+
+    def node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
+        """node_alloc(): (pooled VA or None, its address or None, owner code) (§4.2).
+
+        Only whole-window requests on a multi-node 6.9 machine use pools; the
+        owner code is recorded for them whatever the size, even on a miss.
+        """
+        if not self._node_layer or vstart != self.VMALLOC_START or vend != self.VMALLOC_END:
+            return None, None, 0
+        node_id = cpu % self.nr_vmap_nodes
+        va = self.node_pool_del_va(self.nodes[node_id], size, align, vstart, vend, cpu)
+        return va, (va.va_start if va is not None else None), encode_vn_id(node_id, self.nr_vmap_nodes)
+
+    def alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
+                        gfp: int, cpu: int) -> VmapArea | None:
+        """alloc_vmap_area(): a busy VA of ``size`` bytes in [vstart, vend), or None (§4.2).
+
+        Pool fast path first; then the free tree under free_vmap_area_lock; on
+        overflow one full-decay purge and retry, then the purge notifier chain,
+        then the rate-limited warning. Raises InvalidArgumentError (-EINVAL)
+        for a size that is 0 or not page aligned, or a non-power-of-two align.
+        """
+        if size <= 0 or size & (PAGE_SIZE - 1) or not is_power_of_2(align):
+            raise InvalidArgumentError(f"alloc_vmap_area: -EINVAL (size {size:#x}, align {align:#x})")
+        self._cur_cpu = cpu
+        va, addr, owner = self.node_alloc(size, align, vstart, vend, cpu)
+        if va is None:
+            va = VmapArea()
+        tr = self._tr
+        purged = False
+        while True:
+            if addr is None:
+                if self._ne_fit_preload[cpu] is None:
+                    self._ne_fit_preload[cpu] = VmapArea()     # preloaded before taking the lock
+                if tr is not None:
+                    self._lock(cpu, FreeSpace.lock_name, "acquire", "alloc_vmap_area")
+                addr = self.free_space.alloc(size, align, vstart, vend)
+                if tr is not None:
+                    self._lock(cpu, FreeSpace.lock_name, "release", "alloc_vmap_area")
+            if tr is not None:
+                tr.emit(AllocVmapArea, cpu, vend if addr is None else addr, size, align, vstart, vend,
+                        int(addr is None))
+            if addr is not None:
+                break
+            if not purged:
+                self.reclaim_and_purge_vmap_areas(cpu)
+                purged = True
+                continue
+            if self._call_purge_notifiers(cpu) > 0:
+                purged = False
+                continue
+            self.stats.alloc_failures += 1
+            if not gfp & GFP_NOWARN:
+                self.dmesg.ratelimited(
+                    f"vmap allocation for size {size} failed: use vmalloc=<size> to increase size")
+            return None
+        va.va_start, va.va_end = addr, addr + size
+        va.vm = None
+        va.flags = va_flags | owner
+        vn = self.addr_to_node(addr)
+        self._locked(cpu, vn.busy_lock, "insert_vmap_area", vn.busy.insert, va)
+        if addr & (align - 1) or addr < vstart or va.va_end > vend:
+            raise InvariantError(f"BUG: alloc_vmap_area returned {va!r} for align {align:#x} "
+                                 f"window {vstart:#x}-{vend:#x}")
+        return va
+
+    # ------------------------------------------------------------------ vm_struct areas
+    def __get_vm_area_node(self, size: int, align: int, flags: int, start: int, end: int,
+                           gfp: int, caller: str | None, cpu: int) -> VmStruct | None:
+        """__get_vm_area_node(): a VA (plus guard page) bound to a new vm_struct (§4.4)."""
+        size = page_align(size)
+        if flags & VM_IOREMAP:
+            align = 1 << max(PAGE_SHIFT, min(get_count_order(size), IOREMAP_MAX_ORDER))
+        area = VmStruct(flags, caller)
+        if not flags & VM_NO_GUARD:
+            size += PAGE_SIZE
+        va = self.alloc_vmap_area(size, align, start, end, 0, gfp, cpu)
+        if va is None:
+            return None
+        self._locked(cpu, self.addr_to_node(va.va_start).busy_lock, "setup_vmalloc_vm",
+                     self.setup_vmalloc_vm, area, va, flags, caller)
+        return area
+
+    @staticmethod
+    def setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
+        """setup_vmalloc_vm(): bind the vm_struct to the VA (under the busy lock)."""
+        vm.flags = flags
+        vm.addr = va.va_start
+        vm.size = va.va_end - va.va_start
+        vm.caller = caller
+        va.vm = vm
+
+    def get_vm_area(self, size: int, flags: int = VM_MAP, cpu: int = 0, caller: str | None = None,
+                    start: int | None = None, end: int | None = None) -> VmStruct | None:
+        """get_vm_area_caller() / __get_vm_area_caller(): reserve a range with a vm_struct, map nothing."""
+        self._check_cpu(cpu)
+        self._check_size(size)
+        self._check_flags(flags)
+        start = self.VMALLOC_START if start is None else start
+        end = self.VMALLOC_END if end is None else end
+        self._check_window(start, end)
+        area = self.__get_vm_area_node(size, 1, flags, start, end, GFP_KERNEL, caller, cpu)
+        self._api_event(cpu, "get_vm_area", area.addr if area else None, size, caller)
+        self._after_call(cpu)
+        return area
+
+    def free_vm_area(self, area: VmStruct, cpu: int = 0) -> None:
+        """free_vm_area(): remove_vm_area() + free the vm_struct (pages stay with the caller)."""
+        self._check_cpu(cpu)
+        vn, va = self._live_area(area.addr if isinstance(area, VmStruct) else area, "free_vm_area", cpu)
+        if va.vm is not area:
+            raise BadFreeError(f"free_vm_area: {area!r} is not the vm_struct of {va!r}")
+        if va.vm.flags & VM_ALLOC and va.vm.nr_pages:
+            raise WrongFreeFunctionError("free_vm_area() of a vmalloc() area would leak its pages: use vfree()")
+        self._remove_vm_area(vn, va, cpu)
+        self._after_call(cpu)
+
+    def vmalloc_node_range(self, size: int, align: int, start: int, end: int, flags: int = VM_ALLOC,
+                           cpu: int = 0, caller: str | None = None, gfp: int = GFP_KERNEL) -> int | None:
+        """__vmalloc_node_range(): allocate, back with pages and map; None on exhaustion (§4.4).
+
+        ``flags`` are extra VM_* flags (VM_ALLOC and VM_UNINITIALIZED are always
+        added). Warnings go to ``dmesg`` in the kernel's words.
+        """
+        self._check_cpu(cpu)
+        self._check_size(size)
+        self._check_align(align)
+        self._check_window(start, end)
+        self._check_flags(flags)
+        self._check_flags(gfp, ULONG_MAX)
+        if flags & VM_ALLOW_HUGE_VMAP:
+            raise InvalidArgumentError("VM_ALLOW_HUGE_VMAP (vmalloc_huge) is not modelled: vmaplab maps base pages only")
+        addr = self._vmalloc_node_range(size, align, start, end, gfp, flags, cpu, caller)
+        self._api_event(cpu, "vmalloc", addr, size, caller)
+        self._after_call(cpu)
+        return addr
+
+    def _vmalloc_node_range(self, size, align, start, end, gfp, flags, cpu, caller) -> int | None:
+        real_size = size
+        size = page_align(size)
+        warn = not gfp & GFP_NOWARN
+        if size >> PAGE_SHIFT > self.pages.totalram_pages():
+            if warn:
+                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, exceeds total pages")
+            return None
+        area = self.__get_vm_area_node(real_size, align, VM_ALLOC | VM_UNINITIALIZED | flags,
+                                       start, end, gfp, caller, cpu)
+        if area is None:
+            if warn:
+                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, vm_struct allocation failed")
+            return None
+        if not self.__vmalloc_area_node(area, gfp, cpu):
+            return None
+        area.flags &= ~VM_UNINITIALIZED      # after the write barrier: the area is now visible
+        return area.addr
+
+    def __vmalloc_area_node(self, area: VmStruct, gfp: int, cpu: int) -> bool:
+        """__vmalloc_area_node(): the page array (nested vmalloc past one page), bulk pages, mapping."""
+        nr_small_pages = area.get_vm_area_size() >> PAGE_SHIFT
+        array_size = nr_small_pages * 8                 # sizeof(struct page *)
+        warn = not gfp & GFP_NOWARN
+        if array_size > PAGE_SIZE:
+            nested = self._vmalloc_node_range(array_size, 1, self.VMALLOC_START, self.VMALLOC_END,
+                                              gfp | GFP_ZERO, 0, cpu, area.caller)
+            if nested is None:
+                if warn:
+                    self.dmesg.ratelimited(f"vmalloc error: size {nr_small_pages * PAGE_SIZE}, "
+                                           f"failed to allocated page array size {array_size}")
+                vn, va = self._lookup(area.addr, cpu)
+                self._remove_vm_area(vn, va, cpu)
+                return False
+            area.pages_array_addr = nested
+        pages: list[int] = []
+        while len(pages) < nr_small_pages:
+            got = self.pages.alloc_pages_bulk(min(BULK_ALLOC_BATCH, nr_small_pages - len(pages)))
+            if not got:
+                break
+            pages.extend(got)
+        area.pages = pages
+        area.nr_pages = len(pages)
+        self.nr_vmalloc_pages += len(pages)
+        if gfp & GFP_ZERO:
+            for pfn in pages:
+                self.pages.data.pop(pfn, None)
+        if len(pages) != nr_small_pages:
+            if warn:
+                self.dmesg.ratelimited(f"vmalloc error: size {len(pages) * PAGE_SIZE}, failed to allocate pages")
+            self._vfree_area(area.addr, cpu)
+            return False
+        return True
+
+    def vmalloc(self, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
+        """vmalloc(): ``size`` bytes anywhere in the vmalloc window; None on exhaustion."""
+        return self.vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller)
+
+    def vzalloc(self, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
+        """vzalloc(): vmalloc() with zeroed pages (__GFP_ZERO)."""
+        return self.vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller,
+                                       GFP_KERNEL | GFP_ZERO)
+
+    def vmalloc_user(self, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
+        """vmalloc_user(): SHMLBA-aligned, zeroed, VM_USERMAP."""
+        return self.vmalloc_node_range(size, SHMLBA, self.VMALLOC_START, self.VMALLOC_END, VM_USERMAP,
+                                       cpu, caller, GFP_KERNEL | GFP_ZERO)
+
+    def vmalloc_node(self, size: int, align: int = 1, cpu: int = 0, caller: str | None = None,
+                     gfp: int = GFP_KERNEL) -> int | None:
+        """__vmalloc_node(size, align, gfp, node, caller): what lib/test_vmalloc.c calls."""
+        return self.vmalloc_node_range(size, align, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller, gfp)
+
+    # ------------------------------------------------------------------ vmap, ioremap
+    def vmap(self, pages, flags: int = VM_MAP, cpu: int = 0, caller: str | None = None) -> int | None:
+        """vmap(): map existing pages (pfns) contiguously; None when out of space (§4.4).
+
+        With VM_MAP_PUT_PAGES the area owns the pages and vfree() releases them.
+        """
+        self._check_cpu(cpu)
+        self._check_flags(flags)
+        if flags & (VM_FLUSH_RESET_PERMS | VM_SPARSE):
+            raise InvalidArgumentError("vmap() does not take VM_FLUSH_RESET_PERMS or VM_SPARSE")
+        pages = self._check_pages(pages, "vmap")
+        if flags & VM_NO_GUARD:
+            self.dmesg.warn_once("vmap_no_guard", "WARNING: vmap: VM_NO_GUARD is not allowed, cleared")
+            flags &= ~VM_NO_GUARD
+        addr = None
+        if len(pages) <= self.pages.totalram_pages():
+            area = self.__get_vm_area_node(len(pages) << PAGE_SHIFT, 1, flags, self.VMALLOC_START,
+                                           self.VMALLOC_END, GFP_KERNEL, caller, cpu)
+            if area is not None:
+                area.pages = pages
+                if flags & VM_MAP_PUT_PAGES:
+                    area.nr_pages = len(pages)
+                addr = area.addr
+        self._api_event(cpu, "vmap", addr, len(pages) << PAGE_SHIFT, caller)
+        self._after_call(cpu)
+        return addr
+
+    def ioremap(self, phys_addr: int, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
+        """ioremap(): reserve a VM_IOREMAP area for a physical range; returns the address + offset."""
+        self._check_cpu(cpu)
+        self._check_size(size)
+        if not isinstance(phys_addr, int) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
+            raise InvalidArgumentError(f"ioremap: bad physical range {phys_addr!r} + {size:#x}")
+        offset = phys_addr & ~PAGE_MASK
+        base = phys_addr & PAGE_MASK
+        span = page_align(phys_addr + size) - base
+        area = self.__get_vm_area_node(span, 1, VM_IOREMAP, self.VMALLOC_START, self.VMALLOC_END,
+                                       GFP_KERNEL, caller, cpu)
+        addr = None
+        if area is not None:
+            area.phys_addr = base
+            addr = area.addr + offset
+        self._api_event(cpu, "ioremap", addr, span, caller)
+        self._after_call(cpu)
+        return addr
+
+    # ------------------------------------------------------------------ lookups
+    def _lookup(self, addr: int, cpu: int = 0):
+        """Probe nodes from addr_to_node_id(addr) upwards: (node, busy VA containing addr) or (None, None)."""
+        n = self.nr_vmap_nodes
+        i = start = (addr // self.vmap_zone_size) % n
+        tr = self._tr
+        while True:
+            vn = self.nodes[i]
+            if tr is not None:
+                self._lock(cpu, vn.busy_lock, "acquire", "find_vmap_area")
+            va = vn.busy.find(addr)
+            if tr is not None:
+                self._lock(cpu, vn.busy_lock, "release", "find_vmap_area")
+            if va is not None:
+                return vn, va
+            i = (i + 1) % n
+            if i == start:
+                return None, None
+
+    def find_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
+        """find_vmap_area(): the busy VA containing ``addr``, probing nodes upwards (§4.6)."""
+        if not isinstance(addr, int):
+            raise InvalidArgumentError(f"address must be an int, got {addr!r}")
+        return self._lookup(addr, cpu)[1]
+
+    def find_vm_area(self, addr: int, cpu: int = 0) -> VmStruct | None:
+        """find_vm_area(): the vm_struct of the area containing ``addr``, or None."""
+        va = self.find_vmap_area(addr, cpu)
+        return None if va is None else va.vm
+
+    def find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
+        """find_unlink_vmap_area(): find as above and remove from its busy tree in one lock hold."""
+        vn, va = self._lookup(addr, cpu)
+        if va is not None:
+            self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
+        return va
+
+    # ------------------------------------------------------------------ frees
+    def _live_area(self, addr, func: str, cpu: int):
+        """Validate that ``addr`` starts a live vm_struct area; (node, va) or a BadFreeError."""
+        if not isinstance(addr, int) or isinstance(addr, bool):
+            raise BadFreeError(f"{func}: address must be an int, got {addr!r}")
+        if addr & ~PAGE_MASK:
+            raise BadFreeError(f"Trying to vfree() bad address ({addr:#x}): not page aligned")
+        vn, va = self._lookup(addr, cpu) if 0 < addr <= ULONG_MAX else (None, None)
+        if va is None or va.va_start != addr:
+            raise BadFreeError(f"Trying to {func}() nonexistent vm area ({addr:#x}): "
+                               + ("never allocated, or already freed" if va is None else
+                                  f"inside {va!r} but not its start"))
+        if va.vm is None:
+            kind = "a vm_map_ram() mapping: use vm_unmap_ram()" if va.flags & VMAP_RAM else "an area with no vm_struct"
+            raise WrongFreeFunctionError(f"{func}() of {addr:#x}: it is {kind}")
+        if addr in self._rcu_addrs:
+            raise BadFreeError(f"{func}() of {addr:#x}: already queued by kvfree_rcu() (double free)")
+        return vn, va
+
+    def _remove_vm_area(self, vn: VmapNode, va: VmapArea, cpu: int) -> VmStruct:
+        """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free."""
+        self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
+        vm = va.vm
+        va.vm = None
+        self.free_vmap_area_noflush(va, cpu)
+        return vm
+
+    def _vfree_area(self, addr: int, cpu: int) -> None:
+        """vfree() proper, after validation: release the VA lazily, then pages and page array."""
+        vn, va = self._lookup(addr, cpu)
+        vm = self._remove_vm_area(vn, va, cpu)
+        if vm.flags & VM_FLUSH_RESET_PERMS:
+            # vm_reset_perms(): flush the direct map and this range now.
+            self._vm_unmap_aliases(vm.addr, vm.addr + vm.size, True, cpu)
+        if vm.nr_pages:
+            self.pages.free_pages(vm.pages[:vm.nr_pages])
+            if vm.flags & VM_ALLOC:
+                self.nr_vmalloc_pages -= vm.nr_pages
+        if vm.pages_array_addr is not None:
+            self._vfree_area(vm.pages_array_addr, cpu)       # kvfree(vm->pages)
+        vm.pages = []
+        vm.nr_pages = 0
+
+    def vfree(self, addr: int | None, cpu: int = 0) -> None:
+        """vfree(): free a vmalloc() area (or a vmap(VM_MAP_PUT_PAGES) one). vfree(None) does nothing.
+
+        Raises BadFreeError for an address that is not a live area's start
+        (double free, never allocated, interior pointer) and
+        WrongFreeFunctionError for vmap/ioremap/vm_map_ram areas; nothing changes then.
+        """
+        self._check_cpu(cpu)
+        if addr is None or addr == 0:
+            return
+        _vn, va = self._live_area(addr, "vfree", cpu)
+        vm = va.vm
+        if not (vm.flags & VM_ALLOC or vm.flags & VM_MAP_PUT_PAGES):
+            use = "iounmap()" if vm.flags & VM_IOREMAP else "vunmap() or free_vm_area()"
+            raise WrongFreeFunctionError(f"vfree() of {addr:#x} ({'|'.join(vm.flag_names())}): use {use}")
+        if vm.flags & VM_UNINITIALIZED:
+            raise BadFreeError(f"vfree() of {addr:#x}: the area is still being set up")
+        caller = vm.caller
+        self._vfree_area(addr, cpu)
+        self._api_event(cpu, "vfree", addr, va.va_end - va.va_start, caller)
+        self._after_call(cpu)
+
+    def vunmap(self, addr: int, cpu: int = 0) -> None:
+        """vunmap(): release a vmap() area; the pages stay with the caller."""
+        self._check_cpu(cpu)
+        vn, va = self._live_area(addr, "vunmap", cpu)
+        if va.vm.flags & (VM_ALLOC | VM_IOREMAP):
+            use = "vfree()" if va.vm.flags & VM_ALLOC else "iounmap()"
+            raise WrongFreeFunctionError(f"vunmap() of {addr:#x} ({'|'.join(va.vm.flag_names())}): use {use}")
+        caller = va.vm.caller
+        self._remove_vm_area(vn, va, cpu)
+        self._api_event(cpu, "vunmap", addr, va.va_end - va.va_start, caller)
+        self._after_call(cpu)
+
+    def iounmap(self, addr: int, cpu: int = 0) -> None:
+        """iounmap(): release an ioremap() area (the page offset of ``addr`` is ignored)."""
+        self._check_cpu(cpu)
+        if not isinstance(addr, int):
+            raise BadFreeError(f"iounmap: address must be an int, got {addr!r}")
+        vn, va = self._live_area(addr & PAGE_MASK, "iounmap", cpu)
+        if not va.vm.flags & VM_IOREMAP:
+            raise WrongFreeFunctionError(f"iounmap: bad address {addr:#x} (not an ioremap() area)")
+        caller = va.vm.caller
+        self._remove_vm_area(vn, va, cpu)
+        self._api_event(cpu, "iounmap", addr & PAGE_MASK, va.va_end - va.va_start, caller)
+        self._after_call(cpu)
+
+    # ------------------------------------------------------------------ RCU-deferred free
+    def kvfree_rcu(self, addr: int, cpu: int = 0) -> None:
+        """kvfree_rcu(p) / kvfree_rcu_mightsleep(p): vfree() after the next grace period."""
+        self._check_cpu(cpu)
+        _vn, va = self._live_area(addr, "kvfree_rcu", cpu)
+        if not va.vm.flags & VM_ALLOC:
+            raise WrongFreeFunctionError(f"kvfree_rcu() of {addr:#x}: not a vmalloc() area")
+        self._rcu_pending.append((addr, cpu))
+        self._rcu_addrs.add(addr)
+        if self._tr is not None:
+            self._tr.emit(Rcu, cpu, "queue", addr, len(self._rcu_pending))
+
+    @property
+    def rcu_pending(self) -> int:
+        return len(self._rcu_pending)
+
+    def rcu_grace_period(self, cpu: int = 0) -> int:
+        """End an RCU grace period: vfree() every object queued by kvfree_rcu(), in order. Returns the count."""
+        self._check_cpu(cpu)
+        pending, self._rcu_pending = self._rcu_pending, []
+        self._rcu_addrs.clear()
+        self.stats.rcu_grace_periods += 1
+        if self._tr is not None:
+            self._tr.emit(Rcu, cpu, "gp", 0, len(pending))
+        for addr, on in pending:
+            self._vfree_area(addr, on)
+        self._after_call(cpu)
+        return len(pending)
+
+    rcu_barrier = rcu_grace_period
+
+    # ------------------------------------------------------------------ pages
+    def alloc_pages(self, nr: int) -> list[int]:
+        """Bulk-allocate ``nr`` pages for vmap()/vm_map_ram() callers; raises if RAM is short."""
+        if not isinstance(nr, int) or nr < 1:
+            raise InvalidArgumentError(f"alloc_pages: nr must be a positive int, got {nr!r}")
+        if nr > self.pages.nr_free:
+            raise VmallocError(f"alloc_pages: only {self.pages.nr_free} pages free, {nr} requested")
+        return self.pages.alloc_pages_bulk(nr)
+
+    def free_pages(self, pfns) -> None:
+        """Give pages from alloc_pages() back (refuses pages still mapped by vmap/vm_map_ram)."""
+        pfns = list(pfns)
+        mapped = self._mapped_pfns()
+        bad = [p for p in pfns if not self.pages.is_allocated(p) or p in mapped]
+        if bad:
+            raise VmallocError(f"free_pages: page frame {bad[0]:#x} is free or still mapped")
+        self.pages.free_pages(pfns)
+
+    def _mapped_pfns(self) -> set[int]:
+        out: set[int] = set()
+        for vn in self.nodes:
+            for va in vn.busy:
+                if va.vm is not None:
+                    out.update(va.vm.pages)
+        for pages in self._ram_maps.values():
+            out.update(pages)
+        for q in self.vmap_block_queue:
+            for vb in q.vmap_blocks.values():
+                for _order, pages in vb.allocs.values():
+                    out.update(pages)
+        return out
+
+    # ------------------------------------------------------------------ checking
+    def check(self) -> None:
+        """Walk every invariant (O(n)); raise InvariantError with an address map on failure."""
+        from .check import check_vmalloc
+        check_vmalloc(self)

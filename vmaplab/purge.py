@@ -1,0 +1,247 @@
+"""Lazy free, purge, pool decay and reclaim: how freed VAs find their way back.
+
+Mirrors (spec §3.6-§3.8, §4.5, §4.7, §4.14): ``free_vmap_area_noflush``,
+``drain_vmap_area_work``, ``__purge_vmap_area_lazy``, ``purge_vmap_node``,
+``node_pool_add_va``, ``decay_va_pool_node``, ``reclaim_list_global``,
+``reclaim_and_purge_vmap_areas``, ``free_vmap_area`` and the purge notifier
+chain.
+
+Invariants: ``vmap_lazy_nr`` equals the pages of every VA in a lazy tree or on
+a purge list; after a purge no lazy VA of the purged nodes remains; all pools
+are decayed before any VA of the same purge is pooled, so a freshly purged VA
+survives at least until the next purge.
+
+6.8 differs only where the kernel did: lazy VAs merge in one global purge
+tree, nothing is pooled, and the drain work loops until ``vmap_lazy_nr`` is
+back under ``lazy_max_pages()``.
+
+Simplifications: the workqueue is a list the allocator runs at the end of the
+API call that scheduled it (or on demand, see ``autorun_work``); purge helpers
+run one after another, each recorded with the CPU it would have run on; the TLB
+flush is one counted event, not IPIs; no KASAN shadow release.
+"""
+from __future__ import annotations
+
+from .area import VmapArea, decode_vn_id
+from .config import PAGE_SHIFT, ULONG_MAX
+from .freespace import merge_or_add_vmap_area
+from .rbtree import RBTree
+from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
+
+
+class PurgeMixin:
+    """The lazy-free half of :class:`vmaplab.Vmalloc` (kept apart for readability)."""
+
+    # -- lazy free --------------------------------------------------------------------
+    def free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None:
+        """free_vmap_area_noflush(): account the pages, park the VA in a lazy tree (§4.5).
+
+        6.9 inserts into the owner node's lazy tree without merging; 6.8 merges
+        into the single global purge tree. Schedules the drain work when
+        ``vmap_lazy_nr`` passes ``lazy_max_pages()``.
+        """
+        lazy_max = self.lazy_max_pages()
+        self.vmap_lazy_nr += (va.va_end - va.va_start) >> PAGE_SHIFT
+        nr_lazy = self.vmap_lazy_nr
+        vn_id = decode_vn_id(va.flags, self.nr_vmap_nodes)
+        vn = self.nodes[vn_id] if vn_id < self.nr_vmap_nodes else self.addr_to_node(va.va_start)
+        tr = self._tr
+        if tr is not None:
+            self._lock(cpu, vn.lazy_lock, "acquire", "free_vmap_area_noflush")
+        if self._merge_lazy:
+            merge_or_add_vmap_area(vn.lazy, va, self.dmesg.warn)
+        else:
+            vn.lazy.insert(va)
+        if tr is not None:
+            self._lock(cpu, vn.lazy_lock, "release", "free_vmap_area_noflush")
+            tr.emit(FreeVmapAreaNoflush, cpu, va.va_start, nr_lazy, lazy_max)
+        if nr_lazy > lazy_max:
+            self.schedule_work("drain_vmap_area_work", cpu)
+
+    def free_vmap_area(self, va: VmapArea, cpu: int) -> None:
+        """free_vmap_area(): unlink from the busy tree and return to the free tree at once (§4.5)."""
+        vn = self.addr_to_node(va.va_start)
+        self._locked(cpu, vn.busy_lock, "free_vmap_area", vn.busy.erase, va)
+        self._locked(cpu, self.free_space.lock_name, "free_vmap_area", self.free_space.free, va)
+
+    # -- the workqueue ------------------------------------------------------------------
+    def schedule_work(self, name: str, cpu: int) -> None:
+        """schedule_work(): queue a work item once (a pending item is not queued twice)."""
+        if all(w != name for w, _ in self._work):
+            self._work.append((name, cpu))
+
+    @property
+    def pending_work(self) -> list[str]:
+        return [w for w, _ in self._work]
+
+    def run_workqueue(self) -> int:
+        """Run every pending work item (the system workqueue getting CPU time). Returns how many ran."""
+        ran = 0
+        while self._work:
+            name, cpu = self._work.pop(0)
+            getattr(self, name)(cpu)
+            ran += 1
+        return ran
+
+    def drain_vmap_area_work(self, cpu: int) -> None:
+        """drain_vmap_area_work(): one purge with partial decay (6.9); loop while over the threshold (6.8)."""
+        self.stats.drain_runs += 1
+        while True:
+            with self._purge_mutex(cpu):
+                self._purge_vmap_area_lazy(ULONG_MAX, 0, False, cpu)
+            if self.version == "6.9" or self.vmap_lazy_nr <= self.lazy_max_pages():
+                break
+
+    def purge(self, cpu: int = 0, full: bool = False) -> bool:
+        """Run a lazy purge now, under vmap_purge_lock. ``full`` drains every pool as reclaim does.
+
+        Returns True if any VA was purged. (Mirrors the drain work's single purge.)
+        """
+        self._check_cpu(cpu)
+        with self._purge_mutex(cpu):
+            purged = self._purge_vmap_area_lazy(ULONG_MAX, 0, full, cpu)
+        self._after_call(cpu)
+        return purged
+
+    def reclaim_and_purge_vmap_areas(self, cpu: int) -> None:
+        """reclaim_and_purge_vmap_areas(): fragmented blocks first, then a full-decay purge (§4.7)."""
+        self.stats.reclaims += 1
+        with self._purge_mutex(cpu):
+            self.purge_fragmented_blocks_allcpus(cpu)
+            self._purge_vmap_area_lazy(ULONG_MAX, 0, True, cpu)
+
+    # -- the purge core --------------------------------------------------------------------
+    def _purge_vmap_area_lazy(self, start: int, end: int, full_pool_decay: bool, cpu: int) -> bool:
+        """Mirrors __purge_vmap_area_lazy(): decay pools, detach lazy lists, one TLB flush, purge nodes (§4.7)."""
+        self.stats.purges += 1
+        marked: list = []
+        for vn in self.nodes:
+            vn.purge_list = []
+            vn.skip_populate = full_pool_decay
+            if self._node_layer:
+                self.decay_va_pool_node(vn, full_pool_decay, cpu)
+            if not vn.lazy:
+                continue
+            vn.purge_list = self._locked(cpu, vn.lazy_lock, "purge_detach", vn.lazy.detach_all)
+            start = min(start, vn.purge_list[0].va_start)
+            end = max(end, vn.purge_list[-1].va_end)
+            marked.append(vn)
+        nr_purged = 0
+        if marked:
+            self.flush_tlb_kernel_range(start, end, cpu)
+            helpers = max(1, min(self.vmap_lazy_nr // self.lazy_max_pages(), len(marked))) - 1
+            for vn in marked:
+                helper = helpers > 0
+                if helper:
+                    helpers -= 1
+                    self.stats.purge_helpers += 1
+                # A helper runs on CPU ``vn.id`` if that CPU is online, else anywhere.
+                on = vn.id if helper and vn.id < self.nr_online_cpus else cpu
+                self.purge_vmap_node(vn, helper, on)
+                nr_purged += vn.nr_purged
+        if self._tr is not None:
+            self._tr.emit(PurgeVmapAreaLazy, cpu, start & ULONG_MAX, end, nr_purged)
+        return nr_purged > 0
+
+    def purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
+        """purge_vmap_node(): account each purged VA, pool it at its owner node or send it home (§4.7)."""
+        vn.nr_purged = 0
+        to_global: list[VmapArea] = []
+        to_pool = 0
+        populate = self._node_layer and not vn.skip_populate
+        nr_nodes = self.nr_vmap_nodes
+        for va in vn.purge_list:
+            self.vmap_lazy_nr -= (va.va_end - va.va_start) >> PAGE_SHIFT
+            vn.nr_purged += 1
+            if populate and decode_vn_id(va.flags, nr_nodes) < nr_nodes and self.node_pool_add_va(vn, va, cpu):
+                to_pool += 1
+                continue
+            to_global.append(va)
+        vn.purge_list = []
+        self.reclaim_list_global(to_global, cpu)
+        if self._tr is not None:
+            self._tr.emit(PurgeNode, cpu, vn.id, vn.nr_purged, to_pool, len(to_global), helper)
+
+    def reclaim_list_global(self, lst: list[VmapArea], cpu: int) -> None:
+        """reclaim_list_global(): merge a list of VAs into the free tree under one lock hold."""
+        if not lst:
+            return
+        fs = self.free_space
+        if self._tr is not None:
+            self._lock(cpu, fs.lock_name, "acquire", "reclaim_list_global")
+        for va in lst:
+            fs.free(va)
+        if self._tr is not None:
+            self._lock(cpu, fs.lock_name, "release", "reclaim_list_global")
+
+    def flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None:
+        """flush_tlb_kernel_range(): counted; the contention model prices the IPIs."""
+        self.stats.tlb_flushes += 1
+        if self._tr is not None:
+            self._tr.emit(TlbFlush, cpu, start, end)
+
+    # -- pools ------------------------------------------------------------------------------
+    def node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
+        """node_pool_add_va(): push at the HEAD of the exact-size pool; no length cap in 6.9."""
+        idx = (va.va_end - va.va_start - 1) >> PAGE_SHIFT
+        if idx >= self.max_va_size_pages:
+            return False
+        pool = vn.pool[idx]
+        pool.va_list.appendleft(va)
+        pool.len += 1
+        self.stats.pool_adds += 1
+        if self._tr is not None:
+            self._pool_event(cpu, vn.id, idx, "add", va.va_start, vn.pool_lock)
+        return True
+
+    def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
+        """decay_va_pool_node() exactly as 6.9 (§3.8): drop ⌊L/4⌋ newest, or all if L <= 3 or full.
+
+        The countdown starts at ``len >> 2``; for a pool of 1-3 VAs it starts at
+        0, the first decrement wraps to 2**64-1 and never reaches 0 again, so the
+        whole pool goes. (A 2025 rework leaves such pools alone.)
+        """
+        decay_root = RBTree("decay_root")
+        tr = self._tr
+        for idx, pool in enumerate(vn.pool):
+            if not pool.va_list:
+                continue
+            tmp = pool.va_list
+            pool.va_list = type(tmp)()
+            before = pool.len
+            if full_decay:
+                pool.len = 0
+            n_decay = pool.len >> 2
+            removed = 0
+            while tmp:
+                va = tmp.popleft()
+                merge_or_add_vmap_area(decay_root, va, self.dmesg.warn)
+                removed += 1
+                if not full_decay:
+                    pool.len -= 1
+                    n_decay = (n_decay - 1) & ULONG_MAX
+                    if n_decay == 0:
+                        break
+            if not full_decay and tmp:
+                pool.va_list = tmp
+            self.stats.decayed += removed
+            if tr is not None:
+                tr.emit(Decay, cpu, vn.id, idx, full_decay, before, removed)
+        self.reclaim_list_global(decay_root.detach_all(), cpu)
+
+    # -- the purge notifier chain (§4.2) ------------------------------------------------
+    def register_vmap_purge_notifier(self, fn) -> None:
+        """register_vmap_purge_notifier(): ``fn(vm, cpu) -> pages freed`` runs when vmap space is exhausted."""
+        if not callable(fn):
+            raise TypeError("a purge notifier must be callable")
+        self._purge_notifiers.append(fn)
+
+    def unregister_vmap_purge_notifier(self, fn) -> None:
+        self._purge_notifiers.remove(fn)
+
+    def _call_purge_notifiers(self, cpu: int) -> int:
+        freed = 0
+        for fn in list(self._purge_notifiers):
+            freed += int(fn(self, cpu) or 0)
+        self.stats.notifier_calls += 1
+        return freed
