@@ -1,0 +1,20 @@
+"""The core must not pull in Jupyter or plotting libraries (STYLE.md: views read the core, never the reverse)."""
+import subprocess
+import sys
+
+VIEW_MODULES = ("plotly", "ipywidgets", "IPython", "matplotlib", "jupyter_core", "anywidget", "tqdm.notebook")
+
+
+def test_import_vmaplab_pulls_in_no_view_module():
+    code = ("import sys, vmaplab, vmaplab.cli, vmaplab.check, vmaplab.trace; "
+            f"print(','.join(m for m in {VIEW_MODULES!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_core_uses_only_the_standard_library():
+    code = ("import sys; before = set(sys.modules); import vmaplab; "
+            "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+            "std = set(sys.stdlib_module_names); print(sorted(new - std - {'vmaplab'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
