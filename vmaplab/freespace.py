@@ -29,6 +29,7 @@ the GFP_NOWAIT allocation of an NE split never fails.
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 
 from .area import VmapArea
@@ -49,12 +50,17 @@ def candidate_start(va_start: int, align: int, vstart: int) -> int:
     return align_up(va_start, align) if va_start > vstart else align_up(vstart, align)
 
 
-def is_within_this_va(va: VmapArea, size: int, align: int, vstart: int) -> bool:
-    """is_within_this_va(): can [aligned start, +size) be cut from ``va``? (§4.3)"""
-    nva = candidate_start(va.va_start, align, vstart)
+def range_fits(va_start: int, va_end: int, size: int, align: int, vstart: int) -> bool:
+    """is_within_this_va() on a bare range: can [aligned start, +size) be cut from it? (§4.3)"""
+    nva = align_up(va_start, align) if va_start > vstart else align_up(vstart, align)
     if nva + size > ULONG_MAX or nva < vstart:      # C: "can be overflowed"
         return False
-    return nva + size <= va.va_end
+    return nva + size <= va_end
+
+
+def is_within_this_va(va: VmapArea, size: int, align: int, vstart: int) -> bool:
+    """is_within_this_va(): can [aligned start, +size) be cut from ``va``? (§4.3)"""
+    return range_fits(va.va_start, va.va_end, size, align, vstart)
 
 
 def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
@@ -75,7 +81,7 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
         if left is not None and left.subtree_max_size >= length and vstart < node.va_start:
             node = left
             continue
-        if is_within_this_va(node, size, align, vstart):
+        if range_fits(node.va_start, node.va_end, size, align, vstart):
             tree.visits += visits
             return node
         right = node.right
@@ -90,7 +96,7 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
                 tree.visits += visits
                 return None
             visits += 1
-            if is_within_this_va(node, size, align, vstart):
+            if range_fits(node.va_start, node.va_end, size, align, vstart):
                 tree.visits += visits
                 return node
             right = node.right
@@ -280,8 +286,7 @@ class LinearFreeSpace:
 
     def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
         for i, (start, end) in enumerate(self.ranges):
-            probe = VmapArea(start, end)
-            if not is_within_this_va(probe, size, align, vstart):
+            if not range_fits(start, end, size, align, vstart):
                 continue
             nva = candidate_start(start, align, vstart)
             if nva + size > vend:
@@ -292,7 +297,6 @@ class LinearFreeSpace:
         return None
 
     def free(self, start: int, end: int) -> None:
-        import bisect
         i = bisect.bisect_left(self.ranges, [start, end])
         if (i > 0 and self.ranges[i - 1][1] > start) or (i < len(self.ranges) and self.ranges[i][0] < end):
             raise ValueError(f"overlap freeing {start:#x}-{end:#x}")
