@@ -367,3 +367,13 @@ def test_purge_node_records_pool_and_global_split():
     rec = [r for r in vm.trace if isinstance(r, PurgeNode)]
     assert [(r.node, r.nr_purged, r.to_pool, r.to_global) for r in rec] == [(1, 2, 1, 1)]
     assert isinstance(vm.trace.of("alloc_vmap_area")[0], AllocVmapArea)
+
+
+def test_vmalloc_dump_obj_looks_in_one_node_only():
+    # §4.6: trylock of the address's node only, no probing
+    vm = Vmalloc(nr_cpus=4, version="6.9", debug=True)
+    a = vm.vmalloc_node_range(0x20000, 1, S, vm.VMALLOC_END, caller="xfs_buf_alloc+0x1c/0x80")
+    assert vm.vmalloc_dump_obj(a + 0x123) == (
+        " 32-page vmalloc region starting at 0xffffc90000000000 allocated at xfs_buf_alloc+0x1c/0x80")
+    assert vm.vmalloc_dump_obj(a + 0x10000) is None       # zone 1: node 1 does not hold it
+    assert vm.find_vmap_area(a + 0x10000).va_start == a   # find_vmap_area probes and finds it

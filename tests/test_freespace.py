@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmaplab import ULONG_MAX, FreeSpace, LinearFreeSpace, VmapArea
+from vmaplab import ULONG_MAX, FreeSpace, InvariantError, LinearFreeSpace, VmapArea
 from vmaplab.freespace import (
     FL_FIT_TYPE, LE_FIT_TYPE, NE_FIT_TYPE, NOTHING_FIT, RE_FIT_TYPE, align_up, classify_va_fit_type,
     find_vmap_lowest_linear_match, find_vmap_lowest_match, is_within_this_va,
@@ -63,7 +63,8 @@ def test_the_four_clips_and_the_three_merges_by_hand():
 def test_overlapping_free_is_refused_with_the_kernel_warning():
     log = []
     fs = FreeSpace(warn=log.append)
-    assert fs.free(VmapArea(0x10000, 0x11000)) is None
+    with pytest.raises(InvariantError):
+        fs.free(VmapArea(0x10000, 0x11000))
     assert log == ["vmalloc bug: 0x10000-0x11000 overlaps with 0x1-0xffffffffffffffff"]
     assert ranges(fs) == [(1, ULONG_MAX)]
 

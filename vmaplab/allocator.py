@@ -676,6 +676,23 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
             self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
         return va
 
+    def vmalloc_dump_obj(self, addr: int, cpu: int = 0) -> str | None:
+        """vmalloc_dump_obj(): one printk line about the area holding ``addr``, or None (§4.6).
+
+        Looks only in the busy tree of addr_to_node(addr) (a trylock in the
+        kernel, no probing), so an address inside a VA that started in another
+        zone's node is not found.
+        """
+        if not isinstance(addr, int):
+            raise InvalidArgumentError(f"address must be an int, got {addr!r}")
+        addr &= PAGE_MASK
+        vn = self.addr_to_node(addr)
+        va = self._locked(cpu, vn.busy_lock, "vmalloc_dump_obj", vn.busy.find, addr)
+        if va is None or va.vm is None:
+            return None
+        vm = va.vm
+        return f" {vm.nr_pages}-page vmalloc region starting at {vm.addr:#x} allocated at {vm.caller}"
+
     # ------------------------------------------------------------------ frees
     def _live_area(self, addr, func: str, cpu: int):
         """Validate that ``addr`` starts a live vm_struct area; (node, va) or a BadFreeError."""

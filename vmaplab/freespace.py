@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 
 from .area import VmapArea
 from .config import PAGE_SIZE, ULONG_MAX
+from .errors import InvariantError
 from .rbtree import OverlapError, RBTree
 
 NOTHING_FIT, FL_FIT_TYPE, LE_FIT_TYPE, RE_FIT_TYPE, NE_FIT_TYPE = range(5)
@@ -262,9 +263,16 @@ class FreeSpace:
             return None
         return nva_start
 
-    def free(self, va: VmapArea) -> VmapArea | None:
-        """Merge a range back (merge_or_add_vmap_area_augment on the free tree)."""
-        return merge_or_add_vmap_area(self.tree, va, self.warn)
+    def free(self, va: VmapArea) -> VmapArea:
+        """Merge a range back (merge_or_add_vmap_area_augment on the free tree).
+
+        An overlap logs the kernel's "vmalloc bug" line and then raises
+        InvariantError: in the simulator it can only mean corrupted state.
+        """
+        merged = merge_or_add_vmap_area(self.tree, va, self.warn)
+        if merged is None:
+            raise InvariantError(f"freeing {va!r} overlaps the free space")
+        return merged
 
 
 class LinearFreeSpace:

@@ -25,10 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .area import VmapArea
+from .errors import InvariantError
 
 
-class OverlapError(Exception):
-    """Raised by find_insert_pos when a range overlaps an existing one (carries both)."""
+class OverlapError(InvariantError):
+    """Raised by find_insert_pos when a range overlaps an existing one (carries both).
+
+    Uncaught, it is an invariant violation: the trees never hold overlapping ranges.
+    """
 
     def __init__(self, new: VmapArea, old: VmapArea):
         super().__init__(new, old)
