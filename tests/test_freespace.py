@@ -103,6 +103,20 @@ def _random_ops(seed, n, aligned):
             yield ("alloc", size, align, vstart, 0x100000 + 512 * P, live)
 
 
+def _replay(fs, ops, after_alloc=None):
+    """Apply a _random_ops stream to a FreeSpace."""
+    for op in ops:
+        if op[0] == "free":
+            fs.free(VmapArea(op[1][0], op[1][0] + op[1][1]))
+            continue
+        _, size, align, vstart, vend, live = op
+        a = fs.alloc(size, align, vstart, vend)
+        if a is not None:
+            live.append((a, size))
+        if after_alloc is not None:
+            after_alloc(size, vstart)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_tree_matches_linear_reference(seed):
     """One suite over two implementations: with alignments up to a page, results are identical."""
@@ -129,14 +143,7 @@ def test_adjusted_search_property(seed, size_pages, align_shift, vstart_pages):
     """With the padding allowance the tree may skip small blocks, but never a block that is
     large enough for any padding and starts at or after vstart (§4.3)."""
     fs = FreeSpace()
-    for op in _random_ops(seed, 400, aligned=True):
-        if op[0] == "free":
-            fs.free(VmapArea(op[1][0], op[1][0] + op[1][1]))
-        else:
-            _, size, align, vstart, vend, live = op
-            a = fs.alloc(size, align, vstart, vend)
-            if a is not None:
-                live.append((a, size))
+    _replay(fs, _random_ops(seed, 400, aligned=True))
     size, align, vstart = size_pages * P, 1 << align_shift, 0x100000 + vstart_pages * P
     got = find_vmap_lowest_match(fs.tree, size, align, vstart, True)
     exact = find_vmap_lowest_match(fs.tree, size, align, vstart, False)
@@ -150,14 +157,9 @@ def test_adjusted_search_property(seed, size_pages, align_shift, vstart_pages):
 def test_exact_search_equals_linear_scan_for_any_alignment():
     """DEBUG_AUGMENT_LOWEST_MATCH_CHECK compares the unadjusted search with the linear one."""
     fs = FreeSpace()
-    for op in _random_ops(7, 2000, aligned=True):
-        if op[0] == "free":
-            fs.free(VmapArea(op[1][0], op[1][0] + op[1][1]))
-        else:
-            _, size, align, vstart, vend, live = op
-            a = fs.alloc(size, align, vstart, vend)
-            if a is not None:
-                live.append((a, size))
-            for al in (1, P, 8 * P):
-                assert (find_vmap_lowest_match(fs.tree, size, al, vstart, False)
-                        is find_vmap_lowest_linear_match(fs.tree, size, al, vstart))
+
+    def compare(size, vstart):
+        for al in (1, P, 8 * P):
+            assert (find_vmap_lowest_match(fs.tree, size, al, vstart, False)
+                    is find_vmap_lowest_linear_match(fs.tree, size, al, vstart))
+    _replay(fs, _random_ops(7, 2000, aligned=True), after_alloc=compare)

@@ -77,3 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     except VmallocError as e:
         print(f"vmaplab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:          # `vmaplab ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
