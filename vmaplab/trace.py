@@ -195,5 +195,14 @@ def format_record(r: Record) -> str:
     elif isinstance(r, FreeVmapAreaNoflush):
         body = f"va_start={r.va_start:#x} nr_lazy={r.nr_lazy} nr_lazy_max={r.nr_lazy_max}"
     else:
-        body = " ".join(f"{f.name}={getattr(r, f.name)}" for f in fields(r)[3:])
+        body = " ".join(f"{f.name}={_fmt(f.name, getattr(r, f.name))}" for f in fields(r)[3:])
     return head + body
+
+
+_ADDRESS_FIELDS = {"addr", "start", "end", "va_start", "block_start"}
+
+
+def _fmt(name: str, value) -> str:
+    if name in _ADDRESS_FIELDS and isinstance(value, int):
+        return f"{value:#x}"
+    return str(value)
