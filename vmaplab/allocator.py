@@ -50,6 +50,7 @@ from .shrinker import VmapNodeShrinker
 from .trace import AllocVmapArea, Lock, Pool, Rcu, Tracer
 from .trace import Vmalloc as VmallocEvent
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
+from .walks import CALLER_RE, WalksMixin
 
 VERSIONS = ("6.8", "6.9")
 DEFAULT_RAM_PAGES = (64 << 30) // PAGE_SIZE     # a 64 GiB machine
@@ -74,7 +75,7 @@ class Stats:
         return "Stats(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items() if v) + ")"
 
 
-class Vmalloc(PurgeMixin, VmapBlockMixin):
+class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin):
     """A simulated machine's vmalloc allocator.
 
     >>> vm = Vmalloc(nr_cpus=4, version="6.9")
@@ -87,10 +88,13 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
     def __init__(self, nr_cpus: int = 1, version: str = "6.9", seed: int = 0, *,
                  nr_online_cpus: int | None = None,
                  vmalloc_size: int | None = None,
+                 vmalloc_start: int = VMALLOC_START,
                  vmap_zone_size_pages: int = VMAP_ZONE_SIZE_PAGES,
                  max_va_size_pages: int = MAX_VA_SIZE_PAGES,
                  lazy_max_unit_pages: int = (32 << 20) // PAGE_SIZE,
                  nr_ram_pages: int = DEFAULT_RAM_PAGES,
+                 nr_mem_nodes: int = 1,
+                 numa: bool = True,
                  config_nr_cpus: int = CONFIG_NR_CPUS_DEFAULT,
                  vmap_bbmap_bits: int | None = None,
                  vmap_max_alloc: int = VMAP_MAX_ALLOC,
@@ -101,13 +105,23 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         self._validate_config(nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages,
                               max_va_size_pages, lazy_max_unit_pages, nr_ram_pages, config_nr_cpus,
                               vmap_bbmap_bits, vmap_max_alloc)
+        if not isinstance(nr_mem_nodes, int) or not 1 <= nr_mem_nodes <= min(nr_cpus, nr_ram_pages, 1024):
+            raise ConfigError(f"nr_mem_nodes must be in 1..min(nr_cpus, nr_ram_pages), got {nr_mem_nodes!r}")
+        if nr_mem_nodes > 1 and not numa:
+            raise ConfigError("several memory nodes need numa=True (CONFIG_NUMA)")
+        self.numa = numa
+        self.nr_mem_nodes = nr_mem_nodes
         self.version = version
         self.seed = seed
         self.rng = random.Random(seed)     # for workloads that take their randomness from the machine
         self.nr_cpus = nr_cpus
         self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
-        self.VMALLOC_START = VMALLOC_START
-        self.VMALLOC_END = VMALLOC_START + (vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1) - 1
+        window = vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1
+        if (not isinstance(vmalloc_start, int) or vmalloc_start <= 0 or vmalloc_start % PAGE_SIZE
+                or vmalloc_start + window - 1 > ULONG_MAX):
+            raise ConfigError(f"vmalloc_start {vmalloc_start!r} must be page aligned with the window below 2**64")
+        self.VMALLOC_START = vmalloc_start        # the KASLR vmalloc_base, when not the default
+        self.VMALLOC_END = vmalloc_start + window - 1
         self.max_va_size_pages = max_va_size_pages
         self.lazy_max_unit_pages = lazy_max_unit_pages
         self.debug = debug
@@ -128,7 +142,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         self._merge_lazy = version == "6.8"
         self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
                       for i in range(self.nr_vmap_nodes)]
-        self.pages = PageAllocator(nr_ram_pages)
+        self.pages = PageAllocator(nr_ram_pages, nr_mem_nodes)
         early = [(int(s), int(e)) for s, e in early_areas]
         self.free_space = FreeSpace(early, warn=self.dmesg.warn)
         self.free_space.spare = self._take_ne_fit_preload
@@ -214,6 +228,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
 
     def addr_to_node(self, addr: int) -> VmapNode:
         return self.nodes[(addr // self.vmap_zone_size) % self.nr_vmap_nodes]
+
+    def cpu_to_node(self, cpu: int) -> int:
+        """The memory (NUMA) node of a CPU: CPUs are split evenly, in order, over the nodes."""
+        return cpu * self.nr_mem_nodes // self.nr_cpus
 
     def id_to_node(self, node_id: int) -> VmapNode:
         return self.nodes[node_id % self.nr_vmap_nodes]
@@ -319,6 +337,13 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
     def _check_align(align: int) -> None:
         if not isinstance(align, int) or isinstance(align, bool) or not is_power_of_2(align) or align > 1 << 63:
             raise InvalidArgumentError(f"align {align!r} is not a power of two (-EINVAL)")
+
+    @staticmethod
+    def _check_caller(caller) -> None:
+        if caller is not None and (not isinstance(caller, str) or not CALLER_RE.match(caller)):
+            raise InvalidArgumentError(
+                f"caller {caller!r} must be a symbol as %pS prints it (e.g. 'kernel_clone+0xb8/0x400', "
+                f"optionally followed by ' [module]'), with no vmallocinfo keyword")
 
     @staticmethod
     def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS) -> None:
@@ -481,6 +506,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         self._check_cpu(cpu)
         self._check_size(size)
         self._check_flags(flags)
+        self._check_caller(caller)
         start = self.VMALLOC_START if start is None else start
         end = self.VMALLOC_END if end is None else end
         self._check_window(start, end)
@@ -513,6 +539,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         self._check_window(start, end)
         self._check_flags(flags)
         self._check_flags(gfp, ULONG_MAX)
+        self._check_caller(caller)
         if flags & VM_ALLOW_HUGE_VMAP:
             raise InvalidArgumentError("VM_ALLOW_HUGE_VMAP (vmalloc_huge) is not modelled: vmaplab maps base pages only")
         addr = self._vmalloc_node_range(size, align, start, end, gfp, flags, cpu, caller)
@@ -555,9 +582,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
                 self._remove_vm_area(vn, va, cpu)
                 return False
             area.pages_array_addr = nested
+            area.vpages = True
         pages: list[int] = []
+        nid = self.cpu_to_node(cpu)            # NUMA_NO_NODE: the CPU's local node first
         while len(pages) < nr_small_pages:
-            got = self.pages.alloc_pages_bulk(min(BULK_ALLOC_BATCH, nr_small_pages - len(pages)))
+            got = self.pages.alloc_pages_bulk(min(BULK_ALLOC_BATCH, nr_small_pages - len(pages)), nid)
             if not got:
                 break
             pages.extend(got)
@@ -565,8 +594,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         area.nr_pages = len(pages)
         self.nr_vmalloc_pages += len(pages)
         if gfp & GFP_ZERO:
-            for pfn in pages:
-                self.pages.data.pop(pfn, None)
+            self.pages.clear(pages)
         if len(pages) != nr_small_pages:
             if warn:
                 self.dmesg.ratelimited(f"vmalloc error: size {len(pages) * PAGE_SIZE}, failed to allocate pages")
@@ -604,6 +632,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         if flags & (VM_FLUSH_RESET_PERMS | VM_SPARSE):
             raise InvalidArgumentError("vmap() does not take VM_FLUSH_RESET_PERMS or VM_SPARSE")
         pages = self._check_pages(pages, "vmap")
+        self._check_caller(caller)
         if flags & VM_NO_GUARD:
             self.dmesg.warn_once("vmap_no_guard", "WARNING: vmap: VM_NO_GUARD is not allowed, cleared")
             flags &= ~VM_NO_GUARD
@@ -626,6 +655,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
         self._check_size(size)
         if not isinstance(phys_addr, int) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
             raise InvalidArgumentError(f"ioremap: bad physical range {phys_addr!r} + {size:#x}")
+        self._check_caller(caller)
         offset = phys_addr & ~PAGE_MASK
         base = phys_addr & PAGE_MASK
         span = page_align(phys_addr + size) - base
@@ -821,7 +851,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
             raise InvalidArgumentError(f"alloc_pages: nr must be a positive int, got {nr!r}")
         if nr > self.pages.nr_free:
             raise VmallocError(f"alloc_pages: only {self.pages.nr_free} pages free, {nr} requested")
-        return self.pages.alloc_pages_bulk(nr)
+        return self.pages.alloc_pages_bulk(nr, 0)
 
     def free_pages(self, pfns) -> None:
         """Give pages from alloc_pages() back (refuses pages still mapped by vmap/vm_map_ram)."""
@@ -845,6 +875,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin):
                 for _order, pages in vb.allocs.values():
                     out.update(pages)
         return out
+
+    @classmethod
+    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = "6.9", **kwargs) -> "Vmalloc":
+        """A machine rebuilt from /proc/vmallocinfo text (see vmaplab.vmallocinfo.from_vmallocinfo)."""
+        from .vmallocinfo import from_vmallocinfo
+        return from_vmallocinfo(text, nr_cpus, version, **kwargs)
 
     # ------------------------------------------------------------------ checking
     def check(self) -> None:

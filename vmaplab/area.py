@@ -48,7 +48,7 @@ class VmStruct:
     """struct vm_struct: what was mapped, why, and by whom."""
 
     __slots__ = ("addr", "size", "flags", "pages", "nr_pages", "phys_addr", "caller",
-                 "pages_array_addr")
+                 "pages_array_addr", "vpages")
 
     def __init__(self, flags: int, caller: str | None):
         self.addr = 0
@@ -58,7 +58,8 @@ class VmStruct:
         self.nr_pages = 0
         self.phys_addr = 0
         self.caller = caller
-        self.pages_array_addr: int | None = None   # set when the page array was itself vmalloc'ed ("vpages")
+        self.pages_array_addr: int | None = None   # the nested vmalloc holding the page array
+        self.vpages = False                        # the page array lies in vmalloc space
 
     def get_vm_area_size(self) -> int:
         """get_vm_area_size(): the usable size, i.e. without the guard page (§2.2)."""

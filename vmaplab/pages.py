@@ -2,26 +2,34 @@
 
 Mirrors: what vmalloc needs of the buddy allocator: ``alloc_pages_bulk``
 (batches of at most 100 pages, spec §3.10/§4.4), ``__free_page``,
-``totalram_pages()``, and page contents for vread.
+``totalram_pages()``, ``page_to_nid()`` for the vmallocinfo ``N<node>=``
+counts, and page contents for vread.
 
 Invariants: a pfn is either free or handed out, never both;
-``nr_free + nr_used == nr_ram_pages``.
+``nr_free + nr_used == nr_ram_pages``; memory node ``k`` owns the contiguous
+pfn range ``[k*R/n, (k+1)*R/n)``.
 
-Simplifications: one zone, no orders above 0, no per-CPU lists or watermarks;
-freed pfns are reused last-freed-first (like a hot per-CPU list). Contents are
-kept only for pages that were written (``data``), and dropped on free.
+Simplifications: order-0 pages only, no per-CPU lists or watermarks; an
+allocation prefers the requested node and falls back to the others in
+ascending order; freed pfns are reused last-freed-first (like a hot per-CPU
+list). Contents are kept only for pages that were written (``data``), and
+dropped on free.
 """
 from __future__ import annotations
 
+from .config import PAGE_SIZE
+
 
 class PageAllocator:
-    """Hands out pfns 0..nr_ram_pages-1 deterministically."""
+    """Hands out pfns 0..nr_ram_pages-1 deterministically, split over ``nr_nodes`` memory nodes."""
 
-    def __init__(self, nr_ram_pages: int):
+    def __init__(self, nr_ram_pages: int, nr_nodes: int = 1):
         self.nr_ram_pages = nr_ram_pages
-        self._next_fresh = 0          # never-used pfns start here
-        self._free: list[int] = []    # recycled pfns, LIFO
-        self._used = bytearray(nr_ram_pages)   # 1 = handed out; a bitmap keeps 10^7 pages cheap
+        self.nr_nodes = nr_nodes
+        self._lo = [k * nr_ram_pages // nr_nodes for k in range(nr_nodes + 1)]
+        self._next_fresh = self._lo[:-1]          # per node: never-used pfns start here
+        self._free: list[list[int]] = [[] for _ in range(nr_nodes)]   # recycled pfns, LIFO
+        self._used = bytearray(nr_ram_pages)      # 1 = handed out; a bitmap keeps 10^7 pages cheap
         self._nr_used = 0
         self.data: dict[int, bytearray] = {}
 
@@ -36,16 +44,24 @@ class PageAllocator:
     def totalram_pages(self) -> int:
         return self.nr_ram_pages
 
-    def alloc_pages_bulk(self, nr: int) -> list[int]:
-        """Up to ``nr`` pages (fewer when memory runs out)."""
+    def page_to_nid(self, pfn: int) -> int:
+        """The memory node of a pfn (page_to_nid)."""
+        return pfn * self.nr_nodes // self.nr_ram_pages
+
+    def alloc_pages_bulk(self, nr: int, nid: int = 0) -> list[int]:
+        """Up to ``nr`` pages, from node ``nid`` first (fewer when memory runs out)."""
         out: list[int] = []
-        free = self._free
-        while free and len(out) < nr:
-            out.append(free.pop())
-        fresh = min(nr - len(out), self.nr_ram_pages - self._next_fresh)
-        if fresh > 0:
-            out.extend(range(self._next_fresh, self._next_fresh + fresh))
-            self._next_fresh += fresh
+        order = [nid] + [k for k in range(self.nr_nodes) if k != nid]
+        for k in order:
+            free = self._free[k]
+            while free and len(out) < nr:
+                out.append(free.pop())
+            fresh = min(nr - len(out), self._lo[k + 1] - self._next_fresh[k])
+            if fresh > 0:
+                out.extend(range(self._next_fresh[k], self._next_fresh[k] + fresh))
+                self._next_fresh[k] += fresh
+            if len(out) == nr:
+                break
         used = self._used
         for pfn in out:
             used[pfn] = 1
@@ -59,12 +75,29 @@ class PageAllocator:
             if not used[pfn]:
                 raise ValueError(f"BUG: Bad page state: freeing free pfn {pfn:#x}")
         data = self.data
-        for pfn in pfns:
+        for pfn in reversed(pfns):
             used[pfn] = 0
             if data:
                 data.pop(pfn, None)
+            self._free[self.page_to_nid(pfn) if self.nr_nodes > 1 else 0].append(pfn)
         self._nr_used -= len(pfns)
-        self._free.extend(reversed(pfns))
 
     def is_allocated(self, pfn: int) -> bool:
         return 0 <= pfn < self.nr_ram_pages and self._used[pfn] == 1
+
+    # -- contents (for vread) ---------------------------------------------------------
+    def read(self, pfn: int, offset: int, length: int) -> bytes:
+        """Bytes of a page; never-written pages read as zeros."""
+        page = self.data.get(pfn)
+        return bytes(length) if page is None else bytes(page[offset:offset + length])
+
+    def write(self, pfn: int, offset: int, chunk: bytes) -> None:
+        page = self.data.get(pfn)
+        if page is None:
+            page = self.data[pfn] = bytearray(PAGE_SIZE)
+        page[offset:offset + len(chunk)] = chunk
+
+    def clear(self, pfns) -> None:
+        """Zero pages (__GFP_ZERO / init_on_alloc)."""
+        for pfn in pfns:
+            self.data.pop(pfn, None)

@@ -1,0 +1,199 @@
+"""Walks over every node: /proc/vmallocinfo and vread_iter (/proc/kcore), plus writes for them to read.
+
+Mirrors (spec §4.9, §4.10): ``vmalloc_info_show``/``show_numa_info``/
+``show_purge_info`` (6.9: node by node, busy then unpurged; 6.8: one sorted
+busy list then the purge list), ``find_vmap_area_exceed_addr_lock`` (the 6.9-rc3
+form: scan every node for the lowest start, then re-validate),
+``vread_iter``, ``aligned_vread_iter``, ``vmap_ram_vread_iter``.
+
+Invariants: vmallocinfo never shows pooled VAs or VAs on a purge list; vread
+returns exactly ``count`` bytes in ascending address order, with holes, guard
+pages, ioremap areas, areas still VM_UNINITIALIZED and unused parts of vmap
+blocks reading as zeros.
+
+Simplifications: addresses print as ``%pK`` does for root with
+``kptr_restrict=1`` (the real address, 16 hex digits); no ``copy_to_iter``
+faults, so a read never stops short; locks are not traced here.
+"""
+from __future__ import annotations
+
+import re
+
+from .config import (
+    PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_SPARSE,
+    VM_UNINITIALIZED, VM_USERMAP, VMAP_BLOCK, VMAP_FLAGS_MASK, VMAP_RAM,
+)
+from .errors import InvalidArgumentError, VmallocError
+
+# The flag words of a vmallocinfo line, in the order the kernel prints them (§4.10).
+FLAG_WORDS = ((VM_IOREMAP, "ioremap"), (VM_SPARSE, "sparse"), (VM_ALLOC, "vmalloc"), (VM_MAP, "vmap"),
+              (VM_USERMAP, "user"), (VM_DMA_COHERENT, "dma-coherent"))
+
+
+def format_vm_line(vm_struct, numa_counts: dict[int, int] | None) -> str:
+    """One ``/proc/vmallocinfo`` line of an area with a vm_struct (§4.10 token order)."""
+    v = vm_struct
+    parts = [f"0x{v.addr:016x}-0x{v.addr + v.size:016x} {v.size:7d}"]
+    if v.caller:
+        parts.append(v.caller)
+    if v.nr_pages:
+        parts.append(f"pages={v.nr_pages}")
+    if v.phys_addr:
+        parts.append(f"phys=0x{v.phys_addr:016x}")
+    parts.extend(word for bit, word in FLAG_WORDS if v.flags & bit)
+    if v.vpages:
+        parts.append("vpages")
+    if numa_counts:
+        parts.extend(f"N{nid}={n}" for nid, n in sorted(numa_counts.items()) if n)
+    return " ".join(parts)
+
+
+def format_va_line(va_start: int, va_end: int, size: int, what: str) -> str:
+    """A line of a VA without vm_struct: ``vm_map_ram`` or ``unpurged vm_area``."""
+    return f"0x{va_start:016x}-0x{va_end:016x} {size:7d} {what}"
+
+
+# A caller as %pS prints it: one token (symbol+0xoff/0xsize, or a raw address), then an
+# optional " [module]"; never a word the rest of the line uses.
+_KEYWORD = r"(?:pages=|phys=|(?:ioremap|sparse|vmalloc|vmap|user|dma-coherent|vpages|unpurged|vm_map_ram)(?:\s|$)|N\d+=)"
+CALLER_PATTERN = rf"(?!{_KEYWORD})\S+(?: \[[^\]\s]+\])?"
+CALLER_RE = re.compile(f"^{CALLER_PATTERN}$")
+
+
+class WalksMixin:
+    """vmallocinfo(), vread() and write() of :class:`vmaplab.Vmalloc`."""
+
+    # ------------------------------------------------------------------ vmallocinfo
+    def show_numa_info(self, vm_struct) -> dict[int, int] | None:
+        """show_numa_info(): pages per memory node; None without CONFIG_NUMA or while uninitialised."""
+        if not self.numa or vm_struct.flags & VM_UNINITIALIZED:
+            return None
+        counts: dict[int, int] = {}
+        to_nid = self.pages.page_to_nid
+        for pfn in vm_struct.pages[:vm_struct.nr_pages]:
+            nid = to_nid(pfn)
+            counts[nid] = counts.get(nid, 0) + 1
+        return counts
+
+    def _busy_line(self, va) -> str | None:
+        if va.vm is None:
+            return format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "vm_map_ram") \
+                if va.flags & VMAP_RAM else None
+        return format_vm_line(va.vm, self.show_numa_info(va.vm))
+
+    def vmallocinfo(self) -> str:
+        """The text of /proc/vmallocinfo, in the kernel's order for this version (§4.10).
+
+        6.9: each node's busy list in address order (node 0 first), then each
+        node's lazy list as ``unpurged vm_area`` lines. 6.8: the single global
+        busy list, then the purge list. Pooled VAs are not shown.
+        """
+        lines = []
+        for vn in self.nodes:
+            for va in vn.busy:
+                line = self._busy_line(va)
+                if line is not None:
+                    lines.append(line)
+        for vn in self.nodes:
+            lines.extend(format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "unpurged vm_area")
+                         for va in vn.lazy)
+        return "".join(line + "\n" for line in lines)
+
+    # ------------------------------------------------------------------ vread
+    def find_vmap_area_exceed_addr_lock(self, addr: int):
+        """The busy VA with the lowest start among those ending above ``addr`` (6.9-rc3 form, §4.9)."""
+        lowest = None
+        for vn in self.nodes:
+            va = vn.busy.find_exceed(addr)
+            if va is not None and (lowest is None or va.va_start < lowest.va_start):
+                lowest = va
+        return lowest
+
+    def vread(self, addr: int, count: int) -> bytes:
+        """vread_iter(): ``count`` bytes of kernel virtual memory from ``addr``, as /proc/kcore reads it."""
+        if not isinstance(addr, int) or not isinstance(count, int) or addr < 0 or count < 0 or addr > ULONG_MAX:
+            raise InvalidArgumentError(f"vread: bad address/count {addr!r}, {count!r}")
+        count = min(count, ULONG_MAX + 1 - addr)        # the kernel clamps an overflowing range
+        out = bytearray(count)                           # holes read as zeros
+        end = addr + count
+        va = self.find_vmap_area_exceed_addr_lock(addr)
+        while va is not None and va.va_start < end:
+            self._vread_area(va, addr, end, out)
+            va = self.find_vmap_area_exceed_addr_lock(va.va_end)
+        return bytes(out)
+
+    def _vread_area(self, va, addr: int, end: int, out: bytearray) -> None:
+        vm = va.vm
+        kind = va.flags & VMAP_FLAGS_MASK
+        if kind == VMAP_BLOCK:
+            self.dmesg.warn_once("vread_block", "WARNING: vread_iter: VMAP_BLOCK without VMAP_RAM")
+        if (vm is None and kind == 0) or (vm is not None and vm.flags & VM_UNINITIALIZED):
+            return
+        size = vm.get_vm_area_size() if vm is not None else va.va_end - va.va_start
+        lo, hi = max(addr, va.va_start), min(end, va.va_start + size)
+        if lo >= hi or (vm is not None and vm.flags & VM_IOREMAP):
+            return                                        # ioremap is a hole: zeros
+        if kind & VMAP_BLOCK:
+            vb = self._vb_lookup(va.va_start)
+            runs = [] if vb is None else [(vb.va.va_start + (off << PAGE_SHIFT), pages)
+                                          for off, (_order, pages) in vb.allocs.items()]
+        elif kind & VMAP_RAM:
+            runs = [(va.va_start, self._ram_maps.get(va.va_start, []))]
+        else:
+            runs = [(va.va_start, vm.pages)]
+        for base, pfns in runs:
+            self._copy_pages(base, pfns, lo, hi, addr, out)
+
+    def _copy_pages(self, base: int, pfns: list[int], lo: int, hi: int, addr: int, out: bytearray) -> None:
+        """aligned_vread_iter(): copy mapped pages of [base, +len(pfns) pages) ∩ [lo, hi)."""
+        lo, hi = max(lo, base), min(hi, base + (len(pfns) << PAGE_SHIFT))
+        read = self.pages.read
+        a = lo
+        while a < hi:
+            idx, off = (a - base) >> PAGE_SHIFT, (a - base) & (PAGE_SIZE - 1)
+            n = min(PAGE_SIZE - off, hi - a)
+            out[a - addr:a - addr + n] = read(pfns[idx], off, n)
+            a += n
+
+    # ------------------------------------------------------------------ writes
+    def _mapping_at(self, addr: int):
+        """(base, pfns) of the mapped run holding ``addr``: a vm_struct area, a vm_map_ram area or block."""
+        va = self.find_vmap_area(addr)
+        if va is None:
+            return None
+        if va.vm is not None:
+            if va.vm.flags & (VM_IOREMAP | VM_UNINITIALIZED):
+                return None
+            return va.va_start, va.vm.pages
+        if va.flags & VMAP_BLOCK:
+            vb = self._vb_lookup(va.va_start)
+            for off, (_order, pages) in (vb.allocs.items() if vb else ()):
+                base = va.va_start + (off << PAGE_SHIFT)
+                if base <= addr < base + (len(pages) << PAGE_SHIFT):
+                    return base, pages
+            return None
+        return va.va_start, self._ram_maps.get(va.va_start, [])
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Store ``data`` at ``addr`` through the page mappings (a kernel memcpy into the area).
+
+        Raises VmallocError if any byte falls outside a mapped page (the kernel would oops).
+        """
+        if not isinstance(addr, int) or not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError(f"write: need an int address and bytes, got {addr!r}, {type(data).__name__}")
+        data = bytes(data)
+        chunks = []
+        a, end = addr, addr + len(data)
+        while a < end:                                    # validate everything before writing anything
+            m = self._mapping_at(a)
+            if m is None:
+                raise VmallocError(f"BUG: unable to handle page fault for address: {a:#x} (not mapped)")
+            base, pfns = m
+            idx, off = (a - base) >> PAGE_SHIFT, (a - base) & (PAGE_SIZE - 1)
+            if idx >= len(pfns):
+                raise VmallocError(f"BUG: unable to handle page fault for address: {a:#x} (guard page)")
+            n = min(PAGE_SIZE - off, end - a)
+            chunks.append((pfns[idx], off, data[a - addr:a - addr + n]))
+            a += n
+        for pfn, off, chunk in chunks:
+            self.pages.write(pfn, off, chunk)
