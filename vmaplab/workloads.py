@@ -1,0 +1,407 @@
+"""lib/test_vmalloc.c and test_vmalloc.sh as reproducible workloads on the simulated allocator.
+
+Mirrors (spec §5, §6): the module's parameters and their load-time fixes, the
+11 test cases in table order, each worker's shuffled test order (for i from 10
+down to 1, swap with a j uniform in [0, i): always one cycle), the per-test
+pass/fail counts and average time, the ``Summary:`` and ``All test took``
+lines; the shell script's presets and its argument checking.
+
+Invariants: a run is a pure function of (machine, params, seed, interleave):
+worker ``w`` draws from its own ``random.Random`` derived from (seed, w), so
+adding a worker never changes another worker's choices; workers run one
+allocator call at a time, interleaved round-robin or in a seeded random order.
+
+Simplifications:
+  * worker ``w`` runs on CPU ``w % nr_online_cpus`` (the kthreads are unbound in the kernel);
+  * times come from :class:`vmaplab.costs.CostModel` for an uncontended CPU
+    (cycles = ns × the model's GHz); contention is the simulator's business;
+  * ``pcpu_alloc_test`` behaves as on a CONFIG_NEED_PER_CPU_KM kernel (it does
+    nothing and passes): the percpu allocator is not modelled;
+  * ``use_huge`` is refused (vmalloc_huge is not modelled);
+  * kvfree_rcu grace periods end after every ``rcu_batch`` queued objects (about one
+    page of pointers, KVFREE_BULK_MAX_ENTR) and when the run ends;
+  * vm_map_ram_test checks for failure (the kernel would dereference NULL).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+from .config import GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
+from .costs import CostModel
+from .errors import ConfigError
+
+INT_MAX = (1 << 31) - 1
+USHRT_MAX = 0xFFFF
+
+TEST_NAMES = ("fix_size_alloc_test", "full_fit_alloc_test", "long_busy_list_alloc_test",
+              "random_size_alloc_test", "fix_align_alloc_test", "random_size_align_alloc_test",
+              "align_shift_alloc_test", "pcpu_alloc_test", "kvfree_rcu_1_arg_vmalloc_test",
+              "kvfree_rcu_2_arg_vmalloc_test", "vm_map_ram_test")
+
+# test_vmalloc.sh (§6)
+PRESETS = {
+    "performance": "sequential_test_order=1 test_repeat_count=3",
+    "smoke": "test_loop_count=10000 test_repeat_count=10",
+    "stress": "nr_threads={NUM_CPUS} test_repeat_count=20",
+}
+PRESET_MESSAGES = {
+    "performance": ["Run performance tests to evaluate how fast vmalloc allocation is.",
+                    "It runs all test cases on one single CPU with sequential order.",
+                    "Done.", "Check the kernel message buffer to see the summary."],
+    "stress": ["Run stability tests. In order to stress vmalloc subsystem all",
+               "available test cases are run by NUM_CPUS workers simultaneously.",
+               "It will take time, so be patient.", "Done.", "Check the kernel ring buffer to see the summary."],
+    "smoke": ["Run smoke test. Note, this test provides basic coverage.",
+              "Please check $0 output how it can be used",
+              "for deep performance analysis as well as stress testing.",
+              "Done.", "Check the kernel ring buffer to see the summary."],
+}
+
+
+@dataclass(frozen=True)
+class TestVmallocParams:
+    """The module parameters (§5.1), as given; :meth:`fixed` applies the load-time clamps."""
+    __test__ = False                    # not a pytest class
+    nr_threads: int = 0
+    sequential_test_order: int = 0
+    test_repeat_count: int = 1
+    test_loop_count: int = 1_000_000
+    nr_pages: int = 0
+    use_huge: int = 0
+    run_test_mask: int = INT_MAX
+
+    def fixed(self) -> "TestVmallocParams":
+        """Module init: nr_threads into [1, USHRT_MAX]; repeat and loop counts at least 1."""
+        return replace(self, nr_threads=max(1, min(self.nr_threads, USHRT_MAX)),
+                       test_repeat_count=max(1, self.test_repeat_count),
+                       test_loop_count=max(1, self.test_loop_count))
+
+    @classmethod
+    def from_args(cls, args: list[str], num_cpus: int) -> "TestVmallocParams":
+        """Parse ``key=value`` words as test_vmalloc.sh's manual mode does: positive ints, known keys.
+
+        Raises ConfigError with the script's own message for anything else.
+        """
+        known = set(cls.__dataclass_fields__)
+        values: dict[str, int] = {}
+        for arg in args:
+            key, _, val = arg.partition("=")
+            if key not in known or not val.isdigit() or int(val) <= 0:
+                raise ConfigError(f"Error: key or value is not correct: {key} {val}")
+            values[key] = int(val)
+        if values.get("use_huge"):
+            raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
+        return cls(**values)
+
+
+@dataclass
+class TestResult:
+    passed: int = 0
+    failed: int = 0
+    time_ns: float = 0.0
+
+
+@dataclass
+class Worker:
+    """One kthread ``vmalloc_test/<index>``: its CPU, random stream, clock and results."""
+    index: int
+    cpu: int
+    rng: random.Random
+    order: list[int]
+    clock_ns: float = 0.0
+    results: dict[int, TestResult] = field(default_factory=dict)
+    start_ns: float = 0.0
+    stop_ns: float = 0.0
+    caller: str = "test_func [test_vmalloc]"
+
+
+def shuffled_order(rng: random.Random, n: int = len(TEST_NAMES)) -> list[int]:
+    """The module's shuffle: for i from n-1 down to 1 swap element i with j uniform in [0, i)."""
+    order = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = rng.randrange(i)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+class TestVmallocRun:
+    """One ``modprobe test_vmalloc ...`` on a simulated machine.
+
+    >>> from vmaplab import Vmalloc
+    >>> run = TestVmallocRun(Vmalloc(nr_cpus=2), TestVmallocParams(run_test_mask=1, test_loop_count=10))
+    >>> run.run()[0]
+    'Summary: fix_size_alloc_test passed: 1 failed: 0 repeat: 1 loops: 10 avg: 3 usec'
+    """
+    __test__ = False
+
+    def __init__(self, vm, params: TestVmallocParams, seed: int = 0, interleave: str = "round-robin",
+                 cost: CostModel | None = None, rcu_batch: int = 510, progress=None):
+        if interleave not in ("round-robin", "random"):
+            raise ConfigError(f"interleave must be 'round-robin' or 'random', got {interleave!r}")
+        if not isinstance(rcu_batch, int) or rcu_batch < 1:
+            raise ConfigError(f"rcu_batch must be a positive int, got {rcu_batch!r}")
+        if params.use_huge:
+            raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
+        self.vm = vm
+        self.params = params.fixed()
+        self.seed = seed
+        self.interleave = interleave
+        self.cost = cost or CostModel()
+        self.rcu_batch = rcu_batch
+        self.progress = progress
+        self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
+        p = self.params
+        self.workers = []
+        for w in range(p.nr_threads):
+            rng = random.Random(f"test_vmalloc/{seed}/{w}")
+            order = list(range(len(TEST_NAMES))) if p.sequential_test_order else shuffled_order(rng)
+            self.workers.append(Worker(w, w % vm.nr_online_cpus, rng, order))
+        self.lines: list[str] = []
+
+    # -- allocator calls, each charged to the worker's clock ------------------------------
+    def _visits(self) -> int:
+        return self.vm.free_space.tree.visits
+
+    def _vmalloc(self, w: Worker, size: int, align: int = 1, gfp: int = GFP_KERNEL):
+        v0 = self._visits()
+        addr = self.vm.vmalloc_node(size, align, cpu=w.cpu, caller=w.caller, gfp=gfp)
+        w.clock_ns += self.cost.vmalloc_ns(-(-size // PAGE_SIZE), bool(gfp & GFP_ZERO), self._visits() - v0)
+        return addr
+
+    def _vfree(self, w: Worker, addr) -> None:
+        if addr is None:
+            return
+        pages = self.vm.find_vm_area(addr).nr_pages
+        v0 = self._visits()
+        self.vm.vfree(addr, cpu=w.cpu)
+        w.clock_ns += self.cost.vfree_ns(pages, self._visits() - v0)
+
+    def _touch(self, addr: int, value: int) -> None:
+        self.vm.write(addr, bytes([value]))
+
+    # -- the 11 tests (§5.2); each yields after every allocator call and returns 0 or -1 --------
+    def fix_size_alloc_test(self, w):
+        for _ in range(self.params.test_loop_count):
+            ptr = self._vmalloc(w, max(self.params.nr_pages, 1) * PAGE_SIZE)
+            yield
+            if ptr is None:
+                return -1
+            self._touch(ptr, 0)
+            self._vfree(w, ptr)
+            yield
+        return 0
+
+    def full_fit_alloc_test(self, w):
+        junk_length = fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE)
+        ptr_arr, junk_arr = self._vmalloc(w, junk_length * 8), self._vmalloc(w, junk_length * 8)
+        yield
+        if ptr_arr is None or junk_arr is None:
+            self._vfree(w, ptr_arr)
+            self._vfree(w, junk_arr)
+            return -1
+        ptr, junk = [], []
+        for _ in range(junk_length):
+            ptr.append(self._vmalloc(w, PAGE_SIZE))
+            junk.append(self._vmalloc(w, PAGE_SIZE))
+            yield
+        for p in junk:
+            self._vfree(w, p)
+            yield
+        rv = -1
+        for _ in range(self.params.test_loop_count):
+            tmp = self._vmalloc(w, PAGE_SIZE)
+            yield
+            if tmp is None:
+                break
+            self._touch(tmp, 1)
+            self._vfree(w, tmp)
+            yield
+        else:
+            rv = 0
+        for p in ptr:
+            self._vfree(w, p)
+            yield
+        self._vfree(w, ptr_arr)
+        self._vfree(w, junk_arr)
+        return rv
+
+    def long_busy_list_alloc_test(self, w):
+        ptr_arr = self._vmalloc(w, 15000 * 8)
+        yield
+        if ptr_arr is None:
+            return -1
+        ptr = []
+        for _ in range(15000):
+            ptr.append(self._vmalloc(w, PAGE_SIZE))
+            yield
+        rv = -1
+        for _ in range(self.params.test_loop_count):
+            ptr_1 = self._vmalloc(w, 100 * PAGE_SIZE)
+            yield
+            if ptr_1 is None:
+                break
+            ptr_2 = self._vmalloc(w, PAGE_SIZE)
+            yield
+            if ptr_2 is None:
+                self._vfree(w, ptr_1)
+                break
+            self._touch(ptr_1, 0)
+            self._touch(ptr_2, 1)
+            self._vfree(w, ptr_1)
+            self._vfree(w, ptr_2)
+            yield
+        else:
+            rv = 0
+        for p in ptr:
+            self._vfree(w, p)
+            yield
+        self._vfree(w, ptr_arr)
+        return rv
+
+    def random_size_alloc_test(self, w):
+        for _ in range(self.params.test_loop_count):
+            n = w.rng.randint(1, 100)                      # get_random_u32_inclusive(1, 100)
+            p = self._vmalloc(w, n * PAGE_SIZE)
+            yield
+            if p is None:
+                return -1
+            self._touch(p, 1)
+            self._vfree(w, p)
+            yield
+        return 0
+
+    def fix_align_alloc_test(self, w):
+        for _ in range(self.params.test_loop_count):
+            ptr = self._vmalloc(w, 5 * PAGE_SIZE, THREAD_ALIGN << 1, GFP_KERNEL | GFP_ZERO)
+            yield
+            if ptr is None:
+                return -1
+            self._vfree(w, ptr)
+            yield
+        return 0
+
+    def random_size_align_alloc_test(self, w):
+        for _ in range(self.params.test_loop_count):
+            rnd = w.rng.randrange(256)                     # get_random_u8()
+            align, size = 1 << (rnd % 23), ((rnd % 10) + 1) * PAGE_SIZE
+            ptr = self._vmalloc(w, size, align, GFP_KERNEL | GFP_ZERO)
+            yield
+            if ptr is None:
+                return -1
+            self._vfree(w, ptr)
+            yield
+        return 0
+
+    def align_shift_alloc_test(self, w):
+        for i in range(64):                                 # BITS_PER_LONG
+            ptr = self._vmalloc(w, PAGE_SIZE, 1 << i, GFP_KERNEL | GFP_ZERO)
+            yield
+            if ptr is None:
+                return -1
+            self._vfree(w, ptr)
+            yield
+        return 0
+
+    def pcpu_alloc_test(self, w):
+        return 0                                            # CONFIG_NEED_PER_CPU_KM behaviour
+        yield                                               # (a generator that does nothing)
+
+    def _kvfree_rcu_test(self, w):
+        vm = self.vm
+        for _ in range(self.params.test_loop_count):
+            p = self._vmalloc(w, PAGE_SIZE)
+            yield
+            if p is None:
+                return -1
+            self._touch(p, ord("a"))
+            vm.kvfree_rcu(p, cpu=w.cpu)
+            w.clock_ns += self.cost.rcu_queue_ns
+            if vm.rcu_pending >= self.rcu_batch:
+                vm.rcu_grace_period(cpu=w.cpu)
+            yield
+        return 0
+
+    kvfree_rcu_1_arg_vmalloc_test = _kvfree_rcu_test
+    kvfree_rcu_2_arg_vmalloc_test = _kvfree_rcu_test
+
+    def vm_map_ram_test(self, w):
+        vm = self.vm
+        n = max(self.params.nr_pages, 1)
+        if vm.pages.nr_free < n:
+            return -1
+        pages = vm.alloc_pages(n)
+        rv = 0
+        for _ in range(self.params.test_loop_count):
+            v0 = self._visits()
+            v = vm.vm_map_ram(pages, cpu=w.cpu)
+            w.clock_ns += self.cost.map_ns(n, self._visits() - v0)
+            yield
+            if v is None:
+                rv = -1
+                break
+            self._touch(v, ord("a"))
+            v0 = self._visits()
+            vm.vm_unmap_ram(v, n, cpu=w.cpu)
+            w.clock_ns += self.cost.unmap_ns(n, self._visits() - v0)
+            yield
+        vm.free_pages(pages)
+        return rv
+
+    # -- the driver (§5.3) ---------------------------------------------------------------------
+    def _worker_main(self, w: Worker):
+        p = self.params
+        w.start_ns = w.clock_ns
+        for index in w.order:
+            if not (p.run_test_mask >> index) & 1:
+                continue
+            res = w.results[index] = TestResult()
+            w.caller = f"{TEST_NAMES[index]} [test_vmalloc]"     # the symbol; offsets are unknown
+            t0 = w.clock_ns
+            for _ in range(p.test_repeat_count):
+                rv = yield from getattr(self, TEST_NAMES[index])(w)
+                if rv == 0:
+                    res.passed += 1
+                else:
+                    res.failed += 1
+                if self.progress is not None:
+                    self.progress(1)
+            res.time_ns = (w.clock_ns - t0) / p.test_repeat_count
+        w.stop_ns = w.clock_ns
+
+    def total_steps(self) -> int:
+        """Progress units: one per (worker, selected test, repetition)."""
+        p = self.params
+        selected = sum(1 for i in range(len(TEST_NAMES)) if (p.run_test_mask >> i) & 1)
+        return p.nr_threads * selected * p.test_repeat_count
+
+    def run(self) -> list[str]:
+        """Run every worker to completion; return (and log to dmesg) the module's summary lines."""
+        active = [self._worker_main(w) for w in self.workers]
+        rr = 0
+        while active:
+            i = rr % len(active) if self.interleave == "round-robin" else self.sched_rng.randrange(len(active))
+            try:
+                next(active[i])
+                rr = i + 1
+            except StopIteration:
+                active.pop(i)
+                rr = i
+        if self.vm.rcu_pending:
+            self.vm.rcu_grace_period()
+        self.lines = self.summary_lines()
+        self.vm.dmesg.extend(self.lines)
+        return self.lines
+
+    def summary_lines(self) -> list[str]:
+        p = self.params
+        out = []
+        for w in self.workers:
+            for index in range(len(TEST_NAMES)):
+                if index in w.results:
+                    r = w.results[index]
+                    out.append(f"Summary: {TEST_NAMES[index]} passed: {r.passed} failed: {r.failed} "
+                               f"repeat: {p.test_repeat_count} loops: {p.test_loop_count} "
+                               f"avg: {int(r.time_ns // 1000)} usec")
+            out.append(f"All test took worker{w.index}={self.cost.cycles(w.stop_ns - w.start_ns)} cycles")
+        return out
