@@ -26,3 +26,46 @@ def test_bad_arguments_exit_nonzero(capsys):
     assert e.value.code == 2
     assert main(["demo", "--cpus", "0"]) == 2
     assert "nr_cpus must be" in capsys.readouterr().err
+
+
+CASES = {
+    "test_vmalloc_mask7": ["test-vmalloc", "run_test_mask=7", "nr_threads=2", "test_loop_count=20", "--cpus", "2",
+                           "--quiet"],
+    "test_vmalloc_random": ["test-vmalloc", "run_test_mask=1064", "nr_threads=3", "test_loop_count=15",
+                            "--cpus", "4", "--version", "6.9", "--interleave", "random", "--seed", "5", "--quiet"],
+    "test_vmalloc_usage": ["test-vmalloc"],
+    "vmallocinfo_mixed": ["vmallocinfo", "--workload", "mixed", "--seed", "2", "--version", "6.8"],
+    "vmallocinfo_capture": ["vmallocinfo", "--from", "data/vmallocinfo-linux-6.18-x86_64.txt", "--cpus", "2",
+                            "--compare"],
+    "vread_mixed": ["vread", "0xffffc9000005eff0", "0x40"],
+}
+
+
+def _run_cli(argv, capsys, monkeypatch):
+    monkeypatch.chdir(pathlib.Path(__file__).parents[1])
+    rc = main(argv)
+    return rc, capsys.readouterr().out
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_subcommand_golden(name, capsys, monkeypatch):
+    rc, out = _run_cli(CASES[name], capsys, monkeypatch)
+    assert rc == 0
+    assert out == (GOLDEN / f"cli_{name}.out").read_text()
+
+
+def test_test_vmalloc_bad_parameter_is_the_scripts_error(capsys):
+    assert main(["test-vmalloc", "nr_threads=0"]) == 1
+    assert capsys.readouterr().out.endswith("Error: key or value is not correct: nr_threads 0\n")
+
+
+def test_unreadable_vmallocinfo_is_a_clear_message(capsys, tmp_path):
+    assert main(["vmallocinfo", "--from", str(tmp_path / "missing")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.write_text("not vmallocinfo\n")
+    assert main(["vmallocinfo", "--from", str(bad)]) == 2
+    assert "line 1: does not match the vmallocinfo grammar" in capsys.readouterr().err

@@ -4,17 +4,28 @@ Every run echoes its arguments first (OSTEP style), so a pasted output can be
 reproduced exactly. Subcommands:
 
 * ``demo``: the worked example of the series on both designs: allocate, free,
-  purge, and watch a 6.9 area come back from its CPU's pool.
+  purge, and watch a 6.9 area come back from its CPU's pool;
+* ``test-vmalloc``: ``test_vmalloc.sh`` against the simulated allocator
+  (presets ``performance``, ``stress``, ``smoke`` or ``key=value`` module
+  parameters), printing the module's Summary lines and an allocator report;
+* ``vmallocinfo``: /proc/vmallocinfo of a seeded scenario, or of a real file
+  re-emitted by a machine rebuilt from it (``--from /proc/vmallocinfo``);
+* ``vread``: a hexdump of what /proc/kcore would read at an address.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections import Counter
 
 from .allocator import Vmalloc
 from .check import render_address_map
 from .config import PAGE_SIZE
-from .errors import VmallocError
+from .errors import ConfigError, VmallocError
+from .scenarios import SCENARIOS, build_scenario
+from .vmallocinfo import parse_vmallocinfo
+from .workloads import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
 
 
 def _echo(argv: list[str]) -> None:
@@ -55,6 +66,174 @@ def cmd_demo(args) -> int:
     return 0
 
 
+USAGE = """Usage: test_vmalloc.sh [ performance ] | [ stress ] | [ smoke ] | [ manual ]
+
+performance: sequential_test_order=1 test_repeat_count=3 (all tests on one CPU, in order)
+stress:      nr_threads=NUM_CPUS test_repeat_count=20
+smoke:       test_loop_count=10000 test_repeat_count=10
+manual:      key=value module parameters, each value an integer > 0:
+             nr_threads sequential_test_order test_repeat_count test_loop_count nr_pages
+             run_test_mask (1 fix_size 2 full_fit 4 long_busy_list 8 random_size 16 fix_align
+             32 random_size_align 64 align_shift 128 pcpu 256 kvfree_rcu_1_arg
+             512 kvfree_rcu_2_arg 1024 vm_map_ram)
+
+Examples:
+  vmaplab test-vmalloc run_test_mask=7 nr_threads=64
+  vmaplab test-vmalloc nr_threads=4 run_test_mask=1 test_repeat_count=5
+  vmaplab test-vmalloc sequential_test_order=1 run_test_mask=23"""
+
+
+class Progress:
+    """tqdm on a terminal (when installed), nothing otherwise or with --quiet."""
+
+    def __init__(self, total: int, desc: str, quiet: bool):
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, desc=desc, unit="test", leave=False)
+            except ImportError:
+                pass
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def allocator_report(vm: Vmalloc) -> list[str]:
+    """The short report printed after a run: pools, purges, decay, trees."""
+    s = vm.stats
+    lookups = s.pool_hits + s.pool_misses
+    lines = [f"allocator {vm.version}: {vm.nr_cpus} CPUs, {vm.nr_vmap_nodes} vmap node(s), "
+             f"lazy_max_pages={vm.lazy_max_pages()}",
+             f"  pool hits {s.pool_hits} misses {s.pool_misses}"
+             + (f" (hit rate {100 * s.pool_hits / lookups:.1f}%)" if lookups else "")
+             + f", rotations {s.pool_rotations}, VAs pooled at purge {s.pool_adds}, decayed {s.decayed}",
+             f"  purges {s.purges} (drain work {s.drain_runs}, overflow reclaims {s.reclaims}, "
+             f"helpers {s.purge_helpers}), TLB flushes {s.tlb_flushes}, failed allocations {s.alloc_failures}",
+             f"  vmap blocks created {s.vb_new}, fragmented blocks purged {s.vb_purged}, "
+             f"RCU grace periods {s.rcu_grace_periods}",
+             f"  free tree {len(vm.free_space)} blocks; vmap_lazy_nr {vm.vmap_lazy_nr} pages"]
+    busy = [len(vn.busy) for vn in vm.nodes]
+    lazy = [len(vn.lazy) for vn in vm.nodes]
+    lines.append(f"  busy VAs per node: {_spread(busy)}; lazy VAs per node: {_spread(lazy)}")
+    return lines
+
+
+def _spread(values: list[int]) -> str:
+    if len(values) <= 8:
+        return " ".join(map(str, values))
+    return f"min {min(values)} max {max(values)} total {sum(values)} over {len(values)}"
+
+
+def cmd_test_vmalloc(args) -> int:
+    words = args.params
+    if not words:
+        print(USAGE)
+        return 0
+    if words[0] in PRESETS:
+        if len(words) > 1:
+            print(f"Error: a preset takes no more arguments: {' '.join(words[1:])}")
+            return 1
+        preset = words[0]
+        messages = PRESET_MESSAGES[preset]
+        words = PRESETS[preset].format(NUM_CPUS=args.cpus).split()
+        head, tail = messages[:-2], messages[-2:]
+    else:
+        head, tail = [f"Run the test with following parameters: {' '.join(words)}"], \
+            ["Done.", "Check the kernel ring buffer to see the summary."]
+    try:
+        params = TestVmallocParams.from_args(words, args.cpus)
+    except ConfigError as e:
+        print(e)
+        return 1
+    for version in args.version:
+        vm = Vmalloc(nr_cpus=args.cpus, version=version, seed=args.seed)
+        run = TestVmallocRun(vm, params, seed=args.seed, interleave=args.interleave)
+        bar = Progress(run.total_steps(), f"test_vmalloc on {version}", args.quiet)
+        run.progress = bar
+        print(f"== Linux {version} ({args.cpus} CPUs, seed {args.seed}, {args.interleave} interleaving)")
+        print("\n".join(head))
+        run.run()
+        bar.close()
+        print("\n".join(tail))
+        print("-- kernel ring buffer --")
+        print("\n".join(vm.dmesg))
+        print("-- allocator report (times: uncontended estimate, vmaplab.costs) --")
+        print("\n".join(allocator_report(vm)))
+    return 0
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except PermissionError:
+        raise ConfigError(f"cannot read {path}: permission denied (/proc/vmallocinfo is mode 0400: "
+                          f"run as root; with kptr_restrict=1 root also sees real addresses)") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {path}: not a text file") from None
+
+
+def cmd_vmallocinfo(args) -> int:
+    if args.from_file is None:
+        vm = build_scenario(args.workload, args.version[0], args.seed, args.cpus)
+        sys.stdout.write(vm.vmallocinfo())
+        return 0
+    text = _read_text(args.from_file)
+    info = parse_vmallocinfo(text)
+    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.cpus, version=args.version[0])
+    out = vm.vmallocinfo()
+    if not args.compare:
+        sys.stdout.write(out)
+        return 0
+    again = parse_vmallocinfo(out)
+    matched = sum((info.counts() & again.counts()).values())
+    kinds = Counter(line.kind for line in info)
+    print(f"read {len(info)} lines from {args.from_file} ({kinds['vm']} areas with a vm_struct, "
+          f"{kinds['vm_map_ram']} vm_map_ram, {kinds['unpurged']} unpurged); addresses "
+          f"{'hashed by %pK' if info.hashed else 'real'}")
+    print(f"rebuilt a {args.version[0]} machine with {args.cpus} CPUs: re-emitted {len(again)} lines")
+    if info.hashed:
+        print(f"matched {matched} of {len(info)} lines field by field, addresses aside (as a multiset)")
+    else:
+        same = sum(a == b for a, b in zip(text.splitlines(), out.splitlines()))
+        print(f"matched {matched} of {len(info)} lines as a multiset; {same} identical line for line")
+    return 0 if matched == len(info) == len(again) else 1
+
+
+def hexdump(addr: int, data: bytes) -> list[str]:
+    """hexdump -C style, 16 bytes a line, repeated lines folded into '*'."""
+    lines, prev, folded = [], None, False
+    for off in range(0, len(data), 16):
+        chunk = data[off:off + 16]
+        if chunk == prev and off + 16 < len(data):
+            if not folded:
+                lines.append("*")
+                folded = True
+            continue
+        prev, folded = chunk, False
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{addr + off:016x}  {hexes[:23]:<23}  {hexes[24:]:<23}  |{text}|")
+    lines.append(f"{addr + len(data):016x}")
+    return lines
+
+
+def cmd_vread(args) -> int:
+    vm = build_scenario(args.workload, args.version[0], args.seed, args.cpus)
+    addr = int(args.addr, 0)
+    count = int(args.count, 0)
+    print("\n".join(hexdump(addr, vm.vread(addr, count))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vmaplab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -63,6 +242,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("test-vmalloc", help="test_vmalloc.sh against the simulated allocator")
+    t.add_argument("params", nargs="*", help="performance | stress | smoke | key=value ...")
+    t.add_argument("--cpus", type=int, default=64, help="CPUs of the simulated machine (default 64, "
+                   "the cover letter's); NUM_CPUS of the stress preset")
+    t.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--interleave", choices=["round-robin", "random"], default="round-robin",
+                   help="how workers take turns, one allocator call at a time")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_test_vmalloc)
+
+    v = sub.add_parser("vmallocinfo", help="/proc/vmallocinfo of a scenario, or of a real file re-emitted")
+    v.add_argument("--from", dest="from_file", metavar="FILE", help="a /proc/vmallocinfo to rebuild")
+    v.add_argument("--compare", action="store_true", help="with --from: report how many lines matched")
+    v.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS), help="seeded scenario")
+    v.add_argument("--cpus", type=int, default=4, help="CPUs (with --from: the capture's CPU count)")
+    v.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(func=cmd_vmallocinfo)
+
+    r = sub.add_parser("vread", help="hexdump of vread(ADDR, COUNT) on a seeded scenario")
+    r.add_argument("addr", help="address (0x... or decimal)")
+    r.add_argument("count", help="bytes to read")
+    r.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS))
+    r.add_argument("--cpus", type=int, default=4)
+    r.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=cmd_vread)
     return p
 
 
@@ -72,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     _echo(argv)
     if getattr(args, "version", None) is not None:
         args.version = ["6.8", "6.9"] if args.version == "both" else [args.version]
+    if getattr(args, "cpus", 1) < 1:
+        print(f"vmaplab: error: --cpus must be >= 1 (nr_cpus must be >= 1), got {args.cpus}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except VmallocError as e:
