@@ -21,13 +21,19 @@ from .errors import (
     BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
     WrongFreeFunctionError,
 )
+from .costs import CostModel
 from .freespace import FreeSpace, LinearFreeSpace
+from .scenarios import build_scenario
+from .vmallocinfo import VmallocInfo, VmallocInfoError, VmallocInfoLine, parse_vmallocinfo
+from .workloads import TEST_NAMES, TestVmallocParams, TestVmallocRun
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Vmalloc", "Stats", "VmapArea", "VmStruct", "encode_vn_id", "decode_vn_id",
-    "render_address_map", "FreeSpace", "LinearFreeSpace",
+    "render_address_map", "FreeSpace", "LinearFreeSpace", "CostModel", "build_scenario",
+    "parse_vmallocinfo", "VmallocInfo", "VmallocInfoLine", "VmallocInfoError",
+    "TEST_NAMES", "TestVmallocParams", "TestVmallocRun",
     "VmallocError", "InvalidArgumentError", "BadFreeError", "WrongFreeFunctionError",
     "ConfigError", "InvariantError",
     "PAGE_SIZE", "PAGE_SHIFT", "ULONG_MAX", "VMALLOC_START", "VMALLOC_END", "MODULES_VADDR",
