@@ -24,7 +24,7 @@ from .config import (
 )
 from .area import VmStruct, encode_vn_id
 from .errors import VmallocError
-from .walks import CALLER_PATTERN, FLAG_WORDS, format_va_line
+from .walks import CALLER_PATTERN, FLAG_WORDS, format_area_line, format_va_line
 
 FLAG_BITS = {word: bit for bit, word in FLAG_WORDS}
 LINE_RE = re.compile(
@@ -78,18 +78,8 @@ class VmallocInfoLine:
         if self.kind != "vm":
             return format_va_line(self.start, self.end, self.size,
                                   "unpurged vm_area" if self.kind == "unpurged" else "vm_map_ram")
-        parts = [f"0x{self.start:016x}-0x{self.end:016x} {self.size:7d}"]
-        if self.caller:
-            parts.append(self.caller)
-        if self.pages:
-            parts.append(f"pages={self.pages}")
-        if self.phys:
-            parts.append(f"phys=0x{self.phys:016x}")
-        parts.extend(self.words)
-        if self.vpages:
-            parts.append("vpages")
-        parts.extend(f"N{nid}={n}" for nid, n in self.numa)
-        return " ".join(parts)
+        return format_area_line(self.start, self.end, self.size, self.caller, self.pages, self.phys,
+                                self.words, self.vpages, self.numa)
 
 
 @dataclass

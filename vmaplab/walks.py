@@ -30,22 +30,29 @@ FLAG_WORDS = ((VM_IOREMAP, "ioremap"), (VM_SPARSE, "sparse"), (VM_ALLOC, "vmallo
               (VM_USERMAP, "user"), (VM_DMA_COHERENT, "dma-coherent"))
 
 
-def format_vm_line(vm_struct, numa_counts: dict[int, int] | None) -> str:
-    """One ``/proc/vmallocinfo`` line of an area with a vm_struct (§4.10 token order)."""
-    v = vm_struct
-    parts = [f"0x{v.addr:016x}-0x{v.addr + v.size:016x} {v.size:7d}"]
-    if v.caller:
-        parts.append(v.caller)
-    if v.nr_pages:
-        parts.append(f"pages={v.nr_pages}")
-    if v.phys_addr:
-        parts.append(f"phys=0x{v.phys_addr:016x}")
-    parts.extend(word for bit, word in FLAG_WORDS if v.flags & bit)
-    if v.vpages:
+def format_area_line(start: int, end: int, size: int, caller: str | None, nr_pages: int, phys_addr: int,
+                     words, vpages: bool, numa_counts) -> str:
+    """One ``/proc/vmallocinfo`` line of an area with a vm_struct, tokens in the kernel's order (§4.10)."""
+    parts = [f"0x{start:016x}-0x{end:016x} {size:7d}"]
+    if caller:
+        parts.append(caller)
+    if nr_pages:
+        parts.append(f"pages={nr_pages}")
+    if phys_addr:
+        parts.append(f"phys=0x{phys_addr:016x}")
+    parts.extend(words)
+    if vpages:
         parts.append("vpages")
-    if numa_counts:
-        parts.extend(f"N{nid}={n}" for nid, n in sorted(numa_counts.items()) if n)
+    parts.extend(f"N{nid}={n}" for nid, n in numa_counts if n)
     return " ".join(parts)
+
+
+def format_vm_line(vm_struct, numa_counts: dict[int, int] | None) -> str:
+    """The line of a live vm_struct (vm->addr, vm->addr + vm->size, vm->size, ...)."""
+    v = vm_struct
+    return format_area_line(v.addr, v.addr + v.size, v.size, v.caller, v.nr_pages, v.phys_addr,
+                            [word for bit, word in FLAG_WORDS if v.flags & bit], v.vpages,
+                            sorted(numa_counts.items()) if numa_counts else ())
 
 
 def format_va_line(va_start: int, va_end: int, size: int, what: str) -> str:

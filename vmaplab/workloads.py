@@ -181,16 +181,30 @@ class TestVmallocRun:
         self.vm.write(addr, bytes([value]))
 
     # -- the 11 tests (§5.2); each yields after every allocator call and returns 0 or -1 --------
-    def fix_size_alloc_test(self, w):
-        for _ in range(self.params.test_loop_count):
-            ptr = self._vmalloc(w, max(self.params.nr_pages, 1) * PAGE_SIZE)
+    def _alloc_free_loop(self, w, requests, touch: int | None):
+        """vmalloc each (size, align, gfp) request, write a byte, vfree; -1 at the first failure."""
+        for size, align, gfp in requests:
+            ptr = self._vmalloc(w, size, align, gfp)
             yield
             if ptr is None:
                 return -1
-            self._touch(ptr, 0)
+            if touch is not None:
+                self._touch(ptr, touch)
             self._vfree(w, ptr)
             yield
         return 0
+
+    def _free_all(self, w, ptrs):
+        for p in ptrs:
+            self._vfree(w, p)
+            yield
+
+    def _loops(self):
+        return range(self.params.test_loop_count)
+
+    def fix_size_alloc_test(self, w):
+        size = max(self.params.nr_pages, 1) * PAGE_SIZE
+        return (yield from self._alloc_free_loop(w, ((size, 1, GFP_KERNEL) for _ in self._loops()), 0))
 
     def full_fit_alloc_test(self, w):
         junk_length = fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE)
@@ -205,23 +219,9 @@ class TestVmallocRun:
             ptr.append(self._vmalloc(w, PAGE_SIZE))
             junk.append(self._vmalloc(w, PAGE_SIZE))
             yield
-        for p in junk:
-            self._vfree(w, p)
-            yield
-        rv = -1
-        for _ in range(self.params.test_loop_count):
-            tmp = self._vmalloc(w, PAGE_SIZE)
-            yield
-            if tmp is None:
-                break
-            self._touch(tmp, 1)
-            self._vfree(w, tmp)
-            yield
-        else:
-            rv = 0
-        for p in ptr:
-            self._vfree(w, p)
-            yield
+        yield from self._free_all(w, junk)
+        rv = yield from self._alloc_free_loop(w, ((PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops()), 1)
+        yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         self._vfree(w, junk_arr)
         return rv
@@ -253,55 +253,29 @@ class TestVmallocRun:
             yield
         else:
             rv = 0
-        for p in ptr:
-            self._vfree(w, p)
-            yield
+        yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         return rv
 
     def random_size_alloc_test(self, w):
-        for _ in range(self.params.test_loop_count):
-            n = w.rng.randint(1, 100)                      # get_random_u32_inclusive(1, 100)
-            p = self._vmalloc(w, n * PAGE_SIZE)
-            yield
-            if p is None:
-                return -1
-            self._touch(p, 1)
-            self._vfree(w, p)
-            yield
-        return 0
+        # get_random_u32_inclusive(1, 100) pages, drawn as the loop goes
+        requests = ((w.rng.randint(1, 100) * PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops())
+        return (yield from self._alloc_free_loop(w, requests, 1))
 
     def fix_align_alloc_test(self, w):
-        for _ in range(self.params.test_loop_count):
-            ptr = self._vmalloc(w, 5 * PAGE_SIZE, THREAD_ALIGN << 1, GFP_KERNEL | GFP_ZERO)
-            yield
-            if ptr is None:
-                return -1
-            self._vfree(w, ptr)
-            yield
-        return 0
+        requests = ((5 * PAGE_SIZE, THREAD_ALIGN << 1, GFP_KERNEL | GFP_ZERO) for _ in self._loops())
+        return (yield from self._alloc_free_loop(w, requests, None))
 
     def random_size_align_alloc_test(self, w):
-        for _ in range(self.params.test_loop_count):
-            rnd = w.rng.randrange(256)                     # get_random_u8()
-            align, size = 1 << (rnd % 23), ((rnd % 10) + 1) * PAGE_SIZE
-            ptr = self._vmalloc(w, size, align, GFP_KERNEL | GFP_ZERO)
-            yield
-            if ptr is None:
-                return -1
-            self._vfree(w, ptr)
-            yield
-        return 0
+        def requests():
+            for _ in self._loops():
+                rnd = w.rng.randrange(256)                 # get_random_u8(): size and align from one byte
+                yield ((rnd % 10) + 1) * PAGE_SIZE, 1 << (rnd % 23), GFP_KERNEL | GFP_ZERO
+        return (yield from self._alloc_free_loop(w, requests(), None))
 
     def align_shift_alloc_test(self, w):
-        for i in range(64):                                 # BITS_PER_LONG
-            ptr = self._vmalloc(w, PAGE_SIZE, 1 << i, GFP_KERNEL | GFP_ZERO)
-            yield
-            if ptr is None:
-                return -1
-            self._vfree(w, ptr)
-            yield
-        return 0
+        requests = ((PAGE_SIZE, 1 << i, GFP_KERNEL | GFP_ZERO) for i in range(64))   # BITS_PER_LONG
+        return (yield from self._alloc_free_loop(w, requests, None))
 
     def pcpu_alloc_test(self, w):
         return 0                                            # CONFIG_NEED_PER_CPU_KM behaviour
