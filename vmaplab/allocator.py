@@ -553,13 +553,13 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin):
         warn = not gfp & GFP_NOWARN
         if size >> PAGE_SHIFT > self.pages.totalram_pages():
             if warn:
-                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, exceeds total pages")
+                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, exceeds total pages", "warn_alloc")
             return None
         area = self.__get_vm_area_node(real_size, align, VM_ALLOC | VM_UNINITIALIZED | flags,
                                        start, end, gfp, caller, cpu)
         if area is None:
             if warn:
-                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, vm_struct allocation failed")
+                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, vm_struct allocation failed", "warn_alloc")
             return None
         if not self.__vmalloc_area_node(area, gfp, cpu):
             return None
@@ -577,7 +577,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin):
             if nested is None:
                 if warn:
                     self.dmesg.ratelimited(f"vmalloc error: size {nr_small_pages * PAGE_SIZE}, "
-                                           f"failed to allocated page array size {array_size}")
+                                           f"failed to allocated page array size {array_size}", "warn_alloc")
                 vn, va = self._lookup(area.addr, cpu)
                 self._remove_vm_area(vn, va, cpu)
                 return False
@@ -597,7 +597,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin):
             self.pages.clear(pages)
         if len(pages) != nr_small_pages:
             if warn:
-                self.dmesg.ratelimited(f"vmalloc error: size {len(pages) * PAGE_SIZE}, failed to allocate pages")
+                self.dmesg.ratelimited(f"vmalloc error: size {len(pages) * PAGE_SIZE}, failed to allocate pages",
+                                       "warn_alloc")
             self._vfree_area(area.addr, cpu)
             return False
         return True

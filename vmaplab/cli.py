@@ -84,24 +84,35 @@ Examples:
 
 
 class Progress:
-    """tqdm on a terminal (when installed), nothing otherwise or with --quiet."""
+    """A progress bar on a terminal: tqdm when installed, else a plain percentage line; none with --quiet."""
 
     def __init__(self, total: int, desc: str, quiet: bool):
         self.bar = None
-        if not quiet and sys.stderr.isatty():
+        self.total, self.done, self.desc = max(total, 1), 0, desc
+        self.active = not quiet and sys.stderr.isatty()
+        if self.active:
             try:
                 from tqdm import tqdm
                 self.bar = tqdm(total=total, desc=desc, unit="test", leave=False)
             except ImportError:
-                pass
+                self._plain()
+
+    def _plain(self) -> None:
+        sys.stderr.write(f"\r{self.desc}: {100 * self.done // self.total:3d}% ({self.done}/{self.total} test runs)")
+        sys.stderr.flush()
 
     def __call__(self, n: int) -> None:
+        self.done += n
         if self.bar is not None:
             self.bar.update(n)
+        elif self.active:
+            self._plain()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        elif self.active:
+            sys.stderr.write("\r\033[K")
 
 
 def allocator_report(vm: Vmalloc) -> list[str]:

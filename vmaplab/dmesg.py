@@ -1,7 +1,9 @@
 """The simulated kernel ring buffer: every warning the kernel would print, in its words.
 
 Mirrors: printk/pr_warn, WARN_ONCE/pr_warn_once (once per message site), and
-printk_ratelimit() (burst 10 per 5 s of simulated time; spec §4.2 overflow).
+rate limits of burst 10 per 5 s of simulated time, one state per limiter:
+``printk_ratelimit()`` for the overflow warning (spec §4.2) and ``warn_alloc()``'s
+own for the "vmalloc error" lines (spec §4.4).
 
 Simplifications: no log levels or timestamps in the text; the rate limit uses
 the allocator's attached clock (0 when none), so without a clock only the first
@@ -20,8 +22,7 @@ class KernelLog(list):
         super().__init__()
         self._once: set[str] = set()
         self.clock = clock
-        self._rl_begin = 0
-        self._rl_printed = 0
+        self._limits: dict[str, list[int]] = {}     # limiter -> [interval begin, printed in it]
         self.suppressed = 0
 
     def warn(self, msg: str) -> None:
@@ -33,13 +34,14 @@ class KernelLog(list):
             self._once.add(site)
             self.append(msg)
 
-    def ratelimited(self, msg: str) -> bool:
-        """printk_ratelimit(): print unless 10 lines were printed in the last 5 s."""
+    def ratelimited(self, msg: str, limiter: str = "printk") -> bool:
+        """Print unless ``limiter`` already let 10 lines through in the current 5 s interval."""
         now = self.clock() if self.clock is not None else 0
-        if now - self._rl_begin >= RATELIMIT_INTERVAL_NS:
-            self._rl_begin, self._rl_printed = now, 0
-        if self._rl_printed < RATELIMIT_BURST:
-            self._rl_printed += 1
+        state = self._limits.setdefault(limiter, [now, 0])
+        if now - state[0] >= RATELIMIT_INTERVAL_NS:
+            state[0], state[1] = now, 0
+        if state[1] < RATELIMIT_BURST:
+            state[1] += 1
             self.append(msg)
             return True
         self.suppressed += 1
