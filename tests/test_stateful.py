@@ -96,6 +96,20 @@ class VmallocMachine(RuleBasedStateMachine):
             self.vm.iounmap(addr)
             del self.live[addr]
 
+    @rule(gap=st.integers(0, 2), size=st.integers(1, 2), align_pages=st.sampled_from([1, 2, 4]))
+    def pcpu_get_vm_areas(self, gap, size, align_pages):
+        vms = self.vm.pcpu_get_vm_areas([0, (size + gap) * P], [size * P, size * P], align=align_pages * P)
+        if vms is not None:
+            assert vms[1].addr - vms[0].addr == (size + gap) * P and vms[0].addr % (align_pages * P) == 0
+            for v in vms:
+                self._record(v.addr, "pcpu", size * P, extra=v)
+
+    @rule(data=st.data())
+    def pcpu_free(self, data):
+        addr = self._pick(data, {"pcpu"})
+        if addr is not None:
+            self.vm.pcpu_free_vm_areas([self.live.pop(addr)[2]])
+
     @rule(data=st.data(), cpu=st.integers(0, 3))
     def kvfree_rcu(self, data, cpu):
         addr = self._pick(data, {"vmalloc"})

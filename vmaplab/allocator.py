@@ -45,6 +45,7 @@ from .errors import (
 from .freespace import FreeSpace
 from .nodes import VmapNode
 from .pages import PageAllocator
+from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
 from .trace import AllocVmapArea, Lock, Pool, Rcu, Tracer
@@ -75,7 +76,7 @@ class Stats:
         return "Stats(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items() if v) + ")"
 
 
-class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin):
+class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
     """A simulated machine's vmalloc allocator.
 
     >>> vm = Vmalloc(nr_cpus=4, version="6.9")

@@ -165,10 +165,10 @@ def cmd_test_vmalloc(args) -> int:
     for version in args.version:
         vm = Vmalloc(nr_cpus=args.cpus, version=version, seed=args.seed)
         run = TestVmallocRun(vm, params, seed=args.seed, interleave=args.interleave)
+        print(f"== Linux {version} ({args.cpus} CPUs, seed {args.seed}, {args.interleave} interleaving)")
+        print("\n".join(head), flush=True)
         bar = Progress(run.total_steps(), f"test_vmalloc on {version}", args.quiet)
         run.progress = bar
-        print(f"== Linux {version} ({args.cpus} CPUs, seed {args.seed}, {args.interleave} interleaving)")
-        print("\n".join(head))
         run.run()
         bar.close()
         print("\n".join(tail))
