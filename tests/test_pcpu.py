@@ -45,7 +45,7 @@ def test_overflow_purges_once_then_gives_up_quietly(version):
 
 @pytest.mark.parametrize("offsets,sizes,align", [
     ([0], [P], 3 * P), ([0], [P], P // 2), ([0, P], [2 * P, P], P), ([0], [0], P), ([0], [P + 1], P),
-    ([0, P], [P], P), ([], [], P),
+    ([0, P], [P], P), ([], [], P), ([0], [P], 2 * P), ([P], [2 * P], 2 * P),
 ])
 def test_bad_arguments_change_nothing(offsets, sizes, align):
     vm = tiny("6.9")

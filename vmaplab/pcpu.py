@@ -78,8 +78,8 @@ class PcpuMixin:
     def pcpu_get_vm_areas(self, offsets, sizes, align: int = PAGE_SIZE, cpu: int = 0):
         """pcpu_get_vm_areas(): congruent VM_ALLOC areas for one percpu chunk, or None (§4.12).
 
-        ``offsets`` and ``sizes`` are page aligned, the areas must not overlap and
-        ``align`` is a power of two of at least a page. On overflow the
+        ``offsets`` and ``sizes`` are multiples of ``align``, a power of two of at
+        least a page, and the areas must not overlap. On overflow the
         allocator runs one reclaim_and_purge_vmap_areas() and retries once.
         """
         self._check_cpu(cpu)
@@ -88,11 +88,11 @@ class PcpuMixin:
                 or not is_power_of_2(align) or align < PAGE_SIZE):
             raise InvalidArgumentError("pcpu_get_vm_areas: need as many offsets as sizes and a power-of-two align >= PAGE_SIZE")
         spans = sorted(zip(offsets, sizes))
-        if (any(not isinstance(x, int) or x < 0 or x % PAGE_SIZE for x in offsets + sizes) or 0 in sizes
+        if (any(not isinstance(x, int) or x < 0 or x % align for x in offsets + sizes) or 0 in sizes
                 or any(a + s > b for (a, s), (b, _) in zip(spans, spans[1:]))
                 or spans[-1][0] + spans[-1][1] > self.VMALLOC_END - self.VMALLOC_START):
-            raise InvalidArgumentError("pcpu_get_vm_areas: offsets and sizes must be page aligned, "
-                                       "positive, non-overlapping and fit the window")
+            raise InvalidArgumentError("pcpu_get_vm_areas: offsets and sizes must be multiples of align "
+                                       "(the kernel BUGs otherwise), positive, non-overlapping and fit the window")
         for attempt in (0, 1):
             base = self._locked(cpu, self.free_space.lock_name, "pcpu_get_vm_areas",
                                 self._pcpu_find_base, offsets, sizes, align)
