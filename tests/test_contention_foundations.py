@@ -1,0 +1,84 @@
+"""The contention simulator's foundations: engine order, lock timelines by hand, theory agreement."""
+import pytest
+
+from vmaplab.contention import (
+    Engine, FifoLock, TasLock, amdahl_speedup, generic, machine_repairman, mva, one_lock, threadripper_3970x,
+)
+
+
+def test_engine_runs_in_time_then_scheduling_order():
+    eng, seen = Engine(), []
+    for t, tag in [(5, "b"), (1, "a"), (5, "c"), (3, "x")]:
+        eng.schedule(t, lambda tag=tag: seen.append((eng.now_ns, tag)))
+    assert eng.run(until_ns=4) == 4 and seen == [(1, "a"), (3, "x")]
+    eng.run()
+    assert seen[2:] == [(5, "b"), (5, "c")]
+    with pytest.raises(ValueError):
+        eng.schedule(1, lambda: None)
+
+
+def test_fifo_lock_timeline_by_hand():
+    # grant = max(t_req + c_lock + xfer, previous release + xfer + c_set); release = grant + hold
+    eng = Engine()
+    lock = FifoLock("L", eng, generic(3, xfer_ns=5), c_lock_ns=1, c_set_ns=2)
+    out = []
+    for cpu, t in ((0, 0), (1, 1), (2, 2)):
+        eng.schedule(t, lambda cpu=cpu: lock.request(cpu, 10, lambda *times, cpu=cpu: out.append((cpu, times))))
+    eng.run()
+    assert out == [(0, (0, 1, 11)), (1, (1, 18, 28)), (2, (2, 35, 45))]
+    st = lock.stats
+    assert (st.acquisitions, st.contended, st.spin_ns, st.hold_ns) == (3, 2, 17 + 33, 30)
+
+
+def test_tas_lock_grants_a_random_waiter_reproducibly():
+    def order(seed):
+        eng = Engine()
+        lock = TasLock("L", eng, generic(6, 0), seed=seed, c_lock_ns=0, c_set_ns=0)
+        got = []
+        for cpu in range(6):
+            eng.schedule(cpu * 0.1, lambda cpu=cpu: lock.request(cpu, 10, lambda *_, cpu=cpu: got.append(cpu)))
+        eng.run()
+        return got
+    assert order(1) == order(1)
+    assert sorted(order(1)) == list(range(6)) and order(1)[0] == 0
+    assert any(order(s) != list(range(6)) for s in range(5))
+
+
+def test_one_cpu_never_spins_and_zero_costs_take_zero_time():
+    r = one_lock(1, 3000, 2500, 5000)
+    assert r.spin_share == 0.0
+    r0 = one_lock(8, 0.0, 0.0, 800)
+    assert r0.wall_ns == 0.0 and r0.spin_share == 0.0
+
+
+@pytest.mark.parametrize("n", [2, 8, 64])
+def test_single_fifo_lock_matches_the_machine_repairman_within_one_percent(n):
+    # contention-model.md §3.3 / §7.2 sanity target
+    th = machine_repairman(n, 3000, 2500)
+    r = one_lock(n, 3000, 2500, 100_000, seed=1)
+    assert abs(r.throughput_per_ns / th["X"] - 1) < 0.01
+    assert abs(r.spin_share - th["spin_share"]) < 0.01
+
+
+def test_same_seed_same_result_and_seeds_differ():
+    assert one_lock(16, 3000, 2500, 20000, seed=4) == one_lock(16, 3000, 2500, 20000, seed=4)
+    assert one_lock(16, 3000, 2500, 20000, seed=4) != one_lock(16, 3000, 2500, 20000, seed=5)
+
+
+def test_mva_with_one_lock_is_the_machine_repairman():
+    for n in (1, 4, 64):
+        a, b = machine_repairman(n, 3000, 2500), mva(n, 3000, {"L": 2500})
+        assert abs(a["X"] - b["X"]) < 1e-12 and abs(a["spin_share"] - b["spin_share"]) < 1e-9
+
+
+def test_large_n_spin_share_limit_and_amdahl():
+    # §3.3: spin share -> 1 - (Z + S) / (N S) once the lock saturates
+    th = machine_repairman(64, 3.5, 1.0)
+    assert abs(th["spin_share"] - (1 - 4.5 / 64)) < 1e-3
+    assert amdahl_speedup(1, 0.2) == 1.0 and abs(amdahl_speedup(10 ** 9, 0.2) - 5) < 1e-6
+
+
+def test_threadripper_distances():
+    t = threadripper_3970x()
+    assert (t.xfer_ns(0, 32), t.xfer_ns(0, 1), t.xfer_ns(0, 4), t.xfer_ns(3, 3)) == (6.5, 24.0, 94.0, 0.0)
+    assert t.sibling(5) == 37 and len(set(t.ccx_of)) == 8
