@@ -25,7 +25,7 @@ def test_fifo_lock_timeline_by_hand():
     for cpu, t in ((0, 0), (1, 1), (2, 2)):
         eng.schedule(t, lambda cpu=cpu: lock.request(cpu, 10, lambda *times, cpu=cpu: out.append((cpu, times))))
     eng.run()
-    assert out == [(0, (0, 1, 11)), (1, (1, 18, 28)), (2, (2, 35, 45))]
+    assert out == [(0, (0, 1, 11, False)), (1, (1, 18, 28, True)), (2, (2, 35, 45, True))]
     st = lock.stats
     assert (st.acquisitions, st.contended, st.spin_ns, st.hold_ns) == (3, 2, 17 + 33, 30)
 

@@ -102,7 +102,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
                  early_areas=(),
                  trace: bool = False,
                  debug: bool = False,
-                 autorun_work: bool = True):
+                 autorun_work: bool = True,
+                 pools: bool = True):
         self._validate_config(nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages,
                               max_va_size_pages, lazy_max_unit_pages, nr_ram_pages, config_nr_cpus,
                               vmap_bbmap_bits, vmap_max_alloc)
@@ -139,7 +140,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
             self.vmap_zone_size = vmap_zone_size_pages * PAGE_SIZE if self.nr_vmap_nodes > 1 else 1
         else:
             self.nr_vmap_nodes, self.vmap_zone_size = 1, 1
-        self._node_layer = version == "6.9" and self.nr_vmap_nodes > 1
+        # pools=False is a what-if (6.9 nodes without the pool fast path), not a kernel configuration
+        self._node_layer = version == "6.9" and self.nr_vmap_nodes > 1 and bool(pools)
         self._merge_lazy = version == "6.8"
         self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
                       for i in range(self.nr_vmap_nodes)]
@@ -524,7 +526,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
             raise BadFreeError(f"free_vm_area: {area!r} is not the vm_struct of {va!r}")
         if va.vm.flags & VM_ALLOC and va.vm.nr_pages:
             raise WrongFreeFunctionError("free_vm_area() of a vmalloc() area would leak its pages: use vfree()")
-        self._remove_vm_area(vn, va, cpu)
+        self._remove_vm_area(va.va_start, cpu)
         self._after_call(cpu)
 
     def vmalloc_node_range(self, size: int, align: int, start: int, end: int, flags: int = VM_ALLOC,
@@ -579,8 +581,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
                 if warn:
                     self.dmesg.ratelimited(f"vmalloc error: size {nr_small_pages * PAGE_SIZE}, "
                                            f"failed to allocated page array size {array_size}", "warn_alloc")
-                vn, va = self._lookup(area.addr, cpu)
-                self._remove_vm_area(vn, va, cpu)
+                self._remove_vm_area(area.addr, cpu)
                 return False
             area.pages_array_addr = nested
             area.vpages = True
@@ -672,18 +673,25 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         return addr
 
     # ------------------------------------------------------------------ lookups
-    def _lookup(self, addr: int, cpu: int = 0):
-        """Probe nodes from addr_to_node_id(addr) upwards: (node, busy VA containing addr) or (None, None)."""
+    def _lookup(self, addr: int, cpu: int = 0, section: str | None = None, unlink: bool = False):
+        """Probe nodes from addr_to_node_id(addr) upwards: (node, busy VA containing addr) or (None, None).
+
+        With a ``section`` each probe is a traced critical section of that node's
+        busy lock and ``unlink`` removes the VA found within the same hold; without
+        one it is the simulator's own validation, which the kernel does not do.
+        """
         n = self.nr_vmap_nodes
         i = start = (addr // self.vmap_zone_size) % n
-        tr = self._tr
+        tr = self._tr if section is not None else None
         while True:
             vn = self.nodes[i]
             if tr is not None:
-                self._lock(cpu, vn.busy_lock, "acquire", "find_vmap_area")
+                self._lock(cpu, vn.busy_lock, "acquire", section)
             va = vn.busy.find(addr)
+            if unlink and va is not None:
+                vn.busy.erase(va)
             if tr is not None:
-                self._lock(cpu, vn.busy_lock, "release", "find_vmap_area")
+                self._lock(cpu, vn.busy_lock, "release", section)
             if va is not None:
                 return vn, va
             i = (i + 1) % n
@@ -694,7 +702,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         """find_vmap_area(): the busy VA containing ``addr``, probing nodes upwards (§4.6)."""
         if not isinstance(addr, int):
             raise InvalidArgumentError(f"address must be an int, got {addr!r}")
-        return self._lookup(addr, cpu)[1]
+        return self._lookup(addr, cpu, "find_vmap_area")[1]
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> VmStruct | None:
         """find_vm_area(): the vm_struct of the area containing ``addr``, or None."""
@@ -703,10 +711,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
 
     def find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
         """find_unlink_vmap_area(): find as above and remove from its busy tree in one lock hold."""
-        vn, va = self._lookup(addr, cpu)
-        if va is not None:
-            self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
-        return va
+        return self._lookup(addr, cpu, "find_unlink_vmap_area", unlink=True)[1]
 
     def vmalloc_dump_obj(self, addr: int, cpu: int = 0) -> str | None:
         """vmalloc_dump_obj(): one printk line about the area holding ``addr``, or None (§4.6).
@@ -744,9 +749,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
             raise BadFreeError(f"{func}() of {addr:#x}: already queued by kvfree_rcu() (double free)")
         return vn, va
 
-    def _remove_vm_area(self, vn: VmapNode, va: VmapArea, cpu: int) -> VmStruct:
+    def _remove_vm_area(self, addr: int, cpu: int) -> VmStruct:
         """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free."""
-        self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
+        va = self.find_unlink_vmap_area(addr, cpu)
         vm = va.vm
         va.vm = None
         self.free_vmap_area_noflush(va, cpu)
@@ -754,8 +759,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
 
     def _vfree_area(self, addr: int, cpu: int) -> None:
         """vfree() proper, after validation: release the VA lazily, then pages and page array."""
-        vn, va = self._lookup(addr, cpu)
-        vm = self._remove_vm_area(vn, va, cpu)
+        vm = self._remove_vm_area(addr, cpu)
         if vm.flags & VM_FLUSH_RESET_PERMS:
             # vm_reset_perms(): flush the direct map and this range now.
             self._vm_unmap_aliases(vm.addr, vm.addr + vm.size, True, cpu)
@@ -798,7 +802,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
             use = "vfree()" if va.vm.flags & VM_ALLOC else "iounmap()"
             raise WrongFreeFunctionError(f"vunmap() of {addr:#x} ({'|'.join(va.vm.flag_names())}): use {use}")
         caller = va.vm.caller
-        self._remove_vm_area(vn, va, cpu)
+        self._remove_vm_area(va.va_start, cpu)
         self._api_event(cpu, "vunmap", addr, va.va_end - va.va_start, caller)
         self._after_call(cpu)
 
@@ -811,7 +815,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         if not va.vm.flags & VM_IOREMAP:
             raise WrongFreeFunctionError(f"iounmap: bad address {addr:#x} (not an ioremap() area)")
         caller = va.vm.caller
-        self._remove_vm_area(vn, va, cpu)
+        self._remove_vm_area(va.va_start, cpu)
         self._api_event(cpu, "iounmap", addr & PAGE_MASK, va.va_end - va.va_start, caller)
         self._after_call(cpu)
 

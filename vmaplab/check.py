@@ -241,7 +241,7 @@ def _check_oracle(vm, bad, samples: int) -> None:
     rng = random.Random(len(tree) * 1_000_003 + vm.vmap_lazy_nr)
     largest = tree.root.subtree_max_size
     window = vm.VMALLOC_END - vm.VMALLOC_START
-    visits = tree.visits
+    visits, ops = tree.visits, tree.ops
     for _ in range(samples):
         size = PAGE_SIZE * rng.randint(1, max(1, min(largest, window) // PAGE_SIZE // 4 or 1))
         align = 1 << rng.randint(0, 22)
@@ -258,4 +258,4 @@ def _check_oracle(vm, bad, samples: int) -> None:
         if bound is not None and (got is None or got.va_start > bound.va_start):
             bad(f"adjusted lowest match for size {size:#x} align {align:#x} from {vstart:#x} "
                 f"returned {got!r}, but {bound!r} fits", bound.va_start)
-    tree.visits = visits       # checking is not work the contention model should price
+    tree.visits, tree.ops = visits, ops   # checking is not work the contention model should price

@@ -74,6 +74,7 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     always tested exactly. Counts every node read in ``tree.visits``.
     """
     length = size + align - 1 if adjust_search_size else size
+    tree.ops += 1
     node = tree.root
     visits = 0
     while node is not None:

@@ -13,9 +13,9 @@ Invariants (checked by :meth:`RBTree.check`):
   * the ``prev``/``next`` list visits the nodes in tree order;
   * if ``augmented``: ``subtree_max_size`` = max(own size, children's values).
 
-Counters: ``visits`` (nodes read while searching) and ``writes`` (nodes whose
-links, colour or cached value changed) accumulate forever; the contention
-model prices critical sections from their deltas.
+Counters: ``ops`` (searches started), ``visits`` (nodes read while searching)
+and ``writes`` (nodes whose links, colour or cached value changed) accumulate
+forever; the contention model prices critical sections from their deltas.
 
 Simplifications: ``None`` leaves instead of a sentinel; no RCU-safe
 publication of links.
@@ -57,7 +57,7 @@ def compute_subtree_max_size(node: VmapArea) -> int:
 class RBTree:
     """Red-black tree + sorted list of non-overlapping areas. O(log n) per operation."""
 
-    __slots__ = ("root", "head", "tail", "count", "augmented", "name", "visits", "writes")
+    __slots__ = ("root", "head", "tail", "count", "augmented", "name", "visits", "writes", "ops")
 
     def __init__(self, name: str = "", augmented: bool = False):
         self.root: VmapArea | None = None
@@ -68,6 +68,7 @@ class RBTree:
         self.name = name
         self.visits = 0
         self.writes = 0
+        self.ops = 0          # searches started (lookups, insert positions, lowest matches)
 
     # -- reading ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -90,6 +91,7 @@ class RBTree:
 
     def find(self, addr: int) -> VmapArea | None:
         """The area containing ``addr``, or None (__find_vmap_area). O(log n)."""
+        self.ops += 1
         node = self.root
         visits = 0
         while node is not None:
@@ -105,6 +107,7 @@ class RBTree:
 
     def find_exceed(self, addr: int) -> VmapArea | None:
         """The lowest area with ``va_end > addr`` (find_vmap_area_exceed_addr). O(log n)."""
+        self.ops += 1
         node, best = self.root, None
         while node is not None:
             self.visits += 1
@@ -124,6 +127,7 @@ class RBTree:
         ``start`` begins the descent at a subtree instead of the root; the caller
         guarantees ``va`` belongs below it (the NE-fit split does this).
         """
+        self.ops += 1
         node = start if start is not None else self.root
         parent, is_left = None, False
         visits = 0

@@ -220,11 +220,11 @@ class VmapBlockMixin:
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
             self.vb_free(vb, addr, live[0], cpu)
         else:
-            vn, va = self._lookup(addr, cpu)
+            _vn, va = self._lookup(addr)
             if (va is None or va.va_start != addr or va.vm is not None
                     or va.flags & (VMAP_RAM | VMAP_BLOCK) != VMAP_RAM or va.size != count << PAGE_SHIFT):
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
-            self._locked(cpu, vn.busy_lock, "find_unlink_vmap_area", vn.busy.erase, va)
+            self.find_unlink_vmap_area(addr, cpu)
             del self._ram_maps[addr]
             self.free_vmap_area_noflush(va, cpu)
         self._api_event(cpu, "vm_unmap_ram", addr, count << PAGE_SHIFT, "")

@@ -164,8 +164,11 @@ class WalksMixin:
 
     # ------------------------------------------------------------------ writes
     def _mapping_at(self, addr: int):
-        """(base, pfns) of the mapped run holding ``addr``: a vm_struct area, a vm_map_ram area or block."""
-        va = self.find_vmap_area(addr)
+        """(base, pfns) of the mapped run holding ``addr``: a vm_struct area, a vm_map_ram area or block.
+
+        A store through a mapping takes no lock in the kernel, so the lookup is untraced.
+        """
+        va = self._lookup(addr)[1]
         if va is None:
             return None
         if va.vm is not None:

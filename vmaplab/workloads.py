@@ -136,7 +136,8 @@ class TestVmallocRun:
     __test__ = False
 
     def __init__(self, vm, params: TestVmallocParams, seed: int = 0, interleave: str = "round-robin",
-                 cost: CostModel | None = None, rcu_batch: int = 510, progress=None):
+                 cost: CostModel | None = None, rcu_batch: int = 510, progress=None, scale: int = 1,
+                 on_call=None):
         if interleave not in ("round-robin", "random"):
             raise ConfigError(f"interleave must be 'round-robin' or 'random', got {interleave!r}")
         if not isinstance(rcu_batch, int) or rcu_batch < 1:
@@ -150,6 +151,10 @@ class TestVmallocRun:
         self.cost = cost or CostModel()
         self.rcu_batch = rcu_batch
         self.progress = progress
+        if not isinstance(scale, int) or scale < 1:
+            raise ConfigError(f"scale must be a positive int, got {scale!r}")
+        self.scale = scale            # divides the setup sizes (J, 15000); loops are the caller's
+        self.on_call = on_call        # on_call(worker, kind, pages, zero) after each allocator call
         self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
         p = self.params
         self.workers = []
@@ -166,16 +171,21 @@ class TestVmallocRun:
     def _vmalloc(self, w: Worker, size: int, align: int = 1, gfp: int = GFP_KERNEL):
         v0 = self._visits()
         addr = self.vm.vmalloc_node(size, align, cpu=w.cpu, caller=w.caller, gfp=gfp)
-        w.clock_ns += self.cost.vmalloc_ns(-(-size // PAGE_SIZE), bool(gfp & GFP_ZERO), self._visits() - v0)
+        pages = -(-size // PAGE_SIZE) if addr is not None else 0
+        w.clock_ns += self.cost.vmalloc_ns(pages, bool(gfp & GFP_ZERO), self._visits() - v0)
+        if self.on_call is not None:
+            self.on_call(w, "vmalloc", pages, bool(gfp & GFP_ZERO))
         return addr
 
     def _vfree(self, w: Worker, addr) -> None:
         if addr is None:
             return
-        pages = self.vm.find_vm_area(addr).nr_pages
+        pages = self.vm._lookup(addr)[1].vm.nr_pages      # bookkeeping, not kernel work: untraced
         v0 = self._visits()
         self.vm.vfree(addr, cpu=w.cpu)
         w.clock_ns += self.cost.vfree_ns(pages, self._visits() - v0)
+        if self.on_call is not None:
+            self.on_call(w, "vfree", pages, False)
 
     def _touch(self, addr: int, value: int) -> None:
         self.vm.write(addr, bytes([value]))
@@ -207,7 +217,7 @@ class TestVmallocRun:
         return (yield from self._alloc_free_loop(w, ((size, 1, GFP_KERNEL) for _ in self._loops()), 0))
 
     def full_fit_alloc_test(self, w):
-        junk_length = fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE)
+        junk_length = max(1, fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE) // self.scale)
         ptr_arr, junk_arr = self._vmalloc(w, junk_length * 8), self._vmalloc(w, junk_length * 8)
         yield
         if ptr_arr is None or junk_arr is None:
@@ -227,12 +237,13 @@ class TestVmallocRun:
         return rv
 
     def long_busy_list_alloc_test(self, w):
-        ptr_arr = self._vmalloc(w, 15000 * 8)
+        nr_busy = max(1, 15000 // self.scale)
+        ptr_arr = self._vmalloc(w, nr_busy * 8)
         yield
         if ptr_arr is None:
             return -1
         ptr = []
-        for _ in range(15000):
+        for _ in range(nr_busy):
             ptr.append(self._vmalloc(w, PAGE_SIZE))
             yield
         rv = -1
@@ -291,6 +302,8 @@ class TestVmallocRun:
             self._touch(p, ord("a"))
             vm.kvfree_rcu(p, cpu=w.cpu)
             w.clock_ns += self.cost.rcu_queue_ns
+            if self.on_call is not None:
+                self.on_call(w, "kvfree_rcu", 0, False)
             if vm.rcu_pending >= self.rcu_batch:
                 vm.rcu_grace_period(cpu=w.cpu)
             yield
@@ -310,6 +323,8 @@ class TestVmallocRun:
             v0 = self._visits()
             v = vm.vm_map_ram(pages, cpu=w.cpu)
             w.clock_ns += self.cost.map_ns(n, self._visits() - v0)
+            if self.on_call is not None:
+                self.on_call(w, "vm_map_ram", n, False)
             yield
             if v is None:
                 rv = -1
@@ -318,6 +333,8 @@ class TestVmallocRun:
             v0 = self._visits()
             vm.vm_unmap_ram(v, n, cpu=w.cpu)
             w.clock_ns += self.cost.unmap_ns(n, self._visits() - v0)
+            if self.on_call is not None:
+                self.on_call(w, "vm_unmap_ram", n, False)
             yield
         vm.free_pages(pages)
         return rv

@@ -80,7 +80,7 @@ class FifoLock(_Lock):
         self.free_at = 0.0
 
     def request(self, cpu: int, hold_ns: float, done) -> None:
-        """CPU ``cpu`` asks now; ``done(t_req, grant, release)`` runs when it releases."""
+        """CPU ``cpu`` asks now; ``done(t_req, grant, release, contended)`` runs when it releases."""
         t = self.engine.now_ns
         contended = t < self.free_at
         if contended:
@@ -91,7 +91,7 @@ class FifoLock(_Lock):
         self.free_at = release
         self.last_owner = cpu
         self._account(t, grant, hold_ns, contended)
-        self.engine.schedule(release, lambda: done(t, grant, release))
+        self.engine.schedule(release, lambda: done(t, grant, release, contended))
 
 
 class TasLock(_Lock):
@@ -117,7 +117,7 @@ class TasLock(_Lock):
         release = grant + hold_ns
 
         def on_release():
-            done(t_req, grant, release)
+            done(t_req, grant, release, contended)
             self._release()
         self.engine.schedule(release, on_release)
 

@@ -1,0 +1,57 @@
+"""The contention cost model: what a critical section, a handover and a page cost on a real machine.
+
+Assumptions, in prose. A CPU's time is local work (per call and per page, from
+:class:`vmaplab.costs.CostModel`), critical sections, spinning, and TLB-flush
+interrupts. A critical section costs a fixed bookkeeping part plus, per tree
+search it performs, its node visits: the top ``k_hot`` levels of a tree stay in
+this CPU's caches (``t_hit``), deeper ones miss (``t_mem``). Lines the previous
+holder of the lock wrote are in *its* cache, so a new holder on another CPU
+pays one transfer ``t_x`` (by topology distance) for each of them it touches.
+Tree sizes in a scaled-down run are ``s`` times smaller than the real ones, so
+visits are stretched by the ratio of real to simulated depth. While an SMT
+sibling is busy, local work runs ``f_smt`` times slower. A purge's TLB flush
+costs its sender ``ipi_sender_ns`` and every other running CPU
+``ipi_receiver_ns``. A scaled run keeps the real ``lazy_max_pages``, so its
+purges are as large, and as frequent per operation, as the real ones; only the
+tree depth needs rescaling.
+
+Every constant cites ../shared/reference/contention-model.md: [S] a source,
+[D] derived there, [E] an estimate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from math import log2
+
+from ..costs import CostModel
+
+
+@dataclass(frozen=True)
+class ContentionCosts:
+    """Hardware and kernel constants of the contention model (ns unless named otherwise)."""
+    calls: CostModel = field(default_factory=CostModel)   # per call and per page, §4.2
+    t_hit_ns: float = 3.0          # [E] §6.3: L2 hit at 3.7 GHz
+    t_mem_ns: float = 90.0         # [E] §6.3: DRAM / remote miss for a pointer chase (sweep 70-120)
+    k_hot: int = 12                # [D] §4.1: 512 KiB L2 / ~128 B per node ~ 4096 nodes ~ 12 levels
+    cs_base_ns: float = 20.0       # [E] §6.3 h_extra: fixed work inside any critical section
+    pool_op_ns: float = 10.0       # [E] a pool list head and its len: two lines, usually hot
+    c_lock_ns: float = 15.0        # [E] §2.3: uncontended lock+unlock, line local
+    c_set_ns: float = 10.0         # [E] §6.3: set_locked after a contended handover
+    f_smt: float = 1.6             # [E] §4.2: local work with the SMT sibling busy (sweep 1.3-2.0)
+    ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
+    ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
+
+    def with_(self, **changes) -> "ContentionCosts":
+        """A copy with some constants changed (the sensitivity sweeps use this)."""
+        return replace(self, **changes)
+
+    def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, scale: int) -> float:
+        """Time for ``ops`` searches visiting ``visits`` nodes in a tree of ``tree_size`` nodes."""
+        if ops <= 0:
+            return writes * self.t_hit_ns
+        per_op = visits / ops
+        if scale > 1:
+            per_op *= log2(tree_size * scale + 2) / log2(tree_size + 2)
+        hot = min(per_op, self.k_hot)
+        cold = max(0.0, per_op - self.k_hot)
+        return ops * (hot * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns

@@ -1,0 +1,110 @@
+"""A perf-like profile: every simulated interval has a static kernel call path, as perf's would.
+
+Mirrors: what ``perf record -g`` + ``perf report --children`` shows (the cover
+letter's two tables): ``self`` is time whose leaf is the symbol, ``children``
+is time whose path contains it, both as a share of all non-idle CPU time
+(contention-model.md §5.5). Spinning on any qspinlock lands in
+``native_queued_spin_lock_slowpath`` under ``_raw_spin_lock``.
+
+Simplification: paths are fixed per (test, call, section); inlining follows
+the 6.9 build the cover letter profiled only where its table shows it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+KTHREAD = ("ret_from_fork_asm", "ret_from_fork", "kthread")
+WORKER = KTHREAD + ("worker_thread", "process_one_work", "drain_vmap_area_work", "__purge_vmap_area_lazy")
+TEST_ENTRY = {"fix_size_alloc_test": "vmalloc", "full_fit_alloc_test": "vmalloc",
+              "long_busy_list_alloc_test": "vmalloc", "random_size_alloc_test": "vmalloc",
+              "kvfree_rcu_1_arg_vmalloc_test": "vmalloc", "kvfree_rcu_2_arg_vmalloc_test": "vmalloc"}
+ALLOC = ("__get_vm_area_node", "alloc_vmap_area")
+FREE = ("vfree.part.0", "remove_vm_area")
+PURGE_SECTIONS = {"purge_detach": (), "reclaim_list_global": ("purge_vmap_node", "reclaim_list_global"),
+                  "pool_add": ("purge_vmap_node", "node_pool_add_va")}
+RUN_TAIL = {"pages.alloc": ("__alloc_pages_bulk",), "pages.clear": ("__alloc_pages_bulk", "clear_page_rep"),
+            "pages.map": ("vmap_pages_range",), "pages.unmap": ("remove_vm_area", "vunmap_range_noflush"),
+            "pages.free": ("free_unref_page",)}
+CS_TAIL = {"alloc_vmap_area": ALLOC, "insert_vmap_area": ALLOC + ("insert_vmap_area",),
+           "setup_vmalloc_vm": ("__get_vm_area_node",), "find_unlink_vmap_area": ("remove_vm_area", "find_unlink_vmap_area"),
+           "find_vmap_area": ("find_vmap_area",), "free_vmap_area": ALLOC + ("free_vmap_area",)}
+
+
+def _base(test: str) -> tuple[str, ...]:
+    return KTHREAD + ("test_func", test)
+
+
+def _vmalloc_path(test: str) -> tuple[str, ...]:
+    return _base(test) + (TEST_ENTRY.get(test, "__vmalloc_node"), "__vmalloc_node_range")
+
+
+def call_path(kind: str, who: tuple[str, str], section: str | None = None, version: str = "6.9") -> tuple[str, ...]:
+    """The kernel stack (outermost first) for an interval.
+
+    ``kind`` is run, ipi, cs (holding a lock), spin (waiting in the slow path)
+    or fast (an uncontended acquire); ``who`` is (test name, allocator call).
+    """
+    test, call = who
+    if kind == "ipi":
+        return ("asm_sysvec_call_function", "__sysvec_call_function", "flush_tlb_func")
+    if kind == "run":
+        if call == "vmalloc":
+            return _vmalloc_path(test)
+        if call in RUN_TAIL:
+            head = _vmalloc_path(test) if call in ("pages.alloc", "pages.clear", "pages.map") \
+                else _base(test) + ("vfree.part.0",)
+            return head + RUN_TAIL[call]
+        return _base(test) + (("vfree.part.0",) if call == "vfree" else (call,))
+    if section in PURGE_SECTIONS:
+        path = WORKER + PURGE_SECTIONS[section]
+    elif section == "free_vmap_area_noflush":
+        path = _base(test) + FREE + ("free_unmap_vmap_area", "free_vmap_area_noflush",
+                                     "insert_vmap_area" if version == "6.9" else "merge_or_add_vmap_area")
+    elif section.startswith("pool_"):
+        path = _vmalloc_path(test) + ALLOC + ("node_alloc",)
+    elif call == "vmalloc" and section in CS_TAIL:
+        path = _vmalloc_path(test) + CS_TAIL[section]
+    elif call == "vfree" and section in CS_TAIL:
+        path = _base(test) + ("vfree.part.0",) + CS_TAIL[section]
+    else:
+        path = _base(test) + (call, section)
+    if kind == "spin":
+        return path + ("_raw_spin_lock", "native_queued_spin_lock_slowpath")
+    if kind == "fast":
+        return path + ("_raw_spin_lock",)
+    return path
+
+
+class Profile:
+    """Time per call path; ``table()`` turns it into perf's children/self columns."""
+
+    def __init__(self):
+        self.ns: dict[tuple[str, ...], float] = defaultdict(float)
+
+    def add(self, path: tuple[str, ...], ns: float) -> None:
+        if ns:
+            self.ns[path] += ns
+
+    def total(self) -> float:
+        return sum(self.ns.values())
+
+    def table(self, min_children_pct: float = 0.5) -> list[dict]:
+        """Rows {children_pct, self_pct, symbol} sorted by children, like ``perf report --children``."""
+        total = self.total()
+        if not total:
+            return []
+        children: dict[str, float] = defaultdict(float)
+        self_: dict[str, float] = defaultdict(float)
+        for path, ns in self.ns.items():
+            self_[path[-1]] += ns
+            for sym in set(path):
+                children[sym] += ns
+        rows = [{"children_pct": 100 * children[s] / total, "self_pct": 100 * self_.get(s, 0.0) / total,
+                 "symbol": s} for s in children]
+        rows = [r for r in rows if r["children_pct"] >= min_children_pct]
+        return sorted(rows, key=lambda r: (-r["children_pct"], -r["self_pct"], r["symbol"]))
+
+
+def format_table(rows: list[dict], limit: int = 20) -> list[str]:
+    """The table as perf prints it: children, self, symbol."""
+    return [f"{r['children_pct']:7.2f}% {r['self_pct']:6.2f}%  [k] {r['symbol']}" for r in rows[:limit]]

@@ -1,0 +1,342 @@
+"""N simulated CPUs running lib/test_vmalloc.c workers on the real allocator, contending on spinlocks.
+
+How a run works. Each worker is the generator of :mod:`vmaplab.workloads`; one
+step of it performs real allocator calls on a real :class:`vmaplab.Vmalloc`.
+While it does, a recorder stands in for the tracer and turns the allocator's
+lock events into critical sections, each with the tree searches, node visits
+and node writes it really performed. The step's calls are then replayed in
+simulated time on the worker's CPU as a script: local work (per call, per
+page), lock requests (FIFO qspinlock or TAS, held for a time priced by
+:class:`ContentionCosts` from those counts), TLB-flush interrupts. When the
+script ends, the next step runs.
+
+Invariants: the heap engine orders events by (time, sequence), every random
+choice comes from seeded streams, so the same arguments give the same result;
+a lock is granted in request order (FIFO) and only one CPU holds it.
+
+Simplifications (listed in the module, reported in the closing note):
+  * an allocator call takes effect when its CPU starts it, and its critical
+    sections are then replayed; with FIFO locks processed in request order the
+    order of tree updates is the order of lock grants, except between locks;
+  * the purge runs inside the call that crossed the threshold, on that CPU
+    (the kernel's drain work runs on the queueing CPU's workqueue and steals
+    its time); ``vmap_purge_lock`` (a mutex) is not contended;
+  * a scaled run (``scale`` s) does 1/s of the loops and of the setup
+    allocations (J, 15000), stretches tree visits to the real depth, keeps the
+    real lazy_max_pages, and multiplies the wall time by s;
+  * page allocation has no zone lock; IPIs are a fixed cost per receiver.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..allocator import Vmalloc
+from ..trace import Lock, TlbFlush
+from ..workloads import TestVmallocParams, TestVmallocRun
+from .costs import ContentionCosts
+from .engine import Engine
+from .locks import FifoLock, TasLock
+from .profile import Profile, call_path
+from .topology import TOPOLOGIES
+
+
+class SectionRecorder:
+    """Stands in for the allocator's Tracer: lock acquire/release pairs become critical sections."""
+
+    def __init__(self, vm: Vmalloc):
+        self.items: list[tuple] = []
+        self._open: dict[str, tuple] = {}
+        self.trees = {"free_vmap_area_lock": vm.free_space.tree}
+        for vn in vm.nodes:
+            self.trees[vn.busy_lock] = vn.busy
+            self.trees[vn.lazy_lock] = vn.lazy
+        self.records: list = []          # the Tracer interface check() reads
+
+    def __len__(self) -> int:
+        return 0
+
+    def tail(self, n: int = 20) -> list:
+        return []
+
+    def emit(self, cls, cpu: int, *args) -> None:
+        if cls is Lock:
+            lock, op, section = args
+            if lock == "vmap_purge_lock":
+                return
+            tree = self.trees.get(lock)
+            if op == "acquire":
+                self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes) if tree is not None \
+                    else (section, None, 0, 0, 0)
+            else:
+                section, tree, o0, v0, w0 = self._open.pop(lock)
+                if tree is None:
+                    self.items.append(("cs", lock, section, 0, 0, 0, 0))
+                else:
+                    self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
+                                       tree.writes - w0, len(tree)))
+        elif cls is TlbFlush:
+            self.items.append(("flush",))
+
+
+@dataclass
+class SimResult:
+    """What one simulated run produced."""
+    version: str
+    nr_threads: int
+    scale: int
+    wall_ns: float                      # real-equivalent (simulated × scale)
+    busy_ns: float                      # CPU time of all workers (real-equivalent)
+    spin_ns: float
+    profile: list[dict]
+    locks: list[dict]
+    summary: list[str]
+    allocator: dict
+    timeline: list[tuple] = field(default_factory=list)
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_ns / 1e9
+
+    @property
+    def slowpath_self_pct(self) -> float:
+        return 100.0 * self.spin_ns / self.busy_ns if self.busy_ns else 0.0
+
+    def as_dict(self) -> dict:
+        return {"version": self.version, "nr_threads": self.nr_threads, "scale": self.scale,
+                "wall_s": self.wall_s, "slowpath_self_pct": self.slowpath_self_pct,
+                "profile": self.profile, "locks": self.locks, "summary": self.summary,
+                "allocator": self.allocator}
+
+
+class ContentionSim:
+    """One ``test_vmalloc.sh`` run on N simulated CPUs.
+
+    >>> sim = ContentionSim("6.9", nr_threads=2, nr_cpus=2, machine="generic", scale=1000,
+    ...                     params={"run_test_mask": 1, "test_loop_count": 20000})
+    >>> res = sim.run()
+    >>> res.summary[0].startswith("Summary: fix_size_alloc_test passed: 1 failed: 0")
+    True
+    """
+
+    def __init__(self, version: str = "6.9", nr_threads: int = 64, nr_cpus: int | None = None,
+                 machine: str = "threadripper-3970x", scale: int = 1000, seed: int = 0, policy: str = "fifo",
+                 costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
+                 timeline_window_ns: tuple[float, float] | None = None, progress=None):
+        nr_cpus = nr_cpus or nr_threads
+        if not 1 <= nr_threads <= nr_cpus:
+            raise ValueError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
+        if machine not in TOPOLOGIES:
+            raise ValueError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
+        if policy not in ("fifo", "tas"):
+            raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
+        if not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"scale must be a positive int, got {scale!r}")
+        self.version, self.scale, self.policy, self.seed = version, scale, policy, seed
+        self.costs = costs or ContentionCosts()
+        self.topology = TOPOLOGIES[machine](nr_cpus)
+        given = dict(params or {})
+        given.setdefault("run_test_mask", 7)
+        given["nr_threads"] = nr_threads
+        loops = given.get("test_loop_count", 1_000_000)
+        given["test_loop_count"] = max(1, loops // scale)
+        self.params = TestVmallocParams(**given).fixed()
+        self.real_loops = loops
+        self.vm = Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, pools=pools,
+                          nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
+        self.rec = SectionRecorder(self.vm)
+        self.vm._tr = self.rec
+        self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
+                                   on_call=self._on_call)
+        self.engine = Engine()
+        self.locks: dict[str, object] = {}
+        self.last_writes: dict[str, int] = {}
+        self.profile = Profile()
+        self.spin_ns = 0.0
+        self.busy_ns = [0.0] * nr_cpus
+        self.active = [False] * nr_cpus
+        self.ipi_debt = [0.0] * nr_cpus
+        self.state = ["idle"] * nr_cpus
+        self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
+        self.window = timeline_window_ns
+        self.timeline: list[tuple] = []
+        self.progress = progress
+        self._calls: list[tuple] = []
+        self._gens = {}
+        self._workers = {}
+        self._started = False
+        self._done = 0
+
+    # -- recording the calls of one step ---------------------------------------------------------
+    def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
+        self._calls.append((kind, pages, zero, len(self.rec.items)))
+
+    def _lock(self, name: str):
+        lock = self.locks.get(name)
+        if lock is None:
+            c = self.costs
+            if self.policy == "fifo":
+                lock = FifoLock(name, self.engine, self.topology, c.c_lock_ns, c.c_set_ns)
+            else:
+                lock = TasLock(name, self.engine, self.topology, self.seed, c.c_lock_ns, c.c_set_ns)
+            self.locks[name] = lock
+        return lock
+
+    def _script(self, w) -> list[tuple]:
+        """Turn the step's calls and recorded sections into run/lock/flush items, in order."""
+        c = self.costs.calls
+        test = w.caller.split()[0]
+        script: list[tuple] = []
+        start = 0
+        for kind, pages, zero, end in self._calls:
+            fixed = {"vmalloc": c.vmalloc_fixed_ns, "vm_map_ram": c.vmalloc_fixed_ns,
+                     "kvfree_rcu": c.rcu_queue_ns}.get(kind, c.vfree_fixed_ns)
+            script.append(("run", (test, kind), fixed))
+            for item in self.rec.items[start:end]:
+                script.append(item + ((test, kind),) if item[0] == "cs" else item)
+            if kind == "vmalloc" and pages:
+                script.append(("run", (test, "pages.alloc"), pages * c.page_alloc_ns))
+                if zero or c.init_on_alloc:
+                    script.append(("run", (test, "pages.clear"), pages * c.clear_page_ns))
+                script.append(("run", (test, "pages.map"), pages * c.page_map_ns))
+            elif kind == "vfree" and pages:
+                script.append(("run", (test, "pages.unmap"), pages * c.page_unmap_ns))
+                script.append(("run", (test, "pages.free"), pages * c.page_free_ns))
+            elif kind == "vm_map_ram":
+                script.append(("run", (test, "pages.map"), pages * c.page_map_ns))
+            elif kind == "vm_unmap_ram":
+                script.append(("run", (test, "pages.unmap"), pages * c.page_unmap_ns))
+            start = end
+        for item in self.rec.items[start:]:          # sections after the last call (none expected)
+            script.append(item + ((test, "vfree"),) if item[0] == "cs" else item)
+        return script
+
+    # -- the CPU processes -------------------------------------------------------------------------
+    def _advance(self, cpu: int) -> None:
+        """CPU ``cpu`` is ready for its worker's next step."""
+        self.rec.items = []
+        self._calls = []
+        try:
+            next(self._gens[cpu])
+        except StopIteration:
+            self.active[cpu] = False
+            self.state[cpu] = "done"
+            self._done += 1
+            if self.progress is not None:
+                self.progress(1)
+            return
+        self._run_script(cpu, self._script(self._workers[cpu]), 0)
+
+    def _record(self, cpu: int, t0: float, t1: float, state: str, label: str, lock: str = "") -> None:
+        if self.window is not None and t1 > self.window[0] and t0 < self.window[1]:
+            self.timeline.append((cpu, t0, t1, state, label, lock))
+
+    def _run_script(self, cpu: int, script: list[tuple], i: int) -> None:
+        eng = self.engine
+        while i < len(script):
+            item = script[i]
+            kind = item[0]
+            if kind == "run":
+                ns = item[2]
+                sib = self.siblings[cpu]
+                if sib is not None and self.active[sib]:
+                    ns *= self.costs.f_smt
+                debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
+                now = eng.now_ns
+                self.profile.add(call_path("run", item[1], None, self.version), ns)
+                self._record(cpu, now, now + ns, "run", item[1][1])
+                if debt:
+                    self.profile.add(call_path("ipi", item[1], None, self.version), debt)
+                    self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
+                self.busy_ns[cpu] += ns + debt
+                self.state[cpu] = f"run {item[1][1]}"
+                eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
+                return
+            if kind == "flush":
+                self._flush(cpu)
+                i += 1
+                continue
+            self._request(cpu, item, script, i)
+            return
+        self._advance(cpu)
+
+    def _flush(self, cpu: int) -> None:
+        c = self.costs
+        for other, on in enumerate(self.active):
+            if on and other != cpu:
+                self.ipi_debt[other] += c.ipi_receiver_ns
+        self.ipi_debt[cpu] += c.ipi_sender_ns
+
+    def _hold_ns(self, cpu: int, lock, item) -> float:
+        _cs, name, section, ops, visits, writes, size, _who = item
+        c = self.costs
+        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, self.scale) if ops or writes
+                               else c.pool_op_ns)
+        prev = lock.last_owner
+        if prev is not None and prev != cpu:
+            dirty = min(self.last_writes.get(name, 0), max(visits, 2))
+            hold += dirty * self.topology.xfer_ns(prev, cpu)
+        self.last_writes[name] = writes if ops or writes else 2
+        return hold
+
+    def _request(self, cpu: int, item, script, i) -> None:
+        lock = self._lock(item[1])
+        hold = self._hold_ns(cpu, lock, item)
+        self.state[cpu] = f"spin {item[1]}"
+        who, section = item[7], item[2]
+
+        def done(t_req, grant, release, contended):
+            waited = grant - t_req
+            if contended:
+                self.spin_ns += waited
+                self.profile.add(call_path("spin", who, section, self.version), waited)
+                self._record(cpu, t_req, grant, "spin", section, item[1])
+            else:
+                self.profile.add(call_path("fast", who, section, self.version), waited)
+            self.profile.add(call_path("cs", who, section, self.version), release - grant)
+            self._record(cpu, grant, release, "cs", section, item[1])
+            self.busy_ns[cpu] += release - t_req
+            self._run_script(cpu, script, i + 1)
+        lock.request(cpu, hold, done)
+
+    # -- driving ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the workers and put each CPU's first step on the event heap (all start together)."""
+        if self._started:
+            return
+        self._started = True
+        for w, gen in zip(self.run_.workers, (self.run_._worker_main(w) for w in self.run_.workers)):
+            self._gens[w.cpu] = gen
+            self._workers[w.cpu] = w
+            self.active[w.cpu] = True
+        for cpu in sorted(self._gens):
+            self.engine.schedule(0.0, lambda cpu=cpu: self._advance(cpu))
+
+    def step(self) -> bool:
+        """Run one event (for step-by-step viewing); False when the run is over."""
+        self.start()
+        return self.engine.step()
+
+    def snapshot(self) -> dict:
+        """The state a viewer draws: time, each CPU's state, each lock's owner and counters."""
+        return {"t_ns": self.engine.now_ns, "cpus": list(self.state),
+                "locks": {n: {"last_owner": lk.last_owner, "acquisitions": lk.stats.acquisitions,
+                              "contended": lk.stats.contended} for n, lk in self.locks.items()}}
+
+    def run(self, until_ns: float | None = None) -> SimResult:
+        """Run to the end (or to ``until_ns`` of simulated time) and return the results so far."""
+        self.start()
+        self.engine.run(until_ns)
+        return self.result()
+
+    def result(self) -> SimResult:
+        s = self.scale
+        busy = sum(self.busy_ns) * s
+        locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
+        for d in locks:
+            for k in ("spin_ns", "hold_ns"):
+                d[k] *= s
+        stats = self.vm.stats.as_dict()
+        return SimResult(self.version, self.params.nr_threads, s, self.engine.now_ns * s, busy,
+                         self.spin_ns * s, self.profile.table(), locks, self.run_.summary_lines(),
+                         stats, self.timeline)
+
