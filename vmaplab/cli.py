@@ -245,6 +245,51 @@ def cmd_vread(args) -> int:
     return 0
 
 
+def cmd_simulate(args) -> int:
+    """The contention simulator: the cover letter's comparison on N simulated CPUs."""
+    import json
+    from .contention.profile import format_table
+    from .contention.sim import ContentionSim
+    try:
+        params = TestVmallocParams.from_args(args.params, args.cpus)
+    except ConfigError as e:
+        print(e)
+        return 1
+    given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
+    nr_threads = given.pop("nr_threads", None) or args.cpus
+    results = {}
+    for version in args.version:
+        sim = ContentionSim(version, nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine,
+                            scale=args.scale, seed=args.seed, policy=args.policy, params=given)
+        bar = Progress(nr_threads, f"simulate {version}", args.quiet)
+        sim.progress = bar
+        results[version] = sim.run()
+        bar.close()
+    if args.json:
+        out = {v: r.as_dict() for v, r in results.items()}
+        if len(results) == 2:
+            out["ratio"] = results["6.8"].wall_s / results["6.9"].wall_s
+        print(json.dumps(out, indent=1, sort_keys=True))
+        return 0
+    for version, r in results.items():
+        print(f"== Linux {version}: {nr_threads} threads on {args.cpus} CPUs ({args.machine}, {args.policy} "
+              f"locks), scale 1/{args.scale}, seed {args.seed}")
+        print("\n".join(r.summary))
+        print(f"wall time {r.wall_s:.1f} s (real-equivalent); native_queued_spin_lock_slowpath self "
+              f"{r.slowpath_self_pct:.2f}%")
+        print("  children    self   symbol")
+        print("\n".join(format_table(r.profile, args.top)))
+        print("  lock                       acquisitions  contended  mean wait ns  mean hold ns")
+        for lk in r.locks[:8]:
+            print(f"  {lk['lock']:<26} {lk['acquisitions'] * args.scale:>12} {100 * lk['contended_share']:>9.1f}% "
+                  f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}")
+    if len(results) == 2:
+        a, b = results["6.8"], results["6.9"]
+        print(f"ratio 6.8/6.9: {a.wall_s / b.wall_s:.1f}x (cover letter: 10m51.271s / 0m51.301s = 12.7x); "
+              f"slow path {a.slowpath_self_pct:.2f}% -> {b.slowpath_self_pct:.2f}% (published 93.07% -> 16.51%)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vmaplab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -282,6 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_vread)
+
+    m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
+    m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
+    m.add_argument("--cpus", type=int, default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
+    m.add_argument("--machine", default="threadripper-3970x", choices=["threadripper-3970x", "generic"])
+    m.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
+    m.add_argument("--scale", type=int, default=1000, help="simulate 1/scale of the loops (default 1000)")
+    m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--top", type=int, default=18, help="rows of the perf-like table")
+    m.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_simulate)
     return p
 
 

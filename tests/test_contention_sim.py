@@ -1,0 +1,84 @@
+"""The allocator-driven contention simulator: theory properties and the direction of the effect."""
+import json
+
+import pytest
+
+from vmaplab.cli import main
+from vmaplab.contention.profile import Profile, call_path
+from vmaplab.contention.sim import ContentionSim
+
+
+def small(version, **kw):
+    opts = dict(nr_threads=8, nr_cpus=8, scale=5000, params={"run_test_mask": 7})
+    opts.update(kw)
+    return ContentionSim(version, **opts).run()
+
+
+def test_one_cpu_never_spins(version):
+    r = small(version, nr_threads=1, nr_cpus=1)
+    assert r.spin_ns == 0 and r.slowpath_self_pct == 0
+    assert all(lk["contended"] == 0 for lk in r.locks)
+
+
+def test_same_seed_same_result():
+    a, b = small("6.9", seed=3).as_dict(), small("6.9", seed=3).as_dict()
+    assert a == b
+    assert small("6.9", seed=4).as_dict() != a
+
+
+def test_the_series_reduces_spinning_and_wall_time():
+    before, after = small("6.8"), small("6.9")
+    assert before.slowpath_self_pct > 2 * after.slowpath_self_pct
+    assert before.wall_s > after.wall_s
+    # every worker passed its three tests in both runs
+    for r in (before, after):
+        summary = [s for s in r.summary if s.startswith("Summary")]
+        assert len(summary) == 24 and all("passed: 1 failed: 0" in s for s in summary)
+
+
+def test_pools_carry_much_of_the_gain():
+    with_pools, without = small("6.9"), small("6.9", pools=False)
+    assert without.wall_s > with_pools.wall_s
+
+
+def test_spin_is_attributed_to_the_slow_path_under_raw_spin_lock():
+    r = small("6.8")
+    rows = {row["symbol"]: row for row in r.profile}
+    slow = rows["native_queued_spin_lock_slowpath"]
+    assert abs(slow["self_pct"] - r.slowpath_self_pct) < 1e-6
+    assert rows["_raw_spin_lock"]["children_pct"] >= slow["children_pct"]
+    assert rows["kthread"]["children_pct"] > 99
+
+
+def test_profile_children_and_self_by_hand():
+    p = Profile()
+    p.add(("a", "b"), 30)
+    p.add(("a", "c"), 10)
+    p.add(("a",), 60)
+    rows = {r["symbol"]: (r["children_pct"], r["self_pct"]) for r in p.table()}
+    assert rows == {"a": (100.0, 60.0), "b": (30.0, 30.0), "c": (10.0, 10.0)}
+    assert call_path("spin", ("fix_size_alloc_test", "vmalloc"), "alloc_vmap_area")[-4:] == (
+        "__get_vm_area_node", "alloc_vmap_area", "_raw_spin_lock", "native_queued_spin_lock_slowpath")
+
+
+def test_step_api_and_timeline_window():
+    sim = ContentionSim("6.9", nr_threads=4, nr_cpus=4, scale=5000, params={"run_test_mask": 1},
+                        timeline_window_ns=(0, 50_000))
+    for _ in range(50):
+        assert sim.step()
+    snap = sim.snapshot()
+    assert snap["t_ns"] > 0 and len(snap["cpus"]) == 4
+    res = sim.run()
+    assert res.timeline and all(t1 >= t0 for _c, t0, t1, *_ in res.timeline)
+    assert {state for _c, _t0, _t1, state, *_ in res.timeline} <= {"run", "cs", "spin", "ipi"}
+
+
+def test_simulate_cli_json(capsys):
+    assert main(["simulate", "run_test_mask=1", "nr_threads=4", "--cpus", "4", "--scale", "20000",
+                 "--json", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out[out.index("{"):])
+    assert set(data) == {"6.8", "6.9", "ratio"}
+    for v in ("6.8", "6.9"):
+        assert {"wall_s", "slowpath_self_pct", "profile", "locks"} <= set(data[v])
+    assert data["ratio"] == pytest.approx(data["6.8"]["wall_s"] / data["6.9"]["wall_s"])
