@@ -384,15 +384,17 @@ class TestVmallocRun:
         self.vm.dmesg.extend(self.lines)
         return self.lines
 
-    def summary_lines(self) -> list[str]:
+    def summary_lines(self, loops: int | None = None) -> list[str]:
+        """The module's lines; ``loops`` overrides the printed loop count (a scaled run shows the real one)."""
         p = self.params
+        loops = p.test_loop_count if loops is None else loops
         out = []
         for w in self.workers:
             for index in range(len(TEST_NAMES)):
                 if index in w.results:
                     r = w.results[index]
                     out.append(f"Summary: {TEST_NAMES[index]} passed: {r.passed} failed: {r.failed} "
-                               f"repeat: {p.test_repeat_count} loops: {p.test_loop_count} "
+                               f"repeat: {p.test_repeat_count} loops: {loops} "
                                f"avg: {int(r.time_ns // 1000)} usec")
             out.append(f"All test took worker{w.index}={self.cost.cycles(w.stop_ns - w.start_ns)} cycles")
         return out

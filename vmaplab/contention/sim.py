@@ -47,9 +47,11 @@ class SectionRecorder:
         self.items: list[tuple] = []
         self._open: dict[str, tuple] = {}
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
+        self.real_size = set()          # trees that are as big as the real ones in a scaled run
         for vn in vm.nodes:
             self.trees[vn.busy_lock] = vn.busy
             self.trees[vn.lazy_lock] = vn.lazy
+            self.real_size.add(vn.lazy_lock)     # lazy_max_pages is not scaled
         self.records: list = []          # the Tracer interface check() reads
 
     def __len__(self) -> int:
@@ -215,6 +217,8 @@ class ContentionSim:
         """CPU ``cpu`` is ready for its worker's next step."""
         self.rec.items = []
         self._calls = []
+        # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
+        self._workers[cpu].clock_ns = self.engine.now_ns * self.scale
         try:
             next(self._gens[cpu])
         except StopIteration:
@@ -269,7 +273,8 @@ class ContentionSim:
     def _hold_ns(self, cpu: int, lock, item) -> float:
         _cs, name, section, ops, visits, writes, size, _who = item
         c = self.costs
-        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, self.scale) if ops or writes
+        scale = 1 if name in self.rec.real_size else self.scale
+        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, scale) if ops or writes
                                else c.pool_op_ns)
         prev = lock.last_owner
         if prev is not None and prev != cpu:
@@ -337,6 +342,6 @@ class ContentionSim:
                 d[k] *= s
         stats = self.vm.stats.as_dict()
         return SimResult(self.version, self.params.nr_threads, s, self.engine.now_ns * s, busy,
-                         self.spin_ns * s, self.profile.table(), locks, self.run_.summary_lines(),
+                         self.spin_ns * s, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline)
 
