@@ -155,6 +155,10 @@ class TestVmallocRun:
             raise ConfigError(f"scale must be a positive int, got {scale!r}")
         self.scale = scale            # divides the setup sizes (J, 15000); loops are the caller's
         self.on_call = on_call        # on_call(worker, kind, pages, zero) after each allocator call
+        # Setup populations a scaled run shrinks by `scale`: live setup areas and the holes
+        # full_fit punched; the contention model uses them to price trees at their real size.
+        self.setup_live = 0
+        self.junk_holes = 0
         self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
         p = self.params
         self.workers = []
@@ -228,9 +232,14 @@ class TestVmallocRun:
         for _ in range(junk_length):
             ptr.append(self._vmalloc(w, PAGE_SIZE))
             junk.append(self._vmalloc(w, PAGE_SIZE))
+            self.setup_live += 2
             yield
+        self.setup_live -= len(junk)
+        self.junk_holes += len(junk)
         yield from self._free_all(w, junk)
         rv = yield from self._alloc_free_loop(w, ((PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops()), 1)
+        self.setup_live -= len(ptr)
+        self.junk_holes -= len(junk)
         yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         self._vfree(w, junk_arr)
@@ -245,6 +254,7 @@ class TestVmallocRun:
         ptr = []
         for _ in range(nr_busy):
             ptr.append(self._vmalloc(w, PAGE_SIZE))
+            self.setup_live += 1
             yield
         rv = -1
         for _ in range(self.params.test_loop_count):
@@ -264,6 +274,7 @@ class TestVmallocRun:
             yield
         else:
             rv = 0
+        self.setup_live -= len(ptr)
         yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         return rv

@@ -7,8 +7,10 @@ search it performs, its node visits: the top ``k_hot`` levels of a tree stay in
 this CPU's caches (``t_hit``), deeper ones miss (``t_mem``). Lines the previous
 holder of the lock wrote are in *its* cache, so a new holder on another CPU
 pays one transfer ``t_x`` (by topology distance) for each of them it touches.
-Tree sizes in a scaled-down run are ``s`` times smaller than the real ones, so
-visits are stretched by the ratio of real to simulated depth. While an SMT
+A scaled-down run shrinks the setup populations (full_fit's J pairs and holes,
+long_busy's 15000 areas) by ``s``; a tree holding them is priced at its real
+size (simulated size plus the missing ``(s - 1)`` shares), its visits stretched
+by the ratio of real to simulated depth. While an SMT
 sibling is busy, local work runs ``f_smt`` times slower. A purge's TLB flush
 costs its sender ``ipi_sender_ns`` and every other running CPU
 ``ipi_receiver_ns``. A scaled run keeps the real ``lazy_max_pages``, so its
@@ -45,13 +47,14 @@ class ContentionCosts:
         """A copy with some constants changed (the sensitivity sweeps use this)."""
         return replace(self, **changes)
 
-    def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, scale: int) -> float:
-        """Time for ``ops`` searches visiting ``visits`` nodes in a tree of ``tree_size`` nodes."""
+    def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, real_size: float) -> float:
+        """Time for ``ops`` searches visiting ``visits`` nodes of a tree that has ``tree_size`` nodes
+        here and ``real_size`` in the unscaled run (visits stretch with the depth ratio)."""
         if ops <= 0:
             return writes * self.t_hit_ns
         per_op = visits / ops
-        if scale > 1:
-            per_op *= log2(tree_size * scale + 2) / log2(tree_size + 2)
+        if real_size > tree_size:
+            per_op *= log2(real_size + 2) / log2(tree_size + 2)
         hot = min(per_op, self.k_hot)
         cold = max(0.0, per_op - self.k_hot)
         return ops * (hot * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns

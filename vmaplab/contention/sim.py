@@ -273,8 +273,7 @@ class ContentionSim:
     def _hold_ns(self, cpu: int, lock, item) -> float:
         _cs, name, section, ops, visits, writes, size, _who = item
         c = self.costs
-        scale = 1 if name in self.rec.real_size else self.scale
-        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, scale) if ops or writes
+        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, self._real_size(name, size)) if ops or writes
                                else c.pool_op_ns)
         prev = lock.last_owner
         if prev is not None and prev != cpu:
@@ -282,6 +281,15 @@ class ContentionSim:
             hold += dirty * self.topology.xfer_ns(prev, cpu)
         self.last_writes[name] = writes if ops or writes else 2
         return hold
+
+    def _real_size(self, lock: str, size: int) -> float:
+        """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
+        missing = self.scale - 1
+        if not missing or lock in self.rec.real_size:
+            return size
+        if lock == "free_vmap_area_lock":
+            return size + missing * self.run_.junk_holes
+        return size + missing * self.run_.setup_live / self.vm.nr_vmap_nodes   # busy trees, address-sharded
 
     def _request(self, cpu: int, item, script, i) -> None:
         lock = self._lock(item[1])
