@@ -22,8 +22,11 @@ Simplifications (listed in the module, reported in the closing note):
     (the kernel's drain work runs on the queueing CPU's workqueue and steals
     its time); ``vmap_purge_lock`` (a mutex) is not contended;
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
-    allocations (J, 15000), stretches tree visits to the real depth, keeps the
-    real lazy_max_pages, and multiplies the wall time by s;
+    allocations (J, 15000), prices trees at their real size, keeps the real
+    lazy_max_pages (so purges and pools behave per operation as in the real
+    run), and counts every simulated nanosecond s times, except those before
+    the first purge: that warm-up, with every pool empty, happens once in the
+    real run too, so it is counted once;
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
@@ -167,6 +170,7 @@ class ContentionSim:
         self._workers = {}
         self._started = False
         self._done = 0
+        self.t_warm_ns: float | None = None     # when the first purge ran (see the module docstring)
 
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
@@ -218,7 +222,9 @@ class ContentionSim:
         self.rec.items = []
         self._calls = []
         # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
-        self._workers[cpu].clock_ns = self.engine.now_ns * self.scale
+        self._workers[cpu].clock_ns = self._real_ns(self.engine.now_ns)
+        if self.t_warm_ns is None and self.vm.stats.purges:
+            self.t_warm_ns = self.engine.now_ns
         try:
             next(self._gens[cpu])
         except StopIteration:
@@ -246,12 +252,13 @@ class ContentionSim:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
                 now = eng.now_ns
-                self.profile.add(call_path("run", item[1], None, self.version), ns)
+                wgt = self._weight()
+                self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
                 self._record(cpu, now, now + ns, "run", item[1][1])
                 if debt:
-                    self.profile.add(call_path("ipi", item[1], None, self.version), debt)
+                    self.profile.add(call_path("ipi", item[1], None, self.version), debt * wgt)
                     self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
-                self.busy_ns[cpu] += ns + debt
+                self.busy_ns[cpu] += (ns + debt) * wgt
                 self.state[cpu] = f"run {item[1][1]}"
                 eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
                 return
@@ -282,6 +289,16 @@ class ContentionSim:
         self.last_writes[name] = writes if ops or writes else 2
         return hold
 
+    def _weight(self) -> float:
+        """How many real nanoseconds a simulated one stands for right now (1 during the warm-up)."""
+        return self.scale if self.t_warm_ns is not None else 1.0
+
+    def _real_ns(self, t_ns: float) -> float:
+        """Real-equivalent time of simulated time ``t_ns``: the warm-up once, the rest times ``scale``."""
+        if self.t_warm_ns is None:
+            return t_ns
+        return self.t_warm_ns + (t_ns - self.t_warm_ns) * self.scale
+
     def _real_size(self, lock: str, size: int) -> float:
         """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
         missing = self.scale - 1
@@ -299,15 +316,16 @@ class ContentionSim:
 
         def done(t_req, grant, release, contended):
             waited = grant - t_req
+            wgt = self._weight()
             if contended:
-                self.spin_ns += waited
-                self.profile.add(call_path("spin", who, section, self.version), waited)
+                self.spin_ns += waited * wgt
+                self.profile.add(call_path("spin", who, section, self.version), waited * wgt)
                 self._record(cpu, t_req, grant, "spin", section, item[1])
             else:
-                self.profile.add(call_path("fast", who, section, self.version), waited)
-            self.profile.add(call_path("cs", who, section, self.version), release - grant)
+                self.profile.add(call_path("fast", who, section, self.version), waited * wgt)
+            self.profile.add(call_path("cs", who, section, self.version), (release - grant) * wgt)
             self._record(cpu, grant, release, "cs", section, item[1])
-            self.busy_ns[cpu] += release - t_req
+            self.busy_ns[cpu] += (release - t_req) * wgt
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
 
@@ -343,13 +361,13 @@ class ContentionSim:
 
     def result(self) -> SimResult:
         s = self.scale
-        busy = sum(self.busy_ns) * s
+        busy = sum(self.busy_ns)
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
         for d in locks:
             for k in ("spin_ns", "hold_ns"):
                 d[k] *= s
         stats = self.vm.stats.as_dict()
-        return SimResult(self.version, self.params.nr_threads, s, self.engine.now_ns * s, busy,
-                         self.spin_ns * s, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
+        return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
+                         self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline)
 
