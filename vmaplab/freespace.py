@@ -71,7 +71,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     Subtrees are entered only if their ``subtree_max_size`` covers
     ``size + align - 1`` (when adjusting), so with large alignments a block that
     would fit with little padding can be skipped; the node under the cursor is
-    always tested exactly. Counts every node read in ``tree.visits``.
+    always tested exactly. Counts the distinct nodes read in ``tree.visits`` (climbing back
+    through ancestors re-reads lines already read on the way down).
     """
     length = size + align - 1 if adjust_search_size else size
     tree.ops += 1
@@ -93,11 +94,10 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
         # Nothing below: climb until an ancestor fits or has a promising right
         # subtree we have not searched yet (vstart moves past it).
         while True:
-            node = node.parent
+            node = node.parent             # an ancestor: read on the way down already, not counted again
             if node is None:
                 tree.visits += visits
                 return None
-            visits += 1
             if range_fits(node.va_start, node.va_end, size, align, vstart):
                 tree.visits += visits
                 return node

@@ -284,9 +284,11 @@ class ContentionSim:
                                else c.pool_op_ns)
         prev = lock.last_owner
         if prev is not None and prev != cpu:
-            dirty = min(self.last_writes.get(name, 0), max(visits, 2))
+            # the lines one operation of the previous holder wrote (its per-search average, as
+            # contention-model.md §4.1 counts d), as far as this section touches that many
+            dirty = min(self.last_writes.get(name, 0.0), max(visits, 2))
             hold += dirty * self.topology.xfer_ns(prev, cpu)
-        self.last_writes[name] = writes if ops or writes else 2
+        self.last_writes[name] = writes / max(ops, 1) if ops or writes else 2.0
         return hold
 
     def _weight(self) -> float:
@@ -305,7 +307,11 @@ class ContentionSim:
         if not missing or lock in self.rec.real_size:
             return size
         if lock == "free_vmap_area_lock":
-            return size + missing * self.run_.junk_holes
+            # full_fit's holes sit in the free tree only once purged there: always without pools,
+            # and with pools only the share that decay sent back (the rest circulates via pools).
+            st = self.vm.stats
+            share = 1.0 if not self.vm._node_layer else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
+            return size + missing * self.run_.junk_holes * share
         return size + missing * self.run_.setup_live / self.vm.nr_vmap_nodes   # busy trees, address-sharded
 
     def _request(self, cpu: int, item, script, i) -> None:
