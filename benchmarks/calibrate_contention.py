@@ -105,6 +105,7 @@ def headline(costs: ContentionCosts, threads: int, scale: int, seed: int) -> dic
     order = ["clear_page_rep", "native_queued_spin_lock_slowpath", "insert_vmap_area", "purge_vmap_node"]
     print("  6.9 self %: " + ", ".join(f"{s} {sym.get(s, 0.0):.2f}" for s in order)
           + ("  (published order holds)" if all(sym.get(x, 0) > sym.get(y, 0) for x, y in zip(order, order[1:]))
+             and sym.get(order[-1], 0) > 0
              else "  (published order: clear_page > slow path > insert_vmap_area > purge_vmap_node)"))
     return out
 

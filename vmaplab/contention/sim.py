@@ -22,11 +22,11 @@ Simplifications (listed in the module, reported in the closing note):
     (the kernel's drain work runs on the queueing CPU's workqueue and steals
     its time); ``vmap_purge_lock`` (a mutex) is not contended;
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
-    allocations (J, 15000), prices trees at their real size, keeps the real
-    lazy_max_pages (so purges and pools behave per operation as in the real
-    run), and counts every simulated nanosecond s times. The warm-up before the
-    first purge (every pool empty) then weighs s times more than in the real
-    run: an open item;
+    allocations (J, 15000), prices trees at their real size, and keeps the real
+    lazy_max_pages, so purges and pools behave per call as in the real run. The
+    warm-up before the first purge (every pool empty) is as long in calls as
+    the real run's, so it counts once; the rest is stretched to the real run's
+    remaining calls (see ``_factors``);
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
@@ -155,9 +155,15 @@ class ContentionSim:
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.last_writes: dict[str, int] = {}
-        self.profile = Profile()
-        self.spin_ns = 0.0
-        self.busy_ns = [0.0] * nr_cpus
+        # Two phases, weighed differently when the run ends (see _factors): [0] before the first
+        # purge (pools still empty), [1] after it.
+        self.profiles = (Profile(), Profile())
+        self.spin = [0.0, 0.0]
+        self.busy = [0.0, 0.0]
+        self.phase = 0
+        self.t_warm_ns: float | None = None
+        self.calls_total = 0
+        self.calls_warm = 0
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
         self.state = ["idle"] * nr_cpus
@@ -174,6 +180,7 @@ class ContentionSim:
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
+        self.calls_total += 1
 
     def _lock(self, name: str):
         lock = self.locks.get(name)
@@ -221,6 +228,8 @@ class ContentionSim:
         self.rec.items = []
         self._calls = []
         # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
+        if self.phase == 0 and self.vm.stats.purges:
+            self.phase, self.t_warm_ns, self.calls_warm = 1, self.engine.now_ns, self.calls_total
         self._workers[cpu].clock_ns = self._real_ns(self.engine.now_ns)
         try:
             next(self._gens[cpu])
@@ -249,13 +258,13 @@ class ContentionSim:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
                 now = eng.now_ns
-                wgt = self._weight()
-                self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
+                prof = self.profiles[self.phase]
+                prof.add(call_path("run", item[1], None, self.version), ns)
                 self._record(cpu, now, now + ns, "run", item[1][1])
                 if debt:
-                    self.profile.add(call_path("ipi", item[1], None, self.version), debt * wgt)
+                    prof.add(call_path("ipi", item[1], None, self.version), debt)
                     self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
-                self.busy_ns[cpu] += (ns + debt) * wgt
+                self.busy[self.phase] += ns + debt
                 self.state[cpu] = f"run {item[1][1]}"
                 eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
                 return
@@ -288,13 +297,27 @@ class ContentionSim:
         self.last_writes[name] = writes / max(ops, 1) if ops or writes else 2.0
         return hold
 
-    def _weight(self) -> float:
-        """How many real nanoseconds a simulated one stands for."""
-        return self.scale
+    def _factors(self) -> tuple[float, float]:
+        """Real nanoseconds per simulated one, before and after the first purge.
+
+        The real run starts with the same warm-up (the calls before its first purge, with every
+        pool empty) and then does s times more calls in total: so the warm-up counts once and
+        the rest is stretched to the real run's remaining calls. A run that never purged has no
+        steady state to stretch: all of it counts s times.
+        """
+        if self.t_warm_ns is None:
+            return float(self.scale), float(self.scale)
+        steady = self.calls_total - self.calls_warm
+        if steady <= 0:
+            return 1.0, float(self.scale)
+        return 1.0, (self.scale * self.calls_total - self.calls_warm) / steady
 
     def _real_ns(self, t_ns: float) -> float:
-        """Real-equivalent time of simulated time ``t_ns``."""
-        return t_ns * self.scale
+        """Real-equivalent time of simulated time ``t_ns`` (with the factors known so far)."""
+        warm, steady = self._factors()
+        if self.t_warm_ns is None:
+            return t_ns * warm
+        return self.t_warm_ns * warm + (t_ns - self.t_warm_ns) * steady
 
     def _real_size(self, lock: str, size: int) -> float:
         """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
@@ -317,16 +340,17 @@ class ContentionSim:
 
         def done(t_req, grant, release, contended):
             waited = grant - t_req
-            wgt = self._weight()
+            ph = self.phase
+            prof = self.profiles[ph]
             if contended:
-                self.spin_ns += waited * wgt
-                self.profile.add(call_path("spin", who, section, self.version), waited * wgt)
+                self.spin[ph] += waited
+                prof.add(call_path("spin", who, section, self.version), waited)
                 self._record(cpu, t_req, grant, "spin", section, item[1])
             else:
-                self.profile.add(call_path("fast", who, section, self.version), waited * wgt)
-            self.profile.add(call_path("cs", who, section, self.version), (release - grant) * wgt)
+                prof.add(call_path("fast", who, section, self.version), waited)
+            prof.add(call_path("cs", who, section, self.version), release - grant)
             self._record(cpu, grant, release, "cs", section, item[1])
-            self.busy_ns[cpu] += (release - t_req) * wgt
+            self.busy[ph] += release - t_req
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
 
@@ -362,13 +386,19 @@ class ContentionSim:
 
     def result(self) -> SimResult:
         s = self.scale
-        busy = sum(self.busy_ns)
+        warm, steady = self._factors()
+        busy = self.busy[0] * warm + self.busy[1] * steady
+        spin = self.spin[0] * warm + self.spin[1] * steady
+        profile = Profile()
+        for prof, factor in zip(self.profiles, (warm, steady)):
+            for path, ns in prof.ns.items():
+                profile.add(path, ns * factor)
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
         for d in locks:
             for k in ("spin_ns", "hold_ns"):
                 d[k] *= s
         stats = self.vm.stats.as_dict()
         return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
-                         self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
+                         spin, profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline)
 
