@@ -24,9 +24,9 @@ Simplifications (listed in the module, reported in the closing note):
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
     allocations (J, 15000), prices trees at their real size, and keeps the real
     lazy_max_pages, so purges and pools behave per call as in the real run. The
-    warm-up before the first purge (every pool empty) is as long in calls as
-    the real run's, so it counts once; the rest is stretched to the real run's
-    remaining calls (see ``_factors``);
+    warm-up at the start of each test (until the next purge fills that size
+    class's pools) is as long in calls as in the real run, so it counts once;
+    the rest is stretched to the real run's remaining calls (see ``_factors``);
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
@@ -155,15 +155,17 @@ class ContentionSim:
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.last_writes: dict[str, int] = {}
-        # Two phases, weighed differently when the run ends (see _factors): [0] before the first
-        # purge (pools still empty), [1] after it.
+        # Two phases per CPU, weighed differently when the run ends (see _factors): 0 from the
+        # start of a test until the next purge (that size class's pools still warming up),
+        # 1 after it. Time, spin and profile are kept per phase.
         self.profiles = (Profile(), Profile())
         self.spin = [0.0, 0.0]
         self.busy = [0.0, 0.0]
-        self.phase = 0
-        self.t_warm_ns: float | None = None
-        self.calls_total = 0
-        self.calls_warm = 0
+        self.calls = [0, 0]
+        self.phase = [0] * nr_cpus
+        self.cpu_ns = [[0.0, 0.0] for _ in range(nr_cpus)]
+        self._test = [None] * nr_cpus
+        self._purges_at = [0] * nr_cpus
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
         self.state = ["idle"] * nr_cpus
@@ -180,7 +182,12 @@ class ContentionSim:
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
-        self.calls_total += 1
+        cpu = w.cpu
+        if w.caller != self._test[cpu]:                      # a new test: its pools warm up again
+            self._test[cpu], self.phase[cpu], self._purges_at[cpu] = w.caller, 0, self.vm.stats.purges
+        elif self.phase[cpu] == 0 and self.vm.stats.purges > self._purges_at[cpu]:
+            self.phase[cpu] = 1
+        self.calls[self.phase[cpu]] += 1
 
     def _lock(self, name: str):
         lock = self.locks.get(name)
@@ -228,8 +235,6 @@ class ContentionSim:
         self.rec.items = []
         self._calls = []
         # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
-        if self.phase == 0 and self.vm.stats.purges:
-            self.phase, self.t_warm_ns, self.calls_warm = 1, self.engine.now_ns, self.calls_total
         self._workers[cpu].clock_ns = self._real_ns(self.engine.now_ns)
         try:
             next(self._gens[cpu])
@@ -258,13 +263,15 @@ class ContentionSim:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
                 now = eng.now_ns
-                prof = self.profiles[self.phase]
+                ph = self.phase[cpu]
+                prof = self.profiles[ph]
                 prof.add(call_path("run", item[1], None, self.version), ns)
                 self._record(cpu, now, now + ns, "run", item[1][1])
                 if debt:
                     prof.add(call_path("ipi", item[1], None, self.version), debt)
                     self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
-                self.busy[self.phase] += ns + debt
+                self.busy[ph] += ns + debt
+                self.cpu_ns[cpu][ph] += ns + debt
                 self.state[cpu] = f"run {item[1][1]}"
                 eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
                 return
@@ -298,26 +305,26 @@ class ContentionSim:
         return hold
 
     def _factors(self) -> tuple[float, float]:
-        """Real nanoseconds per simulated one, before and after the first purge.
+        """Real nanoseconds per simulated one in the warm-up phases and in the steady ones.
 
-        The real run starts with the same warm-up (the calls before its first purge, with every
-        pool empty) and then does s times more calls in total: so the warm-up counts once and
-        the rest is stretched to the real run's remaining calls. A run that never purged has no
-        steady state to stretch: all of it counts s times.
+        A warm-up (a test's first calls, until the next purge fills its pools) lasts as many
+        calls in the real run as here, so it counts once; the steady phases stand for the real
+        run's remaining calls: (s * all calls - warm-up calls) / steady calls. A run with no
+        steady phase at all has nothing better to extrapolate from: all of it counts s times.
         """
-        if self.t_warm_ns is None:
+        warm, steady = self.calls
+        if not steady:
             return float(self.scale), float(self.scale)
-        steady = self.calls_total - self.calls_warm
-        if steady <= 0:
-            return 1.0, float(self.scale)
-        return 1.0, (self.scale * self.calls_total - self.calls_warm) / steady
+        return 1.0, (self.scale * (warm + steady) - warm) / steady
 
     def _real_ns(self, t_ns: float) -> float:
-        """Real-equivalent time of simulated time ``t_ns`` (with the factors known so far)."""
-        warm, steady = self._factors()
-        if self.t_warm_ns is None:
-            return t_ns * warm
-        return self.t_warm_ns * warm + (t_ns - self.t_warm_ns) * steady
+        """Real-equivalent time of simulated time ``t_ns`` (the steady factor; for worker clocks)."""
+        return t_ns * self._factors()[1]
+
+    def wall_real_ns(self) -> float:
+        """The real-equivalent wall time: the CPU whose stretched timeline ends last."""
+        fw, fs = self._factors()
+        return max((w * fw + st * fs for w, st in self.cpu_ns), default=0.0)
 
     def _real_size(self, lock: str, size: int) -> float:
         """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
@@ -340,7 +347,7 @@ class ContentionSim:
 
         def done(t_req, grant, release, contended):
             waited = grant - t_req
-            ph = self.phase
+            ph = self.phase[cpu]
             prof = self.profiles[ph]
             if contended:
                 self.spin[ph] += waited
@@ -351,6 +358,7 @@ class ContentionSim:
             prof.add(call_path("cs", who, section, self.version), release - grant)
             self._record(cpu, grant, release, "cs", section, item[1])
             self.busy[ph] += release - t_req
+            self.cpu_ns[cpu][ph] += release - t_req
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
 
@@ -398,7 +406,7 @@ class ContentionSim:
             for k in ("spin_ns", "hold_ns"):
                 d[k] *= s
         stats = self.vm.stats.as_dict()
-        return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
+        return SimResult(self.version, self.params.nr_threads, s, self.wall_real_ns(), busy,
                          spin, profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline)
 
