@@ -22,11 +22,11 @@ Simplifications (listed in the module, reported in the closing note):
     (the kernel's drain work runs on the queueing CPU's workqueue and steals
     its time); ``vmap_purge_lock`` (a mutex) is not contended;
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
-    allocations (J, 15000), prices trees at their real size, and keeps the real
-    lazy_max_pages, so purges and pools behave per call as in the real run. The
-    warm-up at the start of each test (until the next purge fills that size
-    class's pools) is as long in calls as in the real run, so it counts once;
-    the rest is stretched to the real run's remaining calls (see ``_factors``);
+    allocations (J, 15000), prices trees at their real size, keeps the real
+    lazy_max_pages (so purges and pools behave per operation as in the real
+    run), and counts every simulated nanosecond s times. The warm-up before the
+    first purge (every pool empty) then weighs s times more than in the real
+    run: an open item;
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
@@ -155,17 +155,9 @@ class ContentionSim:
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.last_writes: dict[str, int] = {}
-        # Two phases per CPU, weighed differently when the run ends (see _factors): 0 from the
-        # start of a test until the next purge (that size class's pools still warming up),
-        # 1 after it. Time, spin and profile are kept per phase.
-        self.profiles = (Profile(), Profile())
-        self.spin = [0.0, 0.0]
-        self.busy = [0.0, 0.0]
-        self.calls = [0, 0]
-        self.phase = [0] * nr_cpus
-        self.cpu_ns = [[0.0, 0.0] for _ in range(nr_cpus)]
-        self._test = [None] * nr_cpus
-        self._purges_at = [0] * nr_cpus
+        self.profile = Profile()
+        self.spin_ns = 0.0
+        self.busy_ns = [0.0] * nr_cpus
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
         self.state = ["idle"] * nr_cpus
@@ -182,12 +174,6 @@ class ContentionSim:
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
-        cpu = w.cpu
-        if w.caller != self._test[cpu]:                      # a new test: its pools warm up again
-            self._test[cpu], self.phase[cpu], self._purges_at[cpu] = w.caller, 0, self.vm.stats.purges
-        elif self.phase[cpu] == 0 and self.vm.stats.purges > self._purges_at[cpu]:
-            self.phase[cpu] = 1
-        self.calls[self.phase[cpu]] += 1
 
     def _lock(self, name: str):
         lock = self.locks.get(name)
@@ -263,15 +249,13 @@ class ContentionSim:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
                 now = eng.now_ns
-                ph = self.phase[cpu]
-                prof = self.profiles[ph]
-                prof.add(call_path("run", item[1], None, self.version), ns)
+                wgt = self._weight()
+                self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
                 self._record(cpu, now, now + ns, "run", item[1][1])
                 if debt:
-                    prof.add(call_path("ipi", item[1], None, self.version), debt)
+                    self.profile.add(call_path("ipi", item[1], None, self.version), debt * wgt)
                     self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
-                self.busy[ph] += ns + debt
-                self.cpu_ns[cpu][ph] += ns + debt
+                self.busy_ns[cpu] += (ns + debt) * wgt
                 self.state[cpu] = f"run {item[1][1]}"
                 eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
                 return
@@ -304,27 +288,13 @@ class ContentionSim:
         self.last_writes[name] = writes / max(ops, 1) if ops or writes else 2.0
         return hold
 
-    def _factors(self) -> tuple[float, float]:
-        """Real nanoseconds per simulated one in the warm-up phases and in the steady ones.
-
-        A warm-up (a test's first calls, until the next purge fills its pools) lasts as many
-        calls in the real run as here, so it counts once; the steady phases stand for the real
-        run's remaining calls: (s * all calls - warm-up calls) / steady calls. A run with no
-        steady phase at all has nothing better to extrapolate from: all of it counts s times.
-        """
-        warm, steady = self.calls
-        if not steady:
-            return float(self.scale), float(self.scale)
-        return 1.0, (self.scale * (warm + steady) - warm) / steady
+    def _weight(self) -> float:
+        """How many real nanoseconds a simulated one stands for."""
+        return self.scale
 
     def _real_ns(self, t_ns: float) -> float:
-        """Real-equivalent time of simulated time ``t_ns`` (the steady factor; for worker clocks)."""
-        return t_ns * self._factors()[1]
-
-    def wall_real_ns(self) -> float:
-        """The real-equivalent wall time: the CPU whose stretched timeline ends last."""
-        fw, fs = self._factors()
-        return max((w * fw + st * fs for w, st in self.cpu_ns), default=0.0)
+        """Real-equivalent time of simulated time ``t_ns``."""
+        return t_ns * self.scale
 
     def _real_size(self, lock: str, size: int) -> float:
         """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
@@ -347,18 +317,16 @@ class ContentionSim:
 
         def done(t_req, grant, release, contended):
             waited = grant - t_req
-            ph = self.phase[cpu]
-            prof = self.profiles[ph]
+            wgt = self._weight()
             if contended:
-                self.spin[ph] += waited
-                prof.add(call_path("spin", who, section, self.version), waited)
+                self.spin_ns += waited * wgt
+                self.profile.add(call_path("spin", who, section, self.version), waited * wgt)
                 self._record(cpu, t_req, grant, "spin", section, item[1])
             else:
-                prof.add(call_path("fast", who, section, self.version), waited)
-            prof.add(call_path("cs", who, section, self.version), release - grant)
+                self.profile.add(call_path("fast", who, section, self.version), waited * wgt)
+            self.profile.add(call_path("cs", who, section, self.version), (release - grant) * wgt)
             self._record(cpu, grant, release, "cs", section, item[1])
-            self.busy[ph] += release - t_req
-            self.cpu_ns[cpu][ph] += release - t_req
+            self.busy_ns[cpu] += (release - t_req) * wgt
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
 
@@ -394,19 +362,13 @@ class ContentionSim:
 
     def result(self) -> SimResult:
         s = self.scale
-        warm, steady = self._factors()
-        busy = self.busy[0] * warm + self.busy[1] * steady
-        spin = self.spin[0] * warm + self.spin[1] * steady
-        profile = Profile()
-        for prof, factor in zip(self.profiles, (warm, steady)):
-            for path, ns in prof.ns.items():
-                profile.add(path, ns * factor)
+        busy = sum(self.busy_ns)
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
         for d in locks:
             for k in ("spin_ns", "hold_ns"):
                 d[k] *= s
         stats = self.vm.stats.as_dict()
-        return SimResult(self.version, self.params.nr_threads, s, self.wall_real_ns(), busy,
-                         spin, profile.table(), locks, self.run_.summary_lines(self.real_loops),
+        return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
+                         self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline)
 
