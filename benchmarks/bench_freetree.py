@@ -72,7 +72,7 @@ def free_tree_table(sizes: list[int]) -> None:
         if [(v.va_start, v.va_end) for v in fs] != lin.as_tuples():
             raise SystemExit("tree and linear reference diverged")
         print(f"{n:>9} {t_tree * 1e6:>13.2f} {visits:>12.1f} {t_lin * 1e6:>15.1f} {t_lin / t_tree:>12.1f}")
-        del fs, lin
+
         gc.collect()
 
 

@@ -34,7 +34,7 @@ from .config import (
     PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALL_FLAGS, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
     VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
     VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
-    VMAP_BLOCK, VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
+    VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
     lazy_max_pages_for, nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
 )
 from .dmesg import KernelLog

@@ -15,7 +15,6 @@ reproduced exactly. Subcommands:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 
