@@ -58,13 +58,15 @@ class PageAllocator:
                 out.append(free.pop())
             fresh = min(nr - len(out), self._lo[k + 1] - self._next_fresh[k])
             if fresh > 0:
-                out.extend(range(self._next_fresh[k], self._next_fresh[k] + fresh))
+                lo = self._next_fresh[k]
+                out.extend(range(lo, lo + fresh))
+                self._used[lo:lo + fresh] = b"\x01" * fresh      # marked here, skipped below
                 self._next_fresh[k] += fresh
             if len(out) == nr:
                 break
         used = self._used
         for pfn in out:
-            used[pfn] = 1
+            used[pfn] = 1                     # recycled ones (fresh ones are already 1)
         self._nr_used += len(out)
         return out
 

@@ -12,6 +12,7 @@ the 6.9 build the cover letter profiled only where its table shows it.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 
 KTHREAD = ("ret_from_fork_asm", "ret_from_fork", "kthread")
 WORKER = KTHREAD + ("worker_thread", "process_one_work", "drain_vmap_area_work", "__purge_vmap_area_lazy")
@@ -38,6 +39,7 @@ def _vmalloc_path(test: str) -> tuple[str, ...]:
     return _base(test) + (TEST_ENTRY.get(test, "__vmalloc_node"), "__vmalloc_node_range")
 
 
+@lru_cache(maxsize=4096)
 def call_path(kind: str, who: tuple[str, str], section: str | None = None, version: str = "6.9") -> tuple[str, ...]:
     """The kernel stack (outermost first) for an interval.
 
