@@ -16,9 +16,8 @@ LIVE_TARGET = 400
 SIZES = (1, 1, 1, 2, 2, 3, 4, 5, 8, 16)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("version", ["6.8", "6.9"])
-def test_million_random_operations(version):
+def run_stress(version: str):
+    """The stress run; returns the machine and its allocation-failure count."""
     r = random.Random(20240102)
     vm = Vmalloc(nr_cpus=8, version=version, vmalloc_size=(256 << 20), lazy_max_unit_pages=1024,
                  nr_ram_pages=1 << 17, vmap_bbmap_bits=128)
@@ -71,9 +70,22 @@ def test_million_random_operations(version):
             vm.check()
     vm.rcu_grace_period()
     vm.check()
+    return vm, failures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["6.8", "6.9"])
+def test_million_random_operations(version):
+    vm, failures = run_stress(version)
     s = vm.stats
     # the run really went through the paths it is meant to stress
     assert s.purges > 100 and s.reclaims > 0 and s.vb_new > 0 and s.rcu_grace_periods > 0
     if version == "6.9":
         assert s.pool_hits > 10_000 and s.decayed > 0 and s.purge_helpers > 0
     assert failures < N_OPS // 100 and vm.dmesg
+
+
+if __name__ == "__main__":          # python tests/test_stress.py: the counters of both runs
+    for v in ("6.8", "6.9"):
+        machine, failed = run_stress(v)
+        print(v, machine, machine.stats, "failed allocations", failed, "dmesg lines", len(machine.dmesg))
