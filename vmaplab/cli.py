@@ -15,6 +15,7 @@ reproduced exactly. Subcommands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 
@@ -244,6 +245,11 @@ def cmd_vread(args) -> int:
     return 0
 
 
+def _simulate_one(version: str, kwargs: dict):
+    from .contention.sim import ContentionSim
+    return ContentionSim(version, **kwargs).run()
+
+
 def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
@@ -256,14 +262,22 @@ def cmd_simulate(args) -> int:
         return 1
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
-    results = {}
-    for version in args.version:
-        sim = ContentionSim(version, nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine,
-                            scale=args.scale, seed=args.seed, policy=args.policy, params=given)
-        bar = Progress(nr_threads, f"simulate {version}", args.quiet)
-        sim.progress = bar
-        results[version] = sim.run()
-        bar.close()
+    kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
+                  seed=args.seed, policy=args.policy, params=given)
+    if args.jobs > 1 and len(args.version) > 1:
+        # the two versions are independent runs: one process each (results are identical)
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(args.version))) as pool:
+            futures = {v: pool.submit(_simulate_one, v, kwargs) for v in args.version}
+            results = {v: f.result() for v, f in futures.items()}
+    else:
+        results = {}
+        for version in args.version:
+            sim = ContentionSim(version, **kwargs)
+            bar = Progress(nr_threads, f"simulate {version}", args.quiet)
+            sim.progress = bar
+            results[version] = sim.run()
+            bar.close()
     if args.json:
         out = {v: r.as_dict() for v, r in results.items()}
         if len(results) == 2:
@@ -337,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--top", type=int, default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    m.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes for the two versions (default: up to 2)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(func=cmd_simulate)
     return p
