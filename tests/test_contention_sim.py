@@ -82,3 +82,20 @@ def test_simulate_cli_json(capsys):
     for v in ("6.8", "6.9"):
         assert {"wall_s", "slowpath_self_pct", "profile", "locks"} <= set(data[v])
     assert data["ratio"] == pytest.approx(data["6.8"]["wall_s"] / data["6.9"]["wall_s"])
+
+
+def test_one_node_makes_6_9_behave_like_6_8():
+    # contention-model.md §7.2 sanity: nr_nodes = 1 in 6.9 ~ 6.8 (no pools; per-node locks become global)
+    one_node, old = small("6.9", nr_vmap_nodes=1), small("6.8")
+    assert abs(one_node.wall_s / old.wall_s - 1) < 0.25
+    assert one_node.slowpath_self_pct > 2 * small("6.9").slowpath_self_pct
+
+
+def test_nr_vmap_nodes_what_if_is_validated():
+    from vmaplab import ConfigError, Vmalloc
+    for bad in (0, 5, 200):
+        with pytest.raises(ConfigError):
+            Vmalloc(nr_cpus=4, nr_vmap_nodes=bad)
+    with pytest.raises(ConfigError):
+        Vmalloc(nr_cpus=4, version="6.8", nr_vmap_nodes=1)
+    assert Vmalloc(nr_cpus=8, nr_vmap_nodes=2).nr_vmap_nodes == 2

@@ -103,7 +103,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
                  trace: bool = False,
                  debug: bool = False,
                  autorun_work: bool = True,
-                 pools: bool = True):
+                 pools: bool = True,
+                 nr_vmap_nodes: int | None = None):
         self._validate_config(nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages,
                               max_va_size_pages, lazy_max_unit_pages, nr_ram_pages, config_nr_cpus,
                               vmap_bbmap_bits, vmap_max_alloc)
@@ -135,8 +136,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         if trace:
             self.start_trace()
         # §3.3 vmap_init_nodes(): possible CPUs, capped at 128; one node means no node layer.
+        if nr_vmap_nodes is not None and (version != "6.9" or not isinstance(nr_vmap_nodes, int)
+                                          or not 1 <= nr_vmap_nodes <= min(nr_cpus, 128)):
+            raise ConfigError(f"nr_vmap_nodes (a 6.9 what-if) must be in 1..min(nr_cpus, 128), got {nr_vmap_nodes!r}")
         if version == "6.9":
-            self.nr_vmap_nodes = nr_vmap_nodes_for(nr_cpus)
+            # the what-if override stays within what the purge code relies on: nodes <= possible CPUs
+            self.nr_vmap_nodes = nr_vmap_nodes or nr_vmap_nodes_for(nr_cpus)
             self.vmap_zone_size = vmap_zone_size_pages * PAGE_SIZE if self.nr_vmap_nodes > 1 else 1
         else:
             self.nr_vmap_nodes, self.vmap_zone_size = 1, 1
