@@ -2,9 +2,6 @@
 # Set up a fresh virtual environment in .venv and run every test. Used by the README and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-$PY -m venv .venv
-. .venv/bin/activate
-python -m pip install --quiet --upgrade pip
+. scripts/_venv.sh
 python -m pip install --quiet -e ".[test]"
 python -m pytest "$@"
