@@ -440,7 +440,6 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         """
         if size <= 0 or size & (PAGE_SIZE - 1) or not is_power_of_2(align):
             raise InvalidArgumentError(f"alloc_vmap_area: -EINVAL (size {size:#x}, align {align:#x})")
-        self._cur_cpu = cpu
         va, addr, owner = self.node_alloc(size, align, vstart, vend, cpu)
         if va is None:
             va = VmapArea()
@@ -452,6 +451,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
                     self._ne_fit_preload[cpu] = VmapArea()     # preloaded before taking the lock
                 if tr is not None:
                     self._lock(cpu, FreeSpace.lock_name, "acquire", "alloc_vmap_area")
+                self._cur_cpu = cpu        # whose preload an NE split takes (a notifier may have run others)
                 addr = self.free_space.alloc(size, align, vstart, vend)
                 if tr is not None:
                     self._lock(cpu, FreeSpace.lock_name, "release", "alloc_vmap_area")

@@ -142,7 +142,6 @@ def _check_tiling(vm, bad) -> None:
 
 
 def _check_placement(vm, bad) -> None:
-    n = vm.nr_vmap_nodes
     for vn in vm.nodes:
         for va in vn.busy:
             if vm.addr_to_node_id(va.va_start) != vn.id:
@@ -168,7 +167,6 @@ def _check_placement(vm, bad) -> None:
             for va in vn.busy:
                 if va.flags >> 8:
                     bad(f"{va!r} carries an owner id on a machine without a node layer", va.va_start)
-    del n
 
 
 def _check_accounting(vm, bad) -> None:

@@ -28,7 +28,7 @@ Simplifications (listed in the module, reported in the closing note):
     fixed number of calls (each test's pools warming up until a purge interval
     of its frees has been pooled, and the free-lock contention they cause) then
     weigh s times more than in the real run, so 6.9's results still depend on s
-    (measured: 6.9 wall 44.7 / 53.1 / 67.5 / 80.6 s at s = 250 / 500 / 1000 /
+    (measured: 6.9 wall 44.7 / 53.3 / 67.3 / 79.6 s at s = 250 / 500 / 1000 /
     2000): the main open item;
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
@@ -58,7 +58,6 @@ class SectionRecorder:
             self.trees[vn.busy_lock] = vn.busy
             self.trees[vn.lazy_lock] = vn.lazy
             self.real_size.add(vn.lazy_lock)     # lazy_max_pages is not scaled
-        self.records: list = []          # the Tracer interface check() reads
 
     def __len__(self) -> int:
         return 0
@@ -158,7 +157,7 @@ class ContentionSim:
                                    on_call=self._on_call)
         self.engine = Engine()
         self.locks: dict[str, object] = {}
-        self.last_writes: dict[str, int] = {}
+        self.last_writes: dict[str, float] = {}
         self.profile = Profile()
         self.spin_ns = 0.0
         self.busy_ns = [0.0] * nr_cpus
