@@ -65,7 +65,7 @@ def is_within_this_va(va: VmapArea, size: int, align: int, vstart: int) -> bool:
 
 
 def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
-                           adjust_search_size: bool) -> VmapArea | None:
+                           adjust_search_size: bool, path: list | None = None) -> VmapArea | None:
     """find_vmap_lowest_match(): the lowest free block that fits, in O(log n) (§4.3).
 
     Subtrees are entered only if their ``subtree_max_size`` covers
@@ -80,6 +80,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     visits = 0
     while node is not None:
         visits += 1
+        if path is not None:
+            path.append(node)
         left = node.left
         if left is not None and left.subtree_max_size >= length and vstart < node.va_start:
             node = left
@@ -98,6 +100,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
             if node is None:
                 tree.visits += visits
                 return None
+            if path is not None:
+                path.append(node)
             if range_fits(node.va_start, node.va_end, size, align, vstart):
                 tree.visits += visits
                 return node
@@ -237,8 +241,9 @@ class FreeSpace:
     def __repr__(self) -> str:
         return f"<FreeSpace areas={len(self.tree)} largest={self.tree.root.subtree_max_size if self.tree.root else 0:#x}>"
 
-    def lowest_match(self, size: int, align: int, vstart: int, adjust: bool) -> VmapArea | None:
-        return find_vmap_lowest_match(self.tree, size, align, vstart, adjust)
+    def lowest_match(self, size: int, align: int, vstart: int, adjust: bool,
+                     path: list | None = None) -> VmapArea | None:
+        return find_vmap_lowest_match(self.tree, size, align, vstart, adjust, path)
 
     def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
         """__alloc_vmap_area() + va_alloc(): carve the lowest fitting range; None if none (§4.3).

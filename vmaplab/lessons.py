@@ -1,0 +1,370 @@
+"""Seeded, step-by-step lesson models: plain data the notebooks' figures and widgets draw.
+
+Mirrors nothing new: every step runs the core's own code (``FreeSpace.alloc``
+with ``find_vmap_lowest_match`` and ``va_clip``, ``Vmalloc`` calls, purges,
+the shrinker) and records what a viewer needs as plain tuples and dicts, so
+the figures (``vmaplab.viz``) only draw and the widgets only choose a frame.
+
+Invariants: the same arguments (and seed) give the same frames, byte for
+byte; a frame is never mutated after it is recorded; addresses in frames are
+page numbers relative to the lesson's window start (``base``), so small
+numbers read well on an axis.
+
+Simplifications: a free-tree lesson uses a bare ``FreeSpace`` limited to a
+small window (no nodes, no pools), as the kernel's tree would look if only
+that window were free; its requests come straight to the tree, as every
+6.8 allocation and every 6.9 pool miss does.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .allocator import Vmalloc
+from .area import VmapArea
+from .config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
+from .errors import InvalidArgumentError
+from .freespace import (
+    FIT_TYPE_NAMES, FreeSpace, candidate_start, classify_va_fit_type, find_vmap_lowest_linear_match,
+)
+from .rbtree import RBTree
+
+LESSON_BASE = 0xFFFFC90000000000          # VMALLOC_START on x86-64: where the windows start
+
+
+# ------------------------------------------------------------------------------- the free tree
+def tree_layout(tree: RBTree, base: int = 0, unit: int = PAGE_SIZE) -> list[dict]:
+    """The nodes of ``tree`` in address order, with depth and colour: what a tree drawing needs.
+
+    Each dict: ``start``, ``end``, ``smax`` (``subtree_max_size``; all in ``unit``s from ``base``),
+    ``red``, ``depth``, ``x`` (in-order index) and ``parent`` (the parent's ``x``, None at the root).
+    """
+    index = {id(va): x for x, va in enumerate(tree)}
+    rows = []
+    for x, va in enumerate(tree):
+        depth, p = 0, va.parent
+        while p is not None:
+            depth, p = depth + 1, p.parent
+        rows.append({"start": (va.va_start - base) // unit, "end": _units(va.va_end, base, unit),
+                     "smax": va.subtree_max_size // unit, "red": bool(va.red), "depth": depth, "x": x,
+                     "parent": None if va.parent is None else index[id(va.parent)]})
+    return rows
+
+
+def _units(addr: int, base: int, unit: int) -> int:
+    """``addr`` in units from base; the top of the address space (ULONG_MAX) stays visible as-is."""
+    return (addr - base) // unit if addr != ULONG_MAX else (ULONG_MAX - base) // unit
+
+
+@dataclass(frozen=True)
+class TreeFrame:
+    """One step of a free-tree lesson: the request, the search path, the outcome, the tree after."""
+    step: int
+    title: str
+    kind: str                       # "start", "alloc" or "free"
+    path: tuple                     # in-order indexes (in ``before``) the search cursor stood on
+    found: int | None               # in-order index (in ``before``) of the block chosen
+    outcome: str                    # fit type name, or how a free merged
+    result: tuple | None            # (start, end) pages allocated or freed, None on failure
+    before: tuple                   # tree_layout() before the step
+    after: tuple                    # tree_layout() after the step
+    busy: tuple                     # ((start, end, label), ...) allocated ranges after the step
+    explain: str
+
+
+DEFAULT_TREE_SCRIPT = (
+    ("alloc", 3, 1), ("alloc", 6, 1), ("alloc", 4, 1), ("alloc", 8, 1),
+    ("free", 1), ("alloc", 2, 4), ("alloc", 3, 1), ("free", 2), ("alloc", 3, 2),
+    ("free", 0), ("free", 3), ("alloc", 16, 16), ("free", 4), ("free", 5), ("free", 6), ("free", 7),
+)
+"""A script that meets LE, NE, FL and RE fits and every merge case on a 64-page window.
+
+``("alloc", pages, align_pages)`` allocates; ``("free", i)`` frees the i-th allocation."""
+
+
+class FreeTreeDemo:
+    """A free tree over ``pages`` pages, driven by a script of allocations and frees.
+
+    >>> demo = FreeTreeDemo()
+    >>> [f.outcome for f in demo.frames][1:4]
+    ['LE_FIT_TYPE', 'LE_FIT_TYPE', 'LE_FIT_TYPE']
+    >>> sorted({f.outcome for f in demo.frames if f.kind == "alloc"})
+    ['FL_FIT_TYPE', 'LE_FIT_TYPE', 'NE_FIT_TYPE', 'RE_FIT_TYPE']
+    """
+
+    def __init__(self, pages: int = 64, script=DEFAULT_TREE_SCRIPT, base: int = LESSON_BASE):
+        if not isinstance(pages, int) or pages < 2:
+            raise InvalidArgumentError(f"a free-tree lesson needs at least 2 pages, got {pages!r}")
+        self.pages, self.base = pages, base
+        self.vstart, self.vend = base, base + pages * PAGE_SIZE
+        self.fs = FreeSpace([(1, base), (self.vend, ULONG_MAX)])
+        self.allocs: list[tuple[int, int] | None] = []
+        self.frames: list[TreeFrame] = []
+        layout = self.layout()
+        self.frames.append(TreeFrame(0, f"a free window of {pages} pages", "start", (), None, "", None,
+                                     layout, layout, (), "One free block covers the whole window."))
+        for op in script:
+            self.apply(op)
+
+    def layout(self) -> tuple:
+        return tuple(tree_layout(self.fs.tree, self.base))
+
+    def free_ranges(self) -> list[tuple[int, int]]:
+        return [((va.va_start - self.base) // PAGE_SIZE, (va.va_end - self.base) // PAGE_SIZE) for va in self.fs]
+
+    def _busy(self) -> tuple:
+        return tuple((s, e, f"#{i}") for i, r in enumerate(self.allocs) if r is not None for s, e in [r])
+
+    def apply(self, op) -> TreeFrame:
+        """Run one scripted operation and record its frame."""
+        if op[0] == "alloc" and len(op) == 3:
+            frame = self._alloc(int(op[1]), int(op[2]))
+        elif op[0] == "free" and len(op) == 2:
+            frame = self._free(int(op[1]))
+        else:
+            raise InvalidArgumentError(f"unknown lesson step {op!r}: use ('alloc', pages, align) or ('free', i)")
+        self.frames.append(frame)
+        return frame
+
+    def _alloc(self, pages: int, align: int) -> TreeFrame:
+        if pages < 1 or align < 1 or align & (align - 1):
+            raise InvalidArgumentError(f"alloc needs pages >= 1 and a power-of-two alignment, got {pages}, {align}")
+        size, align_b = pages * PAGE_SIZE, align * PAGE_SIZE
+        before = self.layout()
+        index = {id(va): x for x, va in enumerate(self.fs.tree)}
+        path: list[VmapArea] = []
+        adjust = not (align_b <= PAGE_SIZE or self.vend - self.vstart == size)
+        va = self.fs.lowest_match(size, align_b, self.vstart, adjust, path)
+        steps = tuple(index[id(n)] for n in path)
+        title = f"vmalloc: {pages} page{'s' * (pages > 1)}, align {align}"
+        if va is None:
+            self.allocs.append(None)
+            return TreeFrame(len(self.frames), title, "alloc", steps, None, "NOTHING_FIT", None, before,
+                             before, self._busy(), f"No free block can hold {pages} pages aligned to {align}: "
+                             "the allocation fails (the kernel would purge and retry first).")
+        found = index[id(va)]
+        nva = candidate_start(va.va_start, align_b, self.vstart)
+        fit = FIT_TYPE_NAMES[classify_va_fit_type(va, nva, size)]
+        block = (before[found]["start"], before[found]["end"])
+        addr = self.fs.va_alloc(va, size, align_b, self.vstart, self.vend)
+        start = (addr - self.base) // PAGE_SIZE
+        self.allocs.append((start, start + pages))
+        return TreeFrame(len(self.frames), title, "alloc", steps, found, fit, (start, start + pages), before,
+                         self.layout(), self._busy(),
+                         f"The search read {len(steps)} node(s) and chose the lowest block that fits, "
+                         f"[{block[0]}, {block[1]}); [{start}, {start + pages}) was cut from it: {fit}.")
+
+    def _free(self, i: int) -> TreeFrame:
+        if not 0 <= i < len(self.allocs) or self.allocs[i] is None:
+            raise InvalidArgumentError(f"allocation #{i} does not exist or is already freed")
+        start, end = self.allocs[i]
+        free = self.free_ranges()
+        prev = any(e == start for _s, e in free)
+        nxt = any(s == end for s, _e in free)
+        before = self.layout()
+        self.fs.free(VmapArea(self.base + start * PAGE_SIZE, self.base + end * PAGE_SIZE))
+        self.allocs[i] = None
+        outcome = {(True, True): "merged with both neighbours", (True, False): "merged with the previous block",
+                   (False, True): "merged with the next block", (False, False): "inserted as a new block"}[prev, nxt]
+        return TreeFrame(len(self.frames), f"vfree #{i}: [{start}, {end})", "free", (), None, outcome,
+                         (start, end), before, self.layout(), self._busy(),
+                         f"[{start}, {end}) went back to the free tree and was {outcome}; "
+                         "subtree_max_size was updated up to the root.")
+
+
+@dataclass(frozen=True)
+class Quiz:
+    """An OSTEP-style question: a seeded free tree and one request; the answer stays hidden."""
+    seed: int
+    question: str
+    answer: str
+    demo: FreeTreeDemo = field(repr=False)
+
+
+def free_tree_quiz(seed: int = 0, pages: int = 32) -> Quiz:
+    """A random free window (seeded) and a request: at which page does it land, with which fit type?
+
+    >>> q = free_tree_quiz(2)
+    >>> print(q.question)
+    Free blocks (pages): [8, 11), [16, 17), [19, 32)
+    Request: 4 page(s) aligned to 2 page(s). Where does it land, with which fit type?
+    >>> print(q.answer)
+    At page 20: [20, 24), NE_FIT_TYPE, after reading 2 tree node(s).
+    """
+    r = random.Random(seed)
+    script, live, used = [], [], 0
+    while used < pages * 3 // 4:                  # fill most of the window ...
+        n = r.randint(1, 4)
+        live.append(len(live))
+        script.append(("alloc", n, 1))
+        used += n
+    for i in sorted(r.sample(live, len(live) * 2 // 5)):   # ... then punch holes in it
+        script.append(("free", i))
+    demo = FreeTreeDemo(pages, tuple(script))
+    pages_q, align_q = r.randint(1, 4), r.choice((1, 1, 2, 4))
+    free = ", ".join(f"[{s}, {e})" for s, e in demo.free_ranges())
+    question = (f"Free blocks (pages): {free}\n"
+                f"Request: {pages_q} page(s) aligned to {align_q} page(s). Where does it land, with which fit type?")
+    linear = find_vmap_lowest_linear_match(demo.fs, pages_q * PAGE_SIZE, align_q * PAGE_SIZE, demo.vstart)
+    frame = demo.apply(("alloc", pages_q, align_q))
+    if frame.result is None and linear is not None:
+        s = (linear.va_start - demo.base) // PAGE_SIZE
+        answer = (f"It fails, although [{s}, {(linear.va_end - demo.base) // PAGE_SIZE}) could hold it: with an "
+                  f"alignment above one page the search only enters subtrees whose subtree_max_size covers "
+                  f"size + align - 1 ({pages_q + align_q} pages less one byte), so it never looks there.")
+    elif frame.result is None:
+        answer = "It fails: no free block fits (NOTHING_FIT)."
+    else:
+        answer = (f"At page {frame.result[0]}: [{frame.result[0]}, {frame.result[1]}), {frame.outcome}, "
+                  f"after reading {len(frame.path)} tree node(s).")
+    return Quiz(seed, question, answer, demo)
+
+
+# ------------------------------------------------------------------------------- segment mapping
+def zone_nodes(nr_cpus: int, zone_pages: int = 16, nr_zones: int = 64) -> dict:
+    """Which vmap node each of the first ``nr_zones`` zones of the vmalloc space belongs to (6.9).
+
+    Uses a real 6.9 machine's ``addr_to_node_id``; ``nr_vmap_nodes`` shows the 128 cap.
+
+    >>> z = zone_nodes(200, nr_zones=4)
+    >>> z["nr_vmap_nodes"], z["node"]
+    (128, [0, 1, 2, 3])
+    """
+    if not isinstance(nr_zones, int) or nr_zones < 1:
+        raise InvalidArgumentError(f"nr_zones must be a positive int, got {nr_zones!r}")
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", vmap_zone_size_pages=zone_pages, pools=False)
+    start = vm.VMALLOC_START
+    zone = vm.vmap_zone_size if vm.nr_vmap_nodes > 1 else zone_pages * PAGE_SIZE
+    return {"nr_cpus": nr_cpus, "nr_vmap_nodes": vm.nr_vmap_nodes, "zone_pages": zone_pages,
+            "cap": MAX_VMAP_NODES, "start": start, "zone_size": zone,
+            "node": [vm.addr_to_node_id(start + z * zone) for z in range(nr_zones)]}
+
+
+def busy_by_node(vm: Vmalloc) -> list[dict]:
+    """Busy VAs and pages per node: how evenly address sharding spreads them."""
+    return [{"node": vn.id, "areas": len(vn.busy), "pages": sum(va.size for va in vn.busy) // PAGE_SIZE}
+            for vn in vm.nodes]
+
+
+def sharding_workload(nr_cpus: int = 8, nr_areas: int = 400, seed: int = 0, hot_cpus: int = 1) -> Vmalloc:
+    """A 6.9 machine where only ``hot_cpus`` CPUs allocate ``nr_areas`` areas of 1..8 pages.
+
+    Sharding by address, not by CPU, still spreads the busy VAs over every node.
+    """
+    r = random.Random(seed)
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed, nr_ram_pages=1 << 16)
+    for _ in range(nr_areas):
+        if vm.vmalloc(r.randint(1, 8) * PAGE_SIZE, cpu=r.randrange(hot_cpus)) is None:
+            break
+    return vm
+
+
+# ------------------------------------------------------------------------------- pools and decay
+@dataclass(frozen=True)
+class PoolFrame:
+    """One step of the pools lesson: every node's pool lengths after it, and what happened."""
+    step: int
+    title: str
+    pools: tuple                    # pools[node][i]: VAs of i + 1 pages (guard included) in that pool
+    hits: int                       # cumulative pool hits / misses
+    misses: int
+    lazy_pages: int                 # vmap_lazy_nr after the step, and the threshold
+    lazy_max: int
+    free_blocks: int
+    decays: tuple                   # ((node, pool index, before, removed, full), ...) during the step
+    purges: int                     # purges during the step
+    events: tuple                   # one line per notable event, for a log
+
+
+DEFAULT_POOL_SCRIPT = (
+    ("alloc", 0, 24, (1,)), ("alloc", 1, 10, (3,)), ("alloc", 2, 6, (1, 2)),
+    ("free", 0, 24), ("purge",),
+    ("alloc", 0, 16, (1,)),
+    ("free", 1, 10), ("free", 0, 8), ("purge",),
+    ("alloc", 1, 4, (3,)), ("alloc", 3, 4, (3,)),
+    ("free", 2, 6), ("purge",), ("purge",),
+    ("shrink",),
+    ("alloc", 0, 4, (1,)),
+)
+"""Fill, free, purge (pools fill), allocate again (pool hits), decay by 25%, the rule for pools
+shorter than four, a CPU whose own node has no pool (misses), and the shrinker draining them all.
+
+``("alloc", cpu, count, page_choices)``, ``("free", cpu, count)`` (oldest first), ``("purge",)``,
+``("shrink",)``."""
+
+
+class PoolsDemo:
+    """A small 6.9 machine (``nr_cpus`` nodes, pools of 1..``max_va_size_pages`` pages) run by a script.
+
+    ``lazy_max_unit_pages`` shrinks lazy_max_pages so a purge also comes on its own.
+
+    >>> demo = PoolsDemo()
+    >>> f = demo.frames[5]
+    >>> f.title, f.pools[0][1]
+    ('purge (drain work)', 24)
+    """
+
+    def __init__(self, nr_cpus: int = 4, max_va_size_pages: int = 8, lazy_max_unit_pages: int = 32,
+                 script=DEFAULT_POOL_SCRIPT, seed: int = 0):
+        self.vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed, max_va_size_pages=max_va_size_pages,
+                          lazy_max_unit_pages=lazy_max_unit_pages, nr_ram_pages=1 << 16)
+        self.rng = random.Random(seed)
+        self.tracer = self.vm.start_trace()
+        self.live: dict[int, list[int]] = {cpu: [] for cpu in range(nr_cpus)}
+        self.frames: list[PoolFrame] = [self._frame("a fresh machine: every pool empty", 0)]
+        for op in script:
+            self.apply(op)
+
+    def apply(self, op) -> PoolFrame:
+        """Run one scripted step and record its frame."""
+        mark = len(self.tracer.records)
+        vm = self.vm
+        if op[0] == "alloc" and len(op) == 4:
+            _, cpu, count, choices = op
+            for _ in range(count):
+                pages = self.rng.choice(choices)
+                addr = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+                if addr is not None:
+                    self.live[cpu].append(addr)
+            title = f"CPU {cpu}: {count} × vmalloc of {'/'.join(map(str, choices))} page(s)"
+        elif op[0] == "free" and len(op) == 3:
+            _, cpu, count = op
+            for addr in self.live[cpu][:count]:
+                vm.vfree(addr, cpu=cpu)
+            del self.live[cpu][:count]
+            title = f"CPU {cpu}: vfree of its {count} oldest area(s)"
+        elif op == ("purge",):
+            vm.purge()
+            title = "purge (drain work)"
+        elif op == ("shrink",):
+            vm.shrinker.scan()
+            title = "shrinker: vmap_node_shrink_scan"
+        else:
+            raise InvalidArgumentError(f"unknown pools step {op!r}")
+        frame = self._frame(title, mark)
+        self.frames.append(frame)
+        return frame
+
+    def _frame(self, title: str, mark: int) -> PoolFrame:
+        vm, recs = self.vm, self.tracer.records[mark:]
+        decays = tuple((r.node, r.idx, r.before, r.removed, r.full) for r in recs if r.event == "decay")
+        purges = sum(1 for r in recs if r.event == "purge_vmap_area_lazy")
+        events = []
+        for r in recs:
+            if r.event == "decay" and r.before:
+                kind = "full decay" if r.full else "decay"
+                events.append(f"{kind}: node {r.node} pool of {r.idx + 1} page(s): {r.before} -> "
+                              f"{r.before - r.removed} ({r.removed} to the free tree)")
+            elif r.event == "purge_node" and r.nr_purged:
+                events.append(f"purge_vmap_node {r.node}: {r.nr_purged} lazy VA(s), {r.to_pool} to its pools, "
+                              f"{r.to_global} to the free tree")
+            elif r.event == "purge_vmap_area_lazy":
+                events.append(f"purge_vmap_area_lazy: {r.npurged} VA(s) purged, one TLB flush")
+        pools = tuple(tuple(len(p) for p in vn.pool) for vn in vm.nodes)
+        return PoolFrame(len(self.frames) if hasattr(self, "frames") else 0, title, pools, vm.stats.pool_hits,
+                         vm.stats.pool_misses, vm.vmap_lazy_nr, vm.lazy_max_pages(), len(vm.free_space), decays,
+                         purges, tuple(events))
+
+
+__all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "Quiz",
+           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]

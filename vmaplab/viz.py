@@ -1,0 +1,340 @@
+"""Plotly figures of the core's state and records: the static views every widget also falls back to.
+
+Reads only the core's public API and its plain records (``vmaplab.lessons`` frames,
+``Vmalloc`` nodes and trees, ``SimResult`` and its timeline tuples); draws, never
+computes allocator behaviour. Each ``*_figure`` returns a fresh ``go.Figure``;
+each ``*_traces`` helper returns the trace data a widget writes into its
+``FigureWidget`` inside ``batch_update()``, so the static figure and the live
+widget show exactly the same thing.
+
+Invariants: the same input draws the same figure (no randomness, no time);
+colours are fixed per node id, per lock and per CPU state, so two figures can be
+compared side by side.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .config import PAGE_SIZE
+
+NODE_COLOURS = qualitative.Dark24 + qualitative.Light24
+STATE_COLOURS = {
+    "work": "#9e9e9e",                    # running allocator code outside any lock
+    "page work": "#4caf50",               # allocating, clearing, mapping, unmapping, freeing pages
+    "IPI": "#ffb300",                     # a TLB-flush interrupt
+}
+LOCK_COLOURS = {                          # (spinning on, holding)
+    "free_vmap_area_lock": ("#d32f2f", "#1565c0"),
+    "vmap_area_lock": ("#f06292", "#5e35b1"),
+    "purge_vmap_area_lock": ("#ff7043", "#00838f"),
+    "busy.lock": ("#ad1457", "#3949ab"),
+    "lazy.lock": ("#e64a19", "#00695c"),
+    "pool_lock": ("#c2185b", "#283593"),
+}
+PAGE_WORK = {"pages.alloc", "pages.clear", "pages.map", "pages.unmap", "pages.free"}
+LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
+
+
+def node_colour(node: int) -> str:
+    return NODE_COLOURS[node % len(NODE_COLOURS)]
+
+
+def _lock_family(lock: str) -> str:
+    """Per-node locks are named ``vn[i].busy.lock`` etc.: colour them by kind, not by node."""
+    if lock in LOCK_COLOURS:
+        return lock
+    for name in ("busy.lock", "lazy.lock", "pool_lock"):
+        if lock.endswith(name):
+            return name
+    return "free_vmap_area_lock"
+
+
+# ------------------------------------------------------------------------------- free tree
+def free_tree_traces(frame, which: str = "after") -> list[dict]:
+    """Edges, nodes and the search path of a ``TreeFrame`` (``which``: "before" or "after")."""
+    nodes = frame.before if which == "before" else frame.after
+    ex, ey = [], []
+    for n in nodes:
+        if n["parent"] is not None:
+            p = nodes[n["parent"]]
+            ex += [p["x"], n["x"], None]
+            ey += [-p["depth"], -n["depth"], None]
+    on_path = set(frame.path) if which == "before" else set()
+    edge = dict(type="scatter", x=ex, y=ey, mode="lines", line=dict(color="#888"), hoverinfo="skip",
+                name="links")
+    text = [f"[{n['start']}, {n['end']})<br>max {n['smax']}" for n in nodes]
+    colour = ["#d32f2f" if n["red"] else "#212121" for n in nodes]
+    outline = ["#2e7d32" if which == "before" and n["x"] == frame.found else
+               "#ff9800" if n["x"] in on_path else "#ffffff" for n in nodes]
+    dots = dict(type="scatter", x=[n["x"] for n in nodes], y=[-n["depth"] for n in nodes], mode="markers+text",
+                text=text, textposition="bottom center", name="free blocks",
+                marker=dict(size=22, color=colour, line=dict(width=4, color=outline)),
+                hovertext=[f"free [{n['start']}, {n['end']}) pages, subtree_max_size {n['smax']} pages"
+                           for n in nodes], hoverinfo="text")
+    return [edge, dots]
+
+
+def strip_traces(busy, free, pages: int) -> list[dict]:
+    """Busy ranges (``(start, end, label)``) and free ranges (``(start, end)``) on one address line."""
+    free = [(s, min(e, pages)) for s, e in free if s < pages]
+    return [dict(type="bar", orientation="h", y=["window"] * len(free), base=[s for s, _ in free],
+                 x=[e - s for s, e in free], marker=dict(color="#e0e0e0", line=dict(color="#9e9e9e", width=1)),
+                 name="free", hovertext=[f"free [{s}, {e})" for s, e in free], hoverinfo="text"),
+            dict(type="bar", orientation="h", y=["window"] * len(busy), base=[s for s, _e, _l in busy],
+                 x=[e - s for s, e, _l in busy], text=[lab for _s, _e, lab in busy], textposition="inside",
+                 marker=dict(color="#1565c0"), name="allocated",
+                 hovertext=[f"{lab}: [{s}, {e})" for s, e, lab in busy], hoverinfo="text")]
+
+
+def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
+    """The free tree (search path in orange, chosen block in green) over the window's address line."""
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.78, 0.22], vertical_spacing=0.08,
+                        subplot_titles=("free_vmap_area_root (red-black, augmented)", "the window, in pages"))
+    _fill_tree_figure(fig, frame, pages, which)
+    fig.update_layout(**LAYOUT, height=460, showlegend=False, barmode="overlay")
+    fig.update_xaxes(visible=False, row=1, col=1)
+    fig.update_yaxes(visible=False, row=1, col=1)
+    fig.update_xaxes(range=[0, pages], title_text="page", row=2, col=1)
+    fig.update_yaxes(visible=False, row=2, col=1)
+    return fig
+
+
+def _fill_tree_figure(fig, frame, pages: int, which: str) -> None:
+    for tr in free_tree_traces(frame, which):
+        fig.add_trace(go.Scatter(**{k: v for k, v in tr.items() if k != "type"}), row=1, col=1)
+    free = [(n["start"], n["end"]) for n in (frame.before if which == "before" else frame.after)]
+    for tr in strip_traces(frame.busy, free, pages):
+        fig.add_trace(go.Bar(**{k: v for k, v in tr.items() if k != "type"}), row=2, col=1)
+    fig.update_layout(title=f"step {frame.step}: {frame.title}  →  {frame.outcome}")
+
+
+# ------------------------------------------------------------------------------- segments
+def zone_grid(z: dict, width: int = 16) -> tuple[list, list]:
+    """The zone → node list of ``lessons.zone_nodes`` as rows of ``width`` zones (heatmap z and text)."""
+    ids = z["node"]
+    rows = [ids[i:i + width] for i in range(0, len(ids), width)]
+    text = [[str(v) for v in row] for row in rows]
+    return rows, text
+
+
+def zone_figure(z: dict, width: int = 16) -> go.Figure:
+    """Each zone of ``zone_pages`` pages coloured by the node that owns its busy and lazy VAs."""
+    rows, text = zone_grid(z, width)
+    fig = go.Figure(go.Heatmap(z=rows, text=text, texttemplate="%{text}", colorscale="Turbo", showscale=False,
+                               zmin=0, zmax=max(z["nr_vmap_nodes"] - 1, 1), xgap=2, ygap=2,
+                               hovertemplate="zone %{y}×" + str(width) + "+%{x}: node %{z}<extra></extra>"))
+    fig.update_layout(**LAYOUT, height=140 + 28 * len(rows), title=zone_title(z))
+    fig.update_yaxes(autorange="reversed", title_text=f"zones, {width} a row")
+    fig.update_xaxes(title_text="zone in row")
+    return fig
+
+
+def zone_title(z: dict) -> str:
+    capped = " (capped at 128)" if z["nr_cpus"] > z["cap"] else ""
+    return (f"{z['nr_cpus']} CPUs → nr_vmap_nodes = {z['nr_vmap_nodes']}{capped}; zone = {z['zone_pages']} pages "
+            f"({z['zone_size'] // 1024} KiB)")
+
+
+def node_balance_figure(rows: list[dict]) -> go.Figure:
+    """Busy areas per node (``lessons.busy_by_node``)."""
+    fig = go.Figure(go.Bar(x=[r["node"] for r in rows], y=[r["areas"] for r in rows],
+                           marker_color=[node_colour(r["node"]) for r in rows],
+                           hovertext=[f"node {r['node']}: {r['areas']} areas, {r['pages']} pages" for r in rows],
+                           hoverinfo="text"))
+    fig.update_layout(**LAYOUT, height=300, title="busy VAs per vmap node (sharded by address)",
+                      xaxis_title="node", yaxis_title="busy VAs")
+    return fig
+
+
+# ------------------------------------------------------------------------------- pools
+def pools_heatmap_trace(frame) -> dict:
+    pools = [list(p) for p in frame.pools]
+    return dict(type="heatmap", z=pools, text=[[str(v) if v else "" for v in row] for row in pools],
+                texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=max(24, max(map(max, pools), default=0)),
+                x=list(range(1, len(pools[0]) + 1)), y=[f"node {i}" for i in range(len(pools))],
+                hovertemplate="%{y}, pool of %{x} page(s): %{z} VAs<extra></extra>", showscale=True)
+
+
+def pools_figure(frame) -> go.Figure:
+    """Pool lengths, one row per node, one column per size (pages, guard included)."""
+    fig = go.Figure(go.Heatmap(**{k: v for k, v in pools_heatmap_trace(frame).items() if k != "type"}))
+    fig.update_layout(**LAYOUT, height=120 + 45 * len(frame.pools), title=pools_title(frame),
+                      xaxis_title="pool: VA size in pages (guard page included)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def pools_title(frame) -> str:
+    total = frame.hits + frame.misses
+    rate = f"{100 * frame.hits / total:.0f}%" if total else "n/a"
+    return (f"step {frame.step}: {frame.title}<br><sub>pool hits {frame.hits}, misses {frame.misses} "
+            f"(hit rate {rate}); lazy {frame.lazy_pages}/{frame.lazy_max} pages; "
+            f"{frame.free_blocks} free-tree blocks</sub>")
+
+
+def pool_history_figure(frames) -> go.Figure:
+    """Pooled VAs, lazy pages and the cumulative hit rate over the steps of a ``PoolsDemo``."""
+    steps = [f.step for f in frames]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=steps, y=[sum(map(sum, f.pools)) for f in frames], name="pooled VAs",
+                         marker_color="#1565c0"))
+    fig.add_trace(go.Bar(x=steps, y=[f.lazy_pages for f in frames], name="lazy pages", marker_color="#ff9800"))
+    rate = [100 * f.hits / (f.hits + f.misses) if f.hits + f.misses else None for f in frames]
+    fig.add_trace(go.Scatter(x=steps, y=rate, name="pool hit rate %", mode="lines+markers",
+                             line=dict(color="#2e7d32")), secondary_y=True)
+    fig.update_layout(**LAYOUT, height=320, title="pools over the script", xaxis_title="step", barmode="group")
+    fig.update_yaxes(title_text="count", secondary_y=False)
+    fig.update_yaxes(title_text="hit rate %", range=[0, 100], secondary_y=True)
+    return fig
+
+
+# ------------------------------------------------------------------------------- address space
+def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
+    """Busy, lazy and pooled VAs of a ``Vmalloc``, coloured by node, on a page axis from the lowest VA."""
+    rows = []
+    for vn in vm.nodes:
+        rows += [("busy", va, vn.id) for va in vn.busy]
+        rows += [("lazy", va, vn.id) for va in vn.lazy]
+        rows += [("pooled", va, vn.id) for p in vn.pool for va in p]
+    rows.sort(key=lambda r: r[1].va_start)
+    rows = rows[:max_areas]
+    fig = go.Figure()
+    if rows:
+        lo = rows[0][1].va_start
+        for state in ("busy", "lazy", "pooled"):
+            sel = [r for r in rows if r[0] == state]
+            fig.add_trace(go.Bar(orientation="h", y=[state] * len(sel), base=[(va.va_start - lo) // PAGE_SIZE
+                                                                            for _s, va, _n in sel],
+                                 x=[va.size // PAGE_SIZE for _s, va, _n in sel], name=state,
+                                 marker=dict(color=[node_colour(n) for _s, _va, n in sel],
+                                             line=dict(color="#fff", width=0.5)),
+                                 hovertext=[f"{state} {va.va_start:#x}-{va.va_end:#x} ({va.size // PAGE_SIZE} pages), "
+                                            f"node {n}" for _s, va, n in sel], hoverinfo="text"))
+    fig.update_layout(**LAYOUT, height=260, barmode="overlay", showlegend=False,
+                      title=f"{vm.version}: {repr(vm)[1:-1]}", xaxis_title="pages from the lowest VA (colour = node)")
+    return fig
+
+
+def vread_figure(vm, addr: int, count: int) -> go.Figure:
+    """``vm.vread(addr, count)`` as a 16-column byte grid, hover showing the area (or hole) of each byte."""
+    data = vm.vread(addr, count)
+    rows = (count + 15) // 16
+    z, text, hover = [], [], []
+    for r in range(rows):
+        zr, tr, hr = [], [], []
+        for c in range(16):
+            i = r * 16 + c
+            if i >= count:
+                zr.append(None), tr.append(""), hr.append("")
+                continue
+            a = addr + i
+            vm_area = vm.find_vm_area(a)
+            where = (f"{vm_area.caller or '?'} [{vm_area.addr:#x}, +{vm_area.size:#x})" if vm_area is not None
+                     else "no area here (hole): reads as zero")
+            zr.append(data[i]), tr.append(f"{data[i]:02x}"), hr.append(f"{a:#x}: {data[i]:#04x} — {where}")
+        z.append(zr), text.append(tr), hover.append(hr)
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
+                               colorscale="Viridis", zmin=0, zmax=255, showscale=False, xgap=1, ygap=1))
+    fig.update_layout(**LAYOUT, height=80 + 22 * rows, title=f"vread({addr:#x}, {count})")
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(rows)),
+                     ticktext=[f"{addr + 16 * r:#x}" for r in range(rows)])
+    fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top")
+    return fig
+
+
+# ------------------------------------------------------------------------------- contention
+def timeline_state(state: str, label: str, lock: str) -> str:
+    """The colour category of one timeline record (cpu, t0, t1, state, label, lock)."""
+    if state == "spin":
+        return f"spin {_lock_family(lock)}"
+    if state == "cs":
+        return f"hold {_lock_family(lock)}"
+    if state == "ipi":
+        return "IPI"
+    return "page work" if label in PAGE_WORK else "work"
+
+
+def category_colour(cat: str) -> str:
+    if cat in STATE_COLOURS:
+        return STATE_COLOURS[cat]
+    kind, lock = cat.split(" ", 1)
+    return LOCK_COLOURS[lock][0 if kind == "spin" else 1]
+
+
+def timeline_traces(records, t_lo: float, t_hi: float, cursor: float | None = None, row_label: str = "") -> list[dict]:
+    """One bar trace per state category for the records overlapping [t_lo, min(t_hi, cursor)), in µs."""
+    end = t_hi if cursor is None else min(t_hi, cursor)
+    cats: dict[str, dict] = {}
+    for cpu, t0, t1, state, label, lock in records:
+        if t1 <= t_lo or t0 >= end:
+            continue
+        a, b = max(t0, t_lo), min(t1, end)
+        cat = timeline_state(state, label, lock)
+        d = cats.setdefault(cat, {"y": [], "base": [], "x": [], "hovertext": []})
+        d["y"].append(cpu), d["base"].append(a / 1e3), d["x"].append((b - a) / 1e3)
+        d["hovertext"].append(f"CPU {cpu} {state} {label} {lock} {t0 / 1e3:.3f}-{t1 / 1e3:.3f} µs")
+    return [dict(type="bar", orientation="h", name=cat, legendgroup=cat, marker=dict(color=category_colour(cat)),
+                 hoverinfo="text", **d) for cat, d in sorted(cats.items())]
+
+
+def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | None = None) -> go.Figure:
+    """One row of CPUs per version ({"6.8": SimResult, "6.9": SimResult}), coloured by state, in µs."""
+    versions = list(results)
+    fig = make_subplots(rows=len(versions), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[f"Linux {v}" for v in versions])
+    seen = set()
+    for i, v in enumerate(versions, 1):
+        for tr in timeline_traces(results[v].timeline, t_lo, t_hi, cursor):
+            tr = {k: val for k, val in tr.items() if k != "type"}
+            tr["showlegend"] = tr["name"] not in seen
+            seen.add(tr["name"])
+            fig.add_trace(go.Bar(**tr), row=i, col=1)
+        fig.update_yaxes(title_text="CPU", autorange="reversed", row=i, col=1)
+    fig.update_layout(**LAYOUT, barmode="overlay", bargap=0.1, height=330 * len(versions),
+                      title="what each CPU does (simulated µs of the scaled run)")
+    fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
+    return fig
+
+
+def profile_table_figure(simulated: list[dict], published: list[dict] | None, title: str, limit: int = 14) -> go.Figure:
+    """The perf-like table (children %, self %, symbol) beside the cover letter's, as a table figure."""
+    cols = [[f"{r['children_pct']:.2f}%" for r in simulated[:limit]], [f"{r['self_pct']:.2f}%" for r in simulated[:limit]],
+            [r["symbol"] for r in simulated[:limit]]]
+    header = ["sim children", "sim self", "sim symbol"]
+    if published:
+        cols += [[f"{r['children_pct']:.2f}%" for r in published[:limit]],
+                 [f"{r['self_pct']:.2f}%" for r in published[:limit]], [r["symbol"] for r in published[:limit]]]
+        header += ["published children", "published self", "published symbol"]
+    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e3f2fd", align="left"),
+                             cells=dict(values=cols, align="left", font=dict(size=11)),
+                             columnwidth=[1, 1, 3] * (len(header) // 3)))
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=80 + 24 * limit, title=title)
+    return fig
+
+
+def wall_figure(results: dict, published: dict | None = None) -> go.Figure:
+    """Wall time and slow-path share per version, simulated beside published."""
+    versions = list(results)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("wall time, s", "native_queued_spin_lock_slowpath self %"))
+    fig.add_trace(go.Bar(x=versions, y=[results[v].wall_s for v in versions], name="simulated",
+                         marker_color="#1565c0"), row=1, col=1)
+    fig.add_trace(go.Bar(x=versions, y=[results[v].slowpath_self_pct for v in versions], name="simulated",
+                         marker_color="#1565c0", showlegend=False), row=1, col=2)
+    if published:
+        fig.add_trace(go.Bar(x=versions, y=[published[v]["wall_s"] for v in versions], name="cover letter",
+                             marker_color="#9e9e9e"), row=1, col=1)
+        fig.add_trace(go.Bar(x=versions, y=[published[v]["slowpath_self_pct"] for v in versions],
+                             name="cover letter", marker_color="#9e9e9e", showlegend=False), row=1, col=2)
+    fig.update_layout(**LAYOUT, height=320, barmode="group")
+    return fig
+
+
+def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_title: str) -> go.Figure:
+    """Lines of a sweep: ``rows`` of dicts, ``x`` the key on the axis, ``ys`` {key: legend name}."""
+    fig = go.Figure()
+    for key, name in ys.items():
+        fig.add_trace(go.Scatter(x=[r[x] for r in rows], y=[r.get(key) for r in rows], mode="lines+markers", name=name))
+    fig.update_layout(**LAYOUT, height=340, title=title, xaxis_title=x, yaxis_title=y_title)
+    return fig

@@ -1,0 +1,317 @@
+"""ipywidgets apps for the notebooks: controls that choose a frame, FigureWidgets that draw it.
+
+Each app holds a lesson model or simulator results from the core, a ``FigureWidget``
+built from the same ``vmaplab.viz`` figure as the static fallback, and controls.
+Callbacks only pick data and write it into the figure inside ``batch_update()``
+(one comm message per step, not one per property). Animation uses ``Play``
+``jslink``-ed to the step slider, so the clock runs in the browser and the kernel
+only observes the slider. ``app.static()`` returns the plain figure of the
+current state for readers without a kernel.
+
+Invariants: an app never changes the model it shows (frames are immutable);
+the figure always shows ``frames[slider.value]`` (or the cursor time).
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from . import viz
+from .contention.costs import ContentionCosts
+from .contention.published import published
+from .contention.sim import ContentionSim
+from .costs import CostModel
+from .lessons import FreeTreeDemo, PoolsDemo, free_tree_quiz, zone_nodes
+
+
+def _apply(fig: go.FigureWidget, traces: list[dict], first: int = 0) -> None:
+    """Write trace dicts (as the viz helpers return them) into ``fig.data[first:]``, in order."""
+    for trace, new in zip(fig.data[first:], traces):
+        trace.update({k: v for k, v in new.items() if k != "type"})
+
+
+class App:
+    """Base: ``widget`` is what Jupyter shows; ``static()`` the frozen figure of the current state."""
+
+    widget: W.Widget
+    fig: go.FigureWidget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    def static(self) -> go.Figure:
+        return go.Figure(self.fig)
+
+
+class Stepper(App):
+    """Play + slider + back/next buttons over ``n`` frames, calling ``self.show(i)``."""
+
+    def _controls(self, n: int, interval_ms: int = 1200) -> W.HBox:
+        self.slider = W.IntSlider(value=0, min=0, max=n - 1, description="step", continuous_update=True)
+        self.play = W.Play(value=0, min=0, max=n - 1, interval=interval_ms, description="play")
+        W.jslink((self.play, "value"), (self.slider, "value"))
+        self.back = W.Button(description="◀ back", layout=W.Layout(width="90px"))
+        self.next = W.Button(description="step ▶", layout=W.Layout(width="90px"))
+        self.back.on_click(lambda _b: self.go(self.slider.value - 1))
+        self.next.on_click(lambda _b: self.go(self.slider.value + 1))
+        self.slider.observe(lambda ch: self.show(ch["new"]), "value")
+        return W.HBox([self.play, self.slider, self.back, self.next])
+
+    def go(self, i: int) -> None:
+        self.slider.value = max(self.slider.min, min(self.slider.max, i))
+
+    def show(self, i: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------- the free tree
+class FreeTreeApp(Stepper):
+    """Step through a ``FreeTreeDemo``: the search path before each step, the tree after it."""
+
+    def __init__(self, demo: FreeTreeDemo | None = None):
+        self.demo = demo or FreeTreeDemo()
+        self.frames = self.demo.frames
+        self.view = W.ToggleButtons(options=[("search (before)", "before"), ("result (after)", "after")],
+                                    value="before")
+        self.fig = go.FigureWidget(viz.free_tree_figure(self.frames[0], self.demo.pages, "before"))
+        self.text = W.HTML()
+        controls = self._controls(len(self.frames))
+        self.view.observe(lambda _ch: self.show(self.slider.value), "value")
+        self.widget = W.VBox([controls, self.view, self.fig, self.text])
+        self.show(0)
+
+    def show(self, i: int) -> None:
+        frame = self.frames[i]
+        which = self.view.value
+        nodes = frame.before if which == "before" else frame.after
+        free = [(n["start"], n["end"]) for n in nodes]
+        with self.fig.batch_update():
+            _apply(self.fig, viz.free_tree_traces(frame, which) + viz.strip_traces(frame.busy, free, self.demo.pages))
+            self.fig.layout.title.text = f"step {frame.step}: {frame.title}  →  {frame.outcome}"
+        self.text.value = (f"<b>{html.escape(frame.title)}</b>: {html.escape(frame.explain)}"
+                           "<br><span style='color:#ff9800'>orange</span>: nodes the search stood on; "
+                           "<span style='color:#2e7d32'>green</span>: the block chosen.")
+
+
+class QuizApp(App):
+    """OSTEP-style: a seeded free window and a request; the answer is shown on demand."""
+
+    def __init__(self, seed: int = 0, pages: int = 32):
+        self.pages = pages
+        self.seed = W.BoundedIntText(value=seed, min=0, max=10**6, description="seed")
+        self.new = W.Button(description="new problem")
+        self.reveal = W.Button(description="reveal answer", button_style="info")
+        self.question, self.answer = W.HTML(), W.HTML()
+        self.fig = go.FigureWidget(viz.free_tree_figure(free_tree_quiz(seed, pages).demo.frames[-1], pages, "before"))
+        self.new.on_click(lambda _b: self.load(self.seed.value + 1))
+        self.reveal.on_click(lambda _b: self.show_answer())
+        self.seed.observe(lambda ch: self.load(ch["new"]), "value")
+        self.widget = W.VBox([W.HBox([self.seed, self.new, self.reveal]), self.question, self.fig, self.answer])
+        self.load(seed)
+
+    def load(self, seed: int) -> None:
+        if self.seed.value != seed:
+            self.seed.value = seed            # observe() calls back here with the same seed
+            return
+        self.quiz = free_tree_quiz(seed, self.pages)
+        frame = self.quiz.demo.frames[-1]
+        with self.fig.batch_update():
+            # the tree before the request, without the search path (that is the answer)
+            blank = type(frame)(frame.step, "the question", "alloc", (), None, "?", None, frame.before,
+                                frame.before, frame.busy if frame.result is None else
+                                tuple(b for b in frame.busy if (b[0], b[1]) != frame.result), "")
+            free = [(n["start"], n["end"]) for n in frame.before]
+            _apply(self.fig, viz.free_tree_traces(blank, "before") + viz.strip_traces(blank.busy, free, self.pages))
+            self.fig.layout.title.text = f"quiz, seed {seed}: where does the request land?"
+        self.question.value = "<pre>" + html.escape(self.quiz.question) + "</pre>"
+        self.answer.value = ""
+
+    def show_answer(self) -> None:
+        self.answer.value = "<b>Answer:</b> " + html.escape(self.quiz.answer)
+
+
+# ------------------------------------------------------------------------------- segment mapping
+class SegmentApp(App):
+    """Zones coloured by node for a CPU count and zone size; addr_to_node_id of any address."""
+
+    def __init__(self, nr_cpus: int = 32, zone_pages: int = 16, nr_zones: int = 128):
+        self.nr_zones = nr_zones
+        self.cpus = W.IntSlider(value=nr_cpus, min=1, max=256, description="CPUs", continuous_update=False)
+        self.zone = W.Dropdown(options=[1, 2, 4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
+        self.addr = W.Text(value="0xffffc90000123000", description="address")
+        self.node = W.HTML()
+        self.fig = go.FigureWidget(viz.zone_figure(zone_nodes(nr_cpus, zone_pages, nr_zones)))
+        for w in (self.cpus, self.zone, self.addr):
+            w.observe(lambda _ch: self.update(), "value")
+        self.widget = W.VBox([W.HBox([self.cpus, self.zone]), W.HBox([self.addr, self.node]), self.fig])
+        self.update()
+
+    def update(self) -> None:
+        z = zone_nodes(self.cpus.value, self.zone.value, self.nr_zones)
+        rows, text = viz.zone_grid(z)
+        with self.fig.batch_update():
+            self.fig.data[0].update(z=rows, text=text, zmax=max(z["nr_vmap_nodes"] - 1, 1))
+            self.fig.layout.title.text = viz.zone_title(z)
+        self.node.value = self.describe(z)
+
+    def describe(self, z: dict) -> str:
+        try:
+            addr = int(self.addr.value, 0)
+        except ValueError:
+            return "<span style='color:#d32f2f'>not a number: type an address like 0xffffc90000123000</span>"
+        if addr < 0:
+            return "<span style='color:#d32f2f'>addresses are unsigned</span>"
+        zone = addr // z["zone_size"]
+        node = zone % z["nr_vmap_nodes"]
+        return (f"&nbsp;zone {zone:#x} → <code>addr_to_node_id</code> = ({addr:#x} / {z['zone_size']:#x}) % "
+                f"{z['nr_vmap_nodes']} = <b>node {node}</b>")
+
+
+# ------------------------------------------------------------------------------- pools
+class PoolsApp(Stepper):
+    """Step through a ``PoolsDemo``: every node's pools, the hit rate, the decay and purge log."""
+
+    def __init__(self, demo: PoolsDemo | None = None):
+        self.demo = demo or PoolsDemo()
+        self.frames = self.demo.frames
+        self.fig = go.FigureWidget(viz.pools_figure(self.frames[0]))
+        self.log = W.HTML()
+        controls = self._controls(len(self.frames), interval_ms=1500)
+        self.widget = W.VBox([controls, self.fig, self.log])
+        self.show(0)
+
+    def show(self, i: int) -> None:
+        frame = self.frames[i]
+        with self.fig.batch_update():
+            _apply(self.fig, [viz.pools_heatmap_trace(frame)])
+            self.fig.layout.title.text = viz.pools_title(frame)
+        lines = frame.events or ("(no purge, decay or shrinker work in this step)",)
+        self.log.value = "<pre>" + "\n".join(html.escape(e) for e in lines) + "</pre>"
+
+
+# ------------------------------------------------------------------------------- contention
+def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,
+             machine: str = "threadripper-3970x", params: dict | None = None, **kwargs) -> dict:
+    """Run 6.8 and 6.9 on the same workload, recording the timeline of ``window_us`` (simulated µs)."""
+    window = (window_us[0] * 1e3, window_us[1] * 1e3)
+    out = {}
+    for version in ("6.8", "6.9"):
+        out[version] = ContentionSim(version, nr_threads=nr_threads, scale=scale, seed=seed, machine=machine,
+                                     params=params or {"run_test_mask": 7}, timeline_window_ns=window,
+                                     **kwargs).run()
+    return out
+
+
+class ContentionApp(App):
+    """The two versions' timelines, one row per CPU, revealed up to a cursor you play or step."""
+
+    def __init__(self, results: dict, window_us: tuple = (100, 160), frames: int = 120):
+        self.results = results
+        self.lo, self.hi = window_us[0] * 1e3, window_us[1] * 1e3
+        self.times = [self.lo + (self.hi - self.lo) * i / frames for i in range(1, frames + 1)]
+        self.fig = go.FigureWidget(viz.timeline_figure(results, self.lo, self.hi))
+        self.index = {(tr.xaxis, tr.name): i for i, tr in enumerate(self.fig.data)}
+        self.slider = W.IntSlider(value=frames - 1, min=0, max=frames - 1, description="time")
+        self.play = W.Play(value=frames - 1, min=0, max=frames - 1, interval=250, description="play")
+        W.jslink((self.play, "value"), (self.slider, "value"))
+        self.step = W.Button(description="step ▶", layout=W.Layout(width="90px"))
+        self.step.on_click(lambda _b: self.go(self.slider.value + 1))
+        self.width = W.FloatSlider(value=(self.hi - self.lo) / 1e3, min=2.0, max=(self.hi - self.lo) / 1e3, step=1.0,
+                                   description="window µs", continuous_update=False)
+        self.state = W.HTML()
+        self.slider.observe(lambda _ch: self.show(), "value")
+        self.width.observe(lambda _ch: self.show(), "value")
+        self.widget = W.VBox([W.HBox([self.play, self.slider, self.step, self.width]), self.state, self.fig])
+        self.show()
+
+    def go(self, i: int) -> None:
+        self.slider.value = max(0, min(self.slider.max, i))
+
+    @property
+    def cursor(self) -> float:
+        return self.times[self.slider.value]
+
+    def show(self) -> None:
+        cur = self.cursor
+        lo = max(self.lo, cur - self.width.value * 1e3)
+        with self.fig.batch_update():
+            for row, version in enumerate(self.results):
+                axis = "x" if row == 0 else f"x{row + 1}"
+                fresh = {tr["name"]: tr for tr in viz.timeline_traces(self.results[version].timeline, lo, self.hi, cur)}
+                for (ax, name), i in self.index.items():
+                    if ax == axis:
+                        new = fresh.get(name, {"y": [], "base": [], "x": [], "hovertext": []})
+                        self.fig.data[i].update(y=new["y"], base=new["base"], x=new["x"], hovertext=new["hovertext"])
+            for r in range(len(self.results)):
+                self.fig.layout[f"xaxis{r + 1 if r else ''}"].range = [lo / 1e3, max(cur, lo + 1e3) / 1e3]
+        self.state.value = self.describe(cur)
+
+    def describe(self, t: float) -> str:
+        """What the CPUs of each version are doing at time ``t``: counts per state category."""
+        parts = []
+        for version, res in self.results.items():
+            counts: dict[str, int] = {}
+            for cpu, t0, t1, state, label, lock in res.timeline:
+                if t0 <= t < t1:
+                    cat = viz.timeline_state(state, label, lock)
+                    counts[cat] = counts.get(cat, 0) + 1
+            desc = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            parts.append(f"<b>{version}</b>: {desc or 'no CPU recorded'}")
+        return f"at {t / 1e3:.2f} µs — " + " &nbsp;|&nbsp; ".join(parts)
+
+
+def profile_tables(results: dict, limit: int = 14) -> dict[str, go.Figure]:
+    """Per version, the simulated perf-like table beside the cover letter's."""
+    pub = published()
+    return {v: viz.profile_table_figure(res.profile, pub[v]["profile"], f"Linux {v}: simulated vs cover letter", limit)
+            for v, res in results.items()}
+
+
+class WhatIfApp(App):
+    """Change one thing (threads, nodes, zone size, pools, page clearing cost, lock kind) and rerun both."""
+
+    def __init__(self, scale: int = 20000, nr_threads: int = 32):
+        self.scale = scale
+        self.threads = W.IntSlider(value=nr_threads, min=1, max=64, description="threads", continuous_update=False)
+        self.nodes = W.IntSlider(value=nr_threads, min=1, max=64, description="6.9 nodes", continuous_update=False)
+        self.zone = W.Dropdown(options=[1, 4, 16, 64, 256], value=16, description="zone pages")
+        self.pools = W.Checkbox(value=True, description="6.9 pools")
+        self.clear = W.FloatSlider(value=CostModel().clear_page_ns, min=0.0, max=500.0, step=10.0,
+                                   description="clear_page ns", continuous_update=False)
+        self.policy = W.Dropdown(options=["fifo", "tas"], value="fifo", description="spinlock")
+        self.run_button = W.Button(description="run both versions", button_style="primary")
+        self.status = W.HTML()
+        self.results: dict = {}
+        self.fig = go.FigureWidget(viz.wall_figure({}, None))
+        self.run_button.on_click(lambda _b: self.run())
+        self.widget = W.VBox([W.HBox([self.threads, self.nodes, self.zone]),
+                              W.HBox([self.pools, self.clear, self.policy, self.run_button]), self.status, self.fig])
+
+    def costs(self) -> ContentionCosts:
+        base = ContentionCosts()
+        return base.with_(calls=CostModel(**{**base.calls.__dict__, "clear_page_ns": self.clear.value}))
+
+    def run(self) -> dict:
+        n = self.threads.value
+        nodes = min(self.nodes.value, n)
+        self.status.value = f"running 6.8 and 6.9 with {n} threads at scale {self.scale}…"
+        common = dict(nr_threads=n, scale=self.scale, costs=self.costs(), policy=self.policy.value,
+                      params={"run_test_mask": 7})
+        self.results = {"6.8": ContentionSim("6.8", **common).run(),
+                        "6.9": ContentionSim("6.9", nr_vmap_nodes=nodes, vmap_zone_size_pages=self.zone.value,
+                                             pools=self.pools.value, **common).run()}
+        fresh = viz.wall_figure(self.results, None)
+        with self.fig.batch_update():
+            if not self.fig.data:
+                self.fig.add_traces(list(fresh.data), rows=[1, 1], cols=[1, 2])
+            else:
+                _apply(self.fig, [tr.to_plotly_json() for tr in fresh.data])
+        a, b = self.results["6.8"], self.results["6.9"]
+        self.status.value = (f"threads {n}, 6.9 nodes {nodes}, zone {self.zone.value} pages, pools "
+                             f"{'on' if self.pools.value else 'off'}, clear_page {self.clear.value:.0f} ns, "
+                             f"{self.policy.value}: 6.8 {a.wall_s:.1f} s ({a.slowpath_self_pct:.1f}% spinning), "
+                             f"6.9 {b.wall_s:.1f} s ({b.slowpath_self_pct:.1f}%), ratio {a.wall_s / b.wall_s:.1f}×")
+        return self.results
