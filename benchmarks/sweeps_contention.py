@@ -15,11 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
+from vmaplab.contention.published import V1_CURVE  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
 from vmaplab.costs import CostModel  # noqa: E402
 
-T7 = {1: (0.576131, 0.555889), 2: (2.68376, 1.07895), 4: (6.04306, 1.28924), 8: (10.4609, 2.15964),
-      16: (14.3687, 3.0285), 32: (21.0865, 3.82904)}
+T7 = V1_CURVE
 
 
 def pair(costs: ContentionCosts, threads: int, scale: int, params=None) -> tuple:

@@ -47,3 +47,11 @@ def parse_cover_letter(text: str) -> dict:
 def published() -> dict:
     """The shipped cover letter, parsed once."""
     return parse_cover_letter(COVER_LETTER.read_text())
+
+
+V1_CURVE = {1: (0.576131, 0.555889), 2: (2.68376, 1.07895), 4: (6.04306, 1.28924), 8: (10.4609, 2.15964),
+            16: (14.3687, 3.0285), 32: (21.0865, 3.82904)}
+"""The v1 cover letter (22 May 2023, 6.3 base; contention-model.md table T7): µs per 1-page
+vmalloc/vfree pair per job, for 1..32 jobs, (before, after the v1 design). v1 sharded by CPU
+zones, not v3's nodes and pools, so the "after" column is a different design: a reference
+shape, not a target."""

@@ -1,0 +1,104 @@
+# %% [markdown]
+# # 1 · The free tree: lowest match, `subtree_max_size`, and the four fit types
+#
+# **What you will learn:** how `alloc_vmap_area` finds the *lowest* free block that fits in
+# O(log n), why every node stores `subtree_max_size`, how `va_clip` cuts the request out of the
+# block (FL, LE, RE, NE), and how a freed range merges with its neighbours.
+#
+# This tree is global in both 6.8 and 6.9 (`free_vmap_area_root` under `free_vmap_area_lock`):
+# the series did not shard it; it made most allocations *avoid* it (notebook 3).
+
+# %%
+import vmaplab
+from vmaplab import viz
+from vmaplab.lessons import FreeTreeDemo, free_tree_quiz
+from vmaplab.widgets import FreeTreeApp, QuizApp
+
+vmaplab.__version__
+
+# %% [markdown]
+# ## A 64-page window and a script
+# The lesson runs the allocator's own free tree (`FreeSpace`: the augmented red-black tree,
+# `find_vmap_lowest_match`, `va_clip`, `merge_or_add_vmap_area`) on a window of 64 pages.
+# Each step is an allocation (pages, alignment) or a free:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+demo = FreeTreeDemo()
+for f in demo.frames:
+    print(f"{f.step:2}  {f.title:32}  {f.outcome:30}  nodes read: {len(f.path)}")
+
+# %% [markdown]
+# The four fit types (from `va_clip`'s comment in mm/vmalloc.c, in our words):
+#
+# ```
+#  FL  |<------- free block ------->|   the request takes it all: the block leaves the tree
+#  LE  |<- request ->|<-- rest ---->|   left edge: the block's start moves up
+#  RE  |<---- rest -->|<- request ->|   right edge: the block's end moves down
+#  NE  |<-rest->|<- request ->|<rest>|   no edge: the block splits in two (needs a spare object)
+# ```
+#
+# ## The picture of one step
+# Step 6 asks for 2 pages aligned to 4: the search (orange) walks from the root, entering a
+# subtree only if its `subtree_max_size` can hold `size + align - 1`; the chosen block (green) is
+# split in two (NE).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.free_tree_figure(demo.frames[6], demo.pages, "before")
+
+# %% [markdown]
+# ## Now step through it yourself
+# Press **play**, or **step ▶**; switch between the search (the tree before the step, with the
+# path) and the result (the tree after it). Frees show how `merge_or_add_vmap_area` coalesces.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+FreeTreeApp(demo)
+
+# %% [markdown]
+# ## Why the lowest match is O(log n)
+# Without `subtree_max_size`, finding the lowest block that fits needs a scan of the free list
+# (what vmalloc did before 2019). With it, the search descends left whenever the left subtree
+# *can* hold the request, so it reads at most about two root-to-leaf paths. The benchmark
+# `python benchmarks/bench_freetree.py` measures both on up to 10^6 areas; here is the number of
+# tree nodes one search reads as the tree grows (the allocator's own counter):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import random
+
+from vmaplab import PAGE_SIZE, FreeSpace
+
+for n in (10, 100, 1000, 10000):
+    r = random.Random(n)
+    base = 1 << 40
+    fs = FreeSpace([(1, base), (base + 4 * n * PAGE_SIZE, 2**64 - 1)])
+    # n free holes of 1..3 pages: allocate everything in 4-page slots, free a random part of each
+    for i in range(n):
+        fs.alloc(4 * PAGE_SIZE, PAGE_SIZE, base, base + 4 * n * PAGE_SIZE)
+    for i in range(n):
+        start = base + 4 * i * PAGE_SIZE
+        fs.free(vmaplab.VmapArea(start, start + r.randint(1, 3) * PAGE_SIZE))
+    before = fs.tree.visits
+    fs.alloc(3 * PAGE_SIZE, PAGE_SIZE, base, base + 4 * n * PAGE_SIZE)
+    print(f"{len(fs):6} free blocks: one lowest-match search read {fs.tree.visits - before} nodes")
+
+# %% [markdown]
+# ## Quiz (OSTEP style)
+# A seed makes a problem: a free window and a request. Work out where it lands and which fit type
+# it is, then press **reveal answer**. Try other seeds: some requests *fail even though a block
+# could hold them*; the answer explains why.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+q = free_tree_quiz(seed=1)
+print(q.question)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(q.answer)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+QuizApp(seed=2)
