@@ -1,0 +1,121 @@
+"""Widget callbacks in plain pytest: set a control's value, check what the figure now shows.
+
+Outside a kernel ipywidgets uses a dummy comm, so apps can be built and driven here
+(jupyter-practice.md §3.5). ``jslink`` does nothing in Python, so tests drive the slider the
+app observes, not the Play widget.
+"""
+import pytest
+
+pytest.importorskip("plotly")
+pytest.importorskip("ipywidgets")
+
+from vmaplab import viz  # noqa: E402
+from vmaplab.lessons import FreeTreeDemo, PoolsDemo  # noqa: E402
+from vmaplab.widgets import (  # noqa: E402
+    ContentionApp, FreeTreeApp, PoolsApp, QuizApp, SegmentApp, WhatIfApp, profile_tables, run_pair,
+)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return run_pair(nr_threads=4, scale=200000, window_us=(0, 40))
+
+
+def test_free_tree_app_follows_the_slider():
+    app = FreeTreeApp(FreeTreeDemo())
+    assert list(app.fig.data[1].x) == [0]                       # one free block at the start
+    app.slider.value = 6                                          # vmalloc 2 pages aligned 4: NE split
+    frame = app.demo.frames[6]
+    assert "NE_FIT_TYPE" in app.fig.layout.title.text
+    outline = app.fig.data[1].marker.line.color
+    assert outline[frame.found] == "#2e7d32" and "#ff9800" in outline
+    app.view.value = "after"                                      # the tree after the split: one more node
+    assert len(app.fig.data[1].x) == len(frame.after) == len(frame.before) + 1
+    app.next.click()
+    assert app.slider.value == 7 and "FL_FIT_TYPE" in app.fig.layout.title.text
+    app.go(10**6)
+    assert app.slider.value == app.slider.max
+
+
+def test_free_tree_app_batches_each_step_into_few_messages():
+    app = FreeTreeApp(FreeTreeDemo())
+    sent = []
+    app.fig.comm.send = lambda *a, **k: sent.append(a)            # count what would go to the browser
+    app.slider.value = 3
+    assert 0 < len(sent) <= 4
+
+
+def test_quiz_reveals_only_on_demand():
+    app = QuizApp(seed=2)
+    assert "Request: 4 page(s) aligned to 2 page(s)" in app.question.value and app.answer.value == ""
+    app.reveal.click()
+    assert "At page 20" in app.answer.value
+    app.new.click()
+    assert app.seed.value == 3 and app.answer.value == ""
+
+
+def test_segment_app_shows_the_cap_and_any_address():
+    app = SegmentApp(nr_cpus=8, zone_pages=16, nr_zones=32)
+    assert list(app.fig.data[0].z[0][:9]) == [0, 1, 2, 3, 4, 5, 6, 7, 0]
+    app.cpus.value = 200
+    assert "nr_vmap_nodes = 128 (capped at 128)" in app.fig.layout.title.text
+    app.zone.value = 1
+    app.addr.value = "0xffffc90000003000"                         # page 3 with one-page zones
+    assert "node 3" in app.node.value
+    app.addr.value = "not an address"
+    assert "not a number" in app.node.value
+
+
+def test_pools_app_shows_each_frame():
+    demo = PoolsDemo()
+    app = PoolsApp(demo)
+    assert sum(map(sum, app.fig.data[0].z)) == 0
+    app.slider.value = 5                                          # after the first purge: 24 VAs in node 0's pool 2
+    assert app.fig.data[0].z[0][1] == 24 == demo.frames[5].pools[0][1]
+    assert "purge_vmap_node 0: 24 lazy VA(s)" in app.log.value
+    app.slider.value = len(demo.frames) - 2                       # the shrinker emptied every pool
+    assert sum(map(sum, app.fig.data[0].z)) == 0 and "full decay" in app.log.value
+
+
+def test_contention_app_reveals_up_to_the_cursor(pair):
+    app = ContentionApp(pair, window_us=(0, 40), frames=40)
+    def shown():
+        return sum(len(tr.x) for tr in app.fig.data)
+    full = shown()
+    app.go(0)
+    early = shown()
+    assert 0 < early < full
+    app.step.click()
+    assert app.slider.value == 1 and shown() >= early
+    assert app.describe(app.cursor).startswith("at ")
+    # what is drawn never ends after the cursor
+    assert all(b + x <= app.cursor / 1e3 + 1e-9 for tr in app.fig.data for b, x in zip(tr.base, tr.x))
+
+
+def test_static_fallback_is_the_same_figure(pair):
+    app = FreeTreeApp(FreeTreeDemo())
+    app.slider.value = 9
+    static = app.static()
+    assert static.layout.title.text == app.fig.layout.title.text
+    assert list(static.data[1].x) == list(app.fig.data[1].x)
+
+
+def test_profile_tables_put_the_cover_letter_beside(pair):
+    figs = profile_tables(pair, limit=5)
+    cells = figs["6.8"].data[0].cells.values
+    assert len(cells) == 6 and "native_queued_spin_lock_slowpath" in cells[5]
+
+
+def test_what_if_runs_both_versions_and_redraws():
+    app = WhatIfApp(scale=200000, nr_threads=4)
+    app.nodes.value = 1
+    res = app.run()
+    assert set(res) == {"6.8", "6.9"} and len(app.fig.data) == 2
+    assert list(app.fig.data[0].y) == [res["6.8"].wall_s, res["6.9"].wall_s]
+    assert "6.9 nodes 1" in app.status.value
+
+
+def test_timeline_categories_have_colours(pair):
+    for res in pair.values():
+        for cpu, t0, t1, state, label, lock in res.timeline:
+            assert viz.category_colour(viz.timeline_state(state, label, lock)).startswith("#")
