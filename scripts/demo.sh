@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh virtual environment in .venv and run the allocator demo (the main job until the notebooks land).
+# Set up a fresh virtual environment in .venv and run the command-line demo of the allocator (no Jupyter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh

@@ -70,6 +70,7 @@ class TreeFrame:
     after: tuple                    # tree_layout() after the step
     busy: tuple                     # ((start, end, label), ...) allocated ranges after the step
     explain: str
+    busy_before: tuple = ()         # the allocated ranges before the step
 
 
 DEFAULT_TREE_SCRIPT = (
@@ -130,7 +131,7 @@ class FreeTreeDemo:
         if pages < 1 or align < 1 or align & (align - 1):
             raise InvalidArgumentError(f"alloc needs pages >= 1 and a power-of-two alignment, got {pages}, {align}")
         size, align_b = pages * PAGE_SIZE, align * PAGE_SIZE
-        before = self.layout()
+        before, busy_before = self.layout(), self._busy()
         index = {id(va): x for x, va in enumerate(self.fs.tree)}
         path: list[VmapArea] = []
         adjust = not (align_b <= PAGE_SIZE or self.vend - self.vstart == size)
@@ -141,7 +142,7 @@ class FreeTreeDemo:
             self.allocs.append(None)
             return TreeFrame(len(self.frames), title, "alloc", steps, None, "NOTHING_FIT", None, before,
                              before, self._busy(), f"No free block can hold {pages} pages aligned to {align}: "
-                             "the allocation fails (the kernel would purge and retry first).")
+                             "the allocation fails (the kernel would purge and retry first).", busy_before)
         found = index[id(va)]
         nva = candidate_start(va.va_start, align_b, self.vstart)
         fit = FIT_TYPE_NAMES[classify_va_fit_type(va, nva, size)]
@@ -152,7 +153,7 @@ class FreeTreeDemo:
         return TreeFrame(len(self.frames), title, "alloc", steps, found, fit, (start, start + pages), before,
                          self.layout(), self._busy(),
                          f"The search read {len(steps)} node(s) and chose the lowest block that fits, "
-                         f"[{block[0]}, {block[1]}); [{start}, {start + pages}) was cut from it: {fit}.")
+                         f"[{block[0]}, {block[1]}); [{start}, {start + pages}) was cut from it: {fit}.", busy_before)
 
     def _free(self, i: int) -> TreeFrame:
         if not 0 <= i < len(self.allocs) or self.allocs[i] is None:
@@ -161,7 +162,7 @@ class FreeTreeDemo:
         free = self.free_ranges()
         prev = any(e == start for _s, e in free)
         nxt = any(s == end for s, _e in free)
-        before = self.layout()
+        before, busy_before = self.layout(), self._busy()
         self.fs.free(VmapArea(self.base + start * PAGE_SIZE, self.base + end * PAGE_SIZE))
         self.allocs[i] = None
         outcome = {(True, True): "merged with both neighbours", (True, False): "merged with the previous block",
@@ -169,7 +170,7 @@ class FreeTreeDemo:
         return TreeFrame(len(self.frames), f"vfree #{i}: [{start}, {end})", "free", (), None, outcome,
                          (start, end), before, self.layout(), self._busy(),
                          f"[{start}, {end}) went back to the free tree and was {outcome}; "
-                         "subtree_max_size was updated up to the root.")
+                         "subtree_max_size was updated up to the root.", busy_before)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,12 @@ def strip_traces(busy, free, pages: int) -> list[dict]:
                  hovertext=[f"{lab}: [{s}, {e})" for s, e, lab in busy], hoverinfo="text")]
 
 
+def frame_strip_traces(frame, which: str, pages: int) -> list[dict]:
+    """The address line of a ``TreeFrame`` before or after its step."""
+    nodes, busy = (frame.before, frame.busy_before) if which == "before" else (frame.after, frame.busy)
+    return strip_traces(busy, [(n["start"], n["end"]) for n in nodes], pages)
+
+
 def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
     """The free tree (search path in orange, chosen block in green) over the window's address line."""
     fig = make_subplots(rows=2, cols=1, row_heights=[0.78, 0.22], vertical_spacing=0.08,
@@ -104,8 +110,7 @@ def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
 def _fill_tree_figure(fig, frame, pages: int, which: str) -> None:
     for tr in free_tree_traces(frame, which):
         fig.add_trace(go.Scatter(**{k: v for k, v in tr.items() if k != "type"}), row=1, col=1)
-    free = [(n["start"], n["end"]) for n in (frame.before if which == "before" else frame.after)]
-    for tr in strip_traces(frame.busy, free, pages):
+    for tr in frame_strip_traces(frame, which, pages):
         fig.add_trace(go.Bar(**{k: v for k, v in tr.items() if k != "type"}), row=2, col=1)
     fig.update_layout(title=f"step {frame.step}: {frame.title}  →  {frame.outcome}")
 
@@ -275,8 +280,9 @@ def timeline_traces(records, t_lo: float, t_hi: float, cursor: float | None = No
         d = cats.setdefault(cat, {"y": [], "base": [], "x": [], "hovertext": []})
         d["y"].append(cpu), d["base"].append(a / 1e3), d["x"].append((b - a) / 1e3)
         d["hovertext"].append(f"CPU {cpu} {state} {label} {lock} {t0 / 1e3:.3f}-{t1 / 1e3:.3f} µs")
+    # an explicit width: plotly would size a trace's bars by the gaps between its own rows
     return [dict(type="bar", orientation="h", name=cat, legendgroup=cat, marker=dict(color=category_colour(cat)),
-                 hoverinfo="text", **d) for cat, d in sorted(cats.items())]
+                 width=0.8, hoverinfo="text", **d) for cat, d in sorted(cats.items())]
 
 
 def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | None = None) -> go.Figure:

@@ -14,6 +14,7 @@ the figure always shows ``frames[slider.value]`` (or the cursor time).
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 import ipywidgets as W
 import plotly.graph_objects as go
@@ -86,10 +87,8 @@ class FreeTreeApp(Stepper):
     def show(self, i: int) -> None:
         frame = self.frames[i]
         which = self.view.value
-        nodes = frame.before if which == "before" else frame.after
-        free = [(n["start"], n["end"]) for n in nodes]
         with self.fig.batch_update():
-            _apply(self.fig, viz.free_tree_traces(frame, which) + viz.strip_traces(frame.busy, free, self.demo.pages))
+            _apply(self.fig, viz.free_tree_traces(frame, which) + viz.frame_strip_traces(frame, which, self.demo.pages))
             self.fig.layout.title.text = f"step {frame.step}: {frame.title}  →  {frame.outcome}"
         self.text.value = (f"<b>{html.escape(frame.title)}</b>: {html.escape(frame.explain)}"
                            "<br><span style='color:#ff9800'>orange</span>: nodes the search stood on; "
@@ -120,11 +119,8 @@ class QuizApp(App):
         frame = self.quiz.demo.frames[-1]
         with self.fig.batch_update():
             # the tree before the request, without the search path (that is the answer)
-            blank = type(frame)(frame.step, "the question", "alloc", (), None, "?", None, frame.before,
-                                frame.before, frame.busy if frame.result is None else
-                                tuple(b for b in frame.busy if (b[0], b[1]) != frame.result), "")
-            free = [(n["start"], n["end"]) for n in frame.before]
-            _apply(self.fig, viz.free_tree_traces(blank, "before") + viz.strip_traces(blank.busy, free, self.pages))
+            blank = replace(frame, path=(), found=None, outcome="?")
+            _apply(self.fig, viz.free_tree_traces(blank, "before") + viz.frame_strip_traces(blank, "before", self.pages))
             self.fig.layout.title.text = f"quiz, seed {seed}: where does the request land?"
         self.question.value = "<pre>" + html.escape(self.quiz.question) + "</pre>"
         self.answer.value = ""

@@ -1,0 +1,167 @@
+"""Real-browser tests: JupyterLab on a free local port, Debian's Chromium driven by Playwright.
+
+Each test opens a notebook, runs all its cells, checks that plotly figures and widgets rendered,
+presses a widget's step control, checks that the view changed, and saves a screenshot under
+``test-artifacts/`` (kept by CI as an artifact). Playwright never downloads a browser here: it
+launches ``/usr/bin/chromium`` (``.ci/run`` installs Debian's ``chromium``). Without that browser
+the tests skip locally and fail under CI (``CI=true``), so a missing install cannot pass silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail("CI must install Debian's chromium (see .ci/run): /usr/bin/chromium is missing", pytrace=False)
+    pytest.skip("no /usr/bin/chromium here (apt-get install chromium); CI installs it", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _settings(path: Path) -> None:
+    """No news toast, no autosave (the run must not write into the copies' outputs mid-test)."""
+    for plugin, values in {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                                            "checkForUpdates": False},
+                           "@jupyterlab/docmanager-extension/plugin": {"autosave": False}}.items():
+        f = path / (plugin + ".jupyterlab-settings")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(values))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on copies of the notebooks (and data/, which notebook 5 reads)."""
+    home = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", home / "notebooks", ignore=shutil.ignore_patterns("src"))
+    shutil.copytree(ROOT / "data", home / "data")
+    _settings(home / "settings")
+    port = _free_port()
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR":
+           str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "TQDM_DISABLE": "1"}
+    log = open(home / "lab.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+                             "--ip=127.0.0.1", f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
+                             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={home / 'notebooks'}"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/api/status", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("JupyterLab did not start:\n" + (home / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_and_run(browser, lab: str, name: str):
+    """Open ``name`` in JupyterLab, run all cells, wait until the kernel is idle with no cell pending."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    # a workspace of its own per notebook, reset: earlier tests' tabs are not restored
+    page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset", wait_until="domcontentloaded")
+    # a started kernel shows in the status bar; waiting for it (not just the notebook) is what makes
+    # the run command reliable (jupyter-practice.md §3.6)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+    page.locator(".jp-Notebook:visible .jp-Cell").first.click(force=True)     # make the notebook the current widget
+    page.locator("li.lm-MenuBar-item", has_text="Run").click()
+    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-Cell .jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+        timeout=60_000)
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.jp-Cell .jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+        timeout=600_000, polling=1000)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
+    assert errors.count() == 0, errors.first.inner_text()
+    return page
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"browser-{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def test_tour_renders_its_figures(browser, lab):
+    page = open_and_run(browser, lab, "00-tour.ipynb")
+    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 3
+    page.locator(".js-plotly-plot").nth(2).scroll_into_view_if_needed()
+    assert shot(page, "00-tour").stat().st_size > 10_000
+    page.close()
+
+
+def test_free_tree_widget_steps(browser, lab):
+    page = open_and_run(browser, lab, "01-free-tree.ipynb")
+    app = page.locator(".widget-vbox", has=page.locator("button", has_text="step ▶")).first
+    app.wait_for(timeout=60_000)
+    app.scroll_into_view_if_needed()
+    title = app.locator(".js-plotly-plot .gtitle")
+    title.wait_for(timeout=60_000)
+    before = title.text_content()
+    assert before.startswith("step 0")
+    app.locator("button", has_text="step ▶").click()
+    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[title.element_handle(), before],
+                           timeout=30_000)
+    assert title.text_content().startswith("step 1") and "LE_FIT_TYPE" in title.text_content()
+    assert app.locator(".widget-slider, .widget-hslider").count() >= 1
+    assert shot(page, "01-free-tree").stat().st_size > 10_000
+    page.close()
+
+
+def test_contention_widget_steps(browser, lab):
+    page = open_and_run(browser, lab, "04-contention.ipynb")
+    app = page.locator(".widget-vbox", has=page.locator(".widget-html", has_text="µs —")).first
+    app.wait_for(timeout=60_000)
+    app.scroll_into_view_if_needed()
+    state = app.locator(".widget-html", has_text="µs —").first
+    before = state.inner_text()
+    bars = app.locator(".js-plotly-plot .barlayer .point")
+    n_before = bars.count()
+    app.locator("button", has_text="step ▶").click()
+    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[state.element_handle(), before],
+                           timeout=30_000)
+    page.wait_for_timeout(1500)                  # let plotly redraw the batch
+    assert bars.count() > n_before, (n_before, bars.count())
+    assert "6.8" in state.inner_text() and "6.9" in state.inner_text()
+    assert shot(page, "04-contention").stat().st_size > 10_000
+    page.close()
