@@ -113,6 +113,9 @@ def test_what_if_runs_both_versions_and_redraws():
     assert set(res) == {"6.8", "6.9"} and len(app.fig.data) == 2
     assert list(app.fig.data[0].y) == [res["6.8"].wall_s, res["6.9"].wall_s]
     assert "6.9 nodes 1" in app.status.value
+    app.nodes.value, app.pool_limit.value = 4, 1              # pools only for 1-page VAs: the 2-page ones miss
+    res = app.run()
+    assert res["6.9"].allocator["pool_hits"] == 0 and "pools up to 1 pages" in app.status.value
 
 
 def test_timeline_categories_have_colours(pair):

@@ -267,7 +267,8 @@ def profile_tables(results: dict, limit: int = 14) -> dict[str, go.Figure]:
 
 
 class WhatIfApp(App):
-    """Change one thing (threads, nodes, zone size, pools, page clearing cost, lock kind) and rerun both."""
+    """Change one thing (threads, nodes, zone size, pools and their size limit, page clearing cost, lock kind)
+    and rerun both versions."""
 
     def __init__(self, scale: int = 20000, nr_threads: int = 32):
         self.scale = scale
@@ -275,6 +276,8 @@ class WhatIfApp(App):
         self.nodes = W.IntSlider(value=nr_threads, min=1, max=64, description="6.9 nodes", continuous_update=False)
         self.zone = W.Dropdown(options=[1, 4, 16, 64, 256], value=16, description="zone pages")
         self.pools = W.Checkbox(value=True, description="6.9 pools")
+        self.pool_limit = W.Dropdown(options=[1, 2, 4, 16, 64, 256], value=256, description="pools up to",
+                                     tooltip="the largest VA size (pages) pooled: MAX_VA_SIZE_PAGES")
         self.clear = W.FloatSlider(value=CostModel().clear_page_ns, min=0.0, max=500.0, step=10.0,
                                    description="clear_page ns", continuous_update=False)
         self.policy = W.Dropdown(options=["fifo", "tas"], value="fifo", description="spinlock")
@@ -284,7 +287,8 @@ class WhatIfApp(App):
         self.fig = go.FigureWidget(viz.wall_figure({}, None))
         self.run_button.on_click(lambda _b: self.run())
         self.widget = W.VBox([W.HBox([self.threads, self.nodes, self.zone]),
-                              W.HBox([self.pools, self.clear, self.policy, self.run_button]), self.status, self.fig])
+                              W.HBox([self.pools, self.pool_limit, self.clear]), W.HBox([self.policy, self.run_button]),
+                              self.status, self.fig])
 
     def costs(self) -> ContentionCosts:
         base = ContentionCosts()
@@ -298,7 +302,8 @@ class WhatIfApp(App):
                       params={"run_test_mask": 7})
         self.results = {"6.8": ContentionSim("6.8", **common).run(),
                         "6.9": ContentionSim("6.9", nr_vmap_nodes=nodes, vmap_zone_size_pages=self.zone.value,
-                                             pools=self.pools.value, **common).run()}
+                                             pools=self.pools.value, max_va_size_pages=self.pool_limit.value,
+                                             **common).run()}
         fresh = viz.wall_figure(self.results, None)
         with self.fig.batch_update():
             if not self.fig.data:
@@ -307,7 +312,7 @@ class WhatIfApp(App):
                 _apply(self.fig, [tr.to_plotly_json() for tr in fresh.data])
         a, b = self.results["6.8"], self.results["6.9"]
         self.status.value = (f"threads {n}, 6.9 nodes {nodes}, zone {self.zone.value} pages, pools "
-                             f"{'on' if self.pools.value else 'off'}, clear_page {self.clear.value:.0f} ns, "
+                             f"{f'up to {self.pool_limit.value} pages' if self.pools.value else 'off'}, clear_page {self.clear.value:.0f} ns, "
                              f"{self.policy.value}: 6.8 {a.wall_s:.1f} s ({a.slowpath_self_pct:.1f}% spinning), "
                              f"6.9 {b.wall_s:.1f} s ({b.slowpath_self_pct:.1f}%), ratio {a.wall_s / b.wall_s:.1f}×")
         return self.results

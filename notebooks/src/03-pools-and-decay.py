@@ -29,6 +29,14 @@ for f in demo.frames:
           f"lazy {f.lazy_pages:3}/{f.lazy_max}")
 
 # %% [markdown]
+# Here is the map after step 9: node 0's pool of 2-page areas (CPU 0's one-page allocations) and
+# node 1's pool of 4-page areas, after the purge decayed the first by 25% and refilled both.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.pools_figure(demo.frames[9])
+
+# %% [markdown]
 # ## Step through it
 # Each row is a node, each column a pool (VA size in pages). The log under the map shows the
 # purge's work: `purge_vmap_node` moving lazy areas into their owners' pools, `decay` lines

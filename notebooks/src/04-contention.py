@@ -112,14 +112,23 @@ viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated
 # %% [markdown]
 # ## What if?
 # Change one thing and run both versions again (scale 20000, a second or two): the number of 6.9
-# nodes (1 node: 6.9 behaves like 6.8), the zone size, the pools (off: most of the gain goes), the
-# cost of clearing a page, or test-and-set spinlocks instead of queued ones.
+# nodes (1 node: 6.9 behaves like 6.8), the zone size, the pools (off: most of the gain goes) and
+# the largest size they keep, the cost of clearing a page, or test-and-set spinlocks instead of
+# queued ones.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 whatif = WhatIfApp(scale=20000, nr_threads=32)
 whatif.run()
 whatif
+
+# %% [markdown]
+# The result of the default settings, as a static figure (what the panel above shows before you
+# change anything):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+whatif.static()
 
 # %% [markdown]
 # ## How close is it? The published numbers

@@ -128,7 +128,7 @@ class ContentionSim:
     def __init__(self, version: str = "6.9", nr_threads: int = 64, nr_cpus: int | None = None,
                  machine: str = "threadripper-3970x", scale: int = 1000, seed: int = 0, policy: str = "fifo",
                  costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
-                 nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16,
+                 nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
                  timeline_window_ns: tuple[float, float] | None = None, progress=None):
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
@@ -150,7 +150,7 @@ class ContentionSim:
         self.params = TestVmallocParams(**given).fixed()
         self.real_loops = loops
         self.vm = Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, pools=pools, nr_vmap_nodes=nr_vmap_nodes,
-                          vmap_zone_size_pages=vmap_zone_size_pages,
+                          vmap_zone_size_pages=vmap_zone_size_pages, max_va_size_pages=max_va_size_pages,
                           nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
         self.rec = SectionRecorder(self.vm)
         self.vm._tr = self.rec
