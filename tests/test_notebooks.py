@@ -42,6 +42,7 @@ def test_checked_cells_have_stored_output_and_no_core_logic(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
     assert checked, "each notebook checks at least one deterministic output"
+    assert all(c.source.strip() for c in nb.cells), "no empty cells"
     assert all(c.outputs for c in checked)
     # no core logic inside: a notebook may define a tiny helper, not classes or allocator code
     assert not any(line.startswith("class ") for c in code for line in c.source.splitlines())

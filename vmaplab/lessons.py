@@ -312,7 +312,8 @@ class PoolsDemo:
         self.rng = random.Random(seed)
         self.tracer = self.vm.start_trace()
         self.live: dict[int, list[int]] = {cpu: [] for cpu in range(nr_cpus)}
-        self.frames: list[PoolFrame] = [self._frame("a fresh machine: every pool empty", 0)]
+        self.frames: list[PoolFrame] = []
+        self.frames.append(self._frame("a fresh machine: every pool empty", 0))
         for op in script:
             self.apply(op)
 
@@ -362,7 +363,7 @@ class PoolsDemo:
             elif r.event == "purge_vmap_area_lazy":
                 events.append(f"purge_vmap_area_lazy: {r.npurged} VA(s) purged, one TLB flush")
         pools = tuple(tuple(len(p) for p in vn.pool) for vn in vm.nodes)
-        return PoolFrame(len(self.frames) if hasattr(self, "frames") else 0, title, pools, vm.stats.pool_hits,
+        return PoolFrame(len(self.frames), title, pools, vm.stats.pool_hits,
                          vm.stats.pool_misses, vm.vmap_lazy_nr, vm.lazy_max_pages(), len(vm.free_space), decays,
                          purges, tuple(events))
 

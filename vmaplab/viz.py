@@ -236,8 +236,9 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
                 continue
             a = addr + i
             vm_area = vm.find_vm_area(a)
-            where = (f"{vm_area.caller or '?'} [{vm_area.addr:#x}, +{vm_area.size:#x})" if vm_area is not None
-                     else "no area here (hole): reads as zero")
+            where = (f"{vm_area.caller or '?'} [{vm_area.addr:#x}, +{vm_area.size:#x}), busy tree of node "
+                     f"{vm.addr_to_node_id(vm_area.addr)}" if vm_area is not None
+                     else "no area here (a hole or a guard page): reads as zero")
             zr.append(data[i]), tr.append(f"{data[i]:02x}"), hr.append(f"{a:#x}: {data[i]:#04x} — {where}")
         z.append(zr), text.append(tr), hover.append(hr)
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
@@ -246,6 +247,20 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
     fig.update_yaxes(autorange="reversed", tickvals=list(range(rows)),
                      ticktext=[f"{addr + 16 * r:#x}" for r in range(rows)])
     fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top")
+    return fig
+
+
+def vmallocinfo_callers_figure(info, top: int = 12) -> go.Figure:
+    """Bytes of vmalloc space per caller (busy lines) and the unpurged total, from a parsed vmallocinfo."""
+    sizes: dict[str, int] = {}
+    for line in info.lines:
+        key = "(unpurged vm_area)" if line.kind == "unpurged" else (line.caller or "?").split("+")[0]
+        sizes[key] = sizes.get(key, 0) + line.size
+    rows = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+    fig = go.Figure(go.Bar(y=[k for k, _ in rows][::-1], x=[v / 2**20 for _, v in rows][::-1], orientation="h",
+                           marker_color=["#ff9800" if k.startswith("(") else "#1565c0" for k, _ in rows][::-1]))
+    fig.update_layout(**LAYOUT, height=120 + 26 * len(rows), title="vmalloc space by caller (MiB, guard pages included)",
+                      xaxis_title="MiB")
     return fig
 
 

@@ -28,6 +28,10 @@ print(dict(Counter(ln.kind for ln in info.lines)))
 callers = Counter(ln.caller.split("+")[0] for ln in info.lines if ln.caller)
 print("most frequent callers:", callers.most_common(5))
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.vmallocinfo_callers_figure(info)
+
 # %% [markdown]
 # The many `unpurged vm_area` lines are lazily freed areas waiting for a purge: on a quiet
 # machine they can sit there a long time, because the purge only runs when `lazy_max_pages`
@@ -54,7 +58,8 @@ print(f"re-emitted {len(again.splitlines())} lines; same lines as a multiset, ad
 # ## vread across areas and holes
 # A seeded scenario with recognisable page contents: each vmalloc area is filled with one letter.
 # Reading across the start of an area shows zeros (the previous area's guard page, or a hole),
-# then the area's bytes.
+# then the area's bytes. `vread` finds each area in the busy tree of its own node; hover over a
+# byte in the figure to see which area (and node) it came from.
 
 # %%
 # NBVAL_CHECK_OUTPUT
