@@ -6,7 +6,7 @@ from vmaplab import (
 )
 from vmaplab.trace import AllocVmapArea, PurgeNode
 
-from conftest import tiny
+from conftest import snapshot, tiny
 
 S, P = VMALLOC_START, PAGE_SIZE
 
@@ -377,3 +377,33 @@ def test_vmalloc_dump_obj_looks_in_one_node_only():
         " 32-page vmalloc region starting at 0xffffc90000000000 allocated at xfs_buf_alloc+0x1c/0x80")
     assert vm.vmalloc_dump_obj(a + 0x10000) is None       # zone 1: node 1 does not hold it
     assert vm.find_vmap_area(a + 0x10000).va_start == a   # find_vmap_area probes and finds it
+
+
+def test_prefill_node_pool_carves_owned_pooled_vas():
+    from vmaplab import decode_vn_id
+    vm = tiny("6.9", nr_cpus=2)
+    added = vm.prefill_node_pool(1, 2 * PAGE_SIZE, 3)
+    pool = vm.nodes[1].pool[1]
+    assert added == 3 and len(pool) == pool.len == 3
+    assert all(decode_vn_id(va.flags, vm.nr_vmap_nodes) == 1 and va.size == 2 * PAGE_SIZE for va in pool)
+    vm.check()
+    head = pool.va_list[0].va_start
+    hits = vm.stats.pool_hits
+    assert vm.vmalloc(PAGE_SIZE, cpu=1) == head and vm.stats.pool_hits == hits + 1
+    vm.check()
+
+
+def test_prefill_node_pool_adds_nothing_where_pools_do_not_apply():
+    vm = tiny("6.9", nr_cpus=2)
+    before = snapshot(vm)
+    assert vm.prefill_node_pool(2, 2 * PAGE_SIZE, 3) == 0            # no such node
+    assert vm.prefill_node_pool(0, 5 * PAGE_SIZE, 3) == 0            # 5 pages: beyond max_va_size_pages=4
+    assert vm.prefill_node_pool(0, PAGE_SIZE + 1, 3) == 0            # not page aligned
+    assert snapshot(vm) == before
+    assert tiny("6.8").prefill_node_pool(0, 2 * PAGE_SIZE, 3) == 0
+    full = tiny("6.9", nr_cpus=2, pages=8)
+    assert full.prefill_node_pool(0, 4 * PAGE_SIZE, 10) == 1          # a second would pass VMALLOC_END
+    full.check()
+    # no room left for CPU 1's request: the overflow path's full decay hands the pooled VA back
+    assert full.vmalloc(3 * PAGE_SIZE, cpu=1) is not None and full.nodes[0].pool_total() == 0
+    full.check()

@@ -99,3 +99,28 @@ def test_nr_vmap_nodes_what_if_is_validated():
     with pytest.raises(ConfigError):
         Vmalloc(nr_cpus=4, version="6.8", nr_vmap_nodes=1)
     assert Vmalloc(nr_cpus=8, nr_vmap_nodes=2).nr_vmap_nodes == 2
+
+
+def test_warm_start_only_where_it_applies():
+    assert ContentionSim("6.9", nr_threads=2, scale=1000).warm_start
+    assert not ContentionSim("6.9", nr_threads=2, scale=1).warm_start          # an unscaled run is its own steady state
+    assert not ContentionSim("6.8", nr_threads=2, scale=1000).warm_start       # no pools to warm
+    assert not ContentionSim("6.9", nr_threads=2, scale=1000, pools=False).warm_start
+    assert not ContentionSim("6.9", nr_threads=2, scale=1000, warm_start=False).warm_start
+
+
+def test_warm_start_measures_turns_and_lifts_the_pool_hit_rate():
+    """A scaled fix_size loop is a handful of purge intervals long: cold, its first interval misses."""
+    def run(warm):
+        sim = ContentionSim("6.9", nr_threads=8, scale=500, params={"run_test_mask": 1}, warm_start=warm)
+        res = sim.run()
+        sim.vm.check()
+        st = res.allocator
+        return sim, st["pool_hits"] / (st["pool_hits"] + st["pool_misses"]), res
+    warm, warm_rate, warm_res = run(True)
+    cold, cold_rate, cold_res = run(False)
+    seen = warm._turns_per_interval["fix_size_alloc_test [test_vmalloc]"]
+    # 8 workers freeing 2 pages a turn: an interval is about lazy_max_pages / 16 turns of each
+    expect = warm.vm.lazy_max_pages() / 16
+    assert seen and all(0.5 * expect < t < 2 * expect for t in seen)
+    assert warm_rate > cold_rate + 0.05 and warm_res.wall_s < cold_res.wall_s

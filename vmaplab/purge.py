@@ -22,8 +22,8 @@ flush is one counted event, not IPIs; no KASAN shadow release.
 """
 from __future__ import annotations
 
-from .area import VmapArea, decode_vn_id
-from .config import PAGE_SHIFT, ULONG_MAX
+from .area import VmapArea, decode_vn_id, encode_vn_id
+from .config import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
@@ -193,6 +193,32 @@ class PurgeMixin:
         if self._tr is not None:
             self._pool_event(cpu, vn.id, idx, "add", va.va_start, vn.pool_lock)
         return True
+
+    def prefill_node_pool(self, node_id: int, size: int, count: int) -> int:
+        """Not a kernel function: the warm start of a scaled contention run (``contention.sim``).
+
+        Carves up to ``count`` VAs of ``size`` bytes (guard included) from the free tree as
+        lowest matches in the vmalloc window, marks them owned by node ``node_id`` and pushes
+        them on that node's pool, as purge_vmap_node leaves recycled VAs. Untraced, no locks:
+        it stands for work the real run spread over its long phases. Returns how many it added
+        (0 without pools, for a size pools do not keep, or once the window is full).
+        """
+        if not self._node_layer or not 0 <= node_id < self.nr_vmap_nodes:
+            return 0
+        if size <= 0 or size & (PAGE_SIZE - 1) or (size - 1) >> PAGE_SHIFT >= self.max_va_size_pages:
+            return 0
+        vn, owner = self.nodes[node_id], encode_vn_id(node_id, self.nr_vmap_nodes)
+        pool = vn.pool[(size - 1) >> PAGE_SHIFT]
+        added = 0
+        while added < count:
+            addr = self.free_space.alloc(size, PAGE_SIZE, self.VMALLOC_START, self.VMALLOC_END)
+            if addr is None:
+                break
+            va = VmapArea(addr, addr + size, owner)
+            pool.va_list.appendleft(va)
+            pool.len += 1
+            added += 1
+        return added
 
     def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
         """decay_va_pool_node() exactly as 6.9 (§3.8): drop ⌊L/4⌋ newest, or all if L <= 3 or full.

@@ -137,7 +137,7 @@ class TestVmallocRun:
 
     def __init__(self, vm, params: TestVmallocParams, seed: int = 0, interleave: str = "round-robin",
                  cost: CostModel | None = None, rcu_batch: int = 510, progress=None, scale: int = 1,
-                 on_call=None):
+                 on_call=None, on_loop=None):
         if interleave not in ("round-robin", "random"):
             raise ConfigError(f"interleave must be 'round-robin' or 'random', got {interleave!r}")
         if not isinstance(rcu_batch, int) or rcu_batch < 1:
@@ -155,6 +155,7 @@ class TestVmallocRun:
             raise ConfigError(f"scale must be a positive int, got {scale!r}")
         self.scale = scale            # divides the setup sizes (J, 15000); loops are the caller's
         self.on_call = on_call        # on_call(worker, kind, pages, zero) after each allocator call
+        self.on_loop = on_loop        # on_loop(worker, sizes): a measured loop allocating `sizes` each turn starts
         # Setup populations a scaled run shrinks by `scale`: live setup areas and the holes
         # full_fit punched; the contention model uses them to price trees at their real size.
         self.setup_live = 0
@@ -213,12 +214,15 @@ class TestVmallocRun:
             self._vfree(w, p)
             yield
 
-    def _loops(self):
+    def _loops(self, w: Worker, *sizes: int):
+        """The measured loop's turns; tells ``on_loop`` which sizes each turn allocates."""
+        if self.on_loop is not None:
+            self.on_loop(w, sizes)
         return range(self.params.test_loop_count)
 
     def fix_size_alloc_test(self, w):
         size = max(self.params.nr_pages, 1) * PAGE_SIZE
-        return (yield from self._alloc_free_loop(w, ((size, 1, GFP_KERNEL) for _ in self._loops()), 0))
+        return (yield from self._alloc_free_loop(w, ((size, 1, GFP_KERNEL) for _ in self._loops(w, size)), 0))
 
     def full_fit_alloc_test(self, w):
         junk_length = max(1, fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE) // self.scale)
@@ -237,7 +241,7 @@ class TestVmallocRun:
         self.setup_live -= len(junk)
         self.junk_holes += len(junk)
         yield from self._free_all(w, junk)
-        rv = yield from self._alloc_free_loop(w, ((PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops()), 1)
+        rv = yield from self._alloc_free_loop(w, ((PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops(w, PAGE_SIZE)), 1)
         self.setup_live -= len(ptr)
         self.junk_holes -= len(junk)
         yield from self._free_all(w, ptr)
@@ -257,7 +261,7 @@ class TestVmallocRun:
             self.setup_live += 1
             yield
         rv = -1
-        for _ in range(self.params.test_loop_count):
+        for _ in self._loops(w, 100 * PAGE_SIZE, PAGE_SIZE):
             ptr_1 = self._vmalloc(w, 100 * PAGE_SIZE)
             yield
             if ptr_1 is None:
@@ -281,16 +285,16 @@ class TestVmallocRun:
 
     def random_size_alloc_test(self, w):
         # get_random_u32_inclusive(1, 100) pages, drawn as the loop goes
-        requests = ((w.rng.randint(1, 100) * PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops())
+        requests = ((w.rng.randint(1, 100) * PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops(w))
         return (yield from self._alloc_free_loop(w, requests, 1))
 
     def fix_align_alloc_test(self, w):
-        requests = ((5 * PAGE_SIZE, THREAD_ALIGN << 1, GFP_KERNEL | GFP_ZERO) for _ in self._loops())
+        requests = ((5 * PAGE_SIZE, THREAD_ALIGN << 1, GFP_KERNEL | GFP_ZERO) for _ in self._loops(w, 5 * PAGE_SIZE))
         return (yield from self._alloc_free_loop(w, requests, None))
 
     def random_size_align_alloc_test(self, w):
         def requests():
-            for _ in self._loops():
+            for _ in self._loops(w):
                 rnd = w.rng.randrange(256)                 # get_random_u8(): size and align from one byte
                 yield ((rnd % 10) + 1) * PAGE_SIZE, 1 << (rnd % 23), GFP_KERNEL | GFP_ZERO
         return (yield from self._alloc_free_loop(w, requests(), None))
@@ -305,7 +309,7 @@ class TestVmallocRun:
 
     def _kvfree_rcu_test(self, w):
         vm = self.vm
-        for _ in range(self.params.test_loop_count):
+        for _ in self._loops(w, PAGE_SIZE):
             p = self._vmalloc(w, PAGE_SIZE)
             yield
             if p is None:

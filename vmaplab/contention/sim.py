@@ -24,19 +24,22 @@ Simplifications (listed in the module, reported in the closing note):
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
     allocations (J, 15000), prices trees at their real size, keeps the real
     lazy_max_pages (so purges and pools behave per operation as in the real
-    run), and counts every simulated nanosecond s times. Transients that last a
-    fixed number of calls (each test's pools warming up until a purge interval
-    of its frees has been pooled, and the free-lock contention they cause) then
-    weigh s times more than in the real run, so 6.9's results still depend on s
-    (measured: 6.9 wall 44.7 / 53.3 / 67.3 / 79.6 s at s = 250 / 500 / 1000 /
-    2000): the main open item;
+    run), and counts every simulated nanosecond s times. A real loop lasts
+    hundreds of purge intervals, a scaled one a few, so the pools' transient at
+    the start of each loop would weigh s times more: in 6.9 each loop starts
+    warm instead (``_warm``: pools seeded, untimed, to the steady state computed
+    from the turns per interval the run itself measures). Measured with it
+    (README): 6.9 wall within about 10% across s = 250..4000, seed to seed
+    spread about ±5% at s >= 1000;
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..allocator import Vmalloc
+from ..config import PAGE_SIZE
 from ..trace import Lock, TlbFlush
 from ..workloads import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
@@ -85,6 +88,28 @@ class SectionRecorder:
             self.items.append(("flush",))
 
 
+def stationary_pool(turns: list[int], passes: int = 8) -> int:
+    """A worker's pool length right after a purge, in the steady state of its loop.
+
+    Replays 6.9's pool cycle over the measured turns per interval (cycled ``passes`` times so
+    the start is forgotten): a purge decays the leftover (a quarter, or all of it below 4) and
+    adds what the worker freed, one VA per turn of the interval just ended; the next interval's
+    turns take VAs from the pool. Returns the median after-purge length of the last pass.
+
+    >>> stationary_pool([10] * 8), stationary_pool([2, 20] * 4), stationary_pool([0, 0, 0, 40])
+    (10, 20, 30)
+    """
+    pool, states = 0, []
+    n = len(turns)
+    for k in range(passes * n):
+        pool = (0 if pool <= 3 else pool - (pool >> 2)) + turns[k % n]      # the purge: decay, then refill
+        if k >= (passes - 1) * n:
+            states.append(pool)
+        pool = max(0, pool - turns[(k + 1) % n])                           # the next interval's turns
+    states.sort()
+    return states[len(states) // 2]
+
+
 @dataclass
 class SimResult:
     """What one simulated run produced."""
@@ -129,7 +154,7 @@ class ContentionSim:
                  machine: str = "threadripper-3970x", scale: int = 1000, seed: int = 0, policy: str = "fifo",
                  costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
                  nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
-                 timeline_window_ns: tuple[float, float] | None = None, progress=None):
+                 timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True):
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
             raise ValueError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
@@ -154,8 +179,10 @@ class ContentionSim:
                           nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
         self.rec = SectionRecorder(self.vm)
         self.vm._tr = self.rec
+        # a scaled 6.9 run starts each measured loop with the pools the real run's long phase has
+        self.warm_start = bool(warm_start) and scale > 1 and self.vm._node_layer
         self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
-                                   on_call=self._on_call)
+                                   on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None)
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.last_writes: dict[str, float] = {}
@@ -170,6 +197,11 @@ class ContentionSim:
         self.timeline: list[tuple] = []
         self.progress = progress
         self._calls: list[tuple] = []
+        self._loop_at: dict[int, tuple] = {}      # cpu -> (caller, sizes) of the loop it is in
+        self._turns_at: dict[int, list] = {}      # cpu -> [_lazy_freed when its window opened, turns since]
+        self._lazy_freed = 0                      # pages all workers freed lazily so far
+        self._turns_per_interval: dict[str, deque] = {}
+        self._warmed: set[int] = set()            # cpus whose current loop got its warm start
         self._gens = {}
         self._workers = {}
         self._started = False
@@ -178,6 +210,70 @@ class ContentionSim:
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
+        if self.warm_start:
+            if kind == "vfree":
+                self._lazy_freed += pages + 1                          # the guard page is freed too
+            elif kind == "vmalloc":
+                self._count_turn(w, pages)
+
+    def _on_loop(self, w, sizes: tuple) -> None:
+        """A measured loop starts: note it, and warm its pools if its steady state is known yet."""
+        self._loop_at[w.cpu] = (w.caller, sizes)
+        self._turns_at[w.cpu] = [self._lazy_freed, 0]
+        self._warmed.discard(w.cpu)
+        self._warm(w)
+
+    def _warm(self, w) -> None:
+        """Warm start: give the worker's node pools the steady state of its loop, once per loop.
+
+        In the real run a loop lasts ~10^6 turns, hundreds of purge intervals, so its pools
+        spend almost all of it in their steady state; a scaled loop lasts a few intervals, and
+        its first ones (pools holding what the previous test left) would weigh s times more.
+        In the steady state a purge leaves each pool with what its worker freed during the
+        interval just ended (plus what survived the decay), and the worker draws on that until
+        the next purge. A worker joining mid-interval freed nothing yet, so it gets a whole
+        after-purge pool: ``stationary_pool`` of the turns per interval measured on workers in
+        the same loop (``_count_turn``). Until a first measurement exists the pools stay as
+        they are (the run's own warm-up, one interval, as short as the real one's). The VAs
+        are carved untimed from the free tree.
+        """
+        at = self._loop_at.get(w.cpu)
+        seen = self._turns_per_interval.get(w.caller)
+        if w.cpu in self._warmed or at is None or at[0] != w.caller or not at[1] or not seen:
+            return
+        self._warmed.add(w.cpu)
+        vm = self.vm
+        target = stationary_pool(list(seen))
+        node = w.cpu % vm.nr_vmap_nodes
+        tracer, vm._tr = vm._tr, None                                   # untimed: record nothing
+        try:
+            for size in at[1]:
+                have = len(vm.nodes[node].pool[size // PAGE_SIZE])     # the pool of size + guard page
+                vm.prefill_node_pool(node, size + PAGE_SIZE, target - have)
+        finally:
+            vm._tr = tracer
+
+    def _count_turn(self, w, pages: int) -> None:
+        """Measure turns per purge interval of each loop: turns while all CPUs free lazy_max_pages.
+
+        One turn per vmalloc of the loop's first size; a window closes once the pages freed
+        lazily by everyone since it opened reach lazy_max_pages (one interval's worth, whether
+        or not a purge fell inside), giving one sample of its test. The first sample of a test
+        comes from an eighth of that, so that its workers' cold start (the run's first interval,
+        the only one the real run also spends cold) stays short.
+        """
+        at = self._loop_at.get(w.cpu)
+        if at is None or at[0] != w.caller or not at[1]:
+            return
+        st = self._turns_at[w.cpu]
+        freed = self._lazy_freed - st[0]
+        lazy_max = self.vm.lazy_max_pages()
+        if freed >= (lazy_max if w.caller in self._turns_per_interval else lazy_max / 8):
+            self._turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
+            st[:] = [self._lazy_freed, 0]
+            self._warm(w)
+        if pages == -(-at[1][0] // PAGE_SIZE):
+            st[1] += 1
 
     def _lock(self, name: str):
         lock = self.locks.get(name)
