@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
 from vmaplab.contention.profile import format_table  # noqa: E402
+from vmaplab.contention.published import published  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
 from vmaplab.costs import CostModel  # noqa: E402
 
 T6_FIX_US, T6_LONG_US = 0.430, 7.664          # per pair / per iteration, 1M loops, one CPU (T6)
 T7_ONE_JOB_US = 0.576                         # v1 cover letter, 1 job, with zeroing (T7)
-PUBLISHED = {"6.8": (651.271, 93.07), "6.9": (51.301, 16.51)}
 
 
 def single_cpu_us(costs: ContentionCosts, mask: int, scale: int) -> float:
@@ -94,10 +94,11 @@ def headline(costs: ContentionCosts, threads: int, scale: int, seed: int) -> dic
     a, b = out["6.8"], out["6.9"]
     print("\nout of sample (published vs simulated):")
     print(f"  {'quantity':<34} {'published':>10} {'simulated':>10} {'error':>8}")
-    rows = [("wall 6.8 (s)", 651.271, a.wall_s), ("wall 6.9 (s)", 51.301, b.wall_s),
-            ("ratio 6.8/6.9", 651.271 / 51.301, a.wall_s / b.wall_s),
-            ("slow path self 6.8 (%)", 93.07, a.slowpath_self_pct),
-            ("slow path self 6.9 (%)", 16.51, b.slowpath_self_pct)]
+    pub = published()                  # parsed from the cover letter's text
+    rows = [("wall 6.8 (s)", pub["6.8"]["wall_s"], a.wall_s), ("wall 6.9 (s)", pub["6.9"]["wall_s"], b.wall_s),
+            ("ratio 6.8/6.9", pub["ratio"], a.wall_s / b.wall_s),
+            ("slow path self 6.8 (%)", pub["6.8"]["slowpath_self_pct"], a.slowpath_self_pct),
+            ("slow path self 6.9 (%)", pub["6.9"]["slowpath_self_pct"], b.slowpath_self_pct)]
     for name, pub, sim in rows:
         err = f"{100 * (sim / pub - 1):+.0f}%" if "%" not in name else f"{sim - pub:+.1f} pt"
         print(f"  {name:<34} {pub:>10.2f} {sim:>10.2f} {err:>8}")

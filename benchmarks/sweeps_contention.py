@@ -1,52 +1,78 @@
 """Sweeps of the contention simulator (contention-model.md §7.2, §7.3).
 
-  scale        s-invariance: the headline at several scales (results should not depend on s)
-  threads      the v1 cover letter's curve: us per 1-page vmalloc/vfree pair per job, 1..32 jobs (T7)
+  scale        s-invariance: the headline at several scales and seeds (results should not depend on s)
+  threads      the v1 cover letter's curve: us per 1-page vmalloc/vfree pair per job, 1..64 jobs (T7)
   sensitivity  one constant at a time (tornado table): wall ratio and spin shares
 
+Runs are independent, so they go to --jobs processes (results do not depend on it).
+
 Usage: python benchmarks/sweeps_contention.py scale|threads|sensitivity [--scale 2000] [--threads 64]
+           [--scales 250,500,1000,2000,4000] [--seeds 0,1,2] [--jobs 2]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
-from vmaplab.contention.published import V1_CURVE  # noqa: E402
+from vmaplab.contention.published import V1_CURVE, published  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
 from vmaplab.costs import CostModel  # noqa: E402
 
-T7 = V1_CURVE
+
+def one(task: tuple) -> tuple:
+    """(version, threads, scale, seed, costs, mask) -> (wall_s, slowpath %, wall ns)."""
+    version, threads, scale, seed, costs, mask = task
+    r = ContentionSim(version, nr_threads=threads, nr_cpus=threads, scale=scale, seed=seed, costs=costs,
+                      params={"run_test_mask": mask}).run()
+    return r.wall_s, r.slowpath_self_pct, r.wall_ns
 
 
-def pair(costs: ContentionCosts, threads: int, scale: int, params=None) -> tuple:
-    out = []
-    for version in ("6.8", "6.9"):
-        res = ContentionSim(version, nr_threads=threads, nr_cpus=max(threads, 1), scale=scale, costs=costs,
-                            params=params or {"run_test_mask": 7}).run()
-        out.append(res)
-    return out
+def run_all(tasks: list, jobs: int) -> list:
+    if jobs <= 1:
+        return [one(t) for t in tasks]
+    with ProcessPoolExecutor(jobs) as pool:
+        return list(pool.map(one, tasks))
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
 
 
 def sweep_scale(args) -> None:
-    print(f"s-invariance, run_test_mask=7 nr_threads={args.threads}")
-    print(f"{'scale':>6} {'6.8 wall s':>11} {'6.9 wall s':>11} {'ratio':>7} {'6.8 spin %':>11} {'6.9 spin %':>11}")
-    for s in (500, 1000, 2000):
-        a, b = pair(ContentionCosts(), args.threads, s)
-        print(f"{s:>6} {a.wall_s:>11.1f} {b.wall_s:>11.1f} {a.wall_s / b.wall_s:>7.2f} "
-              f"{a.slowpath_self_pct:>11.2f} {b.slowpath_self_pct:>11.2f}", flush=True)
+    scales, seeds = _ints(args.scales), _ints(args.seeds)
+    tasks = [(v, args.threads, s, seed, ContentionCosts(), 7) for s in scales for v in ("6.8", "6.9") for seed in seeds]
+    res = dict(zip(tasks, run_all(tasks, args.jobs)))
+    print(f"s-invariance, run_test_mask=7 nr_threads={args.threads}, seeds {args.seeds}: mean (min..max) over seeds")
+    print(f"{'scale':>6} {'6.8 wall s':>22} {'6.9 wall s':>22} {'ratio':>6} {'6.8 spin %':>11} {'6.9 spin %':>20}")
+    for s in scales:
+        row = {v: [res[(v, args.threads, s, seed, ContentionCosts(), 7)] for seed in seeds] for v in ("6.8", "6.9")}
+        wall = {v: [r[0] for r in row[v]] for v in row}
+        spin = {v: [r[1] for r in row[v]] for v in row}
+        ratio = statistics.mean(wall["6.8"]) / statistics.mean(wall["6.9"])
+        print(f"{s:>6} {_spread(wall['6.8']):>22} {_spread(wall['6.9']):>22} {ratio:>6.2f} "
+              f"{statistics.mean(spin['6.8']):>11.2f} {_spread(spin['6.9']):>20}")
+
+
+def _spread(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
 
 
 def sweep_threads(args) -> None:
-    print("v1 curve: fix_size_alloc_test (1 page), us per vmalloc/vfree pair per job")
+    jobs = (1, 2, 4, 8, 16, 32, 64)
+    tasks = [(v, n, args.scale, 0, ContentionCosts(), 1) for n in jobs for v in ("6.8", "6.9")]
+    res = dict(zip(tasks, run_all(tasks, args.jobs)))
+    print(f"v1 curve: fix_size_alloc_test (1 page), us per vmalloc/vfree pair per job, scale 1/{args.scale}")
     print(f"{'jobs':>5} {'6.8 sim':>9} {'before T7':>10} {'6.9 sim':>9} {'v1 T7':>8}")
-    for n in (1, 2, 4, 8, 16, 32):
-        a, b = pair(ContentionCosts(), n, args.scale, {"run_test_mask": 1})
-        print(f"{n:>5} {a.wall_ns / 1e3 / 1e6:>9.3f} {T7[n][0]:>10.3f} {b.wall_ns / 1e3 / 1e6:>9.3f} {T7[n][1]:>8.3f}",
-              flush=True)
+    for n in jobs:
+        a, b = (res[(v, n, args.scale, 0, ContentionCosts(), 1)] for v in ("6.8", "6.9"))
+        before, after = V1_CURVE.get(n, (float("nan"), float("nan")))
+        print(f"{n:>5} {a[2] / 1e3 / 1e6:>9.3f} {before:>10.3f} {b[2] / 1e3 / 1e6:>9.3f} {after:>8.3f}")
 
 
 def sweep_sensitivity(args) -> None:
@@ -58,12 +84,15 @@ def sweep_sensitivity(args) -> None:
     variants += [(f"clear_page_ns={v}", base.with_(calls=CostModel(**{**calls.__dict__, "clear_page_ns": v})))
                  for v in (60, 300)]
     variants += [(f"cs_base_ns={v}", base.with_(cs_base_ns=v)) for v in (100,)]
-    print(f"sensitivity, run_test_mask=7 nr_threads={args.threads}, scale 1/{args.scale}")
+    tasks = [(v, args.threads, args.scale, 0, costs, 7) for _name, costs in variants for v in ("6.8", "6.9")]
+    res = run_all(tasks, args.jobs)
+    pub = published()
+    print(f"sensitivity, run_test_mask=7 nr_threads={args.threads}, scale 1/{args.scale} "
+          f"(published: ratio {pub['ratio']:.2f}, spin {pub['6.8']['slowpath_self_pct']} / {pub['6.9']['slowpath_self_pct']})")
     print(f"{'variant':<20} {'6.8 wall':>9} {'6.9 wall':>9} {'ratio':>7} {'6.8 spin':>9} {'6.9 spin':>9}")
-    for name, costs in variants:
-        a, b = pair(costs, args.threads, args.scale)
-        print(f"{name:<20} {a.wall_s:>9.1f} {b.wall_s:>9.1f} {a.wall_s / b.wall_s:>7.2f} "
-              f"{a.slowpath_self_pct:>9.2f} {b.slowpath_self_pct:>9.2f}", flush=True)
+    for i, (name, _costs) in enumerate(variants):
+        a, b = res[2 * i], res[2 * i + 1]
+        print(f"{name:<20} {a[0]:>9.1f} {b[0]:>9.1f} {a[0] / b[0]:>7.2f} {a[1]:>9.2f} {b[1]:>9.2f}")
 
 
 def main(argv=None) -> int:
@@ -71,6 +100,9 @@ def main(argv=None) -> int:
     p.add_argument("sweep", choices=["scale", "threads", "sensitivity"])
     p.add_argument("--scale", type=int, default=2000)
     p.add_argument("--threads", type=int, default=64)
+    p.add_argument("--scales", default="250,500,1000,2000,4000")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
     print("ARG " + " ".join(sys.argv[1:] if argv is None else argv))
     {"scale": sweep_scale, "threads": sweep_threads, "sensitivity": sweep_sensitivity}[args.sweep](args)

@@ -22,6 +22,7 @@ from collections import Counter
 from .allocator import Vmalloc
 from .check import render_address_map
 from .config import PAGE_SIZE
+from .contention.published import published
 from .errors import ConfigError, VmallocError
 from .scenarios import SCENARIOS, build_scenario
 from .vmallocinfo import parse_vmallocinfo
@@ -298,11 +299,14 @@ def cmd_simulate(args) -> int:
                   f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}")
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]
-        print(f"ratio 6.8/6.9: {a.wall_s / b.wall_s:.1f}x (cover letter: 10m51.271s / 0m51.301s = 12.7x); "
-              f"slow path {a.slowpath_self_pct:.2f}% -> {b.slowpath_self_pct:.2f}% (published 93.07% -> 16.51%)")
-    if "6.9" in results:
-        print("note: the 6.9 results still depend on --scale (pool warm-up is measured in purge intervals, "
-              "which a scaled run keeps real); compare several scales before quoting them")
+        pub = published()
+        print(f"ratio 6.8/6.9: {a.wall_s / b.wall_s:.1f}x (cover letter: {pub['6.8']['wall_s']:.3f} s / "
+              f"{pub['6.9']['wall_s']:.3f} s = {pub['ratio']:.1f}x); slow path {a.slowpath_self_pct:.2f}% -> "
+              f"{b.slowpath_self_pct:.2f}% (published {pub['6.8']['slowpath_self_pct']}% -> "
+              f"{pub['6.9']['slowpath_self_pct']}%)")
+    if "6.9" in results and args.scale > 1:
+        print("note: a scaled 6.9 run starts each test loop with its pools in their steady state (README, "
+              "'scale'); 6.9 results vary by about 5% from seed to seed: compare a few --seed values")
     return 0
 
 

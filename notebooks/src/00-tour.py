@@ -102,9 +102,11 @@ for v, r in results.items():
 viz.wall_figure(results, pub)
 
 # %% [markdown]
-# A run this scaled down is a sketch: the pools warm up in a fixed number of calls, which weighs
-# more in a shorter run (notebook 4 and the README say how much). The direction and the size of
-# the effect are already visible.
+# This run is scaled down 20000× (50 turns of each test loop instead of 10^6), so it is a
+# sketch: its results move by several percent with the scale and the seed (the README has a table
+# over scales and seeds), and the model's 6.8 is slower than the real machine, which makes its
+# ratio larger than the published 12.7. The direction and the size of the effect are already
+# visible: notebook 4 shows where the time goes.
 #
 # ## Where next
 # 1. `01-free-tree`: how the lowest fit is found in O(log n), and the four ways a block is cut.
