@@ -4,6 +4,7 @@ import json
 import pytest
 
 from vmaplab.cli import main
+from vmaplab.contention.costs import ContentionCosts
 from vmaplab.contention.profile import Profile, call_path
 from vmaplab.contention.sim import ContentionSim
 
@@ -124,3 +125,13 @@ def test_warm_start_measures_turns_and_lifts_the_pool_hit_rate():
     expect = warm.vm.lazy_max_pages() / 16
     assert seen and all(0.5 * expect < t < 2 * expect for t in seen)
     assert warm_rate > cold_rate + 0.05 and warm_res.wall_s < cold_res.wall_s
+
+
+def test_purged_vas_are_local_work_in_purge_vmap_node():
+    """Each VA a purge accounts costs purge_va_ns outside any lock, under purge_vmap_node in 6.9."""
+    base = small("6.9")
+    free = small("6.9", costs=ContentionCosts().with_(purge_va_ns=0.0))
+    sym = {r["symbol"]: r["self_pct"] for r in base.profile}
+    assert sym.get("purge_vmap_node", 0) > 0
+    assert "purge_vmap_node" not in {r["symbol"] for r in free.profile if r["self_pct"] > 0}
+    assert base.wall_s > free.wall_s

@@ -13,7 +13,7 @@ size (simulated size plus the missing ``(s - 1)`` shares), its visits stretched
 by the ratio of real to simulated depth. While an SMT
 sibling is busy, local work runs ``f_smt`` times slower. A purge's TLB flush
 costs its sender ``ipi_sender_ns`` and every other running CPU
-``ipi_receiver_ns``. A scaled run keeps the real ``lazy_max_pages``, so its
+``ipi_receiver_ns``; accounting each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the real ``lazy_max_pages``, so its
 purges are as large, and as frequent per operation, as the real ones; only the
 tree depth needs rescaling.
 
@@ -42,6 +42,9 @@ class ContentionCosts:
     f_smt: float = 1.6             # [E] §4.2: local work with the SMT sibling busy (sweep 1.3-2.0)
     ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
     ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
+    purge_va_ns: float = 184.0     # [E] per VA a purge accounts: the VA, freed long ago on another CPU (t_mem 90)
+    #                                plus the vmap_lazy_nr atomic on a line all CPUs write (a cross-CCX transfer,
+    #                                94 ns, §2.3); purge_vmap_node's own work (6.8: __purge_vmap_area_lazy's)
 
     def with_(self, **changes) -> "ContentionCosts":
         """A copy with some constants changed (the sensitivity sweeps use this)."""

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from ..allocator import Vmalloc
 from ..config import PAGE_SIZE
-from ..trace import Lock, TlbFlush
+from ..trace import Lock, PurgeNode, TlbFlush
 from ..workloads import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
@@ -86,6 +86,8 @@ class SectionRecorder:
                                        tree.writes - w0, len(tree)))
         elif cls is TlbFlush:
             self.items.append(("flush",))
+        elif cls is PurgeNode and args[1]:
+            self.items.append(("purge_vas", args[1]))          # nr_purged: local work, priced by the sim
 
 
 def stationary_pool(turns: list[int], passes: int = 8) -> int:
@@ -297,7 +299,7 @@ class ContentionSim:
                      "kvfree_rcu": c.rcu_queue_ns}.get(kind, c.vfree_fixed_ns)
             script.append(("run", (test, kind), fixed))
             for item in self.rec.items[start:end]:
-                script.append(item + ((test, kind),) if item[0] == "cs" else item)
+                script.append(self._item(item, test, kind))
             if kind == "vmalloc" and pages:
                 script.append(("run", (test, "pages.alloc"), pages * c.page_alloc_ns))
                 if zero or c.init_on_alloc:
@@ -312,8 +314,16 @@ class ContentionSim:
                 script.append(("run", (test, "pages.unmap"), pages * c.page_unmap_ns))
             start = end
         for item in self.rec.items[start:]:          # sections after the last call (none expected)
-            script.append(item + ((test, "vfree"),) if item[0] == "cs" else item)
+            script.append(self._item(item, test, "vfree"))
         return script
+
+    def _item(self, item: tuple, test: str, kind: str) -> tuple:
+        """A recorded item as a script step: sections learn who entered them; purged VAs become local work."""
+        if item[0] == "cs":
+            return item + ((test, kind),)
+        if item[0] == "purge_vas":
+            return ("run", (test, "purge_vmap_node"), item[1] * self.costs.purge_va_ns)
+        return item
 
     # -- the CPU processes -------------------------------------------------------------------------
     def _advance(self, cpu: int) -> None:
