@@ -79,7 +79,8 @@ def sweep_sensitivity(args) -> None:
     base = ContentionCosts()
     calls = base.calls
     variants = [("defaults", base)]
-    for name, values in (("t_mem_ns", (70, 120)), ("k_hot", (10, 14)), ("f_smt", (1.3, 2.0))):
+    for name, values in (("t_mem_ns", (70, 120)), ("k_hot", (10, 14)), ("f_smt", (1.3, 2.0)),
+                         ("purge_va_ns", (90, 400))):
         variants += [(f"{name}={v}", base.with_(**{name: v})) for v in values]
     variants += [(f"clear_page_ns={v}", base.with_(calls=CostModel(**{**calls.__dict__, "clear_page_ns": v})))
                  for v in (60, 300)]
