@@ -29,8 +29,8 @@ Simplifications (listed in the module, reported in the closing note):
     the start of each loop would weigh s times more: in 6.9 each loop starts
     warm instead (``_warm``: pools seeded, untimed, to the steady state computed
     from the turns per interval the run itself measures). Measured with it
-    (README): 6.9 wall within about 10% across s = 250..4000, seed to seed
-    spread about ±5% at s >= 1000;
+    (README table): 6.9 wall within ±6% over s = 250..4000, but its spin share
+    still rises with s, and 6.8 drifts by about 3.5% per doubling of s;
   * page allocation has no zone lock; IPIs are a fixed cost per receiver.
 """
 from __future__ import annotations
