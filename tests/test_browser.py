@@ -130,18 +130,29 @@ def test_tour_renders_its_figures(browser, lab):
     page.close()
 
 
-def test_free_tree_widget_steps(browser, lab):
-    page = open_and_run(browser, lab, "01-free-tree.ipynb")
-    app = page.locator(".widget-vbox", has=page.locator("button", has_text="step ▶")).first
+def find_app(page, has):
+    """The widget app (a VBox) that contains ``has``, scrolled into view."""
+    app = page.locator(".widget-vbox", has=has).first
     app.wait_for(timeout=60_000)
     app.scroll_into_view_if_needed()
-    title = app.locator(".js-plotly-plot .gtitle")
-    title.wait_for(timeout=60_000)
-    before = title.text_content()
-    assert before.startswith("step 0")
+    return app
+
+
+def step_and_wait(page, app, watched) -> str:
+    """Press the app's "step ▶" and wait until ``watched``'s text changes; returns the old text."""
+    watched.wait_for(timeout=60_000)
+    before = watched.text_content()
     app.locator("button", has_text="step ▶").click()
-    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[title.element_handle(), before],
+    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[watched.element_handle(), before],
                            timeout=30_000)
+    return before
+
+
+def test_free_tree_widget_steps(browser, lab):
+    page = open_and_run(browser, lab, "01-free-tree.ipynb")
+    app = find_app(page, page.locator("button", has_text="step ▶"))
+    title = app.locator(".js-plotly-plot .gtitle")
+    assert step_and_wait(page, app, title).startswith("step 0")
     assert title.text_content().startswith("step 1") and "LE_FIT_TYPE" in title.text_content()
     assert app.locator(".widget-slider, .widget-hslider").count() >= 1
     assert shot(page, "01-free-tree").stat().st_size > 10_000
@@ -150,16 +161,11 @@ def test_free_tree_widget_steps(browser, lab):
 
 def test_contention_widget_steps(browser, lab):
     page = open_and_run(browser, lab, "04-contention.ipynb")
-    app = page.locator(".widget-vbox", has=page.locator(".widget-html", has_text="µs —")).first
-    app.wait_for(timeout=60_000)
-    app.scroll_into_view_if_needed()
+    app = find_app(page, page.locator(".widget-html", has_text="µs —"))
     state = app.locator(".widget-html", has_text="µs —").first
-    before = state.inner_text()
     bars = app.locator(".js-plotly-plot .barlayer .point")
     n_before = bars.count()
-    app.locator("button", has_text="step ▶").click()
-    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[state.element_handle(), before],
-                           timeout=30_000)
+    step_and_wait(page, app, state)
     page.wait_for_timeout(1500)                  # let plotly redraw the batch
     assert bars.count() > n_before, (n_before, bars.count())
     assert "6.8" in state.inner_text() and "6.9" in state.inner_text()
