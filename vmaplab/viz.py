@@ -312,7 +312,8 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
             tr["showlegend"] = tr["name"] not in seen
             seen.add(tr["name"])
             fig.add_trace(go.Bar(**tr), row=i, col=1)
-        fig.update_yaxes(title_text="CPU", autorange="reversed", row=i, col=1)
+        rows = results[v].nr_threads
+        fig.update_yaxes(title_text="CPU", range=[rows - 0.5, -0.5], row=i, col=1)     # CPU 0 on top
     fig.update_layout(**LAYOUT, barmode="overlay", bargap=0.1, height=330 * len(versions),
                       title="what each CPU does (simulated µs of the scaled run)")
     fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
