@@ -45,15 +45,10 @@ def tree_layout(tree: RBTree, base: int = 0, unit: int = PAGE_SIZE) -> list[dict
         depth, p = 0, va.parent
         while p is not None:
             depth, p = depth + 1, p.parent
-        rows.append({"start": (va.va_start - base) // unit, "end": _units(va.va_end, base, unit),
+        rows.append({"start": (va.va_start - base) // unit, "end": (va.va_end - base) // unit,
                      "smax": va.subtree_max_size // unit, "red": bool(va.red), "depth": depth, "x": x,
                      "parent": None if va.parent is None else index[id(va.parent)]})
     return rows
-
-
-def _units(addr: int, base: int, unit: int) -> int:
-    """``addr`` in units from base; the top of the address space (ULONG_MAX) stays visible as-is."""
-    return (addr - base) // unit if addr != ULONG_MAX else (ULONG_MAX - base) // unit
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,7 @@ class WhatIfApp(App):
 
     def costs(self) -> ContentionCosts:
         base = ContentionCosts()
-        return base.with_(calls=CostModel(**{**base.calls.__dict__, "clear_page_ns": self.clear.value}))
+        return base.with_(calls=replace(base.calls, clear_page_ns=self.clear.value))
 
     def run(self) -> dict:
         n = self.threads.value
