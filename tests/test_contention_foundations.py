@@ -95,3 +95,22 @@ def test_single_tas_lock_matches_the_machine_repairman_too(n):
     r = one_lock(n, 3000, 2500, 100_000, policy="tas", seed=1)
     assert abs(r.throughput_per_ns / th["X"] - 1) < 0.01
     assert -0.02 < r.spin_share - th["spin_share"] < 0.01
+
+
+def test_visits_per_level_constants_match_the_trees():
+    """The per-doubling visit counts the scaled runs add are what vmaplab's trees really do."""
+    from vmaplab.contention.costs import ContentionCosts, visits_per_level
+    c = ContentionCosts()
+    assert abs(visits_per_level("busy", 500, 4000) - c.busy_visits_per_level) < 0.2
+    assert abs(visits_per_level("free", 2000, 16000) - c.free_visits_per_level) < 0.2
+    with pytest.raises(ValueError):
+        visits_per_level("lazy")
+
+
+def test_tree_ns_adds_reads_per_doubling():
+    from vmaplab.contention.costs import ContentionCosts
+    c = ContentionCosts()
+    same = c.tree_ns(2, 40, 4, 1000, 1000)
+    deeper = c.tree_ns(2, 40, 4, 1000, 4002, per_level=2.0)
+    # two doublings, two more reads a doubling, all below k_hot's cached levels: 2 searches x 4 x t_mem
+    assert deeper - same == pytest.approx(2 * 4 * c.t_mem_ns, rel=1e-3)

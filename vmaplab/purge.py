@@ -199,7 +199,8 @@ class PurgeMixin:
 
         Carves up to ``count`` VAs of ``size`` bytes (guard included) from the free tree as
         lowest matches in the vmalloc window, marks them owned by node ``node_id`` and pushes
-        them on that node's pool, as purge_vmap_node leaves recycled VAs. Untraced, no locks:
+        them on that node's pool with node_pool_add_va, as purge_vmap_node leaves recycled VAs
+        (counted in ``stats.pool_adds``). No locks; traced only if a tracer is set (the sim unsets it):
         it stands for work the real run spread over its long phases. Returns how many it added
         (0 without pools, for a size pools do not keep, or once the window is full).
         """
@@ -208,15 +209,12 @@ class PurgeMixin:
         if size <= 0 or size & (PAGE_SIZE - 1) or (size - 1) >> PAGE_SHIFT >= self.max_va_size_pages:
             return 0
         vn, owner = self.nodes[node_id], encode_vn_id(node_id, self.nr_vmap_nodes)
-        pool = vn.pool[(size - 1) >> PAGE_SHIFT]
         added = 0
         while added < count:
             addr = self.free_space.alloc(size, PAGE_SIZE, self.VMALLOC_START, self.VMALLOC_END)
             if addr is None:
                 break
-            va = VmapArea(addr, addr + size, owner)
-            pool.va_list.appendleft(va)
-            pool.len += 1
+            self.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), -1)
             added += 1
         return added
 

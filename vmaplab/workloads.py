@@ -157,9 +157,13 @@ class TestVmallocRun:
         self.on_call = on_call        # on_call(worker, kind, pages, zero) after each allocator call
         self.on_loop = on_loop        # on_loop(worker, sizes): a measured loop allocating `sizes` each turn starts
         # Setup populations a scaled run shrinks by `scale`: live setup areas and the holes
-        # full_fit punched; the contention model uses them to price trees at their real size.
+        # full_fit punched, as simulated and as the unscaled run has them (each simulated area
+        # stands for real/simulated of them: J and 15000 do not divide by every scale); the
+        # contention model uses them to price trees at their real size.
         self.setup_live = 0
         self.junk_holes = 0
+        self.setup_live_real = 0.0
+        self.junk_holes_real = 0.0
         self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
         p = self.params
         self.workers = []
@@ -214,6 +218,13 @@ class TestVmallocRun:
             self._vfree(w, p)
             yield
 
+    def _count_setup(self, live: int, holes: int, weight: float) -> None:
+        """Setup areas (and full_fit's holes) come or go; each stands for ``weight`` of the unscaled run's."""
+        self.setup_live += live
+        self.junk_holes += holes
+        self.setup_live_real += live * weight
+        self.junk_holes_real += holes * weight
+
     def _loops(self, w: Worker, *sizes: int):
         """The measured loop's turns; tells ``on_loop`` which sizes each turn allocates."""
         if self.on_loop is not None:
@@ -225,7 +236,9 @@ class TestVmallocRun:
         return (yield from self._alloc_free_loop(w, ((size, 1, GFP_KERNEL) for _ in self._loops(w, size)), 0))
 
     def full_fit_alloc_test(self, w):
-        junk_length = max(1, fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE) // self.scale)
+        real_length = fls(self.vm.nr_online_cpus) * ((32 << 20) // PAGE_SIZE)
+        junk_length = max(1, real_length // self.scale)
+        weight = real_length / junk_length
         ptr_arr, junk_arr = self._vmalloc(w, junk_length * 8), self._vmalloc(w, junk_length * 8)
         yield
         if ptr_arr is None or junk_arr is None:
@@ -236,14 +249,12 @@ class TestVmallocRun:
         for _ in range(junk_length):
             ptr.append(self._vmalloc(w, PAGE_SIZE))
             junk.append(self._vmalloc(w, PAGE_SIZE))
-            self.setup_live += 2
+            self._count_setup(2, 0, weight)
             yield
-        self.setup_live -= len(junk)
-        self.junk_holes += len(junk)
+        self._count_setup(-len(junk), len(junk), weight)
         yield from self._free_all(w, junk)
         rv = yield from self._alloc_free_loop(w, ((PAGE_SIZE, 1, GFP_KERNEL) for _ in self._loops(w, PAGE_SIZE)), 1)
-        self.setup_live -= len(ptr)
-        self.junk_holes -= len(junk)
+        self._count_setup(-len(ptr), -len(junk), weight)
         yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         self._vfree(w, junk_arr)
@@ -251,6 +262,7 @@ class TestVmallocRun:
 
     def long_busy_list_alloc_test(self, w):
         nr_busy = max(1, 15000 // self.scale)
+        weight = 15000 / nr_busy
         ptr_arr = self._vmalloc(w, nr_busy * 8)
         yield
         if ptr_arr is None:
@@ -258,7 +270,7 @@ class TestVmallocRun:
         ptr = []
         for _ in range(nr_busy):
             ptr.append(self._vmalloc(w, PAGE_SIZE))
-            self.setup_live += 1
+            self._count_setup(1, 0, weight)
             yield
         rv = -1
         for _ in self._loops(w, 100 * PAGE_SIZE, PAGE_SIZE):
@@ -278,7 +290,7 @@ class TestVmallocRun:
             yield
         else:
             rv = 0
-        self.setup_live -= len(ptr)
+        self._count_setup(-len(ptr), 0, weight)
         yield from self._free_all(w, ptr)
         self._vfree(w, ptr_arr)
         return rv

@@ -9,8 +9,8 @@ holder of the lock wrote are in *its* cache, so a new holder on another CPU
 pays one transfer ``t_x`` (by topology distance) for each of them it touches.
 A scaled-down run shrinks the setup populations (full_fit's J pairs and holes,
 long_busy's 15000 areas) by ``s``; a tree holding them is priced at its real
-size (simulated size plus the missing ``(s - 1)`` shares), its visits stretched
-by the ratio of real to simulated depth. While an SMT
+size (simulated size plus what the scaled setup left out), each search reading the
+extra nodes a deeper tree costs (measured per doubling on vmaplab's trees). While an SMT
 sibling is busy, local work runs ``f_smt`` times slower. A purge's TLB flush
 costs its sender ``ipi_sender_ns`` and every other running CPU
 ``ipi_receiver_ns``; accounting each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the real ``lazy_max_pages``, so its
@@ -42,6 +42,12 @@ class ContentionCosts:
     f_smt: float = 1.6             # [E] §4.2: local work with the SMT sibling busy (sweep 1.3-2.0)
     ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
     ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
+    # [M] nodes read per search per doubling of the tree, measured on vmaplab's own trees in the
+    # test's address patterns (benchmarks/tree_visits.py; tests/test_contention_costs.py checks them):
+    # busy trees fill at their right end (the loop's areas above the live ones), where a red-black
+    # tree's path is about 2 log2 n; the free tree's lowest-fit descent reads about one node a level
+    busy_visits_per_level: float = 2.0
+    free_visits_per_level: float = 0.95
     purge_va_ns: float = 184.0     # [E] per VA a purge accounts: the VA, freed long ago on another CPU (t_mem 90)
     #                                plus the vmap_lazy_nr atomic on a line all CPUs write (a cross-CCX transfer,
     #                                94 ns, §2.3); purge_vmap_node's own work (6.8: __purge_vmap_area_lazy's)
@@ -50,14 +56,56 @@ class ContentionCosts:
         """A copy with some constants changed (the sensitivity sweeps use this)."""
         return replace(self, **changes)
 
-    def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, real_size: float) -> float:
+    def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, real_size: float,
+                per_level: float = 1.0) -> float:
         """Time for ``ops`` searches visiting ``visits`` nodes of a tree that has ``tree_size`` nodes
-        here and ``real_size`` in the unscaled run (visits stretch with the depth ratio)."""
+        here and ``real_size`` in the unscaled run: each search reads ``per_level`` more nodes per
+        doubling of the tree (``busy_visits_per_level``, ``free_visits_per_level``)."""
         if ops <= 0:
             return writes * self.t_hit_ns
         per_op = visits / ops
         if real_size > tree_size:
-            per_op *= log2(real_size + 2) / log2(tree_size + 2)
+            per_op += per_level * (log2(real_size + 2) - log2(tree_size + 2))
         hot = min(per_op, self.k_hot)
         cold = max(0.0, per_op - self.k_hot)
         return ops * (hot * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
+
+
+def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: int = 200) -> float:
+    """Measure how many more nodes a search reads per doubling of a tree, on vmaplab's own trees.
+
+    ``tree`` is ``"busy"`` (long_busy's pattern: ``n`` live 1-page areas, then 100-page and
+    1-page areas allocated and freed above them) or ``"free"`` (full_fit's: ``n`` one-page holes
+    between live areas, then 1-page areas allocated and freed). Runs one CPU of 6.8 at two
+    sizes and returns the growth of visits per search over the growth of log2 of the tree.
+    Keep ``turns`` well under ``small``: each turn fills one of the free tree's holes.
+    """
+    from ..allocator import Vmalloc
+
+    def per_search(n: int) -> tuple[float, float]:
+        vm = Vmalloc(nr_cpus=1, version="6.8", seed=0, nr_ram_pages=1 << 22)
+        page = 4096
+        if tree == "busy":
+            for _ in range(n):
+                vm.vmalloc(page, cpu=0)
+            t, sizes = vm.nodes[0].busy, (100 * page, page)
+        elif tree == "free":
+            junk = []
+            for _ in range(n):
+                vm.vmalloc(page, cpu=0)
+                junk.append(vm.vmalloc(page, cpu=0))
+            for addr in junk:
+                vm.vfree(addr, cpu=0)
+            vm.purge(cpu=0)
+            t, sizes = vm.free_space.tree, (page,)
+        else:
+            raise ValueError(f"tree must be 'busy' or 'free', got {tree!r}")
+        ops, visits = t.ops, t.visits
+        for _ in range(turns):
+            got = [vm.vmalloc(size, cpu=0) for size in sizes]
+            for addr in got:
+                vm.vfree(addr, cpu=0)
+        return (t.visits - visits) / (t.ops - ops), log2(len(t) + 2)
+
+    (v0, l0), (v1, l1) = per_search(small), per_search(large)
+    return (v1 - v0) / (l1 - l0)

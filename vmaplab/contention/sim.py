@@ -387,8 +387,11 @@ class ContentionSim:
     def _hold_ns(self, cpu: int, lock, item) -> float:
         _cs, name, section, ops, visits, writes, size, _who = item
         c = self.costs
-        hold = c.cs_base_ns + (c.tree_ns(ops, visits, writes, size, self._real_size(name, size)) if ops or writes
-                               else c.pool_op_ns)
+        if ops or writes:
+            per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
+            hold = c.cs_base_ns + c.tree_ns(ops, visits, writes, size, self._real_size(name, size), per_level)
+        else:
+            hold = c.cs_base_ns + c.pool_op_ns
         prev = lock.last_owner
         if prev is not None and prev != cpu:
             # the lines one operation of the previous holder wrote (its per-search average, as
@@ -416,8 +419,9 @@ class ContentionSim:
             # and with pools only the share that decay sent back (the rest circulates via pools).
             st = self.vm.stats
             share = 1.0 if not self.vm._node_layer else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
-            return size + missing * self.run_.junk_holes * share
-        return size + missing * self.run_.setup_live / self.vm.nr_vmap_nodes   # busy trees, address-sharded
+            return size + (self.run_.junk_holes_real - self.run_.junk_holes) * share
+        # busy trees, address-sharded
+        return size + (self.run_.setup_live_real - self.run_.setup_live) / self.vm.nr_vmap_nodes
 
     def _request(self, cpu: int, item, script, i) -> None:
         lock = self._lock(item[1])
