@@ -17,6 +17,14 @@ Counters: ``ops`` (searches started), ``visits`` (nodes read while searching)
 and ``writes`` (nodes whose links, colour or cached value changed) accumulate
 forever; the contention model prices critical sections from their deltas.
 
+Cache lines (not a kernel mechanism; contention-model.md §6.1's default cache
+model): while ``cpu`` is set (a contention run sets it for the holder of the
+tree's lock), every node read or written is classified by its line's state,
+kept on the node (``cw`` last writer, ``cr`` bitmask of CPUs with a copy):
+a hit if this CPU holds a valid copy, a transfer from another CPU if one
+wrote it or shares it, cold if no cache has it. Counts go to ``lines``
+(:class:`LineCounts`). With ``cpu`` None (the default) nothing is tracked.
+
 Simplifications: ``None`` leaves instead of a sentinel; no RCU-safe
 publication of links.
 """
@@ -54,10 +62,22 @@ def compute_subtree_max_size(node: VmapArea) -> int:
     return size
 
 
+class LineCounts:
+    """Cache-line outcomes of one lock hold's node accesses: hits, cold misses, transfers (by source CPU)."""
+
+    __slots__ = ("hits", "cold", "remote")
+
+    def __init__(self):
+        self.hits = 0
+        self.cold = 0
+        self.remote: list[int] = []
+
+
 class RBTree:
     """Red-black tree + sorted list of non-overlapping areas. O(log n) per operation."""
 
-    __slots__ = ("root", "head", "tail", "count", "augmented", "name", "visits", "writes", "ops")
+    __slots__ = ("root", "head", "tail", "count", "augmented", "name", "visits", "writes", "ops",
+                 "cpu", "lines")
 
     def __init__(self, name: str = "", augmented: bool = False):
         self.root: VmapArea | None = None
@@ -69,6 +89,52 @@ class RBTree:
         self.visits = 0
         self.writes = 0
         self.ops = 0          # searches started (lookups, insert positions, lowest matches)
+        self.cpu: int | None = None      # cache-line tracking for this CPU's accesses (None: off)
+        self.lines = LineCounts()
+
+    # -- cache lines (contention model only) -------------------------------------------------
+    def read_lines(self, nodes) -> None:
+        """This CPU read ``nodes``: a hit if it holds a copy, else a transfer from the writer, else cold."""
+        bit = 1 << self.cpu
+        lines = self.lines
+        for node in nodes:
+            cr = node.cr
+            if cr & bit:
+                lines.hits += 1
+                continue
+            if node.cw >= 0:
+                lines.remote.append(node.cw)
+            elif cr:
+                lines.remote.append((cr & -cr).bit_length() - 1)
+            else:
+                lines.cold += 1
+            node.cr = cr | bit
+
+    def dirty(self, *nodes) -> None:
+        """This CPU wrote ``nodes`` (no-op unless tracking): other copies are invalidated.
+
+        Writing a line other caches hold costs one transfer (ownership, or an upgrade of a
+        shared copy); a line only this CPU holds, or a struct no cache has seen yet (just
+        allocated by this CPU), costs nothing more.
+        """
+        cpu = self.cpu
+        if cpu is None:
+            return
+        bit = 1 << cpu
+        remote = self.lines.remote
+        for node in nodes:
+            if node is None:
+                continue
+            cr = node.cr
+            if cr and cr != bit:
+                cw = node.cw
+                if cw >= 0 and cw != cpu:
+                    remote.append(cw)
+                else:
+                    others = cr & ~bit
+                    remote.append((others & -others).bit_length() - 1)
+            node.cw = cpu
+            node.cr = bit
 
     # -- reading ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -93,9 +159,12 @@ class RBTree:
         """The area containing ``addr``, or None (__find_vmap_area). O(log n)."""
         self.ops += 1
         node = self.root
+        path = [] if self.cpu is not None else None
         visits = 0
         while node is not None:
             visits += 1
+            if path is not None:
+                path.append(node)
             if addr < node.va_start:
                 node = node.left
             elif addr >= node.va_end:
@@ -103,6 +172,8 @@ class RBTree:
             else:
                 break
         self.visits += visits
+        if path:
+            self.read_lines(path)
         return node
 
     def find_exceed(self, addr: int) -> VmapArea | None:
@@ -111,6 +182,8 @@ class RBTree:
         node, best = self.root, None
         while node is not None:
             self.visits += 1
+            if self.cpu is not None:
+                self.read_lines((node,))
             if node.va_end > addr:
                 best = node
                 if node.va_start <= addr:
@@ -130,9 +203,12 @@ class RBTree:
         self.ops += 1
         node = start if start is not None else self.root
         parent, is_left = None, False
+        path = [] if self.cpu is not None else None
         visits = 0
         while node is not None:
             visits += 1
+            if path is not None:
+                path.append(node)
             parent = node
             if va.va_end <= node.va_start:
                 node, is_left = node.left, True
@@ -142,11 +218,16 @@ class RBTree:
                 self.visits += visits
                 raise OverlapError(va, node)
         self.visits += visits
+        if path:
+            self.read_lines(path)
         return parent, is_left
 
     def link(self, va: VmapArea, parent: VmapArea | None, is_left: bool) -> None:
         """Link ``va`` at a position from find_insert_pos, rebalance, update the list."""
         va.parent, va.left, va.right, va.red = parent, None, None, True
+        if self.cpu is not None:
+            self.dirty(va, parent, parent.prev if is_left and parent is not None else
+                       (parent.next if parent is not None else None))
         if parent is None:
             self.root = va
             va.prev = va.next = None
@@ -185,6 +266,8 @@ class RBTree:
     def erase(self, z: VmapArea) -> None:
         """Unlink ``z`` from tree and list, rebalance (unlink_va[_augment]). O(log n)."""
         prev, nxt = z.prev, z.next
+        if self.cpu is not None:
+            self.dirty(z, prev, nxt, z.parent, z.left, z.right)
         if prev is None:
             self.head = nxt
         else:
@@ -241,6 +324,8 @@ class RBTree:
                 break
             node.subtree_max_size = new
             self.writes += 1
+            if self.cpu is not None:
+                self.dirty(node)
             node = node.parent
 
     # -- red-black balancing ---------------------------------------------------------
@@ -259,6 +344,8 @@ class RBTree:
         y.left = x
         x.parent = y
         self.writes += 2
+        if self.cpu is not None:
+            self.dirty(x, y, x.right, xp)
         if self.augmented:
             # y now spans exactly the set x spanned; x lost y's right subtree.
             y.subtree_max_size = x.subtree_max_size
@@ -279,6 +366,8 @@ class RBTree:
         y.right = x
         x.parent = y
         self.writes += 2
+        if self.cpu is not None:
+            self.dirty(x, y, x.left, xp)
         if self.augmented:
             y.subtree_max_size = x.subtree_max_size
             x.subtree_max_size = compute_subtree_max_size(x)
@@ -294,6 +383,8 @@ class RBTree:
                 if u is not None and u.red:
                     p.red = u.red = False
                     g.red = True
+                    if self.cpu is not None:
+                        self.dirty(p, u, g)
                     z = g
                     continue
                 if z is p.right:
@@ -307,6 +398,8 @@ class RBTree:
                 if u is not None and u.red:
                     p.red = u.red = False
                     g.red = True
+                    if self.cpu is not None:
+                        self.dirty(p, u, g)
                     z = g
                     continue
                 if z is p.left:
@@ -319,6 +412,8 @@ class RBTree:
 
     def _erase_fixup(self, x: VmapArea | None, xp: VmapArea | None) -> None:
         while x is not self.root and (x is None or not x.red):
+            if self.cpu is not None:
+                self.dirty(xp, xp.left if x is xp.right else xp.right)
             if x is xp.left:
                 w = xp.right
                 if w.red:

@@ -48,6 +48,11 @@ class ContentionCosts:
     # tree's path is about 2 log2 n; the free tree's lowest-fit descent reads about one node a level
     busy_visits_per_level: float = 2.0
     free_visits_per_level: float = 0.95
+    # how tree nodes are priced (contention-model.md §6.1): "lines" keeps each node's line state
+    # (last writer, CPUs with a copy) and charges hits, transfers by topology and cold misses;
+    # "depth" is §6.1's fallback (the top k_hot levels hit, deeper ones miss, plus d lines the
+    # previous holder wrote)
+    cache_model: str = "lines"
     purge_va_ns: float = 184.0     # [E] per VA a purge accounts: the VA, freed long ago on another CPU (t_mem 90)
     #                                plus the vmap_lazy_nr atomic on a line all CPUs write (a cross-CCX transfer,
     #                                94 ns, §2.3); purge_vmap_node's own work (6.8: __purge_vmap_area_lazy's)
@@ -66,9 +71,8 @@ class ContentionCosts:
         per_op = visits / ops
         if real_size > tree_size:
             per_op += per_level * (log2(real_size + 2) - log2(tree_size + 2))
-        hot = min(per_op, self.k_hot)
-        cold = max(0.0, per_op - self.k_hot)
-        return ops * (hot * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
+        cold = min(per_op, per_level * max(0.0, log2(real_size + 2) - self.k_hot))
+        return ops * ((per_op - cold) * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
 
 
 def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: int = 200) -> float:

@@ -37,9 +37,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from math import log2
 
 from ..allocator import Vmalloc
 from ..config import PAGE_SIZE
+from ..rbtree import LineCounts
 from ..trace import Lock, PurgeNode, TlbFlush
 from ..workloads import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
@@ -52,9 +54,10 @@ from .topology import TOPOLOGIES
 class SectionRecorder:
     """Stands in for the allocator's Tracer: lock acquire/release pairs become critical sections."""
 
-    def __init__(self, vm: Vmalloc):
+    def __init__(self, vm: Vmalloc, track_lines: bool = False):
         self.items: list[tuple] = []
         self._open: dict[str, tuple] = {}
+        self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run
         for vn in vm.nodes:
@@ -77,13 +80,20 @@ class SectionRecorder:
             if op == "acquire":
                 self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes) if tree is not None \
                     else (section, None, 0, 0, 0)
+                if tree is not None and self.track_lines:
+                    tree.cpu, tree.lines = cpu, LineCounts()
             else:
                 section, tree, o0, v0, w0 = self._open.pop(lock)
                 if tree is None:
-                    self.items.append(("cs", lock, section, 0, 0, 0, 0))
+                    self.items.append(("cs", lock, section, 0, 0, 0, 0, None))
                 else:
+                    lines = None
+                    if tree.cpu is not None:
+                        lc = tree.lines
+                        lines = (lc.hits, lc.cold, lc.remote)
+                        tree.cpu = None
                     self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
-                                       tree.writes - w0, len(tree)))
+                                       tree.writes - w0, len(tree), lines))
         elif cls is TlbFlush:
             self.items.append(("flush",))
         elif cls is PurgeNode and args[1]:
@@ -179,7 +189,7 @@ class ContentionSim:
         self.vm = Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, pools=pools, nr_vmap_nodes=nr_vmap_nodes,
                           vmap_zone_size_pages=vmap_zone_size_pages, max_va_size_pages=max_va_size_pages,
                           nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
-        self.rec = SectionRecorder(self.vm)
+        self.rec = SectionRecorder(self.vm, track_lines=self.costs.cache_model == "lines")
         self.vm._tr = self.rec
         # a scaled 6.9 run starts each measured loop with the pools the real run's long phase has
         self.warm_start = bool(warm_start) and scale > 1 and self.vm._node_layer
@@ -385,21 +395,35 @@ class ContentionSim:
         self.ipi_debt[cpu] += c.ipi_sender_ns
 
     def _hold_ns(self, cpu: int, lock, item) -> float:
-        _cs, name, section, ops, visits, writes, size, _who = item
+        _cs, name, section, ops, visits, writes, size, lines, _who = item
         c = self.costs
-        if ops or writes:
-            per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
-            hold = c.cs_base_ns + c.tree_ns(ops, visits, writes, size, self._real_size(name, size), per_level)
-        else:
-            hold = c.cs_base_ns + c.pool_op_ns
+        if not (ops or writes):          # list heads and counters the previous holder wrote
+            return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, lock, name, 0, 0)
+        per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
+        real = self._real_size(name, size)
+        handover = self._handover_lines(cpu, lock, name, visits, writes / max(ops, 1))
+        if lines is None:
+            return c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level) + handover
+        hits, cold, remote = lines
+        xfer = self.topology.xfer_ns
+        # the levels a scaled tree lacks lie on the path every search shares: cached
+        extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
+        return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
+                + sum(xfer(src, cpu) for src in remote))
+
+    def _handover_lines(self, cpu: int, lock, name: str, visits: int, written: float) -> float:
+        """The lines the previous holder wrote, fetched from its cache (§4.1's d).
+
+        Its per-search average, as far as this section touches that many. With line
+        tracking, tree sections count their transfers themselves and ignore this; sections
+        without a tree (pool lists, vm_struct links) still pay it.
+        """
         prev = lock.last_owner
+        extra = 0.0
         if prev is not None and prev != cpu:
-            # the lines one operation of the previous holder wrote (its per-search average, as
-            # contention-model.md §4.1 counts d), as far as this section touches that many
-            dirty = min(self.last_writes.get(name, 0.0), max(visits, 2))
-            hold += dirty * self.topology.xfer_ns(prev, cpu)
-        self.last_writes[name] = writes / max(ops, 1) if ops or writes else 2.0
-        return hold
+            extra = min(self.last_writes.get(name, 0.0), max(visits, 2)) * self.topology.xfer_ns(prev, cpu)
+        self.last_writes[name] = written if visits or written else 2.0
+        return extra
 
     def _weight(self) -> float:
         """How many real nanoseconds a simulated one stands for."""
@@ -427,7 +451,7 @@ class ContentionSim:
         lock = self._lock(item[1])
         hold = self._hold_ns(cpu, lock, item)
         self.state[cpu] = f"spin {item[1]}"
-        who, section = item[7], item[2]
+        who, section = item[8], item[2]
 
         def done(t_req, grant, release, contended):
             waited = grant - t_req
