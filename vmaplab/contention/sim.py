@@ -97,7 +97,7 @@ class SectionRecorder:
         elif cls is TlbFlush:
             self.items.append(("flush",))
         elif cls is PurgeNode and args[1]:
-            self.items.append(("purge_vas", args[1]))          # nr_purged: local work, priced by the sim
+            self.items.append(("purge_vas", args[1], args[0]))  # nr_purged, node: local work, priced by the sim
 
 
 def stationary_pool(turns: list[int], passes: int = 8) -> int:
@@ -203,8 +203,10 @@ class ContentionSim:
         self.busy_ns = [0.0] * nr_cpus
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
+        self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see _purge_work)
         self.state = ["idle"] * nr_cpus
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
+        self._xfer_to = self.topology.xfer_rows()
         self.window = timeline_window_ns
         self.timeline: list[tuple] = []
         self.progress = progress
@@ -271,16 +273,20 @@ class ContentionSim:
         One turn per vmalloc of the loop's first size; a window closes once the pages freed
         lazily by everyone since it opened reach lazy_max_pages (one interval's worth, whether
         or not a purge fell inside), giving one sample of its test. The first sample of a test
-        comes from an eighth of that, so that its workers' cold start (the run's first interval,
-        the only one the real run also spends cold) stays short.
+        comes from a 64th of that: until it exists the test's workers run cold, and each of those
+        turns stands for s real ones (the real run spends one interval of ~10^3 cold), so the
+        cold start must be as short as a usable sample allows. Workers of the same test are
+        warmed at their next turn once a peer has a sample.
         """
         at = self._loop_at.get(w.cpu)
         if at is None or at[0] != w.caller or not at[1]:
             return
+        if w.cpu not in self._warmed:
+            self._warm(w)                       # a peer's sample may have made the steady state known
         st = self._turns_at[w.cpu]
         freed = self._lazy_freed - st[0]
         lazy_max = self.vm.lazy_max_pages()
-        if freed >= (lazy_max if w.caller in self._turns_per_interval else lazy_max / 8):
+        if freed >= (lazy_max if w.caller in self._turns_per_interval else lazy_max / 64):
             self._turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
             st[:] = [self._lazy_freed, 0]
             self._warm(w)
@@ -332,7 +338,7 @@ class ContentionSim:
         if item[0] == "cs":
             return item + ((test, kind),)
         if item[0] == "purge_vas":
-            return ("run", (test, "purge_vmap_node"), item[1] * self.costs.purge_va_ns)
+            return ("purge", item[1] * self.costs.purge_va_ns, item[2])
         return item
 
     # -- the CPU processes -------------------------------------------------------------------------
@@ -368,6 +374,7 @@ class ContentionSim:
                 if sib is not None and self.active[sib]:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
+                purge, self.purge_debt[cpu] = self.purge_debt[cpu], 0.0
                 now = eng.now_ns
                 wgt = self._weight()
                 self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
@@ -375,6 +382,11 @@ class ContentionSim:
                 if debt:
                     self.profile.add(call_path("ipi", item[1], None, self.version), debt * wgt)
                     self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
+                if purge:
+                    self.profile.add(call_path("run", (item[1][0], "purge_vmap_node"), None, self.version),
+                                     purge * wgt)
+                    self._record(cpu, now + ns + debt, now + ns + debt + purge, "run", "purge_vmap_node")
+                    debt += purge
                 self.busy_ns[cpu] += (ns + debt) * wgt
                 self.state[cpu] = f"run {item[1][1]}"
                 eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
@@ -383,9 +395,35 @@ class ContentionSim:
                 self._flush(cpu)
                 i += 1
                 continue
+            if kind == "purge":
+                self._purge_work(cpu, item[1], item[2])
+                i += 1
+                continue
             self._request(cpu, item, script, i)
             return
         self._advance(cpu)
+
+    def _purge_work(self, cpu: int, ns: float, node: int) -> None:
+        """Who does a purged node's accounting (``purge_va_ns`` per VA), paid at that CPU's next step.
+
+        6.9: the CPU of the node's id, where a purge helper runs it (the real run's purges fall
+        behind the frees, so helpers are its regime; and the node's VAs are those its own CPU
+        freed); the purging CPU if that one is not running a worker. 6.8 has one global list and
+        no helpers: the draining CPU does it all, but in a scaled run, whose few purges would land
+        on a few workers only, it is spread evenly over the running CPUs, as the real run's many
+        purges spread over all of them.
+        """
+        if self.vm._node_layer:
+            target = node % len(self.active)
+            self.purge_debt[target if self.active[target] else cpu] += ns
+            return
+        running = [c for c, on in enumerate(self.active) if on] if self.scale > 1 else []
+        if not running:
+            self.purge_debt[cpu] += ns
+            return
+        share = ns / len(running)
+        for c in running:
+            self.purge_debt[c] += share
 
     def _flush(self, cpu: int) -> None:
         c = self.costs
@@ -405,11 +443,10 @@ class ContentionSim:
         if lines is None:
             return c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level) + handover
         hits, cold, remote = lines
-        xfer = self.topology.xfer_ns
         # the levels a scaled tree lacks lie on the path every search shares: cached
         extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
         return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                + sum(xfer(src, cpu) for src in remote))
+                + sum(map(self._xfer_to[cpu].__getitem__, remote)))
 
     def _handover_lines(self, cpu: int, lock, name: str, visits: int, written: float) -> float:
         """The lines the previous holder wrote, fetched from its cache (§4.1's d).

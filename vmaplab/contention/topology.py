@@ -38,6 +38,10 @@ class Topology:
             return self.t_ccx_ns
         return self.t_cross_ns
 
+    def xfer_rows(self) -> list[list[float]]:
+        """``rows[b][a]`` = xfer_ns(a, b): one row per receiving CPU, for summing many transfers fast."""
+        return [[self.xfer_ns(a, b) for a in range(self.nr_cpus)] for b in range(self.nr_cpus)]
+
     def sibling(self, c: int) -> int | None:
         """The SMT sibling of CPU ``c``, if it has one."""
         for d in range(self.nr_cpus):
