@@ -6,7 +6,9 @@
    for F (vmalloc + vfree fixed cost, split evenly) and P (per page: alloc/map/unmap/free in the
    reference's 30:10:10:25 proportions). Those constants are then frozen.
 2. Hardware latencies come from sources (printed, not fitted).
-3. Tree costs come from vmaplab's trees (visits per search, printed per lock from a headline run).
+3. Tree costs come from vmaplab's trees: which node lines each critical section read or wrote, and
+   whether another CPU had written them since (hits, transfers, cold misses per lock, printed
+   from the headline run).
 4. Out of sample: the cover letter's run_test_mask=7 nr_threads=64 on 6.8 and 6.9, compared with
    the published numbers, with errors. Nothing is tuned to them.
 
@@ -74,8 +76,11 @@ def calibrate(scale: int) -> ContentionCosts:
 def hardware(costs: ContentionCosts) -> None:
     print("step 2: hardware latencies from sources (contention-model.md §2.3, §6.3), not fitted")
     print(f"  SMT/CCX/cross-CCX line transfer 6.5/24/94 ns; t_hit {costs.t_hit_ns} ns, t_mem {costs.t_mem_ns} ns, "
-          f"k_hot {costs.k_hot} levels, f_smt {costs.f_smt}, IPI {costs.ipi_sender_ns / 1e3:.0f}/"
-          f"{costs.ipi_receiver_ns / 1e3:.1f} us")
+          f"f_smt {costs.f_smt}, IPI {costs.ipi_sender_ns / 1e3:.0f}/{costs.ipi_receiver_ns / 1e3:.1f} us")
+    print(f"  cache model {costs.cache_model!r}: each tree node's line keeps its last writer and the CPUs "
+          f"with a copy (k_hot {costs.k_hot} levels is used by the 'depth' fallback only)")
+    print(f"  [M] extra reads per doubling of a scaled tree: busy {costs.busy_visits_per_level}, "
+          f"free {costs.free_visits_per_level} (benchmarks/tree_visits.py)")
 
 
 def headline(costs: ContentionCosts, threads: int, scale: int, seed: int) -> dict:

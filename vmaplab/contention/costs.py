@@ -2,23 +2,33 @@
 
 Assumptions, in prose. A CPU's time is local work (per call and per page, from
 :class:`vmaplab.costs.CostModel`), critical sections, spinning, and TLB-flush
-interrupts. A critical section costs a fixed bookkeeping part plus, per tree
-search it performs, its node visits: the top ``k_hot`` levels of a tree stay in
-this CPU's caches (``t_hit``), deeper ones miss (``t_mem``). Lines the previous
-holder of the lock wrote are in *its* cache, so a new holder on another CPU
-pays one transfer ``t_x`` (by topology distance) for each of them it touches.
+interrupts. A critical section costs a fixed bookkeeping part plus its tree
+node accesses, priced by the state of each node's cache line
+(``cache_model="lines"``, contention-model.md §6.1's default): every node
+remembers the CPU that last wrote it and the CPUs holding a copy since, so a
+read is a hit (``t_hit``) if this CPU has a copy, a transfer from the writer
+(``t_x`` by topology distance) if another CPU wrote it, cold (``t_mem``) if no
+cache has it; a write to a line other caches hold costs one transfer. Nothing
+is evicted: test_vmalloc's searches all run down the same few paths (the right
+end of the busy trees, the lowest holes of the free tree), which stay cached;
+what misses is what other CPUs wrote. The fallback (``cache_model="depth"``,
+§6.1's cheaper rule) charges the top ``k_hot`` levels of each search as hits,
+deeper ones as misses, plus the lines the previous holder wrote.
+
 A scaled-down run shrinks the setup populations (full_fit's J pairs and holes,
 long_busy's 15000 areas) by ``s``; a tree holding them is priced at its real
-size (simulated size plus what the scaled setup left out), each search reading the
-extra nodes a deeper tree costs (measured per doubling on vmaplab's trees). While an SMT
-sibling is busy, local work runs ``f_smt`` times slower. A purge's TLB flush
-costs its sender ``ipi_sender_ns`` and every other running CPU
-``ipi_receiver_ns``; accounting each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the real ``lazy_max_pages``, so its
-purges are as large, and as frequent per operation, as the real ones; only the
-tree depth needs rescaling.
+size (simulated size plus what the scaled setup left out): each search reads
+``*_visits_per_level`` more nodes per doubling (measured on vmaplab's trees),
+hits in the line model (they lie on the path every search shares), misses
+below ``k_hot`` in the depth model. While an SMT sibling is busy, local work
+runs ``f_smt`` times slower. A purge's TLB flush costs its sender
+``ipi_sender_ns`` and every other running CPU ``ipi_receiver_ns``; accounting
+each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the
+real ``lazy_max_pages``, so its purges are as large, and as frequent per
+operation, as the real ones.
 
 Every constant cites ../shared/reference/contention-model.md: [S] a source,
-[D] derived there, [E] an estimate.
+[D] derived there, [E] an estimate, [M] measured here.
 """
 from __future__ import annotations
 
@@ -71,7 +81,7 @@ class ContentionCosts:
         per_op = visits / ops
         if real_size > tree_size:
             per_op += per_level * (log2(real_size + 2) - log2(tree_size + 2))
-        cold = min(per_op, per_level * max(0.0, log2(real_size + 2) - self.k_hot))
+        cold = max(0.0, per_op - self.k_hot)
         return ops * ((per_op - cold) * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
 
 

@@ -1,0 +1,106 @@
+"""The cache-line states the contention model keeps on tree nodes (rbtree.RBTree.cpu, contention-model.md §6.1)."""
+import pytest
+
+from vmaplab.area import VmapArea
+from vmaplab.contention.sim import ContentionSim
+from vmaplab.rbtree import LineCounts, RBTree
+
+
+def _tree(n: int, cpu: int | None) -> RBTree:
+    t = RBTree("t")
+    t.cpu = cpu
+    for k in range(n):
+        t.insert(VmapArea(k * 0x2000, k * 0x2000 + 0x1000))
+    t.cpu, t.lines = None, LineCounts()
+    return t
+
+
+def _as(t: RBTree, cpu: int):
+    t.cpu, t.lines = cpu, LineCounts()
+    return t.lines
+
+
+def test_untracked_tree_leaves_lines_alone():
+    t = _tree(7, None)
+    assert all(va.cw == -1 and va.cr == 0 for va in t)
+    t.find(0x2000)
+    assert t.lines.hits == t.lines.cold == 0 and t.lines.remote == []
+
+
+def test_reads_transfer_from_the_writer_then_hit():
+    t = _tree(15, cpu=0)                          # CPU 0 built it: every line is CPU 0's
+    lines = _as(t, 1)
+    v0 = t.visits
+    t.find(14 * 0x2000)
+    path = t.visits - v0
+    assert lines.hits == 0 and lines.cold == 0 and lines.remote == [0] * path
+    lines = _as(t, 1)
+    t.find(14 * 0x2000)                           # CPU 1 has copies now
+    assert lines.hits == path and lines.remote == []
+    lines = _as(t, 0)
+    t.find(14 * 0x2000)                           # reads do not invalidate the writer's copy
+    assert lines.hits == path and lines.remote == []
+
+
+def test_a_write_invalidates_other_copies():
+    t = _tree(15, cpu=0)
+    _as(t, 1)
+    t.find(14 * 0x2000)                           # CPU 1 shares the path
+    lines = _as(t, 1)
+    t.erase(t.find(14 * 0x2000))                  # writes lines CPU 0 also holds: one transfer each
+    assert lines.remote and set(lines.remote) == {0}
+    lines = _as(t, 0)
+    t.find(13 * 0x2000)
+    assert 1 in lines.remote                      # CPU 0 now fetches what CPU 1 wrote
+
+
+def test_a_fresh_struct_costs_nothing_to_link_and_prefilled_nodes_are_cold():
+    t = _tree(1, None)                            # an untracked node: no cache has it
+    lines = _as(t, 3)
+    t.insert(VmapArea(0x10000, 0x11000))          # reads the old root (cold), links a new struct
+    assert lines.cold == 1 and lines.remote == []
+
+
+def _sections(sim):
+    seen = []
+    orig = sim._hold_ns
+
+    def hold(cpu, lock, item):
+        seen.append(item)
+        return orig(cpu, lock, item)
+    sim._hold_ns = hold
+    return seen
+
+
+def test_one_cpu_never_fetches_a_line_from_another():
+    sim = ContentionSim("6.8", nr_threads=1, nr_cpus=4, scale=4000, params={"run_test_mask": 7})
+    seen = _sections(sim)
+    sim.run()
+    tracked = [it[7] for it in seen if it[7] is not None]
+    assert tracked and all(not remote for _h, _c, remote in tracked)
+    assert sum(h for h, _c, _r in tracked) > 0
+
+
+def test_contended_sections_fetch_lines_and_the_depth_model_records_none():
+    sim = ContentionSim("6.8", nr_threads=8, scale=4000, params={"run_test_mask": 1})
+    seen = _sections(sim)
+    sim.run()
+    assert sum(len(it[7][2]) for it in seen if it[7] is not None) > 0
+    from vmaplab.contention.costs import ContentionCosts
+    sim = ContentionSim("6.8", nr_threads=8, scale=4000, params={"run_test_mask": 1},
+                        costs=ContentionCosts(cache_model="depth"))
+    seen = _sections(sim)
+    sim.run()
+    assert seen and all(it[7] is None for it in seen)
+
+
+@pytest.mark.parametrize("version, scale, expect", [
+    ("6.9", 1000, {2: 120.0}),                      # the node's own CPU, where a helper runs it
+    ("6.8", 1, {0: 120.0}),                         # one global list: the draining CPU
+    ("6.8", 1000, {0: 30.0, 1: 30.0, 2: 30.0, 3: 30.0}),  # scaled: spread over the running CPUs
+])
+def test_purge_accounting_lands_where_the_kernel_would_run_it(version, scale, expect):
+    sim = ContentionSim(version, nr_threads=4, scale=scale, params={"run_test_mask": 1})
+    sim.start()
+    sim._purge_work(0, 120.0, 2)
+    assert {c: d for c, d in enumerate(sim.purge_debt) if d} == pytest.approx(expect)
