@@ -54,8 +54,12 @@ class PageAllocator:
         order = [nid] + [k for k in range(self.nr_nodes) if k != nid]
         for k in order:
             free = self._free[k]
-            while free and len(out) < nr:
-                out.append(free.pop())
+            need = nr - len(out)
+            if free and need > 0:
+                take = free[-need:]                # the most recently freed first, as pops would
+                del free[-need:]
+                take.reverse()
+                out += take
             fresh = min(nr - len(out), self._lo[k + 1] - self._next_fresh[k])
             if fresh > 0:
                 lo = self._next_fresh[k]
@@ -73,15 +77,20 @@ class PageAllocator:
     def free_pages(self, pfns: list[int]) -> None:
         """Return pages; a pfn that is not allocated raises ValueError (a simulator bug)."""
         used = self._used
+        if not all(map(used.__getitem__, pfns)):
+            bad = next(pfn for pfn in pfns if not used[pfn])
+            raise ValueError(f"BUG: Bad page state: freeing free pfn {bad:#x}")
         for pfn in pfns:
-            if not used[pfn]:
-                raise ValueError(f"BUG: Bad page state: freeing free pfn {pfn:#x}")
-        data = self.data
-        for pfn in reversed(pfns):
             used[pfn] = 0
-            if data:
+        data = self.data
+        if data:
+            for pfn in pfns:
                 data.pop(pfn, None)
-            self._free[self.page_to_nid(pfn) if self.nr_nodes > 1 else 0].append(pfn)
+        if self.nr_nodes > 1:
+            for pfn in reversed(pfns):
+                self._free[self.page_to_nid(pfn)].append(pfn)
+        else:
+            self._free[0].extend(reversed(pfns))
         self._nr_used -= len(pfns)
 
     def is_allocated(self, pfn: int) -> bool:

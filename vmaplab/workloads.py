@@ -164,6 +164,7 @@ class TestVmallocRun:
         self.junk_holes = 0
         self.setup_live_real = 0.0
         self.junk_holes_real = 0.0
+        self._nr_pages: dict[int, int] = {}      # pages of each live area this run allocated
         self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
         p = self.params
         self.workers = []
@@ -181,6 +182,8 @@ class TestVmallocRun:
         v0 = self._visits()
         addr = self.vm.vmalloc_node(size, align, cpu=w.cpu, caller=w.caller, gfp=gfp)
         pages = -(-size // PAGE_SIZE) if addr is not None else 0
+        if addr is not None:
+            self._nr_pages[addr] = pages
         w.clock_ns += self.cost.vmalloc_ns(pages, bool(gfp & GFP_ZERO), self._visits() - v0)
         if self.on_call is not None:
             self.on_call(w, "vmalloc", pages, bool(gfp & GFP_ZERO))
@@ -189,7 +192,9 @@ class TestVmallocRun:
     def _vfree(self, w: Worker, addr) -> None:
         if addr is None:
             return
-        pages = self.vm._lookup(addr)[1].vm.nr_pages      # bookkeeping, not kernel work: untraced
+        pages = self._nr_pages.pop(addr, None)             # bookkeeping, not kernel work: untraced
+        if pages is None:
+            pages = self.vm._lookup(addr)[1].vm.nr_pages
         v0 = self._visits()
         self.vm.vfree(addr, cpu=w.cpu)
         w.clock_ns += self.cost.vfree_ns(pages, self._visits() - v0)

@@ -439,9 +439,10 @@ class ContentionSim:
             return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, lock, name, 0, 0)
         per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
         real = self._real_size(name, size)
-        handover = self._handover_lines(cpu, lock, name, visits, writes / max(ops, 1))
         if lines is None:
-            return c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level) + handover
+            return (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
+                    + self._handover_lines(cpu, lock, name, visits, writes / max(ops, 1)))
+        self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
         hits, cold, remote = lines
         # the levels a scaled tree lacks lie on the path every search shares: cached
         extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
