@@ -79,12 +79,13 @@ def sweep_sensitivity(args) -> None:
     base = ContentionCosts()
     calls = base.calls
     variants = [("defaults", base)]
-    for name, values in (("t_mem_ns", (70, 120)), ("k_hot", (10, 14)), ("f_smt", (1.3, 2.0)),
+    for name, values in (("t_cross_ns", (75, 120)), ("t_mem_ns", (70, 120)), ("f_smt", (1.3, 2.0)),
                          ("purge_va_ns", (90, 400))):
         variants += [(f"{name}={v}", base.with_(**{name: v})) for v in values]
     variants += [(f"clear_page_ns={v}", base.with_(calls=CostModel(**{**calls.__dict__, "clear_page_ns": v})))
                  for v in (60, 300)]
     variants += [(f"cs_base_ns={v}", base.with_(cs_base_ns=v)) for v in (100,)]
+    variants += [("cache_model=depth", base.with_(cache_model="depth"))]     # §6.1's fallback, k_hot 12
     tasks = [(v, args.threads, args.scale, 0, costs, 7) for _name, costs in variants for v in ("6.8", "6.9")]
     res = run_all(tasks, args.jobs)
     pub = published()

@@ -63,9 +63,15 @@ class ContentionCosts:
     # "depth" is §6.1's fallback (the top k_hot levels hit, deeper ones miss, plus d lines the
     # previous holder wrote)
     cache_model: str = "lines"
+    t_cross_ns: float | None = None    # [S] §2.3 cross-CCX transfer; None keeps the machine's own (94 ns on
+    #                                    the 3970X preset); set it to sweep t_x (75-120)
     purge_va_ns: float = 184.0     # [E] per VA a purge accounts: the VA, freed long ago on another CPU (t_mem 90)
     #                                plus the vmap_lazy_nr atomic on a line all CPUs write (a cross-CCX transfer,
     #                                94 ns, §2.3); purge_vmap_node's own work (6.8: __purge_vmap_area_lazy's)
+
+    def __post_init__(self):
+        if self.cache_model not in ("lines", "depth"):
+            raise ValueError(f"cache_model must be 'lines' or 'depth', got {self.cache_model!r}")
 
     def with_(self, **changes) -> "ContentionCosts":
         """A copy with some constants changed (the sensitivity sweeps use this)."""

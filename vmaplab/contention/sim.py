@@ -36,7 +36,7 @@ Simplifications (listed in the module, reported in the closing note):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import log2
 
 from ..allocator import Vmalloc
@@ -179,6 +179,8 @@ class ContentionSim:
         self.version, self.scale, self.policy, self.seed = version, scale, policy, seed
         self.costs = costs or ContentionCosts()
         self.topology = TOPOLOGIES[machine](nr_cpus)
+        if self.costs.t_cross_ns is not None:
+            self.topology = replace(self.topology, t_cross_ns=self.costs.t_cross_ns)
         given = dict(params or {})
         given.setdefault("run_test_mask", 7)
         given["nr_threads"] = nr_threads
@@ -204,6 +206,7 @@ class ContentionSim:
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
         self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see _purge_work)
+        self.purge_wait = [0.0] * nr_cpus         # the longest helper on an idle CPU it waits for
         self.state = ["idle"] * nr_cpus
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._xfer_to = self.topology.xfer_rows()
@@ -251,19 +254,44 @@ class ContentionSim:
         they are (the run's own warm-up, one interval, as short as the real one's). The VAs
         are carved untimed from the free tree.
         """
+        needs = self._pool_needs(w)
+        if needs:
+            self._prefill([needs])
+
+    def _warm_group(self, caller: str) -> None:
+        """Warm every worker in loop ``caller`` at once, their VAs carved in turns.
+
+        When a test's first sample arrives, most of its workers started the loop together; in
+        the real run their pools hold what each freed, and they got those VAs from the free
+        tree in turn, so one worker's VAs interleave with the others' (8 two-page areas share a
+        16-page zone, hence a busy node). Carving one VA per worker in turn keeps that layout.
+        """
+        group = [self._pool_needs(w) for cpu, w in sorted(self._workers.items())
+                 if cpu not in self._warmed and self._loop_at.get(cpu, ("",))[0] == caller]
+        self._prefill([needs for needs in group if needs])
+
+    def _pool_needs(self, w) -> list[tuple[int, int, int]] | None:
+        """(node, size with guard, VAs to add) for each size of the worker's loop; marks it warmed."""
         at = self._loop_at.get(w.cpu)
         seen = self._turns_per_interval.get(w.caller)
         if w.cpu in self._warmed or at is None or at[0] != w.caller or not at[1] or not seen:
-            return
+            return None
         self._warmed.add(w.cpu)
-        vm = self.vm
         target = stationary_pool(list(seen))
-        node = w.cpu % vm.nr_vmap_nodes
+        node = w.cpu % self.vm.nr_vmap_nodes
+        pools = self.vm.nodes[node].pool
+        return [(node, size + PAGE_SIZE, target - len(pools[size // PAGE_SIZE])) for size in at[1]]
+
+    def _prefill(self, group: list[list[tuple[int, int, int]]]) -> None:
+        """Carve the VAs untimed from the free tree: one per worker and size in turn."""
+        vm = self.vm
         tracer, vm._tr = vm._tr, None                                   # untimed: record nothing
         try:
-            for size in at[1]:
-                have = len(vm.nodes[node].pool[size // PAGE_SIZE])     # the pool of size + guard page
-                vm.prefill_node_pool(node, size + PAGE_SIZE, target - have)
+            for turn in range(max((need for needs in group for _n, _s, need in needs), default=0)):
+                for needs in group:
+                    for node, size, need in needs:
+                        if turn < need:
+                            vm.prefill_node_pool(node, size, 1)
         finally:
             vm._tr = tracer
 
@@ -287,9 +315,13 @@ class ContentionSim:
         freed = self._lazy_freed - st[0]
         lazy_max = self.vm.lazy_max_pages()
         if freed >= (lazy_max if w.caller in self._turns_per_interval else lazy_max / 64):
+            first = w.caller not in self._turns_per_interval
             self._turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
             st[:] = [self._lazy_freed, 0]
-            self._warm(w)
+            if first:
+                self._warm_group(w.caller)
+            else:
+                self._warm(w)
         if pages == -(-at[1][0] // PAGE_SIZE):
             st[1] += 1
 
@@ -374,7 +406,8 @@ class ContentionSim:
                 if sib is not None and self.active[sib]:
                     ns *= self.costs.f_smt
                 debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
-                purge, self.purge_debt[cpu] = self.purge_debt[cpu], 0.0
+                purge = self.purge_debt[cpu] + self.purge_wait[cpu]
+                self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
                 now = eng.now_ns
                 wgt = self._weight()
                 self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
@@ -408,14 +441,19 @@ class ContentionSim:
 
         6.9: the CPU of the node's id, where a purge helper runs it (the real run's purges fall
         behind the frees, so helpers are its regime; and the node's VAs are those its own CPU
-        freed); the purging CPU if that one is not running a worker. 6.8 has one global list and
+        freed); a CPU without a worker runs its helper alongside, and the purging CPU waits for the
+        longest such helper (flush_work). 6.8 has one global list and
         no helpers: the draining CPU does it all, but in a scaled run, whose few purges would land
         on a few workers only, it is spread evenly over the running CPUs, as the real run's many
         purges spread over all of them.
         """
         if self.vm._node_layer:
             target = node % len(self.active)
-            self.purge_debt[target if self.active[target] else cpu] += ns
+            if self.active[target]:
+                self.purge_debt[target] += ns
+            else:
+                # an idle CPU runs that helper in parallel; the purging CPU waits for the longest
+                self.purge_wait[cpu] = max(self.purge_wait[cpu], ns)
             return
         running = [c for c, on in enumerate(self.active) if on] if self.scale > 1 else []
         if not running:
