@@ -280,7 +280,9 @@ class ContentionSim:
         target = stationary_pool(list(seen))
         node = w.cpu % self.vm.nr_vmap_nodes
         pools = self.vm.nodes[node].pool
-        return [(node, size + PAGE_SIZE, target - len(pools[size // PAGE_SIZE])) for size in at[1]]
+        # pool[i] keeps VAs of i + 1 pages: a size plus its guard page; larger sizes are never pooled
+        return [(node, size + PAGE_SIZE, target - len(pools[size // PAGE_SIZE]))
+                for size in at[1] if size // PAGE_SIZE < len(pools)]
 
     def _prefill(self, group: list[list[tuple[int, int, int]]]) -> None:
         """Carve the VAs untimed from the free tree: one per worker and size in turn."""
