@@ -18,20 +18,30 @@ Simplifications (listed in the module, reported in the closing note):
   * an allocator call takes effect when its CPU starts it, and its critical
     sections are then replayed; with FIFO locks processed in request order the
     order of tree updates is the order of lock grants, except between locks;
-  * the purge runs inside the call that crossed the threshold, on that CPU
-    (the kernel's drain work runs on the queueing CPU's workqueue and steals
-    its time); ``vmap_purge_lock`` (a mutex) is not contended;
+  * tree nodes are priced by their cache lines (``ContentionCosts.cache_model``):
+    each node keeps its last writer and the CPUs holding a copy; nothing is
+    evicted, so a line this CPU read and nobody wrote since is a hit however
+    long ago it was read;
+  * the purge runs inside the call that crossed the threshold, on that CPU (the
+    kernel's drain work runs on the queueing CPU's workqueue and steals its
+    time), so ``vmap_lazy_nr`` never runs ahead of the purges and no drain is
+    ever late; ``vmap_purge_lock`` (a mutex) is not contended. The per-VA
+    accounting of a purge (``purge_va_ns``) is charged where the kernel's purge
+    helpers would run it, each node's on that node's CPU (6.9), or spread over
+    the running CPUs in a scaled 6.8 run (``_purge_work``);
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
     allocations (J, 15000), prices trees at their real size, keeps the real
     lazy_max_pages (so purges and pools behave per operation as in the real
     run), and counts every simulated nanosecond s times. A real loop lasts
     hundreds of purge intervals, a scaled one a few, so the pools' transient at
     the start of each loop would weigh s times more: in 6.9 each loop starts
-    warm instead (``_warm``: pools seeded, untimed, to the steady state computed
-    from the turns per interval the run itself measures). Measured with it
-    (README table): 6.9 wall within ±6% over s = 250..4000, but its spin share
-    still rises with s, and 6.8 drifts by about 3.5% per doubling of s;
-  * page allocation has no zone lock; IPIs are a fixed cost per receiver.
+    warm instead (``_warm``, ``_warm_group``: pools seeded, untimed, to the
+    steady state computed from the turns per interval the run itself measures).
+    What a scaled run cannot keep: full_fit's holes run out within the first
+    purge interval (J/s holes against a batch of ~28k freed areas), so its loop
+    then allocates from contiguous space where the real one keeps filling holes;
+  * page allocation has no zone lock (no per-CPU page lists); IPIs are a fixed
+    cost per receiver.
 """
 from __future__ import annotations
 
