@@ -104,3 +104,13 @@ def test_purge_accounting_lands_where_the_kernel_would_run_it(version, scale, ex
     sim.start()
     sim._purge_work(0, 120.0, 2)
     assert {c: d for c, d in enumerate(sim.purge_debt) if d} == pytest.approx(expect)
+
+
+def test_sections_account_for_every_lock_hold():
+    """The per-section table adds up to the lock table: same holds, same hold time."""
+    res = ContentionSim("6.9", nr_threads=8, scale=4000, params={"run_test_mask": 7}).run()
+    assert sum(d["holds"] for d in res.sections) == sum(lk["acquisitions"] for lk in res.locks) * 4000
+    assert sum(d["hold_s"] for d in res.sections) == pytest.approx(sum(lk["hold_ns"] for lk in res.locks) / 1e9)
+    groups = {d["lock"] for d in res.sections}
+    assert "vn[*].busy.lock" in groups and "free_vmap_area_lock" in groups
+    assert "sections" in res.as_dict()

@@ -297,6 +297,11 @@ def cmd_simulate(args) -> int:
         for lk in r.locks[:8]:
             print(f"  {lk['lock']:<26} {lk['acquisitions'] * args.scale:>12} {100 * lk['contended_share']:>9.1f}% "
                   f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}")
+        print("  critical section (lock)                            hold s  mean ns  nodes  hits  fetched")
+        for sec in r.sections[:6]:
+            print(f"  {sec['section'] + ' (' + sec['lock'] + ')':<48} {sec['hold_s']:>8.1f} "
+                  f"{sec['mean_hold_ns']:>8.0f} {sec['nodes_read']:>6.1f} {sec['line_hits']:>5.1f} "
+                  f"{sec['lines_from_other_cpus']:>8.1f}")
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]
         pub = published()

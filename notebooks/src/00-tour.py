@@ -103,10 +103,11 @@ viz.wall_figure(results, pub)
 
 # %% [markdown]
 # This run is scaled down 20000× (50 turns of each test loop instead of 10^6), so it is a
-# sketch: its results move by several percent with the scale and the seed (the README has a table
-# over scales and seeds), and the model's 6.8 is slower than the real machine, which makes its
-# ratio larger than the published 12.7. The direction and the size of the effect are already
-# visible: notebook 4 shows where the time goes.
+# sketch: its results move with the scale and the seed (the README has a table over scales and
+# seeds; 6.8 comes closer to the published time at smaller scales). Nothing in the model was
+# tuned to the cover letter: the costs come from hardware latencies and single-CPU timings, and
+# each tree access is priced by whether another CPU wrote that cache line since. The direction
+# and the size of the effect are already visible: notebook 4 shows where the time goes.
 #
 # ## Where next
 # 1. `01-free-tree`: how the lowest fit is found in O(log n), and the four ways a block is cut.

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
+import re
 from math import log2
 
 from ..allocator import Vmalloc
@@ -146,6 +147,7 @@ class SimResult:
     summary: list[str]
     allocator: dict
     timeline: list[tuple] = field(default_factory=list)
+    sections: list[dict] = field(default_factory=list)     # per (lock, section): holds and their cache lines
 
     @property
     def wall_s(self) -> float:
@@ -159,7 +161,7 @@ class SimResult:
         return {"version": self.version, "nr_threads": self.nr_threads, "scale": self.scale,
                 "wall_s": self.wall_s, "slowpath_self_pct": self.slowpath_self_pct,
                 "profile": self.profile, "locks": self.locks, "summary": self.summary,
-                "allocator": self.allocator}
+                "allocator": self.allocator, "sections": self.sections}
 
 
 class ContentionSim:
@@ -220,6 +222,8 @@ class ContentionSim:
         self.state = ["idle"] * nr_cpus
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._xfer_to = self.topology.xfer_rows()
+        self._sections: dict[tuple[str, str], list] = {}
+        self._lock_group: dict[str, str] = {}
         self.window = timeline_window_ns
         self.timeline: list[tuple] = []
         self.progress = progress
@@ -483,6 +487,25 @@ class ContentionSim:
         self.ipi_debt[cpu] += c.ipi_sender_ns
 
     def _hold_ns(self, cpu: int, lock, item) -> float:
+        hold = self._price(cpu, lock, item)
+        name, lines = item[1], item[7]
+        group = self._lock_group.get(name)
+        if group is None:
+            group = self._lock_group[name] = re.sub(r"\[\d+\]", "[*]", name)
+        acc = self._sections.get((group, item[2]))
+        if acc is None:
+            acc = self._sections[(group, item[2])] = [0, 0.0, 0, 0, 0, 0]
+        acc[0] += 1
+        acc[1] += hold
+        acc[2] += item[4]
+        if lines is not None:
+            acc[3] += lines[0]
+            acc[4] += len(lines[2])
+            acc[5] += lines[1]
+        return hold
+
+    def _price(self, cpu: int, lock, item) -> float:
+        """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
         _cs, name, section, ops, visits, writes, size, lines, _who = item
         c = self.costs
         if not (ops or writes):          # list heads and counters the previous holder wrote
@@ -594,7 +617,12 @@ class ContentionSim:
             for k in ("spin_ns", "hold_ns"):
                 d[k] *= s
         stats = self.vm.stats.as_dict()
+        sections = sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
+                            "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
+                            "lines_from_other_cpus": remote / n, "cold_lines": cold / n}
+                           for (lk, sec), (n, h, v, hits, remote, cold) in self._sections.items()),
+                          key=lambda d: -d["hold_s"])
         return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
                          self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
-                         stats, self.timeline)
+                         stats, self.timeline, sections)
 
