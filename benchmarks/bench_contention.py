@@ -43,11 +43,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     print("ARG " + " ".join(sys.argv[1:] if argv is None else argv))
     floor = empty_heap_ns()
-    t0 = time.perf_counter()
     r = one_lock(64, 3000, 2500, 200_000)
-    per_acq = (time.perf_counter() - t0) / r.acquisitions * 1e9
+    per_acq = r.host_run_s / r.acquisitions * 1e9      # the event loop alone; random draws are made before
     print(f"empty heapq push/pop loop: {floor:.0f} ns per event")
-    print(f"engine + FIFO lock, one-lock workload: {per_acq:.0f} ns per acquisition = {per_acq / floor:.1f}x the floor")
+    print(f"engine + FIFO lock, one-lock workload (two events per acquisition: think, release): {per_acq:.0f} ns "
+          f"per acquisition = {per_acq / floor:.1f}x the floor")
     if args.no_headline:
         return 0
     total, acqs = 0.0, 0

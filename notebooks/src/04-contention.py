@@ -10,7 +10,8 @@
 # (`run_test_mask=7`: fix_size, full_fit, long_busy). Each allocator call runs through vmaplab's
 # real allocator; the locks it takes, and the tree nodes it visits and writes, become critical
 # sections priced by a documented cost model (`vmaplab.contention.costs`, each constant with its
-# source). A discrete-event engine replays them on FIFO queued spinlocks. The run is scaled down
+# source): a node whose cache line this CPU holds costs a cache hit, one another CPU wrote since
+# costs a cache-line transfer across the chip. A discrete-event engine replays them on FIFO queued spinlocks. The run is scaled down
 # by a factor *s* (1/s of the loops); times are reported in real-equivalent seconds.
 
 # %%
@@ -84,6 +85,23 @@ for v, r in results.items():
     for lk in r.locks[:6]:
         print(f"   {lk['lock']:24} {lk['acquisitions']:9} {100 * lk['contended_share']:8.1f}% "
               f"{lk['mean_wait_ns']:12.0f} {lk['mean_hold_ns']:12.0f}")
+
+# %% [markdown]
+# ## Why a critical section is long
+# Each critical section's hold time comes from the tree nodes it read and wrote, and from where
+# their cache lines were: a line this CPU already holds costs a few ns, a line another CPU wrote
+# since must travel to this one (94 ns between the 3970X's core complexes). In 6.8 every CPU
+# writes the same global trees, so most lines a holder touches were just written elsewhere;
+# in 6.9 the busy trees are split over the nodes and most allocations never touch the free tree.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for v, r in results.items():
+    print(f"Linux {v}")
+    print(f"   {'critical section (lock)':48} {'mean ns':>8} {'nodes':>6} {'hits':>5} {'fetched':>8}")
+    for sec in r.sections[:5]:
+        print(f"   {sec['section'] + ' (' + sec['lock'] + ')':48} {sec['mean_hold_ns']:8.0f} "
+              f"{sec['nodes_read']:6.1f} {sec['line_hits']:5.1f} {sec['lines_from_other_cpus']:8.1f}")
 
 # %% [markdown]
 # ## Threads: from 1 to 64

@@ -8,7 +8,8 @@ repairman of theory.machine_repairman; the DES must agree with it.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from .engine import Engine
 from .locks import FifoLock, TasLock
@@ -22,6 +23,7 @@ class OneLockResult:
     acquisitions: int
     spin_share: float          # spin time / (N × wall)
     throughput_per_ns: float
+    host_run_s: float = field(default=0.0, compare=False)   # host time of the event loop alone (benchmarks)
 
 
 def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = "fifo",
@@ -37,22 +39,29 @@ def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = 
         lock = TasLock("L", eng, topo, seed, c_lock_ns, c_set_ns)
     else:
         raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
-    rngs = [random.Random(f"one_lock/{seed}/{c}") for c in range(n)]
-    left = [acquisitions // n] * n
+    # Each CPU's (think, hold) draws, made up front from its own stream (drawing is the
+    # workload's cost, not the engine's), last one first so a turn pops it.
+    draws = []
+    for c in range(n):
+        rng = random.Random(f"one_lock/{seed}/{c}")
+        turns = [((rng.expovariate(1 / z_ns) if z_ns else 0.0), (rng.expovariate(1 / s_ns) if s_ns else 0.0))
+                 for _ in range(acquisitions // n)]
+        turns.reverse()
+        draws.append(turns)
 
     def think(c: int) -> None:
-        rng = rngs[c]
-        eng.schedule(eng.now_ns + (rng.expovariate(1 / z_ns) if z_ns else 0.0),
-                     lambda: lock.request(c, rng.expovariate(1 / s_ns) if s_ns else 0.0, lambda *_: done(c)))
+        z, hold = draws[c].pop()
+        eng.schedule(eng.now_ns + z, lambda: lock.request(c, hold, lambda *_: done(c)))
 
     def done(c: int) -> None:
-        left[c] -= 1
-        if left[c]:
+        if draws[c]:
             think(c)
 
     for c in range(n):
         think(c)
+    t0 = time.perf_counter()
     wall = eng.run()
+    host = time.perf_counter() - t0
     st = lock.stats
     return OneLockResult(n, wall, st.acquisitions, st.spin_ns / (n * wall) if wall else 0.0,
-                         st.acquisitions / wall if wall else 0.0)
+                         st.acquisitions / wall if wall else 0.0, host)
