@@ -114,3 +114,18 @@ def test_sections_account_for_every_lock_hold():
     groups = {d["lock"] for d in res.sections}
     assert "vn[*].busy.lock" in groups and "free_vmap_area_lock" in groups
     assert "sections" in res.as_dict()
+
+
+def test_workers_warmed_together_get_interleaved_areas():
+    """The real pools hold areas their workers took from the free tree in turn: so do the warmed ones."""
+    sim = ContentionSim("6.9", nr_threads=4, scale=4000, params={"run_test_mask": 1})
+    while len(sim._warmed) < 4 and sim.step():
+        pass
+    assert len(sim._warmed) == 4
+    spans = []
+    for node in range(4):
+        starts = sorted(va.va_start for va in sim.vm.nodes[node].pool[1].va_list)
+        assert starts
+        spans.append((starts[0], starts[-1]))
+    # every pool's lowest area lies below every other pool's highest one: the ranges overlap
+    assert all(lo < hi2 for lo, _hi in spans for _lo2, hi2 in spans)
