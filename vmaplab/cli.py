@@ -311,7 +311,7 @@ def cmd_simulate(args) -> int:
               f"{pub['6.9']['slowpath_self_pct']}%)")
     if "6.9" in results and args.scale > 1:
         print("note: a scaled 6.9 run starts each test loop with its pools in their steady state (README, "
-              "'scale'); 6.9 results vary by about 5% from seed to seed: compare a few --seed values")
+              "'scale'); results vary by a few percent from seed to seed: compare a few --seed values")
     return 0
 
 
