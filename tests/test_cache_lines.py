@@ -114,6 +114,7 @@ def test_sections_account_for_every_lock_hold():
     groups = {d["lock"] for d in res.sections}
     assert "vn[*].busy.lock" in groups and "free_vmap_area_lock" in groups
     assert "sections" in res.as_dict()
+    assert 0 <= res.as_dict()["overlapping_purges"] <= res.allocator["purges"]
 
 
 def test_workers_warmed_together_get_interleaved_areas():

@@ -291,6 +291,8 @@ def cmd_simulate(args) -> int:
         print("\n".join(r.summary))
         print(f"wall time {r.wall_s:.1f} s (real-equivalent); native_queued_spin_lock_slowpath self "
               f"{r.slowpath_self_pct:.2f}%")
+        print(f"purges {r.allocator['purges']} ({r.overlapping_purges} started while another was still running; "
+              f"the kernel would have serialised them)")
         print("  children    self   symbol")
         print("\n".join(format_table(r.profile, args.top)))
         print("  lock                       acquisitions  contended  mean wait ns  mean hold ns")

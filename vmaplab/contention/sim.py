@@ -148,6 +148,7 @@ class SimResult:
     allocator: dict
     timeline: list[tuple] = field(default_factory=list)
     sections: list[dict] = field(default_factory=list)     # per (lock, section): holds and their cache lines
+    overlapping_purges: int = 0        # purges that started while another was still running (see the module doc)
 
     @property
     def wall_s(self) -> float:
@@ -161,7 +162,8 @@ class SimResult:
         return {"version": self.version, "nr_threads": self.nr_threads, "scale": self.scale,
                 "wall_s": self.wall_s, "slowpath_self_pct": self.slowpath_self_pct,
                 "profile": self.profile, "locks": self.locks, "summary": self.summary,
-                "allocator": self.allocator, "sections": self.sections}
+                "allocator": self.allocator, "sections": self.sections,
+                "overlapping_purges": self.overlapping_purges}
 
 
 class ContentionSim:
@@ -223,6 +225,8 @@ class ContentionSim:
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._xfer_to = self.topology.xfer_rows()
         self._sections: dict[tuple[str, str], list] = {}
+        self._purging: set[int] = set()           # CPUs whose current step runs a purge
+        self.overlapping_purges = 0               # purges started while another one was still running
         self._lock_group: dict[str, str] = {}
         self.window = timeline_window_ns
         self.timeline: list[tuple] = []
@@ -394,10 +398,16 @@ class ContentionSim:
         """CPU ``cpu`` is ready for its worker's next step."""
         self.rec.items = []
         self._calls = []
+        self._purging.discard(cpu)              # its previous step, a purge or not, is over
         # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
         self._workers[cpu].clock_ns = self._real_ns(self.engine.now_ns)
+        purges = self.vm.stats.purges
         try:
             next(self._gens[cpu])
+            if self.vm.stats.purges != purges:
+                # the kernel serialises purges (vmap_purge_lock); the model starts this one now
+                self.overlapping_purges += bool(self._purging)
+                self._purging.add(cpu)
         except StopIteration:
             self.active[cpu] = False
             self.state[cpu] = "done"
@@ -624,5 +634,5 @@ class ContentionSim:
                           key=lambda d: -d["hold_s"])
         return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
                          self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
-                         stats, self.timeline, sections)
+                         stats, self.timeline, sections, self.overlapping_purges)
 
