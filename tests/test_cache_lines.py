@@ -130,3 +130,13 @@ def test_workers_warmed_together_get_interleaved_areas():
         spans.append((starts[0], starts[-1]))
     # every pool's lowest area lies below every other pool's highest one: the ranges overlap
     assert all(lo < hi2 for lo, _hi in spans for _lo2, hi2 in spans)
+
+
+def test_kworker_drain_runs_one_purge_at_a_time():
+    """drain="kworker": purges never overlap in simulated time (vmap_purge_lock), and the run is seeded."""
+    with pytest.raises(ValueError):
+        ContentionSim("6.9", nr_threads=2, drain="later")
+    runs = [ContentionSim("6.9", nr_threads=16, scale=4000, drain="kworker", params={"run_test_mask": 4}).run()
+            for _ in range(2)]
+    assert runs[0].allocator["purges"] > 1 and runs[0].overlapping_purges == 0
+    assert runs[0].wall_ns == runs[1].wall_ns and runs[0].summary == runs[1].summary

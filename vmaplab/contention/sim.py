@@ -180,12 +180,15 @@ class ContentionSim:
                  machine: str = "threadripper-3970x", scale: int = 1000, seed: int = 0, policy: str = "fifo",
                  costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
                  nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
-                 timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True):
+                 timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True,
+                 drain: str = "inline"):
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
             raise ValueError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
         if machine not in TOPOLOGIES:
             raise ValueError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
+        if drain not in ("inline", "kworker"):
+            raise ValueError(f"drain must be 'inline' or 'kworker', got {drain!r}")
         if policy not in ("fifo", "tas"):
             raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
         if not isinstance(scale, int) or scale < 1:
@@ -209,6 +212,12 @@ class ContentionSim:
         self.vm._tr = self.rec
         # a scaled 6.9 run starts each measured loop with the pools the real run's long phase has
         self.warm_start = bool(warm_start) and scale > 1 and self.vm._node_layer
+        # "kworker" (experimental): the drain work runs when the previous purge has ended, on the CPU
+        # that queued it, ahead of that CPU's worker; "inline": inside the call that queued it
+        self.drain = drain
+        self._drain_running = False
+        if drain == "kworker":
+            self.vm.autorun_work = False
         self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None)
         self.engine = Engine()
@@ -415,7 +424,25 @@ class ContentionSim:
             if self.progress is not None:
                 self.progress(1)
             return
-        self._run_script(cpu, self._script(self._workers[cpu]), 0)
+        script = self._script(self._workers[cpu])
+        if self.drain == "kworker" and self.vm._work and not self._drain_running:
+            script = self._drain_script(self._workers[cpu]) + script
+        self._run_script(cpu, script, 0)
+
+    def _drain_script(self, w) -> list[tuple]:
+        """The pending drain work, run now in the allocator, as a script for the CPU that queued it.
+
+        Experimental (``drain="kworker"``): one purge at a time, as vmap_purge_lock and the
+        workqueue's non-reentrancy make it; work queued meanwhile runs when it ends, on the same
+        CPU, and finds the ``vmap_lazy_nr`` that built up, so purges grow and helpers appear.
+        """
+        self._drain_running = True
+        start = len(self.rec.items)
+        self.vm.run_workqueue()
+        items = self.rec.items[start:]
+        del self.rec.items[start:]
+        test = w.caller.split()[0]
+        return [self._item(item, test, "vfree") for item in items] + [("drain_done", w)]
 
     def _record(self, cpu: int, t0: float, t1: float, state: str, label: str, lock: str = "") -> None:
         if self.window is not None and t1 > self.window[0] and t0 < self.window[1]:
@@ -452,6 +479,12 @@ class ContentionSim:
                 return
             if kind == "flush":
                 self._flush(cpu)
+                i += 1
+                continue
+            if kind == "drain_done":
+                self._drain_running = False
+                if self.vm._work:
+                    script[i + 1:i + 1] = self._drain_script(item[1])
                 i += 1
                 continue
             if kind == "purge":
