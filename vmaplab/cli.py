@@ -264,7 +264,7 @@ def cmd_simulate(args) -> int:
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
-                  seed=args.seed, policy=args.policy, params=given)
+                  seed=args.seed, policy=args.policy, params=given, drain=args.drain)
     if args.jobs > 1 and len(args.version) > 1:
         # the two versions are independent runs: one process each (results are identical)
         from concurrent.futures import ProcessPoolExecutor
@@ -291,8 +291,8 @@ def cmd_simulate(args) -> int:
         print("\n".join(r.summary))
         print(f"wall time {r.wall_s:.1f} s (real-equivalent); native_queued_spin_lock_slowpath self "
               f"{r.slowpath_self_pct:.2f}%")
-        print(f"purges {r.allocator['purges']} ({r.overlapping_purges} started while another was still running; "
-              f"the kernel would have serialised them)")
+        print(f"purges {r.allocator['purges']}, purge helpers {r.allocator['purge_helpers']}; "
+              f"{r.overlapping_purges} purges started while another was still running (the kernel serialises them)")
         print("  children    self   symbol")
         print("\n".join(format_table(r.profile, args.top)))
         print("  lock                       acquisitions  contended  mean wait ns  mean hold ns")
@@ -362,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
     m.add_argument("--scale", type=int, default=1000, help="simulate 1/scale of the loops (default 1000)")
     m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
+    m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
+                   help="the purge inside the call that queued it (default) or, experimental, as a kworker "
+                        "that runs one purge at a time")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--top", type=int, default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")
