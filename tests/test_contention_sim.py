@@ -135,3 +135,16 @@ def test_purged_vas_are_local_work_in_purge_vmap_node():
     assert sym.get("purge_vmap_node", 0) > 0
     assert "purge_vmap_node" not in {r["symbol"] for r in free.profile if r["self_pct"] > 0}
     assert base.wall_s > free.wall_s
+
+
+def test_simulate_cli_text_splits_the_slow_path_by_lock(capsys):
+    assert main(["simulate", "run_test_mask=7", "nr_threads=8", "--scale", "20000", "--quiet",
+                 "--drain", "kworker"]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.strip().startswith("slow path by lock:")]
+    assert len(lines) == 2 and "vmap_area_lock" in lines[0] and "vn[*].busy.lock" in lines[1]
+    # the shares add up to the slow path's self share printed above them
+    for ln, wall in zip(lines, [w for w in out.splitlines() if w.startswith("wall time")]):
+        total = sum(float(part.split()[-1].rstrip("%")) for part in ln.split(":", 1)[1].split(","))
+        assert total == pytest.approx(float(wall.split("self ")[1].rstrip("%")), abs=0.05)
+    assert "critical section (lock)" in out and "purge helpers" in out

@@ -254,6 +254,7 @@ def _simulate_one(version: str, kwargs: dict):
 def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
+    from .contention.locks import lock_group
     from .contention.profile import format_table
     from .contention.sim import ContentionSim
     try:
@@ -299,6 +300,12 @@ def cmd_simulate(args) -> int:
         for lk in r.locks[:8]:
             print(f"  {lk['lock']:<26} {lk['acquisitions'] * args.scale:>12} {100 * lk['contended_share']:>9.1f}% "
                   f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}")
+        split: dict[str, float] = {}
+        for lk in r.locks:
+            group = lock_group(lk["lock"])
+            split[group] = split.get(group, 0.0) + lk["spin_ns"]
+        print("  slow path by lock: " + ", ".join(
+            f"{g} {100 * ns / r.busy_ns:.2f}%" for g, ns in sorted(split.items(), key=lambda kv: -kv[1]) if ns))
         print("  critical section (lock)                            hold s  mean ns  nodes  hits  fetched")
         for sec in r.sections[:6]:
             print(f"  {sec['section'] + ' (' + sec['lock'] + ')':<48} {sec['hold_s']:>8.1f} "

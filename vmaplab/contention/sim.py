@@ -41,13 +41,16 @@ Simplifications (listed in the module, reported in the closing note):
     purge interval (J/s holes against a batch of ~28k freed areas), so its loop
     then allocates from contiguous space where the real one keeps filling holes;
   * page allocation has no zone lock (no per-CPU page lists); IPIs are a fixed
-    cost per receiver.
+    cost per receiver;
+  * ``drain="kworker"`` (experimental) instead runs the drain work when no purge
+    is in flight, on the CPU that queued it and ahead of that CPU's worker, so
+    purges are serialised and ``vmap_lazy_nr`` can run ahead (helpers appear);
+    the helpers' locked work still runs on the draining CPU.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
-import re
 from math import log2
 
 from ..allocator import Vmalloc
@@ -57,7 +60,7 @@ from ..trace import Lock, PurgeNode, TlbFlush
 from ..workloads import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
-from .locks import FifoLock, TasLock
+from .locks import FifoLock, TasLock, lock_group
 from .profile import Profile, call_path
 from .topology import TOPOLOGIES
 
@@ -534,7 +537,7 @@ class ContentionSim:
         name, lines = item[1], item[7]
         group = self._lock_group.get(name)
         if group is None:
-            group = self._lock_group[name] = re.sub(r"\[\d+\]", "[*]", name)
+            group = self._lock_group[name] = lock_group(name)
         acc = self._sections.get((group, item[2]))
         if acc is None:
             acc = self._sections[(group, item[2])] = [0, 0.0, 0, 0, 0, 0]
