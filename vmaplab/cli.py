@@ -255,7 +255,7 @@ def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
     from .contention.locks import lock_group
-    from .contention.profile import format_table
+    from .contention.profile import format_locks, format_sections, format_table
     from .contention.sim import ContentionSim
     try:
         params = TestVmallocParams.from_args(args.params, args.cpus)
@@ -296,21 +296,14 @@ def cmd_simulate(args) -> int:
               f"{r.overlapping_purges} purges started while another was still running (the kernel serialises them)")
         print("  children    self   symbol")
         print("\n".join(format_table(r.profile, args.top)))
-        print("  lock                       acquisitions  contended  mean wait ns  mean hold ns")
-        for lk in r.locks[:8]:
-            print(f"  {lk['lock']:<26} {lk['acquisitions'] * args.scale:>12} {100 * lk['contended_share']:>9.1f}% "
-                  f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}")
+        print("\n".join(format_locks(r.locks, args.scale)))
         split: dict[str, float] = {}
         for lk in r.locks:
             group = lock_group(lk["lock"])
             split[group] = split.get(group, 0.0) + lk["spin_ns"]
         print("  slow path by lock: " + ", ".join(
             f"{g} {100 * ns / r.busy_ns:.2f}%" for g, ns in sorted(split.items(), key=lambda kv: -kv[1]) if ns))
-        print("  critical section (lock)                            hold s  mean ns  nodes  hits  fetched")
-        for sec in r.sections[:6]:
-            print(f"  {sec['section'] + ' (' + sec['lock'] + ')':<48} {sec['hold_s']:>8.1f} "
-                  f"{sec['mean_hold_ns']:>8.0f} {sec['nodes_read']:>6.1f} {sec['line_hits']:>5.1f} "
-                  f"{sec['lines_from_other_cpus']:>8.1f}")
+        print("\n".join(format_sections(r.sections)))
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]
         pub = published()

@@ -79,12 +79,11 @@ tables["6.9"]
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from vmaplab.contention.profile import format_locks, format_sections
+
 for v, r in results.items():
     print(f"Linux {v}")
-    print(f"   {'lock':24} {'acquired':>9} {'contended':>9} {'mean wait ns':>12} {'mean hold ns':>12}")
-    for lk in r.locks[:6]:
-        print(f"   {lk['lock']:24} {lk['acquisitions']:9} {100 * lk['contended_share']:8.1f}% "
-              f"{lk['mean_wait_ns']:12.0f} {lk['mean_hold_ns']:12.0f}")
+    print("\n".join(format_locks(r.locks, r.scale, 6)))
 
 # %% [markdown]
 # ## Why a critical section is long
@@ -98,10 +97,7 @@ for v, r in results.items():
 # NBVAL_IGNORE_OUTPUT
 for v, r in results.items():
     print(f"Linux {v}")
-    print(f"   {'critical section (lock)':48} {'mean ns':>8} {'nodes':>6} {'hits':>5} {'fetched':>8}")
-    for sec in r.sections[:5]:
-        print(f"   {sec['section'] + ' (' + sec['lock'] + ')':48} {sec['mean_hold_ns']:8.0f} "
-              f"{sec['nodes_read']:6.1f} {sec['line_hits']:5.1f} {sec['lines_from_other_cpus']:8.1f}")
+    print("\n".join(format_sections(r.sections, 5)))
 
 # %% [markdown]
 # ## Threads: from 1 to 64

@@ -112,3 +112,20 @@ class Profile:
 def format_table(rows: list[dict], limit: int = 20) -> list[str]:
     """The table as perf prints it: children, self, symbol."""
     return [f"{r['children_pct']:7.2f}% {r['self_pct']:6.2f}%  [k] {r['symbol']}" for r in rows[:limit]]
+
+
+def format_locks(locks: list[dict], scale: int, limit: int = 8) -> list[str]:
+    """The lock table: acquisitions (real-equivalent), contended share, mean wait and hold."""
+    out = ["  lock                       acquisitions  contended  mean wait ns  mean hold ns"]
+    out += [f"  {lk['lock']:<26} {lk['acquisitions'] * scale:>12} {100 * lk['contended_share']:>9.1f}% "
+            f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}" for lk in locks[:limit]]
+    return out
+
+
+def format_sections(sections: list[dict], limit: int = 6) -> list[str]:
+    """The critical-section table: hold time, mean hold, nodes read, line hits, lines fetched from other CPUs."""
+    out = ["  critical section (lock)                            hold s  mean ns  nodes  hits  fetched"]
+    out += [f"  {sec['section'] + ' (' + sec['lock'] + ')':<48} {sec['hold_s']:>8.1f} {sec['mean_hold_ns']:>8.0f} "
+            f"{sec['nodes_read']:>6.1f} {sec['line_hits']:>5.1f} {sec['lines_from_other_cpus']:>8.1f}"
+            for sec in sections[:limit]]
+    return out
