@@ -254,8 +254,7 @@ def _simulate_one(version: str, kwargs: dict):
 def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
-    from .contention.locks import lock_group
-    from .contention.profile import format_locks, format_sections, format_table
+    from .contention.profile import format_locks, format_sections, format_spin_split, format_table
     from .contention.sim import ContentionSim
     try:
         params = TestVmallocParams.from_args(args.params, args.cpus)
@@ -297,12 +296,7 @@ def cmd_simulate(args) -> int:
         print("  children    self   symbol")
         print("\n".join(format_table(r.profile, args.top)))
         print("\n".join(format_locks(r.locks, args.scale)))
-        split: dict[str, float] = {}
-        for lk in r.locks:
-            group = lock_group(lk["lock"])
-            split[group] = split.get(group, 0.0) + lk["spin_ns"]
-        print("  slow path by lock: " + ", ".join(
-            f"{g} {100 * ns / r.busy_ns:.2f}%" for g, ns in sorted(split.items(), key=lambda kv: -kv[1]) if ns))
+        print(format_spin_split(r.locks, r.busy_ns))
         print("\n".join(format_sections(r.sections)))
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]

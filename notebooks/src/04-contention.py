@@ -76,14 +76,18 @@ tables["6.9"]
 
 # %% [markdown]
 # ## The locks
+# Which locks the CPUs wait for: acquisitions (real-equivalent), how many found the lock taken,
+# the mean wait of those, the mean hold; and the slow path's share split by lock (6.9's 64
+# per-node locks added up).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from vmaplab.contention.profile import format_locks, format_sections
+from vmaplab.contention.profile import format_locks, format_sections, format_spin_split
 
 for v, r in results.items():
     print(f"Linux {v}")
     print("\n".join(format_locks(r.locks, r.scale, 6)))
+    print(format_spin_split(r.locks, r.busy_ns))
 
 # %% [markdown]
 # ## Why a critical section is long

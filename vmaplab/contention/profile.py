@@ -129,3 +129,14 @@ def format_sections(sections: list[dict], limit: int = 6) -> list[str]:
             f"{sec['nodes_read']:>6.1f} {sec['line_hits']:>5.1f} {sec['lines_from_other_cpus']:>8.1f}"
             for sec in sections[:limit]]
     return out
+
+
+def format_spin_split(locks: list[dict], busy_ns: float) -> str:
+    """The slow path's self share split by lock, per-node locks added up (vn[*].busy.lock)."""
+    from .locks import lock_group
+    split: dict[str, float] = {}
+    for lk in locks:
+        group = lock_group(lk["lock"])
+        split[group] = split.get(group, 0.0) + lk["spin_ns"]
+    return "  slow path by lock: " + ", ".join(
+        f"{g} {100 * ns / busy_ns:.2f}%" for g, ns in sorted(split.items(), key=lambda kv: -kv[1]) if ns)
