@@ -25,11 +25,11 @@ vmaplab.__version__
 # %% [markdown]
 # ## Run both versions, recording a window of the timeline
 # 32 threads on the 32-core machine model, scale 20000, with every CPU's state recorded between
-# 100 and 160 µs of simulated time:
+# 100 and 130 µs of simulated time:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-window = (100, 160)
+window = (100, 130)
 results = run_pair(nr_threads=32, scale=20000, window_us=window)
 for v, r in results.items():
     print(f"Linux {v}: {r.wall_s:6.1f} s real-equivalent, slow path {r.slowpath_self_pct:4.1f}% of CPU time, "
