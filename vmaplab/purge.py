@@ -214,7 +214,7 @@ class PurgeMixin:
             addr = self.free_space.alloc(size, PAGE_SIZE, self.VMALLOC_START, self.VMALLOC_END)
             if addr is None:
                 break
-            self.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), -1)
+            self.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), node_id)   # the node's CPU
             added += 1
         return added
 

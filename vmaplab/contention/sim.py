@@ -237,7 +237,7 @@ class ContentionSim:
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._xfer_to = self.topology.xfer_rows()
         self._sections: dict[tuple[str, str], list] = {}
-        self._purging: set[int] = set()           # CPUs whose current step runs a purge
+        self._purging: set = set()                # purges in flight: CPUs whose step runs one, or "kworker"
         self.overlapping_purges = 0               # purges started while another one was still running
         self._lock_group: dict[str, str] = {}
         self.window = timeline_window_ns
@@ -280,9 +280,9 @@ class ContentionSim:
         interval just ended (plus what survived the decay), and the worker draws on that until
         the next purge. A worker joining mid-interval freed nothing yet, so it gets a whole
         after-purge pool: ``stationary_pool`` of the turns per interval measured on workers in
-        the same loop (``_count_turn``). Until a first measurement exists the pools stay as
-        they are (the run's own warm-up, one interval, as short as the real one's). The VAs
-        are carved untimed from the free tree.
+        the same loop (``_count_turn``). Until a first measurement exists (a 64th of an
+        interval) the pools stay as they are; workers waiting then are warmed together
+        (``_warm_group``). The VAs are carved untimed from the free tree.
         """
         needs = self._pool_needs(w)
         if needs:
@@ -417,9 +417,7 @@ class ContentionSim:
         try:
             next(self._gens[cpu])
             if self.vm.stats.purges != purges:
-                # the kernel serialises purges (vmap_purge_lock); the model starts this one now
-                self.overlapping_purges += bool(self._purging)
-                self._purging.add(cpu)
+                self._purge_starts(cpu)
         except StopIteration:
             self.active[cpu] = False
             self.state[cpu] = "done"
@@ -432,6 +430,15 @@ class ContentionSim:
             script = self._drain_script(self._workers[cpu]) + script
         self._run_script(cpu, script, 0)
 
+    def _purge_starts(self, who) -> None:
+        """A purge starts now (run by CPU ``who``'s step, or by the kworker): count it if another is in flight.
+
+        The kernel serialises purges (vmap_purge_lock); the inline drain does not, so its
+        purges may overlap in simulated time; the kworker drain waits for the previous one.
+        """
+        self.overlapping_purges += bool(self._purging)
+        self._purging.add(who)
+
     def _drain_script(self, w) -> list[tuple]:
         """The pending drain work, run now in the allocator, as a script for the CPU that queued it.
 
@@ -441,7 +448,10 @@ class ContentionSim:
         """
         self._drain_running = True
         start = len(self.rec.items)
+        purges = self.vm.stats.purges
         self.vm.run_workqueue()
+        if self.vm.stats.purges != purges:
+            self._purge_starts("kworker")
         items = self.rec.items[start:]
         del self.rec.items[start:]
         test = w.caller.split()[0]
@@ -486,6 +496,7 @@ class ContentionSim:
                 continue
             if kind == "drain_done":
                 self._drain_running = False
+                self._purging.discard("kworker")
                 if self.vm._work:
                     script[i + 1:i + 1] = self._drain_script(item[1])
                 i += 1
@@ -501,13 +512,14 @@ class ContentionSim:
     def _purge_work(self, cpu: int, ns: float, node: int) -> None:
         """Who does a purged node's accounting (``purge_va_ns`` per VA), paid at that CPU's next step.
 
-        6.9: the CPU of the node's id, where a purge helper runs it (the real run's purges fall
-        behind the frees, so helpers are its regime; and the node's VAs are those its own CPU
-        freed); a CPU without a worker runs its helper alongside, and the purging CPU waits for the
-        longest such helper (flush_work). 6.8 has one global list and
-        no helpers: the draining CPU does it all, but in a scaled run, whose few purges would land
-        on a few workers only, it is spread evenly over the running CPUs, as the real run's many
-        purges spread over all of them.
+        A scaling device more than a kernel mechanism: a scaled run has few purges, and each
+        would land on one worker, where the real run's many purges spread over all CPUs. 6.9:
+        the CPU of the node's id, where a purge helper would run it (the node's VAs are those
+        its own CPU freed; the kernel uses helpers only when ``vmap_lazy_nr`` reaches twice
+        ``lazy_max_pages``, which ``drain="kworker"`` measures as rare: 4 of 109 purges at
+        s = 1000); a CPU without a worker runs it alongside, and the purging CPU waits for the
+        longest such one (flush_work). 6.8 has one global list and no helpers: the draining CPU
+        does it all, but in a scaled run it is spread evenly over the running CPUs.
         """
         if self.vm._node_layer:
             target = node % len(self.active)
