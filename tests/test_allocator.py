@@ -407,3 +407,21 @@ def test_prefill_node_pool_adds_nothing_where_pools_do_not_apply():
     # no room left for CPU 1's request: the overflow path's full decay hands the pooled VA back
     assert full.vmalloc(3 * PAGE_SIZE, cpu=1) is not None and full.nodes[0].pool_total() == 0
     full.check()
+
+
+@pytest.mark.parametrize("pfns", [list(range(40, 140)), [7, 3, 90, 91, 5, 60, 61, 62, 63, 64]],
+                         ids=["consecutive", "scattered"])
+def test_page_allocator_marks_and_refuses_double_free(pfns):
+    from vmaplab.pages import PageAllocator
+    pa = PageAllocator(1 << 12)
+    got = pa.alloc_pages_bulk(200)
+    assert got == list(range(200)) and pa.nr_used == 200
+    pa.write(pfns[0], 0, b"x")
+    pa.free_pages(pfns)
+    assert not any(pa.is_allocated(p) for p in pfns) and pfns[0] not in pa.data
+    assert all(pa.is_allocated(p) for p in set(got) - set(pfns)) and pa.nr_used == 200 - len(pfns)
+    with pytest.raises(ValueError, match="freeing free pfn"):
+        pa.free_pages([pfns[-1]] if len(pfns) < 20 else pfns)
+    assert pa.nr_used == 200 - len(pfns)
+    again = pa.alloc_pages_bulk(len(pfns))          # the freed ones come back, last freed first
+    assert sorted(again) == sorted(pfns) and all(pa.is_allocated(p) for p in again)

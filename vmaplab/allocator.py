@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
+from functools import lru_cache
 
 from .area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
 from .config import (
@@ -52,6 +53,13 @@ from .trace import AllocVmapArea, Lock, Pool, Rcu, Tracer
 from .trace import Vmalloc as VmallocEvent
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
 from .walks import CALLER_RE, WalksMixin
+
+
+@lru_cache(maxsize=1024)
+def _caller_ok(caller: str) -> bool:
+    """CALLER_RE's verdict, remembered: workloads pass the same few callers millions of times."""
+    return CALLER_RE.match(caller) is not None
+
 
 VERSIONS = ("6.8", "6.9")
 DEFAULT_RAM_PAGES = (64 << 30) // PAGE_SIZE     # a 64 GiB machine
@@ -348,7 +356,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
 
     @staticmethod
     def _check_caller(caller) -> None:
-        if caller is not None and (not isinstance(caller, str) or not CALLER_RE.match(caller)):
+        if caller is not None and (not isinstance(caller, str) or not _caller_ok(caller)):
             raise InvalidArgumentError(
                 f"caller {caller!r} must be a symbol as %pS prints it (e.g. 'kernel_clone+0xb8/0x400', "
                 f"optionally followed by ' [module]'), with no vmallocinfo keyword")

@@ -68,11 +68,19 @@ class PageAllocator:
                 self._next_fresh[k] += fresh
             if len(out) == nr:
                 break
-        used = self._used
-        for pfn in out:
-            used[pfn] = 1                     # recycled ones (fresh ones are already 1)
+        self._mark(out, 1)                    # recycled ones (fresh ones are already 1)
         self._nr_used += len(out)
         return out
+
+    def _mark(self, pfns: list[int], value: int) -> None:
+        """Set the used byte of ``pfns``: one slice store when they are consecutive (recycled batches are)."""
+        used = self._used
+        lo, n = (pfns[0], len(pfns)) if pfns else (0, 0)
+        if n > 8 and pfns == list(range(lo, lo + n)):
+            used[lo:lo + n] = (b"\x01" if value else b"\x00") * n
+            return
+        for pfn in pfns:
+            used[pfn] = value
 
     def free_pages(self, pfns: list[int]) -> None:
         """Return pages; a pfn that is not allocated raises ValueError (a simulator bug)."""
@@ -80,12 +88,11 @@ class PageAllocator:
         if not all(map(used.__getitem__, pfns)):
             bad = next(pfn for pfn in pfns if not used[pfn])
             raise ValueError(f"BUG: Bad page state: freeing free pfn {bad:#x}")
-        for pfn in pfns:
-            used[pfn] = 0
+        self._mark(pfns, 0)
         data = self.data
         if data:
-            for pfn in pfns:
-                data.pop(pfn, None)
+            for pfn in data.keys() & pfns:
+                del data[pfn]
         if self.nr_nodes > 1:
             for pfn in reversed(pfns):
                 self._free[self.page_to_nid(pfn)].append(pfn)

@@ -52,11 +52,22 @@ class Engine:
     def run(self, until_ns: float | None = None) -> float:
         """Run events until none is left or the next one is later than ``until_ns``; returns the clock."""
         heap, pop = self._heap, heapq.heappop
-        while heap and (until_ns is None or heap[0][0] <= until_ns):
-            t, _seq, action = pop(heap)
-            self.now_ns = t
-            self.events_run += 1
-            action()
+        n = 0
+        try:
+            if until_ns is None:                   # the common case, without the bound check
+                while heap:
+                    t, _seq, action = pop(heap)
+                    self.now_ns = t
+                    n += 1
+                    action()
+            else:
+                while heap and heap[0][0] <= until_ns:
+                    t, _seq, action = pop(heap)
+                    self.now_ns = t
+                    n += 1
+                    action()
+        finally:
+            self.events_run += n
         if until_ns is not None and until_ns > self.now_ns:
             self.now_ns = until_ns
         return self.now_ns

@@ -233,13 +233,16 @@ class ContentionSim:
         self.ipi_debt = [0.0] * nr_cpus
         self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see _purge_work)
         self.purge_wait = [0.0] * nr_cpus         # the longest helper on an idle CPU it waits for
-        self.state = ["idle"] * nr_cpus
+        self.state = [("idle", "")] * nr_cpus      # (verb, what): "spin <lock>", "run <function>"
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._xfer_to = self.topology.xfer_rows()
         self._sections: dict[tuple[str, str], list] = {}
         self._purging: set = set()                # purges in flight: CPUs whose step runs one, or "kworker"
         self.overlapping_purges = 0               # purges started while another one was still running
         self._lock_group: dict[str, str] = {}
+        calls = self.costs.calls
+        self._fixed_ns = {"vmalloc": calls.vmalloc_fixed_ns, "vm_map_ram": calls.vmalloc_fixed_ns,
+                          "kvfree_rcu": calls.rcu_queue_ns}        # any other call: vfree_fixed_ns
         self.window = timeline_window_ns
         self.timeline: list[tuple] = []
         self.progress = progress
@@ -371,12 +374,12 @@ class ContentionSim:
     def _script(self, w) -> list[tuple]:
         """Turn the step's calls and recorded sections into run/lock/flush items, in order."""
         c = self.costs.calls
-        test = w.caller.split()[0]
+        test = w.caller.split(" ", 1)[0]
         script: list[tuple] = []
         start = 0
+        fixed_ns = self._fixed_ns
         for kind, pages, zero, end in self._calls:
-            fixed = {"vmalloc": c.vmalloc_fixed_ns, "vm_map_ram": c.vmalloc_fixed_ns,
-                     "kvfree_rcu": c.rcu_queue_ns}.get(kind, c.vfree_fixed_ns)
+            fixed = fixed_ns.get(kind, c.vfree_fixed_ns)
             script.append(("run", (test, kind), fixed))
             for item in self.rec.items[start:end]:
                 script.append(self._item(item, test, kind))
@@ -420,7 +423,7 @@ class ContentionSim:
                 self._purge_starts(cpu)
         except StopIteration:
             self.active[cpu] = False
-            self.state[cpu] = "done"
+            self.state[cpu] = ("done", "")
             self._done += 1
             if self.progress is not None:
                 self.progress(1)
@@ -462,33 +465,16 @@ class ContentionSim:
             self.timeline.append((cpu, t0, t1, state, label, lock))
 
     def _run_script(self, cpu: int, script: list[tuple], i: int) -> None:
-        eng = self.engine
-        while i < len(script):
+        n = len(script)
+        while i < n:
             item = script[i]
             kind = item[0]
             if kind == "run":
-                ns = item[2]
-                sib = self.siblings[cpu]
-                if sib is not None and self.active[sib]:
-                    ns *= self.costs.f_smt
-                debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
-                purge = self.purge_debt[cpu] + self.purge_wait[cpu]
-                self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
-                now = eng.now_ns
-                wgt = self._weight()
-                self.profile.add(call_path("run", item[1], None, self.version), ns * wgt)
-                self._record(cpu, now, now + ns, "run", item[1][1])
-                if debt:
-                    self.profile.add(call_path("ipi", item[1], None, self.version), debt * wgt)
-                    self._record(cpu, now + ns, now + ns + debt, "ipi", "flush_tlb_func")
-                if purge:
-                    self.profile.add(call_path("run", (item[1][0], "purge_vmap_node"), None, self.version),
-                                     purge * wgt)
-                    self._record(cpu, now + ns + debt, now + ns + debt + purge, "run", "purge_vmap_node")
-                    debt += purge
-                self.busy_ns[cpu] += (ns + debt) * wgt
-                self.state[cpu] = f"run {item[1][1]}"
-                eng.schedule(now + ns + debt, lambda: self._run_script(cpu, script, i + 1))
+                # consecutive local work (e.g. a call's page work) is one event: same CPU, no lock between
+                j = i + 1
+                while j < n and script[j][0] == "run":
+                    j += 1
+                self._run_local(cpu, script, i, j)
                 return
             if kind == "flush":
                 self._flush(cpu)
@@ -499,6 +485,7 @@ class ContentionSim:
                 self._purging.discard("kworker")
                 if self.vm._work:
                     script[i + 1:i + 1] = self._drain_script(item[1])
+                    n = len(script)
                 i += 1
                 continue
             if kind == "purge":
@@ -508,6 +495,40 @@ class ContentionSim:
             self._request(cpu, item, script, i)
             return
         self._advance(cpu)
+
+    def _run_local(self, cpu: int, script: list[tuple], i: int, j: int) -> None:
+        """Run items ``i..j-1`` (local work), then the debts this CPU owes (IPIs, purge helpers); resume at ``j``."""
+        eng = self.engine
+        now = t = eng.now_ns
+        wgt = self.scale
+        version = self.version
+        sib = self.siblings[cpu]
+        f = self.costs.f_smt if sib is not None and self.active[sib] else 1.0
+        add = self.profile.add
+        window = self.window
+        for k in range(i, j):
+            _run, who, ns = script[k]
+            ns *= f
+            add(call_path("run", who, None, version), ns * wgt)
+            if window is not None:
+                self._record(cpu, t, t + ns, "run", who[1])
+            t += ns
+        who = script[j - 1][1]
+        debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
+        purge = self.purge_debt[cpu] + self.purge_wait[cpu]
+        self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
+        if debt:
+            add(call_path("ipi", who, None, version), debt * wgt)
+            if window is not None:
+                self._record(cpu, t, t + debt, "ipi", "flush_tlb_func")
+        if purge:
+            add(call_path("run", (who[0], "purge_vmap_node"), None, version), purge * wgt)
+            if window is not None:
+                self._record(cpu, t + debt, t + debt + purge, "run", "purge_vmap_node")
+            debt += purge
+        self.busy_ns[cpu] += (t - now + debt) * wgt
+        self.state[cpu] = ("run", who[1])          # formatted by snapshot()
+        eng.schedule(t + debt, lambda: self._run_script(cpu, script, j))
 
     def _purge_work(self, cpu: int, ns: float, node: int) -> None:
         """Who does a purged node's accounting (``purge_va_ns`` per VA), paid at that CPU's next step.
@@ -619,20 +640,23 @@ class ContentionSim:
     def _request(self, cpu: int, item, script, i) -> None:
         lock = self._lock(item[1])
         hold = self._hold_ns(cpu, lock, item)
-        self.state[cpu] = f"spin {item[1]}"
+        self.state[cpu] = ("spin", item[1])
         who, section = item[8], item[2]
 
         def done(t_req, grant, release, contended):
-            waited = grant - t_req
-            wgt = self._weight()
+            wgt = self.scale
+            add = self.profile.add
             if contended:
-                self.spin_ns += waited * wgt
-                self.profile.add(call_path("spin", who, section, self.version), waited * wgt)
-                self._record(cpu, t_req, grant, "spin", section, item[1])
+                waited = (grant - t_req) * wgt
+                self.spin_ns += waited
+                add(call_path("spin", who, section, self.version), waited)
             else:
-                self.profile.add(call_path("fast", who, section, self.version), waited * wgt)
-            self.profile.add(call_path("cs", who, section, self.version), (release - grant) * wgt)
-            self._record(cpu, grant, release, "cs", section, item[1])
+                add(call_path("fast", who, section, self.version), (grant - t_req) * wgt)
+            add(call_path("cs", who, section, self.version), (release - grant) * wgt)
+            if self.window is not None:
+                if contended:
+                    self._record(cpu, t_req, grant, "spin", section, item[1])
+                self._record(cpu, grant, release, "cs", section, item[1])
             self.busy_ns[cpu] += (release - t_req) * wgt
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
@@ -657,7 +681,7 @@ class ContentionSim:
 
     def snapshot(self) -> dict:
         """The state a viewer draws: time, each CPU's state, each lock's owner and counters."""
-        return {"t_ns": self.engine.now_ns, "cpus": list(self.state),
+        return {"t_ns": self.engine.now_ns, "cpus": [f"{verb} {what}".strip() for verb, what in self.state],
                 "locks": {n: {"last_owner": lk.last_owner, "acquisitions": lk.stats.acquisitions,
                               "contended": lk.stats.contended} for n, lk in self.locks.items()}}
 
