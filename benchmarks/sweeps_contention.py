@@ -85,6 +85,7 @@ def sweep_sensitivity(args) -> None:
     variants += [(f"clear_page_ns={v}", base.with_(calls=CostModel(**{**calls.__dict__, "clear_page_ns": v})))
                  for v in (60, 300)]
     variants += [(f"cs_base_ns={v}", base.with_(cs_base_ns=v)) for v in (100,)]
+    variants += [("f_smt_clear=1.0", base.with_(f_smt_clear=1.0))]     # clear_page's SMT slowdown counted once
     variants += [("cache_model=depth", base.with_(cache_model="depth"))]     # §6.1's fallback, k_hot 12
     tasks = [(v, args.threads, args.scale, 0, costs, 7) for _name, costs in variants for v in ("6.8", "6.9")]
     res = run_all(tasks, args.jobs)

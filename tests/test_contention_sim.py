@@ -148,3 +148,31 @@ def test_simulate_cli_text_splits_the_slow_path_by_lock(capsys):
         total = sum(float(part.split()[-1].rstrip("%")) for part in ln.split(":", 1)[1].split(","))
         assert total == pytest.approx(float(wall.split("self ")[1].rstrip("%")), abs=0.05)
     assert "critical section (lock)" in out and "purge helpers" in out
+
+
+def test_cost_overrides_are_typed_and_bad_ones_change_nothing(capsys):
+    base = ContentionCosts()
+    c = base.with_overrides(["f_smt=1.3", "clear_page_ns=60", "f_smt_clear=1", "init_on_alloc=false",
+                             "k_hot=10", "cache_model=depth"])
+    assert (c.f_smt, c.calls.clear_page_ns, c.f_smt_clear, c.calls.init_on_alloc, c.k_hot, c.cache_model) == \
+        (1.3, 60.0, 1.0, False, 10, "depth")
+    assert base == ContentionCosts()                     # a copy: the defaults are untouched
+    for bad, why in (["nope=1"], "unknown cost 'nope'"), (["f_smt"], "NAME=VALUE"), \
+                    (["f_smt=x"], "wants a number"), (["t_mem_ns=-5"], ">= 0"), (["init_on_alloc=2"], "true or false"):
+        with pytest.raises(ValueError, match=why):
+            base.with_overrides(bad)
+    assert main(["simulate", "--cost", "f_smt=fast", "--quiet"]) == 1
+    assert "f_smt wants a number" in capsys.readouterr().out
+
+
+def test_clear_page_smt_factor_applies_only_to_clearing():
+    # with f_smt_clear = 1 only clear_page stops slowing down next to a busy sibling: a shorter run
+    # whose clear_page self time drops by about f_smt, while the other page work keeps its share
+    def run(**kw):          # every CPU's SMT sibling (c + 32) runs a worker
+        r = small("6.9", nr_threads=64, nr_cpus=64, scale=20000, costs=ContentionCosts(**kw),
+                  params={"run_test_mask": 4})
+        return r, {row["symbol"]: row["self_pct"] * r.busy_ns for row in r.profile}
+    (a, pa), (b, pb) = run(), run(f_smt_clear=1.0)
+    assert b.wall_s < a.wall_s
+    assert pb["clear_page_rep"] / pa["clear_page_rep"] == pytest.approx(1 / 1.6, rel=0.1)
+    assert pb["vmap_pages_range"] / pa["vmap_pages_range"] == pytest.approx(1.0, rel=0.1)

@@ -261,10 +261,16 @@ def cmd_simulate(args) -> int:
     except ConfigError as e:
         print(e)
         return 1
+    from .contention.costs import ContentionCosts
+    try:
+        costs = ContentionCosts().with_overrides(args.cost)
+    except ValueError as e:
+        print(f"vmaplab simulate: {e}")
+        return 1
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
-                  seed=args.seed, policy=args.policy, params=given, drain=args.drain)
+                  seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs)
     if args.jobs > 1 and len(args.version) > 1:
         # the two versions are independent runs: one process each (results are identical)
         from concurrent.futures import ProcessPoolExecutor
@@ -359,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
                    help="the purge inside the call that queued it (default) or, experimental, as a kworker "
                         "that runs one purge at a time")
+    m.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one constant of the cost model (repeatable), e.g. --cost f_smt=1.3 "
+                        "--cost clear_page_ns=60; an unknown NAME lists the known ones")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--top", type=int, default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")

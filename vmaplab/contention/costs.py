@@ -32,7 +32,7 @@ Every constant cites ../shared/reference/contention-model.md: [S] a source,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from math import log2
 
 from ..costs import CostModel
@@ -50,6 +50,10 @@ class ContentionCosts:
     c_lock_ns: float = 15.0        # [E] §2.3: uncontended lock+unlock, line local
     c_set_ns: float = 10.0         # [E] §6.3: set_locked after a contended handover
     f_smt: float = 1.6             # [E] §4.2: local work with the SMT sibling busy (sweep 1.3-2.0)
+    # the same for clear_page; None: f_smt, as §5.2 says of all local work. clear_page's 110 ns was
+    # derived (§4.2) from the after profile, whose siblings were busy, so 1.0 is the reading that
+    # does not count the SMT slowdown twice (a sensitivity variant, not the default)
+    f_smt_clear: float | None = None
     ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
     ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
     # [M] nodes read per search per doubling of the tree, measured on vmaplab's own trees in the
@@ -77,6 +81,28 @@ class ContentionCosts:
         """A copy with some constants changed (the sensitivity sweeps use this)."""
         return replace(self, **changes)
 
+    def with_overrides(self, pairs: list[str]) -> "ContentionCosts":
+        """A copy with ``NAME=VALUE`` constants changed (the CLI's ``--cost``).
+
+        NAME is a field of this class or of :class:`vmaplab.costs.CostModel` (per call and per
+        page, e.g. ``clear_page_ns``); VALUE a number (``none`` for an optional one, a word for
+        ``cache_model``). Raises ValueError, naming the known fields, and changes nothing.
+        """
+        mine = {f.name: f for f in fields(self) if f.name != "calls"}
+        calls = {f.name: f for f in fields(self.calls)}
+        own, per_call = {}, {}
+        for pair in pairs:
+            name, eq, text = pair.partition("=")
+            name, text = name.strip(), text.strip()
+            if not eq or not name or not text:
+                raise ValueError(f"--cost wants NAME=VALUE, got {pair!r}")
+            if name not in mine and name not in calls:
+                raise ValueError(f"unknown cost {name!r}; known: {', '.join(sorted({**mine, **calls}))}")
+            default = (mine.get(name) or calls[name]).default
+            (own if name in mine else per_call)[name] = _parse_cost(name, text, default)
+        costs = replace(self, calls=replace(self.calls, **per_call)) if per_call else self
+        return replace(costs, **own)
+
     def tree_ns(self, ops: int, visits: int, writes: int, tree_size: int, real_size: float,
                 per_level: float = 1.0) -> float:
         """Time for ``ops`` searches visiting ``visits`` nodes of a tree that has ``tree_size`` nodes
@@ -89,6 +115,25 @@ class ContentionCosts:
             per_op += per_level * (log2(real_size + 2) - log2(tree_size + 2))
         cold = max(0.0, per_op - self.k_hot)
         return ops * ((per_op - cold) * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
+
+
+def _parse_cost(name: str, text: str, default) -> object:
+    """One ``--cost`` value, typed after the field's default."""
+    if isinstance(default, str):
+        return text
+    if text.lower() == "none" and default is None:
+        return None
+    if isinstance(default, bool):
+        if text.lower() not in ("0", "1", "true", "false"):
+            raise ValueError(f"{name} is true or false, got {text!r}")
+        return text.lower() in ("1", "true")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} wants a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {text!r}")
+    return int(value) if isinstance(default, int) and value.is_integer() else value
 
 
 def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: int = 200) -> float:

@@ -241,6 +241,7 @@ class ContentionSim:
         self.overlapping_purges = 0               # purges started while another one was still running
         self._lock_group: dict[str, str] = {}
         calls = self.costs.calls
+        self._f_smt_clear = self.costs.f_smt if self.costs.f_smt_clear is None else self.costs.f_smt_clear
         self._fixed_ns = {"vmalloc": calls.vmalloc_fixed_ns, "vm_map_ram": calls.vmalloc_fixed_ns,
                           "kvfree_rcu": calls.rcu_queue_ns}        # any other call: vfree_fixed_ns
         self.window = timeline_window_ns
@@ -503,12 +504,14 @@ class ContentionSim:
         wgt = self.scale
         version = self.version
         sib = self.siblings[cpu]
-        f = self.costs.f_smt if sib is not None and self.active[sib] else 1.0
+        busy_sib = sib is not None and self.active[sib]
+        f = self.costs.f_smt if busy_sib else 1.0
+        f_clear = self._f_smt_clear if busy_sib else 1.0
         add = self.profile.add
         window = self.window
         for k in range(i, j):
             _run, who, ns = script[k]
-            ns *= f
+            ns *= f_clear if who[1] == "pages.clear" else f
             add(call_path("run", who, None, version), ns * wgt)
             if window is not None:
                 self._record(cpu, t, t + ns, "run", who[1])
