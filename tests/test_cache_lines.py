@@ -141,3 +141,40 @@ def test_kworker_drain_runs_one_purge_at_a_time():
     runs = [ContentionSim("6.9", nr_threads=64, scale=4000, drain="kworker").run() for _ in range(2)]
     assert runs[0].allocator["purges"] > 1 and runs[0].overlapping_purges == 0
     assert runs[0].wall_ns == runs[1].wall_ns and runs[0].summary == runs[1].summary
+
+
+def test_shared_counter_line_charges_one_transfer_from_the_last_writer():
+    from vmaplab.contention.locks import SharedLine
+    from vmaplab.contention.topology import threadripper_3970x
+    line = SharedLine("vmap_lazy_nr", threadripper_3970x(64), rmw_ns=5.0)
+    # first touch, same CPU again, its SMT sibling, a core of the same CCX, another CCX
+    stalls = [line.rmw(c) for c in (0, 0, 32, 1, 4)]
+    assert stalls == [5.0, 5.0, 6.5 + 5, 24.0 + 5, 94.0 + 5]
+    assert line.as_dict() == {"line": "vmap_lazy_nr", "rmws": 5, "transfers": 3, "stall_ns": sum(stalls),
+                              "mean_stall_ns": sum(stalls) / 5}
+
+
+def test_lazy_free_adds_to_vmap_lazy_nr_before_taking_the_lazy_lock(version):
+    sim = ContentionSim(version, nr_threads=2, nr_cpus=2, machine="generic", scale=1000,
+                        params={"run_test_mask": 1, "test_loop_count": 20000})
+    vm = sim.vm
+    addr = vm.vmalloc(4096, cpu=0)
+    sim.rec.items = []
+    vm.vfree(addr, cpu=0)
+    kinds = [(it[0], it[2] if it[0] == "cs" else it[1]) for it in sim.rec.items]
+    at = kinds.index(("atomic", "vmap_lazy_nr"))
+    assert kinds[at + 1] == ("cs", "free_vmap_area_noflush") and kinds.count(("atomic", "vmap_lazy_nr")) == 1
+    res = sim.run()                      # every lazy free of the run did one RMW, none of them queued
+    line = res.atomics[0]
+    assert line["line"] == "vmap_lazy_nr" and line["rmws"] >= 2 * 20000
+    assert 0 < line["transfers"] < line["rmws"] and line["mean_stall_ns"] < 50 + 5 + 1e-9
+
+
+def test_smt_factor_full_for_a_running_sibling_half_for_a_spinning_one():
+    sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
+    who = ("fix_size_alloc_test", "vmalloc")
+    for active, spin_until, expect in ((False, 0.0, 100.0), (True, 0.0, 160.0), (True, 1e9, 130.0)):
+        sim.engine = type(sim.engine)()
+        sim.active[32], sim.spin_until[32] = active, spin_until
+        sim._run_local(0, [("run", who, 100.0)], 0, 1)
+        assert sim.engine.peek_ns() == pytest.approx(expect)

@@ -254,7 +254,7 @@ def _simulate_one(version: str, kwargs: dict):
 def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
-    from .contention.profile import format_locks, format_sections, format_spin_split, format_table
+    from .contention.profile import format_atomics, format_locks, format_sections, format_spin_split, format_table
     from .contention.sim import ContentionSim
     try:
         params = TestVmallocParams.from_args(args.params, args.cpus)
@@ -303,6 +303,7 @@ def cmd_simulate(args) -> int:
         print("\n".join(format_table(r.profile, args.top)))
         print("\n".join(format_locks(r.locks, args.scale)))
         print(format_spin_split(r.locks, r.busy_ns))
+        print("\n".join(format_atomics(r.atomics, r.busy_ns)))
         print("\n".join(format_sections(r.sections)))
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]

@@ -21,7 +21,9 @@ size (simulated size plus what the scaled setup left out): each search reads
 ``*_visits_per_level`` more nodes per doubling (measured on vmaplab's trees),
 hits in the line model (they lie on the path every search shares), misses
 below ``k_hot`` in the depth model. While an SMT sibling is busy, local work
-runs ``f_smt`` times slower. A purge's TLB flush costs its sender
+runs ``f_smt`` times slower (half that much more while the sibling spins, §6.1).
+Every lazy free's add to ``vmap_lazy_nr`` fetches that line from its last
+writer (``atomic_rmw_ns`` plus the transfer). A purge's TLB flush costs its sender
 ``ipi_sender_ns`` and every other running CPU ``ipi_receiver_ns``; accounting
 each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the
 real ``lazy_max_pages``, so its purges are as large, and as frequent per
@@ -54,6 +56,8 @@ class ContentionCosts:
     # derived (§4.2) from the after profile, whose siblings were busy, so 1.0 is the reading that
     # does not count the SMT slowdown twice (a sensitivity variant, not the default)
     f_smt_clear: float | None = None
+    atomic_rmw_ns: float = 5.0     # [E] one locked RMW once its line is here: vmap_lazy_nr on every lazy free,
+    #                                §4.2's "t_x per free" (the transfer from the last writer comes from the topology)
     ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
     ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
     # [M] nodes read per search per doubling of the tree, measured on vmaplab's own trees in the

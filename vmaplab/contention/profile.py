@@ -43,12 +43,15 @@ def _vmalloc_path(test: str) -> tuple[str, ...]:
 def call_path(kind: str, who: tuple[str, str], section: str | None = None, version: str = "6.9") -> tuple[str, ...]:
     """The kernel stack (outermost first) for an interval.
 
-    ``kind`` is run, ipi, cs (holding a lock), spin (waiting in the slow path)
-    or fast (an uncontended acquire); ``who`` is (test name, allocator call).
+    ``kind`` is run, ipi, cs (holding a lock), spin (waiting in the slow path),
+    fast (an uncontended acquire) or atomic (a stall on a shared counter's line);
+    ``who`` is (test name, allocator call).
     """
     test, call = who
     if kind == "ipi":
         return ("asm_sysvec_call_function", "__sysvec_call_function", "flush_tlb_func")
+    if kind == "atomic":                    # inlined atomic_long_add_return: the caller's self time
+        return _base(test) + FREE + ("free_unmap_vmap_area", "free_vmap_area_noflush")
     if kind == "run":
         if call == "purge_vmap_node":           # 6.8 has no such function: the work is its caller's
             return WORKER + (("purge_vmap_node",) if version == "6.9" else ())
@@ -120,6 +123,14 @@ def format_locks(locks: list[dict], scale: int, limit: int = 8) -> list[str]:
     out += [f"  {lk['lock']:<26} {lk['acquisitions'] * scale:>12} {100 * lk['contended_share']:>9.1f}% "
             f"{lk['mean_wait_ns']:>13.0f} {lk['mean_hold_ns']:>13.0f}" for lk in locks[:limit]]
     return out
+
+
+def format_atomics(atomics: list[dict], busy_ns: float) -> list[str]:
+    """One line per shared counter: RMWs and line transfers (real-equivalent), the stalls' share of CPU time."""
+    return [f"  {a['line']} (atomic RMW on a shared line, not a lock): {a['rmws']:.0f} RMWs, "
+            f"{100 * a['transfers'] / a['rmws'] if a['rmws'] else 0:.1f}% fetched the line from another CPU, "
+            f"mean stall {a['mean_stall_ns']:.0f} ns, {100 * a['stall_ns'] / busy_ns:.2f}% of CPU time"
+            for a in atomics]
 
 
 def format_sections(sections: list[dict], limit: int = 6) -> list[str]:

@@ -42,6 +42,12 @@ Simplifications (listed in the module, reported in the closing note):
     then allocates from contiguous space where the real one keeps filling holes;
   * page allocation has no zone lock (no per-CPU page lists); IPIs are a fixed
     cost per receiver;
+  * every lazy free adds to ``vmap_lazy_nr`` before it takes the lazy lock: one
+    transfer of that line from its last writer, not queued (``SharedLine``: the
+    after profile rules out a line served one transfer at a time);
+  * local work runs ``f_smt`` slower while the SMT sibling runs, half that much
+    more while the sibling waits for a lock (§6.1); clear_page may have its own
+    factor (``f_smt_clear``);
   * ``drain="kworker"`` (experimental) instead runs the drain work when no purge
     is in flight, on the CPU that queued it and ahead of that CPU's worker, so
     purges are serialised and ``vmap_lazy_nr`` can run ahead (helpers appear);
@@ -56,11 +62,11 @@ from math import log2
 from ..allocator import Vmalloc
 from ..config import PAGE_SIZE
 from ..rbtree import LineCounts
-from ..trace import Lock, PurgeNode, TlbFlush
+from ..trace import FreeVmapAreaNoflush, Lock, PurgeNode, TlbFlush
 from ..workloads import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
-from .locks import FifoLock, TasLock, lock_group
+from .locks import FifoLock, SharedLine, TasLock, lock_group
 from .profile import Profile, call_path
 from .topology import TOPOLOGIES
 
@@ -108,6 +114,12 @@ class SectionRecorder:
                         tree.cpu = None
                     self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
                                        tree.writes - w0, len(tree), lines))
+        elif cls is FreeVmapAreaNoflush:
+            # the kernel adds to vmap_lazy_nr before it takes the lazy lock, whose section was just recorded
+            items = self.items
+            at = len(items) - 1 if items and items[-1][0] == "cs" and items[-1][2] == "free_vmap_area_noflush" \
+                else len(items)
+            items.insert(at, ("atomic", "vmap_lazy_nr"))
         elif cls is TlbFlush:
             self.items.append(("flush",))
         elif cls is PurgeNode and args[1]:
@@ -152,6 +164,7 @@ class SimResult:
     timeline: list[tuple] = field(default_factory=list)
     sections: list[dict] = field(default_factory=list)     # per (lock, section): holds and their cache lines
     overlapping_purges: int = 0        # purges that started while another was still running (see the module doc)
+    atomics: list[dict] = field(default_factory=list)      # shared counters' lines (vmap_lazy_nr): RMWs, waits
 
     @property
     def wall_s(self) -> float:
@@ -166,7 +179,7 @@ class SimResult:
                 "wall_s": self.wall_s, "slowpath_self_pct": self.slowpath_self_pct,
                 "profile": self.profile, "locks": self.locks, "summary": self.summary,
                 "allocator": self.allocator, "sections": self.sections,
-                "overlapping_purges": self.overlapping_purges}
+                "overlapping_purges": self.overlapping_purges, "atomics": self.atomics}
 
 
 class ContentionSim:
@@ -225,6 +238,8 @@ class ContentionSim:
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None)
         self.engine = Engine()
         self.locks: dict[str, object] = {}
+        self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic
+        self.spin_until = [0.0] * nr_cpus        # when a CPU's current wait for a lock ends (SMT: half busy)
         self.last_writes: dict[str, float] = {}
         self.profile = Profile()
         self.spin_ns = 0.0
@@ -407,6 +422,8 @@ class ContentionSim:
             return item + ((test, kind),)
         if item[0] == "purge_vas":
             return ("purge", item[1] * self.costs.purge_va_ns, item[2])
+        if item[0] == "atomic":
+            return item + ((test, kind),)
         return item
 
     # -- the CPU processes -------------------------------------------------------------------------
@@ -493,6 +510,9 @@ class ContentionSim:
                 self._purge_work(cpu, item[1], item[2])
                 i += 1
                 continue
+            if kind == "atomic":
+                self._atomic(cpu, item, script, i)
+                return
             self._request(cpu, item, script, i)
             return
         self._advance(cpu)
@@ -504,9 +524,12 @@ class ContentionSim:
         wgt = self.scale
         version = self.version
         sib = self.siblings[cpu]
-        busy_sib = sib is not None and self.active[sib]
-        f = self.costs.f_smt if busy_sib else 1.0
-        f_clear = self._f_smt_clear if busy_sib else 1.0
+        if sib is None or not self.active[sib]:
+            f = f_clear = 1.0
+        elif now < self.spin_until[sib]:          # §6.1: a spinning sibling counts as half busy
+            f, f_clear = 1.0 + (self.costs.f_smt - 1.0) / 2, 1.0 + (self._f_smt_clear - 1.0) / 2
+        else:
+            f, f_clear = self.costs.f_smt, self._f_smt_clear
         add = self.profile.add
         window = self.window
         for k in range(i, j):
@@ -640,11 +663,30 @@ class ContentionSim:
         # busy trees, address-sharded
         return size + (self.run_.setup_live_real - self.run_.setup_live) / self.vm.nr_vmap_nodes
 
+    def _atomic(self, cpu: int, item, script, i) -> None:
+        """A locked RMW on a line every CPU writes (``vmap_lazy_nr``): the CPU stalls for the line (SharedLine).
+
+        The stall is the caller's self time (free_vmap_area_noflush), not the spinlock slow path,
+        and no SMT factor applies (it waits on the fabric, not on the core).
+        """
+        line = self.atomics.get(item[1])
+        if line is None:
+            line = self.atomics[item[1]] = SharedLine(item[1], self.topology, self.costs.atomic_rmw_ns)
+        ns = line.rmw(cpu)
+        now = self.engine.now_ns
+        self.profile.add(call_path("atomic", item[2], item[1], self.version), ns * self.scale)
+        if self.window is not None:
+            self._record(cpu, now, now + ns, "run", f"atomic {item[1]}")
+        self.busy_ns[cpu] += ns * self.scale
+        self.state[cpu] = ("run", f"atomic {item[1]}")
+        self.engine.schedule(now + ns, lambda: self._run_script(cpu, script, i + 1))
+
     def _request(self, cpu: int, item, script, i) -> None:
         lock = self._lock(item[1])
         hold = self._hold_ns(cpu, lock, item)
         self.state[cpu] = ("spin", item[1])
         who, section = item[8], item[2]
+        queued = getattr(lock, "free_at", 0.0) > self.engine.now_ns     # FIFO: the grant is known now
 
         def done(t_req, grant, release, contended):
             wgt = self.scale
@@ -663,6 +705,8 @@ class ContentionSim:
             self.busy_ns[cpu] += (release - t_req) * wgt
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)
+        if queued:
+            self.spin_until[cpu] = lock.free_at - hold
 
     # -- driving ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -698,9 +742,14 @@ class ContentionSim:
         s = self.scale
         busy = sum(self.busy_ns)
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
+        atomics = [line.as_dict() for _name, line in sorted(self.atomics.items())]
         for d in locks:
-            for k in ("spin_ns", "hold_ns"):
+            for k in ("spin_ns", "hold_ns", "fast_ns"):
                 d[k] *= s
+        for d in atomics:
+            d["rmws"] *= s
+            d["transfers"] *= s
+            d["stall_ns"] *= s
         stats = self.vm.stats.as_dict()
         sections = sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
                             "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
@@ -709,5 +758,5 @@ class ContentionSim:
                           key=lambda d: -d["hold_s"])
         return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
                          self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
-                         stats, self.timeline, sections, self.overlapping_purges)
+                         stats, self.timeline, sections, self.overlapping_purges, atomics)
 
