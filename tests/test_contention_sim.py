@@ -176,3 +176,20 @@ def test_clear_page_smt_factor_applies_only_to_clearing():
     assert b.wall_s < a.wall_s
     assert pb["clear_page_rep"] / pa["clear_page_rep"] == pytest.approx(1 / 1.6, rel=0.1)
     assert pb["vmap_pages_range"] / pa["vmap_pages_range"] == pytest.approx(1.0, rel=0.1)
+
+
+def test_fewer_workers_than_cpus_are_spread_like_the_scheduler():
+    from vmaplab.contention.topology import generic, threadripper_3970x
+    order = threadripper_3970x(64).spread_order()
+    assert order[:9] == [0, 4, 8, 12, 16, 20, 24, 28, 1] and order[32:34] == [32, 36] and sorted(order) == list(range(64))
+    assert generic(5).spread_order() == [0, 1, 2, 3, 4]
+    cpus = lambda **kw: [w.cpu for w in ContentionSim("6.9", scale=1000, **kw).run_.workers]  # noqa: E731
+    assert cpus(nr_threads=3, nr_cpus=64) == [0, 4, 8]
+    assert cpus(nr_threads=3, nr_cpus=64, placement="packed") == [0, 1, 2]
+    assert cpus(nr_threads=64, nr_cpus=64) == list(range(64))          # a full machine keeps CPU i for worker i
+    with pytest.raises(ValueError, match="placement"):
+        ContentionSim("6.9", nr_threads=2, nr_cpus=4, placement="random")
+    # two workers in different core complexes pass their lines across the chip: slower pairs than next door
+    wall = {p: small("6.8", nr_threads=2, nr_cpus=64, scale=20000, params={"run_test_mask": 1}, placement=p).wall_s
+            for p in ("spread", "packed")}
+    assert wall["spread"] > 1.3 * wall["packed"]

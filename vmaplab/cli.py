@@ -270,7 +270,8 @@ def cmd_simulate(args) -> int:
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
-                  seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs)
+                  seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs,
+                  placement=args.placement)
     if args.jobs > 1 and len(args.version) > 1:
         # the two versions are independent runs: one process each (results are identical)
         from concurrent.futures import ProcessPoolExecutor
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
                    help="the purge inside the call that queued it (default) or, experimental, as a kworker "
                         "that runs one purge at a time")
+    m.add_argument("--placement", choices=["spread", "packed"], default="spread",
+                   help="with fewer threads than CPUs: one per core complex first, as the scheduler "
+                        "spreads them (default), or on CPUs 0..n-1")
     m.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                    help="change one constant of the cost model (repeatable), e.g. --cost f_smt=1.3 "
                         "--cost clear_page_ns=60; an unknown NAME lists the known ones")

@@ -45,6 +45,9 @@ Simplifications (listed in the module, reported in the closing note):
   * every lazy free adds to ``vmap_lazy_nr`` before it takes the lazy lock: one
     transfer of that line from its last writer, not queued (``SharedLine``: the
     after profile rules out a line served one transfer at a time);
+  * with fewer workers than CPUs, workers are pinned where an idle machine's
+    scheduler would put them (``placement="spread"``: one per core complex first,
+    SMT siblings last) and never migrate; ``"packed"`` uses CPUs 0..n-1;
   * local work runs ``f_smt`` slower while the SMT sibling runs, half that much
     more while the sibling waits for a lock (§6.1); clear_page may have its own
     factor (``f_smt_clear``);
@@ -197,7 +200,7 @@ class ContentionSim:
                  costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
                  nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
                  timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True,
-                 drain: str = "inline"):
+                 drain: str = "inline", placement: str = "spread"):
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
             raise ValueError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
@@ -205,6 +208,8 @@ class ContentionSim:
             raise ValueError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
         if drain not in ("inline", "kworker"):
             raise ValueError(f"drain must be 'inline' or 'kworker', got {drain!r}")
+        if placement not in ("spread", "packed"):
+            raise ValueError(f"placement must be 'spread' or 'packed', got {placement!r}")
         if policy not in ("fifo", "tas"):
             raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
         if not isinstance(scale, int) or scale < 1:
@@ -236,6 +241,12 @@ class ContentionSim:
             self.vm.autorun_work = False
         self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None)
+        if placement == "spread" and nr_threads < nr_cpus:
+            # fewer workers than CPUs: where the scheduler would run them (Topology.spread_order),
+            # not on CPUs 0..n-1 (on the 3970X that packs 2 workers into one core complex)
+            order = self.topology.spread_order()
+            for w in self.run_.workers:
+                w.cpu = order[w.index]
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic

@@ -42,6 +42,16 @@ class Topology:
         """``rows[b][a]`` = xfer_ns(a, b): one row per receiving CPU, for summing many transfers fast."""
         return [[self.xfer_ns(a, b) for a in range(self.nr_cpus)] for b in range(self.nr_cpus)]
 
+    def spread_order(self) -> list[int]:
+        """CPUs in the order an idle machine's scheduler fills them: one per core complex, then
+        the next core of each complex, SMT siblings last ([E]: CFS balances running tasks
+        across LLC domains and idle cores before it doubles up on a core)."""
+        def key(c: int) -> tuple:
+            thread = sum(1 for d in range(c) if self.core_of[d] == self.core_of[c])
+            cores = sorted({self.core_of[d] for d in range(self.nr_cpus) if self.ccx_of[d] == self.ccx_of[c]})
+            return thread, cores.index(self.core_of[c]), self.ccx_of[c], c
+        return sorted(range(self.nr_cpus), key=key)
+
     def sibling(self, c: int) -> int | None:
         """The SMT sibling of CPU ``c``, if it has one."""
         for d in range(self.nr_cpus):
