@@ -88,17 +88,25 @@ class FifoLock(_Lock):
 
     def request(self, cpu: int, hold_ns: float, done) -> None:
         """CPU ``cpu`` asks now; ``done(t_req, grant, release, contended)`` runs when it releases."""
-        t = self.engine.now_ns
+        eng = self.engine
+        t = eng.now_ns
+        prev = self.last_owner
+        xfer = 0.0 if prev is None or prev == cpu else self.topology.xfer_ns(prev, cpu)
+        st = self.stats                        # _account, inlined: this is the engine's hot path
+        st.acquisitions += 1
+        st.hold_ns += hold_ns
         contended = t < self.free_at
         if contended:
-            grant = self.free_at + self._xfer(cpu) + self.c_set_ns
+            grant = self.free_at + xfer + self.c_set_ns
+            st.contended += 1
+            st.spin_ns += grant - t
         else:
-            grant = t + self.c_lock_ns + self._xfer(cpu)
+            grant = t + self.c_lock_ns + xfer
+            st.fast_ns += grant - t
         release = grant + hold_ns
         self.free_at = release
         self.last_owner = cpu
-        self._account(t, grant, hold_ns, contended)
-        self.engine.schedule(release, lambda: done(t, grant, release, contended))
+        eng.schedule(release, lambda: done(t, grant, release, contended))
 
 
 class TasLock(_Lock):
