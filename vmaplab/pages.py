@@ -17,6 +17,8 @@ dropped on free.
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 from .config import PAGE_SIZE
 
 
@@ -76,11 +78,10 @@ class PageAllocator:
         """Set the used byte of ``pfns``: one slice store when they are consecutive (recycled batches are)."""
         used = self._used
         lo, n = (pfns[0], len(pfns)) if pfns else (0, 0)
-        if n > 8 and pfns == list(range(lo, lo + n)):
+        if n > 8 and pfns[-1] - lo == n - 1 and pfns == list(range(lo, lo + n)):
             used[lo:lo + n] = (b"\x01" if value else b"\x00") * n
             return
-        for pfn in pfns:
-            used[pfn] = value
+        any(map(used.__setitem__, pfns, repeat(value)))      # a store per pfn, looped in C (each returns None)
 
     def free_pages(self, pfns: list[int]) -> None:
         """Return pages; a pfn that is not allocated raises ValueError (a simulator bug)."""

@@ -137,7 +137,7 @@ class TestVmallocRun:
 
     def __init__(self, vm, params: TestVmallocParams, seed: int = 0, interleave: str = "round-robin",
                  cost: CostModel | None = None, rcu_batch: int = 510, progress=None, scale: int = 1,
-                 on_call=None, on_loop=None):
+                 on_call=None, on_loop=None, touch: bool = True):
         if interleave not in ("round-robin", "random"):
             raise ConfigError(f"interleave must be 'round-robin' or 'random', got {interleave!r}")
         if not isinstance(rcu_batch, int) or rcu_batch < 1:
@@ -156,6 +156,7 @@ class TestVmallocRun:
         self.scale = scale            # divides the setup sizes (J, 15000); loops are the caller's
         self.on_call = on_call        # on_call(worker, kind, pages, zero) after each allocator call
         self.on_loop = on_loop        # on_loop(worker, sizes): a measured loop allocating `sizes` each turn starts
+        self.touch = touch            # store the tests' bytes through the mappings (False: skip, nothing checks them)
         # Setup populations a scaled run shrinks by `scale`: live setup areas and the holes
         # full_fit punched, as simulated and as the unscaled run has them (each simulated area
         # stands for real/simulated of them: J and 15000 do not divide by every scale); the
@@ -202,7 +203,8 @@ class TestVmallocRun:
             self.on_call(w, "vfree", pages, False)
 
     def _touch(self, addr: int, value: int) -> None:
-        self.vm.write(addr, bytes([value]))
+        if self.touch:
+            self.vm.write(addr, bytes([value]))
 
     # -- the 11 tests (§5.2); each yields after every allocator call and returns 0 or -1 --------
     def _alloc_free_loop(self, w, requests, touch: int | None):

@@ -240,7 +240,8 @@ class ContentionSim:
         if drain == "kworker":
             self.vm.autorun_work = False
         self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
-                                   on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None)
+                                   on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None,
+                                   touch=False)       # the tests' byte stores cost nothing in the model: skip them
         if placement == "spread" and nr_threads < nr_cpus:
             # fewer workers than CPUs: where the scheduler would run them (Topology.spread_order),
             # not on CPUs 0..n-1 (on the 3970X that packs 2 workers into one core complex)
