@@ -47,11 +47,26 @@ def test_a_write_invalidates_other_copies():
     _as(t, 1)
     t.find(14 * 0x2000)                           # CPU 1 shares the path
     lines = _as(t, 1)
-    t.erase(t.find(14 * 0x2000))                  # writes lines CPU 0 also holds: one transfer each
-    assert lines.remote and set(lines.remote) == {0}
+    t.erase(t.find(14 * 0x2000))                  # writes lines it read, which CPU 0 also holds:
+    assert lines.remote == []                     # no fetch, an upgrade that invalidates CPU 0's copy
+    assert lines.upgrades and set(lines.upgrades) == {0}
     lines = _as(t, 0)
     t.find(13 * 0x2000)
     assert 1 in lines.remote                      # CPU 0 now fetches what CPU 1 wrote
+
+
+def test_a_blind_write_fetches_the_line_and_upgrades_cost_the_slowest_once():
+    t = _tree(3, cpu=0)
+    node = t.find(0x2000)
+    lines = _as(t, 5)
+    t.dirty(node)                                 # CPU 5 never read it: a read for ownership from CPU 0
+    assert lines.remote == [0] and lines.upgrades == [] and node.cw == 5 and node.cr == 1 << 5
+    sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
+    item = ("cs", "vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, (0, 0, [], [1, 4, 32]), ("t", "vmalloc"))
+    c = sim.costs
+    lock = sim._lock("vn[0].busy.lock")
+    # three upgrades (same CCX 24 ns, across 94 ns, SMT sibling 6.5 ns) overlap: the slowest one counts
+    assert sim._price(0, lock, item) == pytest.approx(c.cs_base_ns + 94.0)
 
 
 def test_a_fresh_struct_costs_nothing_to_link_and_prefilled_nodes_are_cold():
@@ -77,8 +92,8 @@ def test_one_cpu_never_fetches_a_line_from_another():
     seen = _sections(sim)
     sim.run()
     tracked = [it[7] for it in seen if it[7] is not None]
-    assert tracked and all(not remote for _h, _c, remote in tracked)
-    assert sum(h for h, _c, _r in tracked) > 0
+    assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades in tracked)
+    assert sum(lines[0] for lines in tracked) > 0
 
 
 def test_contended_sections_fetch_lines_and_the_depth_model_records_none():

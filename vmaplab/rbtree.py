@@ -65,12 +65,13 @@ def compute_subtree_max_size(node: VmapArea) -> int:
 class LineCounts:
     """Cache-line outcomes of one lock hold's node accesses: hits, cold misses, transfers (by source CPU)."""
 
-    __slots__ = ("hits", "cold", "remote")
+    __slots__ = ("hits", "cold", "remote", "upgrades")
 
     def __init__(self):
         self.hits = 0
         self.cold = 0
         self.remote: list[int] = []
+        self.upgrades: list[int] = []     # CPUs whose copies a write to a line held here invalidated
 
 
 class RBTree:
@@ -113,26 +114,29 @@ class RBTree:
     def dirty(self, *nodes) -> None:
         """This CPU wrote ``nodes`` (no-op unless tracking): other copies are invalidated.
 
-        Writing a line other caches hold costs one transfer (ownership, or an upgrade of a
-        shared copy); a line only this CPU holds, or a struct no cache has seen yet (just
-        allocated by this CPU), costs nothing more.
+        contention-model.md §6.1: a write clears the readers mask. Writing a line only other
+        caches hold costs one transfer (a read for ownership, in ``remote``). Writing a line
+        this CPU holds too (the search just read it) only invalidates the other copies: the
+        store waits in the store buffer and the holder goes on, so these upgrades overlap and
+        the section pays for the slowest one (``upgrades``: the CPUs it waits for). A struct
+        no cache has seen yet (just allocated by this CPU) costs nothing.
         """
         cpu = self.cpu
         if cpu is None:
             return
         bit = 1 << cpu
-        remote = self.lines.remote
+        lines = self.lines
         for node in nodes:
             if node is None:
                 continue
             cr = node.cr
             if cr and cr != bit:
                 cw = node.cw
-                if cw >= 0 and cw != cpu:
-                    remote.append(cw)
+                if not cr & bit:
+                    lines.remote.append(cw if cw >= 0 else (cr & -cr).bit_length() - 1)
                 else:
                     others = cr & ~bit
-                    remote.append((others & -others).bit_length() - 1)
+                    lines.upgrades.append(cw if 0 <= cw != cpu else (others & -others).bit_length() - 1)
             node.cw = cpu
             node.cr = bit
 

@@ -8,7 +8,10 @@ node accesses, priced by the state of each node's cache line
 remembers the CPU that last wrote it and the CPUs holding a copy since, so a
 read is a hit (``t_hit``) if this CPU has a copy, a transfer from the writer
 (``t_x`` by topology distance) if another CPU wrote it, cold (``t_mem``) if no
-cache has it; a write to a line other caches hold costs one transfer. Nothing
+cache has it. A write to a line only other caches hold costs one transfer; a
+write to a line this CPU read in the section only invalidates the other copies:
+the store waits in the store buffer, so a section's invalidations overlap and
+it pays for the slowest one (§6.1 charges writes nothing). Nothing
 is evicted: test_vmalloc's searches all run down the same few paths (the right
 end of the busy trees, the lowest holes of the free tree), which stay cached;
 what misses is what other CPUs wrote. The fallback (``cache_model="depth"``,

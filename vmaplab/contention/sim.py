@@ -113,7 +113,7 @@ class SectionRecorder:
                     lines = None
                     if tree.cpu is not None:
                         lc = tree.lines
-                        lines = (lc.hits, lc.cold, lc.remote)
+                        lines = (lc.hits, lc.cold, lc.remote, lc.upgrades)
                         tree.cpu = None
                     self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
                                        tree.writes - w0, len(tree), lines))
@@ -633,11 +633,12 @@ class ContentionSim:
             return (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
                     + self._handover_lines(cpu, lock, name, visits, writes / max(ops, 1)))
         self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
-        hits, cold, remote = lines
+        hits, cold, remote, upgrades = lines
         # the levels a scaled tree lacks lie on the path every search shares: cached
         extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
+        xfer = self._xfer_to[cpu]
         return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                + sum(map(self._xfer_to[cpu].__getitem__, remote)))
+                + sum(map(xfer.__getitem__, remote)) + max(map(xfer.__getitem__, upgrades), default=0.0))
 
     def _handover_lines(self, cpu: int, lock, name: str, visits: int, written: float) -> float:
         """The lines the previous holder wrote, fetched from its cache (§4.1's d).
