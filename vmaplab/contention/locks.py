@@ -150,10 +150,11 @@ class SharedLine:
 
     Each RMW first fetches the line from its last writer (topology distance; nothing if this
     CPU wrote it last), then spends ``rmw_ns``. RMWs are not queued behind one another: the
-    cover letter's after profile rules a serialised, one-transfer-per-RMW line out (fix_size,
-    64 threads, under 4.47 % of CPU time, so under 2.3 µs per iteration, while 64 cross-CCX
-    transfers in a row take 6 µs); the hardware serves a CCX's requests while the line is
-    there. contention-model.md §4.2 prices it as "t_x per free".
+    cover letter's after profile rules a line served one transfer at a time out (fix_size is
+    missing from its table, whose last row has 4.47 % children: under 2.3 µs per iteration,
+    while each iteration of the two 1-page tests would wait for the ~40 threads running them,
+    40 × 94 ns = 3.8 µs); presumably the hardware serves a core complex's requests while the
+    line is there. contention-model.md §4.2 prices it as "t_x per free".
     """
 
     def __init__(self, name: str, topology, rmw_ns: float = 5.0):
