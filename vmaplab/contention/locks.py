@@ -169,7 +169,7 @@ class SharedLine:
     def rmw(self, cpu: int) -> float:
         """CPU ``cpu`` updates the counter: returns its stall (ns)."""
         prev, self.last_owner = self.last_owner, cpu
-        xfer = 0.0 if prev is None or prev == cpu else self.topology.xfer_ns(prev, cpu)
+        xfer = 0.0 if prev is None else self.topology.xfer_ns(prev, cpu)      # 0 for the same CPU
         self.rmws += 1
         self.transfers += xfer > 0
         ns = xfer + self.rmw_ns

@@ -654,10 +654,6 @@ class ContentionSim:
         self.last_writes[name] = written if visits or written else 2.0
         return extra
 
-    def _weight(self) -> float:
-        """How many real nanoseconds a simulated one stands for."""
-        return self.scale
-
     def _real_ns(self, t_ns: float) -> float:
         """Real-equivalent time of simulated time ``t_ns``."""
         return t_ns * self.scale
