@@ -193,3 +193,13 @@ def test_fewer_workers_than_cpus_are_spread_like_the_scheduler():
     wall = {p: small("6.8", nr_threads=2, nr_cpus=64, scale=20000, params={"run_test_mask": 1}, placement=p).wall_s
             for p in ("spread", "packed")}
     assert wall["spread"] > 1.3 * wall["packed"]
+
+
+def test_cold_start_flag_leaves_the_pools_as_the_previous_loop_left_them(capsys):
+    def misses(*extra):
+        assert main(["simulate", "run_test_mask=7", "nr_threads=8", "--cpus", "8", "--scale", "20000",
+                     "--version", "6.9", "--json", "--quiet", *extra]) == 0
+        out = capsys.readouterr().out
+        stats = json.loads(out[out.index("{"):])["6.9"]["allocator"]
+        return stats["pool_misses"] / (stats["pool_hits"] + stats["pool_misses"])
+    assert misses("--cold-start") > misses() + 0.05

@@ -271,7 +271,7 @@ def cmd_simulate(args) -> int:
     nr_threads = given.pop("nr_threads", None) or args.cpus
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
                   seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs,
-                  placement=args.placement)
+                  placement=args.placement, warm_start=not args.cold_start)
     if args.jobs > 1 and len(args.version) > 1:
         # the two versions are independent runs: one process each (results are identical)
         from concurrent.futures import ProcessPoolExecutor
@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
                    help="the purge inside the call that queued it (default) or, experimental, as a kworker "
                         "that runs one purge at a time")
+    m.add_argument("--cold-start", action="store_true",
+                   help="scaled 6.9 runs start each loop with the pools as the previous one left them "
+                        "(default: in their steady state; see the README's 'Scale')")
     m.add_argument("--placement", choices=["spread", "packed"], default="spread",
                    help="with fewer threads than CPUs: one per core complex first, as the scheduler "
                         "spreads them (default), or on CPUs 0..n-1")
