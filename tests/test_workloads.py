@@ -109,3 +109,14 @@ def test_full_fit_leaves_holes_of_one_page_between_live_areas():
     vm.purge()
     holes = [va for va in vm.free_space if va.size == 2 * 4096]
     assert len(holes) == j - 1           # the last junk hole merged with the free space after it
+
+
+def test_workers_placed_on_given_cpus_and_bad_placements_refused():
+    vm = Vmalloc(nr_cpus=8, version="6.9")
+    params = TestVmallocParams(run_test_mask=1, nr_threads=3, test_loop_count=5).fixed()
+    run = TestVmallocRun(vm, params, cpus=[0, 4, 1, 5])
+    assert [w.cpu for w in run.workers] == [0, 4, 1]
+    for bad in ([0, 4], [0, 0, 1], [0, 4, 8], [0, "1", 2]):
+        with pytest.raises(ConfigError, match="distinct online CPUs"):
+            TestVmallocRun(vm, params, cpus=bad)
+    assert [w.cpu for w in TestVmallocRun(vm, params).workers] == [0, 1, 2]

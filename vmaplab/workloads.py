@@ -12,7 +12,8 @@ adding a worker never changes another worker's choices; workers run one
 allocator call at a time, interleaved round-robin or in a seeded random order.
 
 Simplifications:
-  * worker ``w`` runs on CPU ``w % nr_online_cpus`` (the kthreads are unbound in the kernel);
+  * worker ``w`` runs on CPU ``w % nr_online_cpus``, or on ``cpus[w]`` when the caller places
+    the workers (the kthreads are unbound in the kernel);
   * times come from :class:`vmaplab.costs.CostModel` for an uncontended CPU
     (cycles = ns × the model's GHz); contention is the simulator's business;
   * ``pcpu_alloc_test`` behaves as on a CONFIG_NEED_PER_CPU_KM kernel (it does
@@ -137,7 +138,7 @@ class TestVmallocRun:
 
     def __init__(self, vm, params: TestVmallocParams, seed: int = 0, interleave: str = "round-robin",
                  cost: CostModel | None = None, rcu_batch: int = 510, progress=None, scale: int = 1,
-                 on_call=None, on_loop=None, touch: bool = True):
+                 on_call=None, on_loop=None, touch: bool = True, cpus: list[int] | None = None):
         if interleave not in ("round-robin", "random"):
             raise ConfigError(f"interleave must be 'round-robin' or 'random', got {interleave!r}")
         if not isinstance(rcu_batch, int) or rcu_batch < 1:
@@ -168,11 +169,15 @@ class TestVmallocRun:
         self._nr_pages: dict[int, int] = {}      # pages of each live area this run allocated
         self.sched_rng = random.Random(f"test_vmalloc/sched/{seed}")
         p = self.params
+        if cpus is not None and (len(cpus) < p.nr_threads or len(set(cpus[:p.nr_threads])) < p.nr_threads
+                                 or not all(isinstance(c, int) and 0 <= c < vm.nr_online_cpus for c in cpus)):
+            raise ConfigError(f"cpus must give {p.nr_threads} distinct online CPUs (0..{vm.nr_online_cpus - 1}), "
+                              f"got {cpus!r}")
         self.workers = []
         for w in range(p.nr_threads):
             rng = random.Random(f"test_vmalloc/{seed}/{w}")
             order = list(range(len(TEST_NAMES))) if p.sequential_test_order else shuffled_order(rng)
-            self.workers.append(Worker(w, w % vm.nr_online_cpus, rng, order))
+            self.workers.append(Worker(w, cpus[w] if cpus else w % vm.nr_online_cpus, rng, order))
         self.lines: list[str] = []
 
     # -- allocator calls, each charged to the worker's clock ------------------------------

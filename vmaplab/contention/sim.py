@@ -118,7 +118,8 @@ class SectionRecorder:
                     self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
                                        tree.writes - w0, len(tree), lines))
         elif cls is FreeVmapAreaNoflush:
-            # the kernel adds to vmap_lazy_nr before it takes the lazy lock, whose section was just recorded
+            # kernel-vmalloc-spec.md §4.5: free_vmap_area_noflush adds to vmap_lazy_nr before it takes the
+            # lazy lock, and fires this tracepoint after releasing it: the atomic goes before that section
             items = self.items
             at = len(items) - 1 if items and items[-1][0] == "cs" and items[-1][2] == "free_vmap_area_noflush" \
                 else len(items)
@@ -239,15 +240,13 @@ class ContentionSim:
         self._drain_running = False
         if drain == "kworker":
             self.vm.autorun_work = False
+        # fewer workers than CPUs: where the scheduler would run them (Topology.spread_order), not on
+        # CPUs 0..n-1 (on the 3970X that packs 2 workers into one core complex)
+        cpus = self.topology.spread_order() if placement == "spread" and nr_threads < nr_cpus else None
         self.run_ = TestVmallocRun(self.vm, self.params, seed=seed, cost=self.costs.calls, scale=scale,
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None,
-                                   touch=False)       # the tests' byte stores cost nothing in the model: skip them
-        if placement == "spread" and nr_threads < nr_cpus:
-            # fewer workers than CPUs: where the scheduler would run them (Topology.spread_order),
-            # not on CPUs 0..n-1 (on the 3970X that packs 2 workers into one core complex)
-            order = self.topology.spread_order()
-            for w in self.run_.workers:
-                w.cpu = order[w.index]
+                                   touch=False,       # the tests' byte stores cost nothing in the model: skip them
+                                   cpus=cpus)
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic
