@@ -28,7 +28,7 @@ from vmaplab.contention.costs import ContentionCosts  # noqa: E402
 from vmaplab.contention.profile import format_table  # noqa: E402
 from vmaplab.contention.published import published  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
-from vmaplab.costs import CostModel  # noqa: E402
+from vmaplab.workloads.costs import CostModel  # noqa: E402
 
 T6_FIX_US, T6_LONG_US = 0.430, 7.664          # per pair / per iteration, 1M loops, one CPU (T6)
 T7_ONE_JOB_US = 0.576                         # v1 cover letter, 1 job, with zeroing (T7)

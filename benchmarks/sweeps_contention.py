@@ -4,7 +4,8 @@
   threads      the v1 cover letter's curve: us per 1-page vmalloc/vfree pair per job, 1..64 jobs (T7)
   sensitivity  one constant at a time (tornado table): wall ratio and spin shares
 
-Runs are independent, so they go to --jobs processes (results do not depend on it).
+Runs are independent, so they go to --jobs processes (results do not depend on it); every run
+goes through vmaplab.contention.runs, the driver notebook 04 uses too.
 
 Usage: python benchmarks/sweeps_contention.py scale|threads|sensitivity [--scale 2000] [--threads 64]
            [--scales 250,500,1000,2000,4000] [--seeds 0,1,2] [--jobs 2]
@@ -14,32 +15,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
-from vmaplab.contention.published import V1_CURVE, published  # noqa: E402
-from vmaplab.contention.sim import ContentionSim  # noqa: E402
-from vmaplab.costs import CostModel  # noqa: E402
-
-
-def one(task: tuple) -> tuple:
-    """(version, threads, scale, seed, costs, mask[, cpus]) -> (wall_s, slowpath %, wall ns).
-
-    Without ``cpus`` the machine has as many CPUs as threads."""
-    version, threads, scale, seed, costs, mask, *cpus = task
-    r = ContentionSim(version, nr_threads=threads, nr_cpus=cpus[0] if cpus else threads, scale=scale, seed=seed,
-                      costs=costs, params={"run_test_mask": mask}).run()
-    return r.wall_s, r.slowpath_self_pct, r.wall_ns
-
-
-def run_all(tasks: list, jobs: int) -> list:
-    if jobs <= 1:
-        return [one(t) for t in tasks]
-    with ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(one, tasks))
+from vmaplab.contention.published import published  # noqa: E402
+from vmaplab.contention.runs import RunSpec, run_specs, threads_sweep  # noqa: E402
+from vmaplab.workloads.costs import CostModel  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:
@@ -48,14 +31,14 @@ def _ints(text: str) -> list[int]:
 
 def sweep_scale(args) -> None:
     scales, seeds = _ints(args.scales), _ints(args.seeds)
-    tasks = [(v, args.threads, s, seed, ContentionCosts(), 7) for s in scales for v in ("6.8", "6.9") for seed in seeds]
-    res = dict(zip(tasks, run_all(tasks, args.jobs)))
+    tasks = [RunSpec(v, args.threads, None, s, seed) for s in scales for v in ("6.8", "6.9") for seed in seeds]
+    res = {r.spec: r for r in run_specs(tasks, args.jobs)}
     print(f"s-invariance, run_test_mask=7 nr_threads={args.threads}, seeds {args.seeds}: mean (min..max) over seeds")
     print(f"{'scale':>6} {'6.8 wall s':>22} {'6.9 wall s':>22} {'ratio':>6} {'6.8 spin %':>11} {'6.9 spin %':>20}")
     for s in scales:
-        row = {v: [res[(v, args.threads, s, seed, ContentionCosts(), 7)] for seed in seeds] for v in ("6.8", "6.9")}
-        wall = {v: [r[0] for r in row[v]] for v in row}
-        spin = {v: [r[1] for r in row[v]] for v in row}
+        row = {v: [res[RunSpec(v, args.threads, None, s, seed)] for seed in seeds] for v in ("6.8", "6.9")}
+        wall = {v: [r.wall_s for r in row[v]] for v in row}
+        spin = {v: [r.slowpath_self_pct for r in row[v]] for v in row}
         ratio = statistics.mean(wall["6.8"]) / statistics.mean(wall["6.9"])
         print(f"{s:>6} {_spread(wall['6.8']):>22} {_spread(wall['6.9']):>22} {ratio:>6.2f} "
               f"{statistics.mean(spin['6.8']):>11.2f} {_spread(spin['6.9']):>20}")
@@ -66,17 +49,14 @@ def _spread(xs: list[float]) -> str:
 
 
 def sweep_threads(args) -> None:
-    jobs = (1, 2, 4, 8, 16, 32, 64)
-    # the v1 letter ran n jobs on the whole 64-CPU machine: the workers go where the scheduler puts them
-    tasks = [(v, n, args.scale, 0, ContentionCosts(), 1, 64) for n in jobs for v in ("6.8", "6.9")]
-    res = dict(zip(tasks, run_all(tasks, args.jobs)))
     print(f"v1 curve: fix_size_alloc_test (1 page), us per vmalloc/vfree pair per job, scale 1/{args.scale}, "
           f"n jobs on 64 CPUs (one per core complex first)")
     print(f"{'jobs':>5} {'6.8 sim':>9} {'before T7':>10} {'6.9 sim':>9} {'v1 T7':>8}")
-    for n in jobs:
-        a, b = (res[(v, n, args.scale, 0, ContentionCosts(), 1, 64)] for v in ("6.8", "6.9"))
-        before, after = V1_CURVE.get(n, (float("nan"), float("nan")))
-        print(f"{n:>5} {a[2] / 1e3 / 1e6:>9.3f} {before:>10.3f} {b[2] / 1e3 / 1e6:>9.3f} {after:>8.3f}")
+    nan = float("nan")
+    for p in threads_sweep(args.scale, args.jobs):
+        before = nan if p.v1_before is None else p.v1_before
+        after = nan if p.v1_after is None else p.v1_after
+        print(f"{p.jobs:>5} {p.us_per_pair['6.8']:>9.3f} {before:>10.3f} {p.us_per_pair['6.9']:>9.3f} {after:>8.3f}")
 
 
 def sweep_sensitivity(args) -> None:
@@ -91,8 +71,8 @@ def sweep_sensitivity(args) -> None:
     variants += [(f"cs_base_ns={v}", base.with_(cs_base_ns=v)) for v in (100,)]
     variants += [("f_smt_clear=1.0", base.with_(f_smt_clear=1.0))]     # clear_page's SMT slowdown counted once
     variants += [("cache_model=depth", base.with_(cache_model="depth"))]     # §6.1's fallback, k_hot 12
-    tasks = [(v, args.threads, args.scale, 0, costs, 7) for _name, costs in variants for v in ("6.8", "6.9")]
-    res = run_all(tasks, args.jobs)
+    tasks = [RunSpec(v, args.threads, None, args.scale, 0, 7, costs) for _name, costs in variants for v in ("6.8", "6.9")]
+    res = [(r.wall_s, r.slowpath_self_pct) for r in run_specs(tasks, args.jobs)]
     pub = published()
     print(f"sensitivity, run_test_mask=7 nr_threads={args.threads}, scale 1/{args.scale} "
           f"(published: ratio {pub['ratio']:.2f}, spin {pub['6.8']['slowpath_self_pct']} / {pub['6.9']['slowpath_self_pct']})")

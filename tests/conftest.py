@@ -17,7 +17,7 @@ def tiny(version: str = "6.9", nr_cpus: int = 2, pages: int = 64, **kw) -> Vmall
 
 def snapshot(vm: Vmalloc):
     """Everything observable about a machine, for "an invalid call changes nothing" tests."""
-    from vmaplab.check import _segments
+    from vmaplab.kernel.check import _segments
     segs = sorted(_segments(vm))
     pools = [[[va.va_start for va in pool.va_list] for pool in vn.pool] for vn in vm.nodes]
     blocks = [(vb.va.va_start, vb.free, vb.dirty, vb.used, sorted(vb.allocs))

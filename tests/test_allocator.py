@@ -4,7 +4,7 @@ import pytest
 from vmaplab import (
     MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VMALLOC_START, ULONG_MAX, Vmalloc,
 )
-from vmaplab.trace import AllocVmapArea, PurgeNode
+from vmaplab.kernel.trace import AllocVmapArea, PurgeNode
 
 from conftest import snapshot, tiny
 
@@ -336,7 +336,7 @@ def test_vm_flush_reset_perms_purges_at_once():
 
 
 def test_trace_records_are_deterministic_and_formatted():
-    from vmaplab.trace import format_record
+    from vmaplab.kernel.trace import format_record
 
     def run():
         vm = Vmalloc(nr_cpus=4, version="6.9", trace=True)
@@ -412,7 +412,7 @@ def test_prefill_node_pool_adds_nothing_where_pools_do_not_apply():
 @pytest.mark.parametrize("pfns", [list(range(40, 140)), [7, 3, 90, 91, 5, 60, 61, 62, 63, 64]],
                          ids=["consecutive", "scattered"])
 def test_page_allocator_marks_and_refuses_double_free(pfns):
-    from vmaplab.pages import PageAllocator
+    from vmaplab.kernel.pages import PageAllocator
     pa = PageAllocator(1 << 12)
     got = pa.alloc_pages_bulk(200)
     assert got == list(range(200)) and pa.nr_used == 200

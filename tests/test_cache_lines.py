@@ -1,9 +1,9 @@
 """The cache-line states the contention model keeps on tree nodes (rbtree.RBTree.cpu, contention-model.md §6.1)."""
 import pytest
 
-from vmaplab.area import VmapArea
+from vmaplab.kernel.area import VmapArea
 from vmaplab.contention.sim import ContentionSim
-from vmaplab.rbtree import LineCounts, RBTree
+from vmaplab.kernel.rbtree import LineCounts, RBTree
 
 
 def _tree(n: int, cpu: int | None) -> RBTree:

@@ -2,7 +2,7 @@
 import pytest
 
 from vmaplab import VMALLOC_END, VMALLOC_START, Vmalloc, decode_vn_id, encode_vn_id
-from vmaplab.config import lazy_max_pages_for, nr_vmap_nodes_for, vmap_bbmap_bits_for
+from vmaplab.kernel.config import lazy_max_pages_for, nr_vmap_nodes_for, vmap_bbmap_bits_for
 
 
 @pytest.mark.parametrize("cpus,nodes", [(1, 1), (2, 2), (64, 64), (128, 128), (256, 128)])

@@ -6,7 +6,7 @@ VIEW_MODULES = ("plotly", "ipywidgets", "IPython", "matplotlib", "jupyter_core",
 
 
 def test_import_vmaplab_pulls_in_no_view_module():
-    code = ("import sys, vmaplab, vmaplab.cli, vmaplab.check, vmaplab.trace; "
+    code = ("import sys, vmaplab, vmaplab.cli, vmaplab.kernel.check, vmaplab.kernel.trace; "
             f"print(','.join(m for m in {VIEW_MODULES!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -24,7 +24,7 @@ def test_every_core_module_imports_no_view_module():
     """All of vmaplab but viz and widgets, module by module (lessons and contention included)."""
     code = ("import sys, pkgutil, importlib, vmaplab; "
             "mods = [m.name for m in pkgutil.walk_packages(vmaplab.__path__, 'vmaplab.') "
-            "if m.name not in ('vmaplab.viz', 'vmaplab.widgets', 'vmaplab.__main__')]; "
+            "if m.name not in ('vmaplab.course.figures', 'vmaplab.course.widgets', 'vmaplab.__main__')]; "
             "[importlib.import_module(m) for m in mods]; "
             f"print(len(mods), ','.join(m for m in {VIEW_MODULES!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,8 +2,8 @@
 import pytest
 
 from vmaplab import PAGE_SIZE, InvalidArgumentError, LinearFreeSpace
-from vmaplab.config import ULONG_MAX
-from vmaplab.lessons import (
+from vmaplab.kernel.config import ULONG_MAX
+from vmaplab.course.lessons import (
     DEFAULT_TREE_SCRIPT, LESSON_BASE, FreeTreeDemo, PoolsDemo, busy_by_node, free_tree_quiz, sharding_workload,
     zone_nodes,
 )

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from vmaplab import VmapArea
-from vmaplab.rbtree import OverlapError, RBTree
+from vmaplab.kernel.rbtree import OverlapError, RBTree
 
 
 @pytest.mark.parametrize("augmented", [False, True])

@@ -9,10 +9,11 @@ import pytest
 pytest.importorskip("plotly")
 pytest.importorskip("ipywidgets")
 
-from vmaplab import viz  # noqa: E402
-from vmaplab.lessons import FreeTreeDemo, PoolsDemo  # noqa: E402
-from vmaplab.widgets import (  # noqa: E402
-    ContentionApp, FreeTreeApp, PoolsApp, QuizApp, SegmentApp, WhatIfApp, profile_tables, run_pair,
+from vmaplab.course import figures as viz  # noqa: E402
+from vmaplab.contention.runs import run_pair  # noqa: E402
+from vmaplab.course.lessons import FreeTreeDemo, PoolsDemo  # noqa: E402
+from vmaplab.course.widgets import (  # noqa: E402
+    ContentionApp, FreeTreeApp, PoolsApp, QuizApp, SegmentApp, WhatIfApp, profile_tables,
 )
 
 

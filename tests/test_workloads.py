@@ -4,7 +4,7 @@ import random
 import pytest
 
 from vmaplab import ConfigError, Vmalloc
-from vmaplab.workloads import TEST_NAMES, TestVmallocParams, TestVmallocRun, shuffled_order
+from vmaplab.workloads.test_vmalloc import TEST_NAMES, TestVmallocParams, TestVmallocRun, shuffled_order
 
 
 def test_shuffle_is_a_single_cycle():

@@ -19,14 +19,14 @@ import os
 import sys
 from collections import Counter
 
-from .allocator import Vmalloc
-from .check import render_address_map
-from .config import PAGE_SIZE
+from .kernel.vmalloc import Vmalloc
+from .kernel.check import render_address_map
+from .kernel.config import PAGE_SIZE
 from .contention.published import published
-from .errors import ConfigError, VmallocError
-from .scenarios import SCENARIOS, build_scenario
-from .vmallocinfo import parse_vmallocinfo
-from .workloads import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
+from .kernel.errors import ConfigError, VmallocError
+from .workloads.scenarios import SCENARIOS, build_scenario
+from .formats.vmallocinfo import parse_vmallocinfo
+from .workloads.test_vmalloc import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
 
 
 def _echo(argv: list[str]) -> None:
@@ -175,7 +175,7 @@ def cmd_test_vmalloc(args) -> int:
         print("\n".join(tail))
         print("-- kernel ring buffer --")
         print("\n".join(vm.dmesg))
-        print("-- allocator report (times: uncontended estimate, vmaplab.costs) --")
+        print("-- allocator report (times: uncontended estimate, vmaplab.workloads.costs) --")
         print("\n".join(allocator_report(vm)))
     return 0
 

@@ -16,7 +16,7 @@
 # %%
 import vmaplab
 from vmaplab import PAGE_SIZE, Vmalloc
-from vmaplab import viz
+from vmaplab.course import figures as viz
 
 vmaplab.__version__
 
@@ -71,7 +71,7 @@ for v, vm in machines.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from vmaplab.scenarios import build_scenario
+from vmaplab.workloads.scenarios import build_scenario
 
 viz.address_space_figure(build_scenario("mixed", "6.9", seed=0, nr_cpus=4))
 
@@ -92,7 +92,7 @@ viz.address_space_figure(build_scenario("mixed", "6.8", seed=0, nr_cpus=4))
 # %%
 # NBVAL_IGNORE_OUTPUT
 from vmaplab.contention.published import published
-from vmaplab.widgets import run_pair
+from vmaplab.contention.runs import run_pair
 
 results = run_pair(nr_threads=64, scale=20000)
 pub = published()

@@ -10,9 +10,9 @@
 
 # %%
 import vmaplab
-from vmaplab import viz
-from vmaplab.lessons import FreeTreeDemo, free_tree_quiz
-from vmaplab.widgets import FreeTreeApp, QuizApp
+from vmaplab.course import figures as viz
+from vmaplab.course.lessons import FreeTreeDemo, free_tree_quiz
+from vmaplab.course.widgets import FreeTreeApp, QuizApp
 
 vmaplab.__version__
 

@@ -13,9 +13,10 @@
 
 # %%
 import vmaplab
-from vmaplab import PAGE_SIZE, viz
-from vmaplab.lessons import busy_by_node, sharding_workload, zone_nodes
-from vmaplab.widgets import SegmentApp
+from vmaplab import PAGE_SIZE
+from vmaplab.course import figures as viz
+from vmaplab.course.lessons import busy_by_node, sharding_workload, zone_nodes
+from vmaplab.course.widgets import SegmentApp
 
 vmaplab.__version__
 

@@ -10,9 +10,9 @@
 
 # %%
 import vmaplab
-from vmaplab import viz
-from vmaplab.lessons import PoolsDemo
-from vmaplab.widgets import PoolsApp
+from vmaplab.course import figures as viz
+from vmaplab.course.lessons import PoolsDemo
+from vmaplab.course.widgets import PoolsApp
 
 vmaplab.__version__
 

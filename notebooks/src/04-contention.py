@@ -16,9 +16,10 @@
 
 # %%
 import vmaplab
-from vmaplab import viz
-from vmaplab.contention.published import V1_CURVE, published
-from vmaplab.widgets import ContentionApp, WhatIfApp, profile_tables, run_pair
+from vmaplab.course import figures as viz
+from vmaplab.contention.published import published
+from vmaplab.contention.runs import run_pair
+from vmaplab.course.widgets import ContentionApp, WhatIfApp, profile_tables
 
 vmaplab.__version__
 
@@ -121,16 +122,10 @@ for v, r in results.items():
 # NBVAL_IGNORE_OUTPUT
 from tqdm.auto import tqdm
 
-from vmaplab.contention.sim import ContentionSim
+from vmaplab.contention.runs import threads_sweep
 
-rows = []
-for n in tqdm((1, 2, 4, 8, 16, 32, 64), desc="threads"):
-    row = {"threads": n}
-    for v in ("6.8", "6.9"):
-        r = ContentionSim(v, nr_threads=n, nr_cpus=64, scale=2000, params={"run_test_mask": 1}).run()
-        row[v] = r.wall_ns / 1e3 / 1e6            # 10^6 pairs per job: µs per pair
-    row["v1 before"], row["v1 after"] = V1_CURVE.get(n, (None, None))
-    rows.append(row)
+rows = [{"threads": p.jobs, **p.us_per_pair, "v1 before": p.v1_before, "v1 after": p.v1_after}
+        for p in threads_sweep(scale=2000, progress=tqdm)]
 viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated", "v1 before": "v1 letter: before",
                                    "v1 after": "v1 letter: after (v1 design)"},
                  "µs per vmalloc/vfree pair per job", "µs")

@@ -10,7 +10,8 @@
 from pathlib import Path
 
 import vmaplab
-from vmaplab import PAGE_SIZE, Vmalloc, parse_vmallocinfo, viz
+from vmaplab import PAGE_SIZE, Vmalloc, parse_vmallocinfo
+from vmaplab.course import figures as viz
 
 vmaplab.__version__
 
@@ -63,7 +64,7 @@ print(f"re-emitted {len(again.splitlines())} lines; same lines as a multiset, ad
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from vmaplab.scenarios import build_scenario
+from vmaplab.workloads.scenarios import build_scenario
 
 vm = build_scenario("mixed", "6.9", seed=0, nr_cpus=4)
 area = [va for va in vm.busy_areas() if va.vm is not None and va.vm.nr_pages][1]

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from math import log2
 
-from ..costs import CostModel
+from ..workloads.costs import CostModel
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
     sizes and returns the growth of visits per search over the growth of log2 of the tree.
     Keep ``turns`` well under ``small``: each turn fills one of the free tree's holes.
     """
-    from ..allocator import Vmalloc
+    from ..kernel.vmalloc import Vmalloc
 
     def per_search(n: int) -> tuple[float, float]:
         vm = Vmalloc(nr_cpus=1, version="6.8", seed=0, nr_ram_pages=1 << 22)

@@ -62,11 +62,11 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from math import log2
 
-from ..allocator import Vmalloc
-from ..config import PAGE_SIZE
-from ..rbtree import LineCounts
-from ..trace import FreeVmapAreaNoflush, Lock, PurgeNode, TlbFlush
-from ..workloads import TestVmallocParams, TestVmallocRun
+from ..kernel.vmalloc import Vmalloc
+from ..kernel.config import PAGE_SIZE
+from ..kernel.rbtree import LineCounts
+from ..kernel.trace import FreeVmapAreaNoflush, Lock, PurgeNode, TlbFlush
+from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
 from .locks import FifoLock, SharedLine, TasLock, lock_group

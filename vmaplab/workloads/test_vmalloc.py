@@ -28,9 +28,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from .config import GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
+from ..kernel.config import GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
 from .costs import CostModel
-from .errors import ConfigError
+from ..kernel.errors import ConfigError
 
 INT_MAX = (1 << 31) - 1
 USHRT_MAX = 0xFFFF
@@ -200,7 +200,8 @@ class TestVmallocRun:
             return
         pages = self._nr_pages.pop(addr, None)             # bookkeeping, not kernel work: untraced
         if pages is None:
-            pages = self.vm._lookup(addr)[1].vm.nr_pages
+            with self.vm.untraced():
+                pages = self.vm.find_vm_area(addr, w.cpu).nr_pages
         v0 = self._visits()
         self.vm.vfree(addr, cpu=w.cpu)
         w.clock_ns += self.cost.vfree_ns(pages, self._visits() - v0)

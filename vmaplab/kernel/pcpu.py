@@ -18,11 +18,12 @@ from .area import VmapArea, VmStruct
 from .config import PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, is_power_of_2
 from .errors import InvalidArgumentError, InvariantError
 from .freespace import NOTHING_FIT, va_clip
+from .state import VmallocState
 
 PCPU_CALLER = "pcpu_get_vm_areas+0x0/0x1050"
 
 
-class PcpuMixin:
+class PcpuMixin(VmallocState):
     """pcpu_get_vm_areas() of :class:`vmaplab.Vmalloc`."""
 
     def _pvm_find_va_enclose_addr(self, addr: int):

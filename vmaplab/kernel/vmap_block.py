@@ -22,6 +22,7 @@ from .area import VmapArea
 from .config import GFP_KERNEL, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VMAP_BLOCK, VMAP_RAM, get_count_order
 from .errors import BadFreeError, InvalidArgumentError
 from .trace import VmapBlock as VmapBlockEvent
+from .state import VmallocState
 
 
 class VmapBlock:
@@ -54,7 +55,7 @@ class VmapBlockQueue:
         self.vmap_blocks: dict[int, VmapBlock] = {}
 
 
-class VmapBlockMixin:
+class VmapBlockMixin(VmallocState):
     """The vm_map_ram half of :class:`vmaplab.Vmalloc`."""
 
     def _vb_hash(self, addr: int) -> tuple[VmapBlockQueue, int]:
@@ -200,10 +201,18 @@ class VmapBlockMixin:
                                       self.VMALLOC_END, VMAP_RAM, GFP_KERNEL, cpu)
             addr = None if va is None else va.va_start
             if addr is not None:
-                self._ram_maps[addr] = pages
+                self.register_ram_mapping(addr, pages)
         self._api_event(cpu, "vm_map_ram", addr, count << PAGE_SHIFT, "")
         self._after_call(cpu)
         return addr
+
+    def register_ram_mapping(self, va_start: int, pages: list[int]) -> None:
+        """Record that the VMAP_RAM area at ``va_start`` maps ``pages`` (what its page tables would say).
+
+        vm_map_ram() calls it for a request too large for a vmap block; a machine rebuilt from
+        /proc/vmallocinfo calls it with no pages (the capture does not list them).
+        """
+        self._ram_maps[va_start] = list(pages)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(): unmap what vm_map_ram(count pages) returned (no TLB flush yet)."""

@@ -19,11 +19,11 @@ from dataclasses import replace
 import ipywidgets as W
 import plotly.graph_objects as go
 
-from . import viz
-from .contention.costs import ContentionCosts
-from .contention.published import published
-from .contention.sim import ContentionSim
-from .costs import CostModel
+from . import figures
+from ..contention.costs import ContentionCosts
+from ..contention.published import published
+from ..contention.sim import ContentionSim
+from ..workloads.costs import CostModel
 from .lessons import FreeTreeDemo, PoolsDemo, free_tree_quiz, zone_nodes
 
 
@@ -77,7 +77,7 @@ class FreeTreeApp(Stepper):
         self.frames = self.demo.frames
         self.view = W.ToggleButtons(options=[("search (before)", "before"), ("result (after)", "after")],
                                     value="before")
-        self.fig = go.FigureWidget(viz.free_tree_figure(self.frames[0], self.demo.pages, "before"))
+        self.fig = go.FigureWidget(figures.free_tree_figure(self.frames[0], self.demo.pages, "before"))
         self.text = W.HTML()
         controls = self._controls(len(self.frames))
         self.view.observe(lambda _ch: self.show(self.slider.value), "value")
@@ -88,7 +88,7 @@ class FreeTreeApp(Stepper):
         frame = self.frames[i]
         which = self.view.value
         with self.fig.batch_update():
-            _apply(self.fig, viz.free_tree_traces(frame, which) + viz.frame_strip_traces(frame, which, self.demo.pages))
+            _apply(self.fig, figures.free_tree_traces(frame, which) + figures.frame_strip_traces(frame, which, self.demo.pages))
             self.fig.layout.title.text = f"step {frame.step}: {frame.title}  →  {frame.outcome}"
         self.text.value = (f"<b>{html.escape(frame.title)}</b>: {html.escape(frame.explain)}"
                            "<br><span style='color:#ff9800'>orange</span>: nodes the search stood on; "
@@ -104,7 +104,7 @@ class QuizApp(App):
         self.new = W.Button(description="new problem")
         self.reveal = W.Button(description="reveal answer", button_style="info")
         self.question, self.answer = W.HTML(), W.HTML()
-        self.fig = go.FigureWidget(viz.free_tree_figure(free_tree_quiz(seed, pages).demo.frames[-1], pages, "before"))
+        self.fig = go.FigureWidget(figures.free_tree_figure(free_tree_quiz(seed, pages).demo.frames[-1], pages, "before"))
         self.new.on_click(lambda _b: self.load(self.seed.value + 1))
         self.reveal.on_click(lambda _b: self.show_answer())
         self.seed.observe(lambda ch: self.load(ch["new"]), "value")
@@ -120,7 +120,7 @@ class QuizApp(App):
         with self.fig.batch_update():
             # the tree before the request, without the search path (that is the answer)
             blank = replace(frame, path=(), found=None, outcome="?")
-            _apply(self.fig, viz.free_tree_traces(blank, "before") + viz.frame_strip_traces(blank, "before", self.pages))
+            _apply(self.fig, figures.free_tree_traces(blank, "before") + figures.frame_strip_traces(blank, "before", self.pages))
             self.fig.layout.title.text = f"quiz, seed {seed}: where does the request land?"
         self.question.value = "<pre>" + html.escape(self.quiz.question) + "</pre>"
         self.answer.value = ""
@@ -139,7 +139,7 @@ class SegmentApp(App):
         self.zone = W.Dropdown(options=[1, 2, 4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
         self.addr = W.Text(value="0xffffc90000123000", description="address")
         self.node = W.HTML()
-        self.fig = go.FigureWidget(viz.zone_figure(zone_nodes(nr_cpus, zone_pages, nr_zones)))
+        self.fig = go.FigureWidget(figures.zone_figure(zone_nodes(nr_cpus, zone_pages, nr_zones)))
         for w in (self.cpus, self.zone, self.addr):
             w.observe(lambda _ch: self.update(), "value")
         self.widget = W.VBox([W.HBox([self.cpus, self.zone]), W.HBox([self.addr, self.node]), self.fig])
@@ -147,10 +147,10 @@ class SegmentApp(App):
 
     def update(self) -> None:
         z = zone_nodes(self.cpus.value, self.zone.value, self.nr_zones)
-        rows, text = viz.zone_grid(z)
+        rows, text = figures.zone_grid(z)
         with self.fig.batch_update():
             self.fig.data[0].update(z=rows, text=text, zmax=max(z["nr_vmap_nodes"] - 1, 1))
-            self.fig.layout.title.text = viz.zone_title(z)
+            self.fig.layout.title.text = figures.zone_title(z)
         self.node.value = self.describe(z)
 
     def describe(self, z: dict) -> str:
@@ -173,7 +173,7 @@ class PoolsApp(Stepper):
     def __init__(self, demo: PoolsDemo | None = None):
         self.demo = demo or PoolsDemo()
         self.frames = self.demo.frames
-        self.fig = go.FigureWidget(viz.pools_figure(self.frames[0]))
+        self.fig = go.FigureWidget(figures.pools_figure(self.frames[0]))
         self.log = W.HTML()
         controls = self._controls(len(self.frames), interval_ms=1500)
         self.widget = W.VBox([controls, self.fig, self.log])
@@ -182,25 +182,13 @@ class PoolsApp(Stepper):
     def show(self, i: int) -> None:
         frame = self.frames[i]
         with self.fig.batch_update():
-            _apply(self.fig, [viz.pools_heatmap_trace(frame)])
-            self.fig.layout.title.text = viz.pools_title(frame)
+            _apply(self.fig, [figures.pools_heatmap_trace(frame)])
+            self.fig.layout.title.text = figures.pools_title(frame)
         lines = frame.events or ("(no purge, decay or shrinker work in this step)",)
         self.log.value = "<pre>" + "\n".join(html.escape(e) for e in lines) + "</pre>"
 
 
 # ------------------------------------------------------------------------------- contention
-def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,
-             machine: str = "threadripper-3970x", params: dict | None = None, **kwargs) -> dict:
-    """Run 6.8 and 6.9 on the same workload, recording the timeline of ``window_us`` (simulated µs)."""
-    window = (window_us[0] * 1e3, window_us[1] * 1e3)
-    out = {}
-    for version in ("6.8", "6.9"):
-        out[version] = ContentionSim(version, nr_threads=nr_threads, scale=scale, seed=seed, machine=machine,
-                                     params=params or {"run_test_mask": 7}, timeline_window_ns=window,
-                                     **kwargs).run()
-    return out
-
-
 class ContentionApp(App):
     """The two versions' timelines, one row per CPU, revealed up to a cursor you play or step."""
 
@@ -208,7 +196,7 @@ class ContentionApp(App):
         self.results = results
         self.lo, self.hi = window_us[0] * 1e3, window_us[1] * 1e3
         self.times = [self.lo + (self.hi - self.lo) * i / frames for i in range(1, frames + 1)]
-        self.fig = go.FigureWidget(viz.timeline_figure(results, self.lo, self.hi))
+        self.fig = go.FigureWidget(figures.timeline_figure(results, self.lo, self.hi))
         self.index = {(tr.xaxis, tr.name): i for i, tr in enumerate(self.fig.data)}
         self.slider = W.IntSlider(value=frames - 1, min=0, max=frames - 1, description="time")
         self.play = W.Play(value=frames - 1, min=0, max=frames - 1, interval=250, description="play")
@@ -236,7 +224,7 @@ class ContentionApp(App):
         with self.fig.batch_update():
             for row, version in enumerate(self.results):
                 axis = "x" if row == 0 else f"x{row + 1}"
-                fresh = {tr["name"]: tr for tr in viz.timeline_traces(self.results[version].timeline, lo, self.hi, cur)}
+                fresh = {tr["name"]: tr for tr in figures.timeline_traces(self.results[version].timeline, lo, self.hi, cur)}
                 for (ax, name), i in self.index.items():
                     if ax == axis:
                         new = fresh.get(name, {"y": [], "base": [], "x": [], "hovertext": []})
@@ -252,7 +240,7 @@ class ContentionApp(App):
             counts: dict[str, int] = {}
             for cpu, t0, t1, state, label, lock in res.timeline:
                 if t0 <= t < t1:
-                    cat = viz.timeline_state(state, label, lock)
+                    cat = figures.timeline_state(state, label, lock)
                     counts[cat] = counts.get(cat, 0) + 1
             desc = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]))
             parts.append(f"<b>{version}</b>: {desc or 'no CPU recorded'}")
@@ -262,7 +250,7 @@ class ContentionApp(App):
 def profile_tables(results: dict, limit: int = 14) -> dict[str, go.Figure]:
     """Per version, the simulated perf-like table beside the cover letter's."""
     pub = published()
-    return {v: viz.profile_table_figure(res.profile, pub[v]["profile"], f"Linux {v}: simulated vs cover letter", limit)
+    return {v: figures.profile_table_figure(res.profile, pub[v]["profile"], f"Linux {v}: simulated vs cover letter", limit)
             for v, res in results.items()}
 
 
@@ -284,7 +272,7 @@ class WhatIfApp(App):
         self.run_button = W.Button(description="run both versions", button_style="primary")
         self.status = W.HTML()
         self.results: dict = {}
-        self.fig = go.FigureWidget(viz.wall_figure({}, None))
+        self.fig = go.FigureWidget(figures.wall_figure({}, None))
         self.run_button.on_click(lambda _b: self.run())
         self.widget = W.VBox([W.HBox([self.threads, self.nodes, self.zone]),
                               W.HBox([self.pools, self.pool_limit, self.clear]), W.HBox([self.policy, self.run_button]),
@@ -304,7 +292,7 @@ class WhatIfApp(App):
                         "6.9": ContentionSim("6.9", nr_vmap_nodes=nodes, vmap_zone_size_pages=self.zone.value,
                                              pools=self.pools.value, max_va_size_pages=self.pool_limit.value,
                                              **common).run()}
-        fresh = viz.wall_figure(self.results, None)
+        fresh = figures.wall_figure(self.results, None)
         with self.fig.batch_update():
             if not self.fig.data:
                 self.fig.add_traces(list(fresh.data), rows=[1, 1], cols=[1, 2])

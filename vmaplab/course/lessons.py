@@ -20,14 +20,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .allocator import Vmalloc
-from .area import VmapArea
-from .config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
-from .errors import InvalidArgumentError
-from .freespace import (
+from ..kernel.vmalloc import Vmalloc
+from ..kernel.area import VmapArea
+from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
+from ..kernel.errors import InvalidArgumentError
+from ..kernel.freespace import (
     FIT_TYPE_NAMES, FreeSpace, candidate_start, classify_va_fit_type, find_vmap_lowest_linear_match,
 )
-from .rbtree import RBTree
+from ..kernel.rbtree import RBTree
 
 LESSON_BASE = 0xFFFFC90000000000          # VMALLOC_START on x86-64: where the windows start
 

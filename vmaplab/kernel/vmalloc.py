@@ -25,18 +25,16 @@ never fail; the clock is whatever the caller attaches (``vm.clock``).
 from __future__ import annotations
 
 import random
-from contextlib import contextmanager
-from functools import lru_cache
 
-from .area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
+from .area import VmapArea, VmStruct, encode_vn_id
 from .config import (
     BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
-    IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, MODULES_END, MODULES_VADDR, PAGE_MASK, PAGE_SHIFT,
-    PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALL_FLAGS, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
+    IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, PAGE_MASK, PAGE_SHIFT,
+    PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
     VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
     VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
     VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
-    lazy_max_pages_for, nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
+    nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
 )
 from .dmesg import KernelLog
 from .errors import (
@@ -49,42 +47,17 @@ from .pages import PageAllocator
 from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
-from .trace import AllocVmapArea, Lock, Pool, Rcu, Tracer
-from .trace import Vmalloc as VmallocEvent
+from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
-from .walks import CALLER_RE, WalksMixin
-
-
-@lru_cache(maxsize=1024)
-def _caller_ok(caller: str) -> bool:
-    """CALLER_RE's verdict, remembered: workloads pass the same few callers millions of times."""
-    return CALLER_RE.match(caller) is not None
+from .state import Stats, VmallocState
+from .walks import WalksMixin
 
 
 VERSIONS = ("6.8", "6.9")
 DEFAULT_RAM_PAGES = (64 << 30) // PAGE_SIZE     # a 64 GiB machine
 
 
-class Stats:
-    """Counters a report or a figure reads; all start at 0 and only grow."""
-
-    __slots__ = ("pool_hits", "pool_misses", "pool_rotations", "pool_adds", "decayed", "purges",
-                 "drain_runs", "reclaims", "purge_helpers", "tlb_flushes", "notifier_calls",
-                 "alloc_failures", "ne_splits_nowait", "shrinker_scans", "vb_new", "vb_purged",
-                 "rcu_grace_periods")
-
-    def __init__(self):
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return "Stats(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items() if v) + ")"
-
-
-class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
+class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     """A simulated machine's vmalloc allocator.
 
     >>> vm = Vmalloc(nr_cpus=4, version="6.9")
@@ -222,163 +195,6 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         pooled = sum(vn.pool_total() for vn in self.nodes)
         return (f"<Vmalloc {self.version} cpus={self.nr_cpus} nodes={self.nr_vmap_nodes} "
                 f"busy={busy} lazy={lazy} pooled={pooled} free={len(self.free_space)}>")
-
-    @property
-    def nr_online_cpus(self) -> int:
-        return self._nr_online_cpus
-
-    @nr_online_cpus.setter
-    def nr_online_cpus(self, n: int) -> None:
-        """CPU hotplug: changes lazy_max_pages(), never the node count (possible CPUs)."""
-        if not isinstance(n, int) or not 1 <= n <= self.nr_cpus:
-            raise ConfigError(f"nr_online_cpus must be in 1..{self.nr_cpus}, got {n!r}")
-        self._nr_online_cpus = n
-
-    def lazy_max_pages(self) -> int:
-        """lazy_max_pages() = fls(num_online_cpus()) * 32 MiB of pages (§3.6)."""
-        return lazy_max_pages_for(self._nr_online_cpus) * self.lazy_max_unit_pages // ((32 << 20) // PAGE_SIZE)
-
-    def addr_to_node_id(self, addr: int) -> int:
-        """addr_to_node_id() = (addr / vmap_zone_size) % nr_vmap_nodes (§3.4)."""
-        return (addr // self.vmap_zone_size) % self.nr_vmap_nodes
-
-    def addr_to_node(self, addr: int) -> VmapNode:
-        return self.nodes[(addr // self.vmap_zone_size) % self.nr_vmap_nodes]
-
-    def cpu_to_node(self, cpu: int) -> int:
-        """The memory (NUMA) node of a CPU: CPUs are split evenly, in order, over the nodes."""
-        return cpu * self.nr_mem_nodes // self.nr_cpus
-
-    def id_to_node(self, node_id: int) -> VmapNode:
-        return self.nodes[node_id % self.nr_vmap_nodes]
-
-    def owner_node_id(self, va: VmapArea) -> int | None:
-        """The node a VA returns to when freed (decode_vn_id), or None for no owner."""
-        i = decode_vn_id(va.flags, self.nr_vmap_nodes)
-        return i if i < self.nr_vmap_nodes else None
-
-    def pool_index(self, size: int) -> int:
-        """(size - 1) / PAGE_SIZE: the pool of a VA of ``size`` bytes, guard included (§3.5)."""
-        return (size - 1) >> PAGE_SHIFT
-
-    def busy_areas(self):
-        """Every busy VA in ascending address order (merges the nodes' busy lists)."""
-        return sorted((va for vn in self.nodes for va in vn.busy), key=lambda v: v.va_start)
-
-    def start_trace(self) -> Tracer:
-        """Turn tracing on (a fresh Tracer); ``vm.trace`` then holds the records."""
-        self._tr = Tracer(clock=lambda: self.clock() if self.clock else 0)
-        return self._tr
-
-    def stop_trace(self) -> None:
-        self._tr = None
-
-    @property
-    def trace(self) -> Tracer | None:
-        return self._tr
-
-    # ------------------------------------------------------------------ trace helpers
-    def _lock(self, cpu: int, lock: str, op: str, section: str) -> None:
-        self._tr.emit(Lock, cpu, lock, op, section)
-
-    def _locked(self, cpu: int, lock: str, section: str, fn, *args):
-        """Run ``fn(*args)`` as one critical section of ``lock`` (traced when tracing)."""
-        if self._tr is None:
-            return fn(*args)
-        self._tr.emit(Lock, cpu, lock, "acquire", section)
-        try:
-            return fn(*args)
-        finally:
-            self._tr.emit(Lock, cpu, lock, "release", section)
-
-    @contextmanager
-    def _purge_mutex(self, cpu: int):
-        """vmap_purge_lock: a mutex around every purge (re-entry would be a deadlock in C)."""
-        if self._purge_depth:
-            raise VmallocError("BUG: vmap_purge_lock taken recursively")
-        self._purge_depth += 1
-        if self._tr is not None:
-            self._lock(cpu, "vmap_purge_lock", "acquire", "purge")
-        try:
-            yield
-        finally:
-            self._purge_depth -= 1
-            if self._tr is not None:
-                self._lock(cpu, "vmap_purge_lock", "release", "purge")
-
-    def _pool_event(self, cpu, node_id, idx, op, va_start, lock) -> None:
-        self._tr.emit(Lock, cpu, lock, "acquire", f"pool_{op}")
-        self._tr.emit(Pool, cpu, node_id, idx, op, va_start)
-        self._tr.emit(Lock, cpu, lock, "release", f"pool_{op}")
-
-    def _api_event(self, cpu, func, addr, size, caller) -> None:
-        if self._tr is not None:
-            self._tr.emit(VmallocEvent, cpu, func, addr or 0, size if addr else 0, caller or "")
-
-    def _after_call(self, cpu: int) -> None:
-        """End of a public call: let the workqueue run, then the debug-mode full check."""
-        if self.autorun_work and self._work and not self._purge_depth:
-            self.run_workqueue()
-        if self.debug:
-            self.check()
-
-    # ------------------------------------------------------------------ validation
-    def _check_cpu(self, cpu: int) -> None:
-        if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < self._nr_online_cpus:
-            raise InvalidArgumentError(f"cpu must be an online CPU id in 0..{self._nr_online_cpus - 1}, got {cpu!r}")
-
-    def _check_window(self, start: int, end: int) -> None:
-        for name, v in (("start", start), ("end", end)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise InvalidArgumentError(f"{name} must be an int address, got {v!r}")
-        if start >= end:
-            raise InvalidArgumentError(f"window start {start:#x} >= end {end:#x}")
-        in_vmalloc = self.VMALLOC_START <= start and end <= self.VMALLOC_END
-        in_modules = MODULES_VADDR <= start and end <= MODULES_END
-        if not (in_vmalloc or in_modules):
-            raise InvalidArgumentError(
-                f"window {start:#x}-{end:#x} is outside VMALLOC_START..VMALLOC_END "
-                f"({self.VMALLOC_START:#x}-{self.VMALLOC_END:#x}) and MODULES_VADDR..MODULES_END")
-
-    @staticmethod
-    def _check_size(size: int, what: str = "size") -> None:
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise InvalidArgumentError(f"{what} must be an int number of bytes, got {size!r}")
-        if size <= 0:
-            raise InvalidArgumentError(f"{what} {size} is not positive (the kernel refuses size 0)")
-        if size > ULONG_MAX - 2 * PAGE_SIZE:
-            raise InvalidArgumentError(f"{what} {size:#x} is not representable once page aligned with a guard page")
-
-    @staticmethod
-    def _check_align(align: int) -> None:
-        if not isinstance(align, int) or isinstance(align, bool) or not is_power_of_2(align) or align > 1 << 63:
-            raise InvalidArgumentError(f"align {align!r} is not a power of two (-EINVAL)")
-
-    @staticmethod
-    def _check_caller(caller) -> None:
-        if caller is not None and (not isinstance(caller, str) or not _caller_ok(caller)):
-            raise InvalidArgumentError(
-                f"caller {caller!r} must be a symbol as %pS prints it (e.g. 'kernel_clone+0xb8/0x400', "
-                f"optionally followed by ' [module]'), with no vmallocinfo keyword")
-
-    @staticmethod
-    def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS) -> None:
-        if not isinstance(flags, int) or flags < 0 or flags & ~allowed:
-            raise InvalidArgumentError(f"unknown VM_* flags {flags!r}")
-
-    def _check_pages(self, pages, func: str) -> list[int]:
-        try:
-            pages = [int(p) for p in pages]
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"{func}: pages must be a list of page frame numbers") from None
-        if not pages:
-            raise InvalidArgumentError(f"{func}: count 0 (no pages)")
-        bad = [p for p in pages if not self.pages.is_allocated(p)]
-        if bad:
-            raise InvalidArgumentError(f"{func}: page frame {bad[0]:#x} is not an allocated page")
-        if len(set(pages)) != len(pages):
-            raise InvalidArgumentError(f"{func}: the same page frame is listed twice")
-        return pages
 
     # ------------------------------------------------------------------ alloc_vmap_area
     def _take_ne_fit_preload(self) -> VmapArea:
@@ -686,31 +502,6 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
         return addr
 
     # ------------------------------------------------------------------ lookups
-    def _lookup(self, addr: int, cpu: int = 0, section: str | None = None, unlink: bool = False):
-        """Probe nodes from addr_to_node_id(addr) upwards: (node, busy VA containing addr) or (None, None).
-
-        With a ``section`` each probe is a traced critical section of that node's
-        busy lock and ``unlink`` removes the VA found within the same hold; without
-        one it is the simulator's own validation, which the kernel does not do.
-        """
-        n = self.nr_vmap_nodes
-        i = start = (addr // self.vmap_zone_size) % n
-        tr = self._tr if section is not None else None
-        while True:
-            vn = self.nodes[i]
-            if tr is not None:
-                self._lock(cpu, vn.busy_lock, "acquire", section)
-            va = vn.busy.find(addr)
-            if unlink and va is not None:
-                vn.busy.erase(va)
-            if tr is not None:
-                self._lock(cpu, vn.busy_lock, "release", section)
-            if va is not None:
-                return vn, va
-            i = (i + 1) % n
-            if i == start:
-                return None, None
-
     def find_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
         """find_vmap_area(): the busy VA containing ``addr``, probing nodes upwards (§4.6)."""
         if not isinstance(addr, int):
@@ -897,8 +688,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin):
 
     @classmethod
     def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = "6.9", **kwargs) -> "Vmalloc":
-        """A machine rebuilt from /proc/vmallocinfo text (see vmaplab.vmallocinfo.from_vmallocinfo)."""
-        from .vmallocinfo import from_vmallocinfo
+        """A machine rebuilt from /proc/vmallocinfo text: ``vmaplab.formats.from_vmallocinfo``.
+
+        The kernel package's one upward reference, kept for the public API: the import is
+        made when called, so importing the kernel model never loads the formats package.
+        """
+        from ..formats.rebuild import from_vmallocinfo
         return from_vmallocinfo(text, nr_cpus, version, **kwargs)
 
     # ------------------------------------------------------------------ checking

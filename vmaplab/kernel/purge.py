@@ -27,9 +27,10 @@ from .config import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
+from .state import VmallocState
 
 
-class PurgeMixin:
+class PurgeMixin(VmallocState):
     """The lazy-free half of :class:`vmaplab.Vmalloc` (kept apart for readability)."""
 
     # -- lazy free --------------------------------------------------------------------

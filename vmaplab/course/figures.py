@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .config import PAGE_SIZE
+from ..kernel.config import PAGE_SIZE
 
 NODE_COLOURS = qualitative.Dark24 + qualitative.Light24
 STATE_COLOURS = {

@@ -1,0 +1,119 @@
+"""Run drivers: the pairs and sweeps that notebooks, benchmarks, widgets and the CLI share.
+
+What it is: one description of a simulator run (:class:`RunSpec`, a frozen record), one way to
+run many of them (:func:`run_specs`: in this process or in a process pool, results in the order
+of the specs whatever the pool does), and the experiments built on them: :func:`run_pair` (6.8
+and 6.9 on one workload, with a timeline window) and :func:`threads_sweep` (the v1 cover letter's
+curve: microseconds per fix_size pair per job, n jobs on the 64-CPU machine).
+
+Invariants: a run is a pure function of its spec (every random choice comes from the spec's
+seed), so results do not depend on ``jobs`` or on the order the pool finishes them.
+
+No second sweep loop exists elsewhere: ``benchmarks/sweeps_contention.py`` and notebook 04 call
+these functions.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from .costs import ContentionCosts
+from .published import V1_CURVE
+from .sim import ContentionSim, SimResult
+
+VERSIONS = ("6.8", "6.9")
+THREADS_SWEEP_JOBS = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One ``test_vmalloc.sh`` run on the simulator; the fields are :class:`ContentionSim`'s arguments.
+
+    ``nr_cpus`` None means as many CPUs as threads.
+    """
+    version: str = "6.9"
+    nr_threads: int = 64
+    nr_cpus: int | None = None
+    scale: int = 1000
+    seed: int = 0
+    run_test_mask: int = 7
+    costs: ContentionCosts = field(default_factory=ContentionCosts)
+    machine: str = "threadripper-3970x"
+
+    def simulator(self, **extra) -> ContentionSim:
+        return ContentionSim(self.version, nr_threads=self.nr_threads, nr_cpus=self.nr_cpus, machine=self.machine,
+                             scale=self.scale, seed=self.seed, costs=self.costs,
+                             params={"run_test_mask": self.run_test_mask}, **extra)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a sweep keeps of one run: real-equivalent wall time and the spinlock slow path's share."""
+    spec: RunSpec
+    wall_ns: float
+    slowpath_self_pct: float
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_ns / 1e9
+
+
+def run_spec(spec: RunSpec) -> RunSummary:
+    """Run one spec to the end (a top-level function, so a process pool can pickle it)."""
+    r = spec.simulator().run()
+    return RunSummary(spec, r.wall_ns, r.slowpath_self_pct)
+
+
+def run_specs(specs: Iterable[RunSpec], jobs: int = 1, progress: Callable | None = None,
+              desc: str = "runs") -> list[RunSummary]:
+    """Every spec's summary, in the order given; ``jobs`` > 1 runs them in a process pool.
+
+    ``progress`` wraps the iterator of results (``tqdm`` in a terminal or a notebook).
+    """
+    specs = list(specs)
+    if jobs <= 1:
+        results = map(run_spec, specs)
+        return list(progress(results, total=len(specs), desc=desc) if progress else results)
+    with ProcessPoolExecutor(jobs) as pool:
+        results = pool.map(run_spec, specs)
+        return list(progress(results, total=len(specs), desc=desc) if progress else results)
+
+
+def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,
+             machine: str = "threadripper-3970x", params: dict | None = None, **kwargs) -> dict[str, SimResult]:
+    """Run 6.8 and 6.9 on the same workload, recording the timeline of ``window_us`` (simulated µs)."""
+    window = (window_us[0] * 1e3, window_us[1] * 1e3)
+    return {version: ContentionSim(version, nr_threads=nr_threads, scale=scale, seed=seed, machine=machine,
+                                   params=params or {"run_test_mask": 7}, timeline_window_ns=window,
+                                   **kwargs).run()
+            for version in VERSIONS}
+
+
+@dataclass(frozen=True)
+class ThreadsPoint:
+    """One column of the threads sweep: µs per fix_size pair per job, simulated and in the v1 letter."""
+    jobs: int
+    us_per_pair: dict[str, float]       # version -> simulated
+    v1_before: float | None
+    v1_after: float | None
+
+
+def threads_sweep(scale: int = 2000, jobs: int = 1, progress: Callable | None = None,
+                  costs: ContentionCosts | None = None, seed: int = 0,
+                  points: tuple[int, ...] = THREADS_SWEEP_JOBS) -> list[ThreadsPoint]:
+    """The v1 cover letter's curve: n fix_size_alloc_test jobs on the 64-CPU machine, both versions.
+
+    The letter ran n jobs on the whole machine, so the workers go where the scheduler puts them
+    (one per core complex first). Its "after" is the v1 design (per-CPU zones): a shape, not a
+    target. ``us_per_pair`` is the real-equivalent wall time over the 10^6 loops.
+    """
+    costs = costs or ContentionCosts()
+    specs = [RunSpec(v, n, 64, scale, seed, 1, costs) for n in points for v in VERSIONS]
+    done = iter(run_specs(specs, jobs, progress, desc="threads"))
+    out = []
+    for n in points:
+        walls = {v: next(done).wall_ns / 1e3 / 1e6 for v in VERSIONS}
+        before, after = V1_CURVE.get(n, (None, None))
+        out.append(ThreadsPoint(n, walls, before, after))
+    return out

@@ -1,0 +1,124 @@
+"""Rebuild a simulated machine from /proc/vmallocinfo text.
+
+Mirrors nothing in the kernel: it is the inverse of ``vmalloc_info_show``
+(kernel-model.md §4.10), built only from the kernel model's public calls
+(``alloc_vmap_area``, ``setup_vmalloc_vm``, ``find_unlink_vmap_area``,
+``free_vmap_area_noflush``, ``register_ram_mapping``).
+
+Invariants: the machine returned passes ``check()``; with real addresses its
+``vmallocinfo()`` reproduces the input line for line (same CPU count and
+version), with hashed ones the same multiset of lines without addresses.
+
+Simplifications: the import places areas but cannot know what a real kernel
+knew and did not print: the alignment and owner node of areas read from hashed
+(``%pK``) addresses, whether an area has a guard page (assumed unless a
+vmalloc area's pages fill it), and which vmap-block pages are in use.
+"""
+from __future__ import annotations
+
+from ..kernel.area import VmStruct, encode_vn_id
+from ..kernel.config import (
+    GFP_KERNEL, MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, VM_UNINITIALIZED,
+    VMALLOC_START, VMALLOC_TOTAL, VMAP_RAM,
+)
+from ..kernel.vmalloc import Vmalloc
+from .vmallocinfo import VmallocInfo, VmallocInfoError, VmallocInfoLine, parse_vmallocinfo
+
+
+def _ascending_runs(lines: list[VmallocInfoLine]) -> list[list[VmallocInfoLine]]:
+    """Split the unpurged section where addresses go down: each run is one node's lazy list."""
+    runs: list[list[VmallocInfoLine]] = []
+    for line in lines:
+        if not runs or line.start < runs[-1][-1].start:
+            runs.append([])
+        runs[-1].append(line)
+    return runs
+
+
+def _choose_vmalloc_start(info: VmallocInfo) -> int:
+    """VMALLOC_START for real addresses: the default window, or the KASLR base they imply (1 GiB aligned)."""
+    outside = [line for line in info if not (MODULES_VADDR <= line.start and line.end <= MODULES_END)]
+    if not outside:
+        return VMALLOC_START
+    lo, hi = min(line.start for line in outside), max(line.end for line in outside)
+    if VMALLOC_START <= lo and hi < VMALLOC_START + VMALLOC_TOTAL:
+        return VMALLOC_START
+    base = lo & ~((1 << 30) - 1)
+    if hi >= base + VMALLOC_TOTAL:
+        raise VmallocInfoError(f"addresses {lo:#x}..{hi:#x} do not fit one 32 TiB vmalloc window")
+    return base
+
+
+def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", **kwargs):
+    """Vmalloc.from_vmallocinfo(): a machine whose areas reproduce the lines of ``text``.
+
+    Real addresses are placed exactly, so ``vmallocinfo()`` reproduces the input
+    line for line when ``nr_cpus`` and ``version`` match the machine it came
+    from. Hashed addresses get simulated ones (lowest match), and the output then
+    matches the input as a multiset of lines without addresses.
+    """
+    info = parse_vmallocinfo(text)
+    nids = [nid for line in info for nid, _ in line.numa]
+    kwargs.setdefault("numa", bool(nids))
+    kwargs.setdefault("nr_mem_nodes", max(nids, default=0) + 1)
+    if info.lines and not info.hashed:
+        kwargs.setdefault("vmalloc_start", _choose_vmalloc_start(info))
+    autorun = kwargs.pop("autorun_work", True)
+    vm = Vmalloc(nr_cpus=nr_cpus, version=version, autorun_work=False, **kwargs)
+    busy = [line for line in info if line.kind != "unpurged"]
+    unpurged = [line for line in info if line.kind == "unpurged"]
+    # Real addresses: each ascending run of the unpurged section is one node's lazy list.
+    # Hashed ones say nothing about nodes: all go to CPU 0's node.
+    lazy = [unpurged] if info.hashed else _ascending_runs(unpurged)
+    if len(lazy) > vm.nr_vmap_nodes and not info.hashed:
+        raise VmallocInfoError(f"the unpurged section has {len(lazy)} ascending runs (one per node) but "
+                               f"the machine has {vm.nr_vmap_nodes} nodes: pass the capture's CPU count")
+    for line in busy:
+        _import_busy(vm, line)
+    for node_id, run in enumerate(lazy):
+        for line in run:
+            owner = encode_vn_id(node_id, vm.nr_vmap_nodes) if vm.has_pools and not line.hashed else 0
+            va = _place(vm, line, owner)
+            vm.find_unlink_vmap_area(va.va_start)
+            vm.free_vmap_area_noflush(va, 0)
+    vm.autorun_work = autorun
+    vm.check()
+    return vm
+
+
+def _place(vm, line: VmallocInfoLine, va_flags: int):
+    """A busy VA of exactly the line's size: at its address if real, else by lowest match."""
+    if line.hashed:
+        start, end = vm.VMALLOC_START, vm.VMALLOC_END
+    else:
+        start, end = line.start, line.end
+    va = vm.alloc_vmap_area(line.size, PAGE_SIZE, start, end, va_flags, GFP_KERNEL, 0)
+    if va is None:
+        raise VmallocInfoError(f"line {line.lineno}: no room for {line.size} bytes at "
+                               f"{line.start:#x} in the simulated machine")
+    return va
+
+
+def _import_busy(vm, line: VmallocInfoLine) -> None:
+    if line.kind == "vm_map_ram":
+        va = _place(vm, line, VMAP_RAM)
+        vm.register_ram_mapping(va.va_start, [])
+        return
+    flags = line.flags
+    if line.pages and not line.numa and vm.numa:
+        flags |= VM_UNINITIALIZED            # 6.9 prints an area being set up without N= counts
+    if flags & VM_ALLOC and line.pages * PAGE_SIZE == line.size:
+        flags |= VM_NO_GUARD
+    va = _place(vm, line, 0)
+    area = VmStruct(flags, line.caller)
+    vm.setup_vmalloc_vm(area, va, flags, line.caller)
+    area.phys_addr = line.phys
+    area.vpages = line.vpages
+    pages: list[int] = []
+    for nid, n in (line.numa or ((0, line.pages),)):
+        pages.extend(vm.pages.alloc_pages_bulk(n, nid))
+    if len(pages) != line.pages:
+        raise VmallocInfoError(f"line {line.lineno}: the simulated machine ran out of RAM")
+    area.pages, area.nr_pages = pages, len(pages)
+    if flags & VM_ALLOC:
+        vm.nr_vmalloc_pages += len(pages)
