@@ -1,30 +1,32 @@
-"""The cache-line states the contention model keeps on tree nodes (rbtree.RBTree.cpu, contention-model.md §6.1)."""
+"""The cache-line model the simulator attaches to the kernel's trees (RBTree.observer, contention-model.md §6.1)."""
 import pytest
 
 from vmaplab.kernel.area import VmapArea
 from vmaplab.contention.sim import ContentionSim
-from vmaplab.kernel.rbtree import LineCounts, RBTree
+from vmaplab.contention.cachelines import CacheLineObserver
+from vmaplab.contention.recorder import CriticalSection, LineTally
+from vmaplab.kernel.rbtree import RBTree
 
 
 def _tree(n: int, cpu: int | None) -> RBTree:
     t = RBTree("t")
-    t.cpu = cpu
+    t.observer = None if cpu is None else CacheLineObserver(cpu)
     for k in range(n):
         t.insert(VmapArea(k * 0x2000, k * 0x2000 + 0x1000))
-    t.cpu, t.lines = None, LineCounts()
+    t.observer = None
     return t
 
 
-def _as(t: RBTree, cpu: int):
-    t.cpu, t.lines = cpu, LineCounts()
-    return t.lines
+def _as(t: RBTree, cpu: int) -> CacheLineObserver:
+    t.observer = CacheLineObserver(cpu)
+    return t.observer
 
 
 def test_untracked_tree_leaves_lines_alone():
     t = _tree(7, None)
-    assert all(va.cw == -1 and va.cr == 0 for va in t)
+    assert all(va.line is None for va in t)
     t.find(0x2000)
-    assert t.lines.hits == t.lines.cold == 0 and t.lines.remote == []
+    assert all(va.line is None for va in t)
 
 
 def test_reads_transfer_from_the_writer_then_hit():
@@ -59,10 +61,10 @@ def test_a_blind_write_fetches_the_line_and_upgrades_cost_the_slowest_once():
     t = _tree(3, cpu=0)
     node = t.find(0x2000)
     lines = _as(t, 5)
-    t.dirty(node)                                 # CPU 5 never read it: a read for ownership from CPU 0
-    assert lines.remote == [0] and lines.upgrades == [] and node.cw == 5 and node.cr == 1 << 5
+    t.note_write(node)                            # CPU 5 never read it: a read for ownership from CPU 0
+    assert lines.remote == [0] and lines.upgrades == [] and (node.line.writer, node.line.holders) == (5, 1 << 5)
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
-    item = ("cs", "vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, (0, 0, [], [1, 4, 32]), ("t", "vmalloc"))
+    item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32]))
     c = sim.costs
     lock = sim._lock("vn[0].busy.lock")
     # three upgrades (same CCX 24 ns, across 94 ns, SMT sibling 6.5 ns) overlap: the slowest one counts
@@ -91,22 +93,22 @@ def test_one_cpu_never_fetches_a_line_from_another():
     sim = ContentionSim("6.8", nr_threads=1, nr_cpus=4, scale=4000, params={"run_test_mask": 7})
     seen = _sections(sim)
     sim.run()
-    tracked = [it[7] for it in seen if it[7] is not None]
+    tracked = [it.lines for it in seen if it.lines is not None]
     assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades in tracked)
-    assert sum(lines[0] for lines in tracked) > 0
+    assert sum(lines.hits for lines in tracked) > 0
 
 
 def test_contended_sections_fetch_lines_and_the_depth_model_records_none():
     sim = ContentionSim("6.8", nr_threads=8, scale=4000, params={"run_test_mask": 1})
     seen = _sections(sim)
     sim.run()
-    assert sum(len(it[7][2]) for it in seen if it[7] is not None) > 0
+    assert sum(len(it.lines.remote) for it in seen if it.lines is not None) > 0
     from vmaplab.contention.costs import ContentionCosts
     sim = ContentionSim("6.8", nr_threads=8, scale=4000, params={"run_test_mask": 1},
                         costs=ContentionCosts(cache_model="depth"))
     seen = _sections(sim)
     sim.run()
-    assert seen and all(it[7] is None for it in seen)
+    assert seen and all(it.lines is None for it in seen)
 
 
 @pytest.mark.parametrize("version, scale, expect", [
@@ -117,7 +119,7 @@ def test_contended_sections_fetch_lines_and_the_depth_model_records_none():
 def test_purge_accounting_lands_where_the_kernel_would_run_it(version, scale, expect):
     sim = ContentionSim(version, nr_threads=4, scale=scale, params={"run_test_mask": 1})
     sim.start()
-    sim._purge_work(0, 120.0, 2)
+    sim.charge_purge_work(0, 120.0, 2)
     assert {c: d for c, d in enumerate(sim.purge_debt) if d} == pytest.approx(expect)
 
 
@@ -135,9 +137,9 @@ def test_sections_account_for_every_lock_hold():
 def test_workers_warmed_together_get_interleaved_areas():
     """The real pools hold areas their workers took from the free tree in turn: so do the warmed ones."""
     sim = ContentionSim("6.9", nr_threads=4, scale=4000, params={"run_test_mask": 1})
-    while len(sim._warmed) < 4 and sim.step():
+    while len(sim.warmed) < 4 and sim.step():
         pass
-    assert len(sim._warmed) == 4
+    assert len(sim.warmed) == 4
     spans = []
     for node in range(4):
         starts = sorted(va.va_start for va in sim.vm.nodes[node].pool[1].va_list)
@@ -176,9 +178,9 @@ def test_lazy_free_adds_to_vmap_lazy_nr_before_taking_the_lazy_lock(version):
     addr = vm.vmalloc(4096, cpu=0)
     sim.rec.items = []
     vm.vfree(addr, cpu=0)
-    kinds = [(it[0], it[2] if it[0] == "cs" else it[1]) for it in sim.rec.items]
-    at = kinds.index(("atomic", "vmap_lazy_nr"))
-    assert kinds[at + 1] == ("cs", "free_vmap_area_noflush") and kinds.count(("atomic", "vmap_lazy_nr")) == 1
+    kinds = [it.section if isinstance(it, CriticalSection) else type(it).__name__ for it in sim.rec.items]
+    at = kinds.index("AtomicUpdate")
+    assert kinds[at + 1] == "free_vmap_area_noflush" and kinds.count("AtomicUpdate") == 1
     res = sim.run()                      # every lazy free of the run did one RMW, none of them queued
     line = res.atomics[0]
     assert line["line"] == "vmap_lazy_nr" and line["rmws"] >= 2 * 20000
@@ -187,9 +189,6 @@ def test_lazy_free_adds_to_vmap_lazy_nr_before_taking_the_lazy_lock(version):
 
 def test_smt_factor_full_for_a_running_sibling_half_for_a_spinning_one():
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
-    who = ("fix_size_alloc_test", "vmalloc")
-    for active, spin_until, expect in ((False, 0.0, 100.0), (True, 0.0, 160.0), (True, 1e9, 130.0)):
-        sim.engine = type(sim.engine)()
+    for active, spin_until, expect in ((False, 0.0, 1.0), (True, 0.0, 1.6), (True, 1e9, 1.3)):
         sim.active[32], sim.spin_until[32] = active, spin_until
-        sim._run_local(0, [("run", who, 100.0)], 0, 1)
-        assert sim.engine.peek_ns() == pytest.approx(expect)
+        assert sim.smt_factors(0) == pytest.approx((expect, expect))

@@ -28,7 +28,7 @@ Simplifications (listed in the module, reported in the closing note):
     ever late; ``vmap_purge_lock`` (a mutex) is not contended. The per-VA
     accounting of a purge (``purge_va_ns``) is charged where the kernel's purge
     helpers would run it, each node's on that node's CPU (6.9), or spread over
-    the running CPUs in a scaled 6.8 run (``_purge_work``);
+    the running CPUs in a scaled 6.8 run (``charge_purge_work``);
   * a scaled run (``scale`` s) does 1/s of the loops and of the setup
     allocations (J, 15000), prices trees at their real size, keeps the real
     lazy_max_pages (so purges and pools behave per operation as in the real
@@ -61,73 +61,72 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 from math import log2
+from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
-from ..kernel.config import PAGE_SIZE
-from ..kernel.rbtree import LineCounts
-from ..kernel.trace import FreeVmapAreaNoflush, Lock, PurgeNode, TlbFlush
+from ..kernel.area import VmapArea, encode_vn_id
+from ..kernel.config import PAGE_SHIFT, PAGE_SIZE
 from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
 from .locks import FifoLock, SharedLine, TasLock, lock_group
 from .profile import Profile, call_path
+from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
 from .topology import TOPOLOGIES
 
 
-class SectionRecorder:
-    """Stands in for the allocator's Tracer: lock acquire/release pairs become critical sections."""
+class Run(NamedTuple):
+    """Script step: local work of ``ns`` on the CPU, charged to ``who`` = (test, function)."""
+    who: tuple[str, str]
+    ns: float
 
-    def __init__(self, vm: Vmalloc, track_lines: bool = False):
-        self.items: list[tuple] = []
-        self._open: dict[str, tuple] = {}
-        self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
-        self.trees = {"free_vmap_area_lock": vm.free_space.tree}
-        self.real_size = set()          # trees that are as big as the real ones in a scaled run
-        for vn in vm.nodes:
-            self.trees[vn.busy_lock] = vn.busy
-            self.trees[vn.lazy_lock] = vn.lazy
-            self.real_size.add(vn.lazy_lock)     # lazy_max_pages is not scaled
 
-    def __len__(self) -> int:
+class Request(NamedTuple):
+    """Script step: take ``cs.lock``, hold it for the priced section, release it."""
+    cs: CriticalSection
+    who: tuple[str, str]
+
+
+class Atomic(NamedTuple):
+    """Script step: a locked RMW of a shared counter's line, charged to ``who``."""
+    counter: str
+    who: tuple[str, str]
+
+
+class PurgeWork(NamedTuple):
+    """Script step: ``ns`` of a purged node's per-VA accounting (see ``charge_purge_work``)."""
+    ns: float
+    node: int
+
+
+class DrainDone(NamedTuple):
+    """Script step: the kworker drain that ran for ``worker`` has ended."""
+    worker: object
+
+
+def prefill_node_pool(vm, node_id: int, size: int, count: int) -> int:
+    """The warm start's carving: up to ``count`` VAs of ``size`` bytes (guard included) onto node ``node_id``'s pool.
+
+    Not a kernel function, built from public kernel calls: each VA is the free tree's lowest
+    match in the vmalloc window (``FreeSpace.alloc``, i.e. ``__alloc_vmap_area``), owned by the
+    node (``encode_vn_id``) and pushed with ``node_pool_add_va`` as ``purge_vmap_node`` leaves
+    recycled VAs (counted in ``stats.pool_adds``). It stands for work the real run spread over
+    its long phases, so the caller runs it untraced. Returns how many it added (0 without pools,
+    for a size pools do not keep, or once the window is full).
+    """
+    if not vm.has_pools or not 0 <= node_id < vm.nr_vmap_nodes:
         return 0
-
-    def tail(self, n: int = 20) -> list:
-        return []
-
-    def emit(self, cls, cpu: int, *args) -> None:
-        if cls is Lock:
-            lock, op, section = args
-            if lock == "vmap_purge_lock":
-                return
-            tree = self.trees.get(lock)
-            if op == "acquire":
-                self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes) if tree is not None \
-                    else (section, None, 0, 0, 0)
-                if tree is not None and self.track_lines:
-                    tree.cpu, tree.lines = cpu, LineCounts()
-            else:
-                section, tree, o0, v0, w0 = self._open.pop(lock)
-                if tree is None:
-                    self.items.append(("cs", lock, section, 0, 0, 0, 0, None))
-                else:
-                    lines = None
-                    if tree.cpu is not None:
-                        lc = tree.lines
-                        lines = (lc.hits, lc.cold, lc.remote, lc.upgrades)
-                        tree.cpu = None
-                    self.items.append(("cs", lock, section, tree.ops - o0, tree.visits - v0,
-                                       tree.writes - w0, len(tree), lines))
-        elif cls is FreeVmapAreaNoflush:
-            # kernel-vmalloc-spec.md §4.5: free_vmap_area_noflush adds to vmap_lazy_nr before it takes the
-            # lazy lock, and fires this tracepoint after releasing it: the atomic goes before that section
-            items = self.items
-            at = len(items) - 1 if items and items[-1][0] == "cs" and items[-1][2] == "free_vmap_area_noflush" \
-                else len(items)
-            items.insert(at, ("atomic", "vmap_lazy_nr"))
-        elif cls is TlbFlush:
-            self.items.append(("flush",))
-        elif cls is PurgeNode and args[1]:
-            self.items.append(("purge_vas", args[1], args[0]))  # nr_purged, node: local work, priced by the sim
+    if size <= 0 or size & (PAGE_SIZE - 1) or vm.pool_index(size) >= vm.max_va_size_pages:
+        return 0
+    vn, owner = vm.nodes[node_id], encode_vn_id(node_id, vm.nr_vmap_nodes)
+    added = 0
+    while added < count:
+        addr = vm.free_space.alloc(size, PAGE_SIZE, vm.VMALLOC_START, vm.VMALLOC_END)
+        if addr is None:
+            break
+        vm.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), node_id)   # the node's CPU
+        added += 1
+    return added
 
 
 def stationary_pool(turns: list[int], passes: int = 8) -> int:
@@ -231,9 +230,9 @@ class ContentionSim:
                           vmap_zone_size_pages=vmap_zone_size_pages, max_va_size_pages=max_va_size_pages,
                           nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
         self.rec = SectionRecorder(self.vm, track_lines=self.costs.cache_model == "lines")
-        self.vm._tr = self.rec
+        self.vm.attach_tracer(self.rec)
         # a scaled 6.9 run starts each measured loop with the pools the real run's long phase has
-        self.warm_start = bool(warm_start) and scale > 1 and self.vm._node_layer
+        self.warm_start = bool(warm_start) and scale > 1 and self.vm.has_pools
         # "kworker" (experimental): the drain work runs when the previous purge has ended, on the CPU
         # that queued it, ahead of that CPU's worker; "inline": inside the call that queued it
         self.drain = drain
@@ -257,7 +256,7 @@ class ContentionSim:
         self.busy_ns = [0.0] * nr_cpus
         self.active = [False] * nr_cpus
         self.ipi_debt = [0.0] * nr_cpus
-        self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see _purge_work)
+        self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see charge_purge_work)
         self.purge_wait = [0.0] * nr_cpus         # the longest helper on an idle CPU it waits for
         self.state = [("idle", "")] * nr_cpus      # (verb, what): "spin <lock>", "run <function>"
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
@@ -277,8 +276,8 @@ class ContentionSim:
         self._loop_at: dict[int, tuple] = {}      # cpu -> (caller, sizes) of the loop it is in
         self._turns_at: dict[int, list] = {}      # cpu -> [_lazy_freed when its window opened, turns since]
         self._lazy_freed = 0                      # pages all workers freed lazily so far
-        self._turns_per_interval: dict[str, deque] = {}
-        self._warmed: set[int] = set()            # cpus whose current loop got its warm start
+        self.turns_per_interval: dict[str, deque] = {}   # test -> measured turns per purge interval (warm start)
+        self.warmed: set[int] = set()            # cpus whose current loop got its warm start
         self._gens = {}
         self._workers = {}
         self._started = False
@@ -297,7 +296,7 @@ class ContentionSim:
         """A measured loop starts: note it, and warm its pools if its steady state is known yet."""
         self._loop_at[w.cpu] = (w.caller, sizes)
         self._turns_at[w.cpu] = [self._lazy_freed, 0]
-        self._warmed.discard(w.cpu)
+        self.warmed.discard(w.cpu)
         self._warm(w)
 
     def _warm(self, w) -> None:
@@ -327,16 +326,16 @@ class ContentionSim:
         16-page zone, hence a busy node). Carving one VA per worker in turn keeps that layout.
         """
         group = [self._pool_needs(w) for cpu, w in sorted(self._workers.items())
-                 if cpu not in self._warmed and self._loop_at.get(cpu, ("",))[0] == caller]
+                 if cpu not in self.warmed and self._loop_at.get(cpu, ("",))[0] == caller]
         self._prefill([needs for needs in group if needs])
 
     def _pool_needs(self, w) -> list[tuple[int, int, int]] | None:
         """(node, size with guard, VAs to add) for each size of the worker's loop; marks it warmed."""
         at = self._loop_at.get(w.cpu)
-        seen = self._turns_per_interval.get(w.caller)
-        if w.cpu in self._warmed or at is None or at[0] != w.caller or not at[1] or not seen:
+        seen = self.turns_per_interval.get(w.caller)
+        if w.cpu in self.warmed or at is None or at[0] != w.caller or not at[1] or not seen:
             return None
-        self._warmed.add(w.cpu)
+        self.warmed.add(w.cpu)
         target = stationary_pool(list(seen))
         node = w.cpu % self.vm.nr_vmap_nodes
         pools = self.vm.nodes[node].pool
@@ -346,16 +345,12 @@ class ContentionSim:
 
     def _prefill(self, group: list[list[tuple[int, int, int]]]) -> None:
         """Carve the VAs untimed from the free tree: one per worker and size in turn."""
-        vm = self.vm
-        tracer, vm._tr = vm._tr, None                                   # untimed: record nothing
-        try:
+        with self.vm.untraced():                                      # untimed: record nothing
             for turn in range(max((need for needs in group for _n, _s, need in needs), default=0)):
                 for needs in group:
                     for node, size, need in needs:
                         if turn < need:
-                            vm.prefill_node_pool(node, size, 1)
-        finally:
-            vm._tr = tracer
+                            prefill_node_pool(self.vm, node, size, 1)
 
     def _count_turn(self, w, pages: int) -> None:
         """Measure turns per purge interval of each loop: turns while all CPUs free lazy_max_pages.
@@ -371,14 +366,14 @@ class ContentionSim:
         at = self._loop_at.get(w.cpu)
         if at is None or at[0] != w.caller or not at[1]:
             return
-        if w.cpu not in self._warmed:
+        if w.cpu not in self.warmed:
             self._warm(w)                       # a peer's sample may have made the steady state known
         st = self._turns_at[w.cpu]
         freed = self._lazy_freed - st[0]
         lazy_max = self.vm.lazy_max_pages()
-        if freed >= (lazy_max if w.caller in self._turns_per_interval else lazy_max / 64):
-            first = w.caller not in self._turns_per_interval
-            self._turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
+        if freed >= (lazy_max if w.caller in self.turns_per_interval else lazy_max / 64):
+            first = w.caller not in self.turns_per_interval
+            self.turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
             st[:] = [self._lazy_freed, 0]
             if first:
                 self._warm_group(w.caller)
@@ -398,43 +393,44 @@ class ContentionSim:
             self.locks[name] = lock
         return lock
 
-    def _script(self, w) -> list[tuple]:
+    def _script(self, w) -> list:
         """Turn the step's calls and recorded sections into run/lock/flush items, in order."""
         c = self.costs.calls
         test = w.caller.split(" ", 1)[0]
-        script: list[tuple] = []
+        script: list = []
         start = 0
         fixed_ns = self._fixed_ns
         for kind, pages, zero, end in self._calls:
             fixed = fixed_ns.get(kind, c.vfree_fixed_ns)
-            script.append(("run", (test, kind), fixed))
+            script.append(Run((test, kind), fixed))
             for item in self.rec.items[start:end]:
                 script.append(self._item(item, test, kind))
             if kind == "vmalloc" and pages:
-                script.append(("run", (test, "pages.alloc"), pages * c.page_alloc_ns))
+                script.append(Run((test, "pages.alloc"), pages * c.page_alloc_ns))
                 if zero or c.init_on_alloc:
-                    script.append(("run", (test, "pages.clear"), pages * c.clear_page_ns))
-                script.append(("run", (test, "pages.map"), pages * c.page_map_ns))
+                    script.append(Run((test, "pages.clear"), pages * c.clear_page_ns))
+                script.append(Run((test, "pages.map"), pages * c.page_map_ns))
             elif kind == "vfree" and pages:
-                script.append(("run", (test, "pages.unmap"), pages * c.page_unmap_ns))
-                script.append(("run", (test, "pages.free"), pages * c.page_free_ns))
+                script.append(Run((test, "pages.unmap"), pages * c.page_unmap_ns))
+                script.append(Run((test, "pages.free"), pages * c.page_free_ns))
             elif kind == "vm_map_ram":
-                script.append(("run", (test, "pages.map"), pages * c.page_map_ns))
+                script.append(Run((test, "pages.map"), pages * c.page_map_ns))
             elif kind == "vm_unmap_ram":
-                script.append(("run", (test, "pages.unmap"), pages * c.page_unmap_ns))
+                script.append(Run((test, "pages.unmap"), pages * c.page_unmap_ns))
             start = end
         for item in self.rec.items[start:]:          # sections after the last call (none expected)
             script.append(self._item(item, test, "vfree"))
         return script
 
-    def _item(self, item: tuple, test: str, kind: str) -> tuple:
+    def _item(self, item, test: str, kind: str):
         """A recorded item as a script step: sections learn who entered them; purged VAs become local work."""
-        if item[0] == "cs":
-            return item + ((test, kind),)
-        if item[0] == "purge_vas":
-            return ("purge", item[1] * self.costs.purge_va_ns, item[2])
-        if item[0] == "atomic":
-            return item + ((test, kind),)
+        t = type(item)
+        if t is CriticalSection:
+            return Request(item, (test, kind))
+        if t is PurgedVas:
+            return PurgeWork(item.nr * self.costs.purge_va_ns, item.node)
+        if t is AtomicUpdate:
+            return Atomic(item.counter, (test, kind))
         return item
 
     # -- the CPU processes -------------------------------------------------------------------------
@@ -458,7 +454,7 @@ class ContentionSim:
                 self.progress(1)
             return
         script = self._script(self._workers[cpu])
-        if self.drain == "kworker" and self.vm._work and not self._drain_running:
+        if self.drain == "kworker" and self.vm.pending_work and not self._drain_running:
             script = self._drain_script(self._workers[cpu]) + script
         self._run_script(cpu, script, 0)
 
@@ -487,70 +483,64 @@ class ContentionSim:
         items = self.rec.items[start:]
         del self.rec.items[start:]
         test = w.caller.split()[0]
-        return [self._item(item, test, "vfree") for item in items] + [("drain_done", w)]
+        return [self._item(item, test, "vfree") for item in items] + [DrainDone(w)]
 
     def _record(self, cpu: int, t0: float, t1: float, state: str, label: str, lock: str = "") -> None:
         if self.window is not None and t1 > self.window[0] and t0 < self.window[1]:
             self.timeline.append((cpu, t0, t1, state, label, lock))
 
-    def _run_script(self, cpu: int, script: list[tuple], i: int) -> None:
+    def _run_script(self, cpu: int, script: list, i: int) -> None:
         n = len(script)
         while i < n:
             item = script[i]
-            kind = item[0]
-            if kind == "run":
+            kind = type(item)
+            if kind is Run:
                 # consecutive local work (e.g. a call's page work) is one event: same CPU, no lock between
                 j = i + 1
-                while j < n and script[j][0] == "run":
+                while j < n and type(script[j]) is Run:
                     j += 1
                 self._run_local(cpu, script, i, j)
                 return
-            if kind == "flush":
+            if kind is FlushIpi:
                 self._flush(cpu)
                 i += 1
                 continue
-            if kind == "drain_done":
+            if kind is DrainDone:
                 self._drain_running = False
                 self._purging.discard("kworker")
-                if self.vm._work:
-                    script[i + 1:i + 1] = self._drain_script(item[1])
+                if self.vm.pending_work:
+                    script[i + 1:i + 1] = self._drain_script(item.worker)
                     n = len(script)
                 i += 1
                 continue
-            if kind == "purge":
-                self._purge_work(cpu, item[1], item[2])
+            if kind is PurgeWork:
+                self.charge_purge_work(cpu, item.ns, item.node)
                 i += 1
                 continue
-            if kind == "atomic":
+            if kind is Atomic:
                 self._atomic(cpu, item, script, i)
                 return
             self._request(cpu, item, script, i)
             return
         self._advance(cpu)
 
-    def _run_local(self, cpu: int, script: list[tuple], i: int, j: int) -> None:
+    def _run_local(self, cpu: int, script: list, i: int, j: int) -> None:
         """Run items ``i..j-1`` (local work), then the debts this CPU owes (IPIs, purge helpers); resume at ``j``."""
         eng = self.engine
         now = t = eng.now_ns
         wgt = self.scale
         version = self.version
-        sib = self.siblings[cpu]
-        if sib is None or not self.active[sib]:
-            f = f_clear = 1.0
-        elif now < self.spin_until[sib]:          # §6.1: a spinning sibling counts as half busy
-            f, f_clear = 1.0 + (self.costs.f_smt - 1.0) / 2, 1.0 + (self._f_smt_clear - 1.0) / 2
-        else:
-            f, f_clear = self.costs.f_smt, self._f_smt_clear
+        f, f_clear = self.smt_factors(cpu)
         add = self.profile.add
         window = self.window
         for k in range(i, j):
-            _run, who, ns = script[k]
+            who, ns = script[k]
             ns *= f_clear if who[1] == "pages.clear" else f
             add(call_path("run", who, None, version), ns * wgt)
             if window is not None:
                 self._record(cpu, t, t + ns, "run", who[1])
             t += ns
-        who = script[j - 1][1]
+        who = script[j - 1].who
         debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
         purge = self.purge_debt[cpu] + self.purge_wait[cpu]
         self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
@@ -567,7 +557,20 @@ class ContentionSim:
         self.state[cpu] = ("run", who[1])          # formatted by snapshot()
         eng.schedule(t + debt, lambda: self._run_script(cpu, script, j))
 
-    def _purge_work(self, cpu: int, ns: float, node: int) -> None:
+    def smt_factors(self, cpu: int) -> tuple[float, float]:
+        """How much slower ``cpu``'s local work runs now: (any work, clear_page), from its SMT sibling.
+
+        1.0 with no sibling or an idle one; ``f_smt`` (``f_smt_clear`` for clear_page) while the
+        sibling runs; halfway there while the sibling spins (contention-model.md §6.1: half busy).
+        """
+        sib = self.siblings[cpu]
+        if sib is None or not self.active[sib]:
+            return 1.0, 1.0
+        if self.engine.now_ns < self.spin_until[sib]:
+            return 1.0 + (self.costs.f_smt - 1.0) / 2, 1.0 + (self._f_smt_clear - 1.0) / 2
+        return self.costs.f_smt, self._f_smt_clear
+
+    def charge_purge_work(self, cpu: int, ns: float, node: int) -> None:
         """Who does a purged node's accounting (``purge_va_ns`` per VA), paid at that CPU's next step.
 
         A scaling device more than a kernel mechanism: a scaled run has few purges, and each
@@ -579,7 +582,7 @@ class ContentionSim:
         longest such one (flush_work). 6.8 has one global list and no helpers: the draining CPU
         does it all, but in a scaled run it is spread evenly over the running CPUs.
         """
-        if self.vm._node_layer:
+        if self.vm.has_pools:
             target = node % len(self.active)
             if self.active[target]:
                 self.purge_debt[target] += ns
@@ -602,27 +605,27 @@ class ContentionSim:
                 self.ipi_debt[other] += c.ipi_receiver_ns
         self.ipi_debt[cpu] += c.ipi_sender_ns
 
-    def _hold_ns(self, cpu: int, lock, item) -> float:
-        hold = self._price(cpu, lock, item)
-        name, lines = item[1], item[7]
+    def _hold_ns(self, cpu: int, lock, cs: CriticalSection) -> float:
+        hold = self._price(cpu, lock, cs)
+        name, lines = cs.lock, cs.lines
         group = self._lock_group.get(name)
         if group is None:
             group = self._lock_group[name] = lock_group(name)
-        acc = self._sections.get((group, item[2]))
+        acc = self._sections.get((group, cs.section))
         if acc is None:
-            acc = self._sections[(group, item[2])] = [0, 0.0, 0, 0, 0, 0]
+            acc = self._sections[(group, cs.section)] = [0, 0.0, 0, 0, 0, 0]
         acc[0] += 1
         acc[1] += hold
-        acc[2] += item[4]
+        acc[2] += cs.visits
         if lines is not None:
-            acc[3] += lines[0]
-            acc[4] += len(lines[2])
-            acc[5] += lines[1]
+            acc[3] += lines.hits
+            acc[4] += len(lines.remote)
+            acc[5] += lines.cold
         return hold
 
-    def _price(self, cpu: int, lock, item) -> float:
+    def _price(self, cpu: int, lock, cs: CriticalSection) -> float:
         """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
-        _cs, name, section, ops, visits, writes, size, lines, _who = item
+        name, ops, visits, writes, size, lines = cs.lock, cs.ops, cs.visits, cs.writes, cs.size, cs.lines
         c = self.costs
         if not (ops or writes):          # list heads and counters the previous holder wrote
             return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, lock, name, 0, 0)
@@ -666,7 +669,7 @@ class ContentionSim:
             # full_fit's holes sit in the free tree only once purged there: always without pools,
             # and with pools only the share that decay sent back (the rest circulates via pools).
             st = self.vm.stats
-            share = 1.0 if not self.vm._node_layer else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
+            share = 1.0 if not self.vm.has_pools else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
             return size + (self.run_.junk_holes_real - self.run_.junk_holes) * share
         # busy trees, address-sharded
         return size + (self.run_.setup_live_real - self.run_.setup_live) / self.vm.nr_vmap_nodes
@@ -677,23 +680,25 @@ class ContentionSim:
         The stall is the caller's self time (free_vmap_area_noflush), not the spinlock slow path,
         and no SMT factor applies (it waits on the fabric, not on the core).
         """
-        line = self.atomics.get(item[1])
+        name = item.counter
+        line = self.atomics.get(name)
         if line is None:
-            line = self.atomics[item[1]] = SharedLine(item[1], self.topology, self.costs.atomic_rmw_ns)
+            line = self.atomics[name] = SharedLine(name, self.topology, self.costs.atomic_rmw_ns)
         ns = line.rmw(cpu)
         now = self.engine.now_ns
-        self.profile.add(call_path("atomic", item[2], item[1], self.version), ns * self.scale)
+        self.profile.add(call_path("atomic", item.who, name, self.version), ns * self.scale)
         if self.window is not None:
-            self._record(cpu, now, now + ns, "run", f"atomic {item[1]}")
+            self._record(cpu, now, now + ns, "run", f"atomic {name}")
         self.busy_ns[cpu] += ns * self.scale
-        self.state[cpu] = ("run", f"atomic {item[1]}")
+        self.state[cpu] = ("run", f"atomic {name}")
         self.engine.schedule(now + ns, lambda: self._run_script(cpu, script, i + 1))
 
-    def _request(self, cpu: int, item, script, i) -> None:
-        lock = self._lock(item[1])
-        hold = self._hold_ns(cpu, lock, item)
-        self.state[cpu] = ("spin", item[1])
-        who, section = item[8], item[2]
+    def _request(self, cpu: int, item: Request, script, i) -> None:
+        cs = item.cs
+        lock = self._lock(cs.lock)
+        hold = self._hold_ns(cpu, lock, cs)
+        self.state[cpu] = ("spin", cs.lock)
+        who, section = item.who, cs.section
         queued = getattr(lock, "free_at", 0.0) > self.engine.now_ns     # FIFO: the grant is known now
 
         def done(t_req, grant, release, contended):
@@ -708,8 +713,8 @@ class ContentionSim:
             add(call_path("cs", who, section, self.version), (release - grant) * wgt)
             if self.window is not None:
                 if contended:
-                    self._record(cpu, t_req, grant, "spin", section, item[1])
-                self._record(cpu, grant, release, "cs", section, item[1])
+                    self._record(cpu, t_req, grant, "spin", section, cs.lock)
+                self._record(cpu, grant, release, "cs", section, cs.lock)
             self.busy_ns[cpu] += (release - t_req) * wgt
             self._run_script(cpu, script, i + 1)
         lock.request(cpu, hold, done)

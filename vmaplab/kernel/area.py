@@ -24,7 +24,7 @@ class VmapArea:
     """struct vmap_area: the range ``[va_start, va_end)`` plus tree/list links."""
 
     __slots__ = ("va_start", "va_end", "flags", "vm", "subtree_max_size",
-                 "left", "right", "parent", "red", "prev", "next", "cw", "cr")
+                 "left", "right", "parent", "red", "prev", "next", "line")
 
     def __init__(self, va_start: int = 0, va_end: int = 0, flags: int = 0):
         self.va_start = va_start
@@ -35,10 +35,9 @@ class VmapArea:
         self.left = self.right = self.parent = None
         self.red = False
         self.prev = self.next = None
-        # The struct's cache line as the contention model sees it (rbtree.RBTree.cpu): the CPU
-        # that last wrote it (-1: none while tracked) and the CPUs holding a copy (a bitmask).
-        self.cw = -1
-        self.cr = 0
+        # The struct's cache line, as an observer of the trees models it (RBTree.observer); None
+        # until one does. The kernel model never reads it: the struct's memory, not its contents.
+        self.line = None
 
     @property
     def size(self) -> int:

@@ -74,10 +74,10 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     always tested exactly. Counts the distinct nodes read in ``tree.visits`` (climbing back
     through ancestors re-reads lines already read on the way down).
     """
-    if path is None and tree.cpu is not None:
+    if path is None and tree.observer is not None:
         path = []
         found = find_vmap_lowest_match(tree, size, align, vstart, adjust_search_size, path)
-        tree.read_lines(path)
+        tree.observer.read(path)
         return found
     length = size + align - 1 if adjust_search_size else size
     tree.ops += 1
@@ -153,19 +153,19 @@ def va_clip(tree: RBTree, va: VmapArea, nva_start: int, size: int,
     elif fit == LE_FIT_TYPE:
         va.va_start += size
         tree.writes += 1
-        tree.dirty(va)
+        tree.note_write(va)
         tree.propagate_from(va)
     elif fit == RE_FIT_TYPE:
         va.va_end = nva_start
         tree.writes += 1
-        tree.dirty(va)
+        tree.note_write(va)
         tree.propagate_from(va)
     elif fit == NE_FIT_TYPE:
         lva = take_spare()
         lva.va_start, lva.va_end = va.va_start, nva_start
         va.va_start = nva_start + size
         tree.writes += 1
-        tree.dirty(va)
+        tree.note_write(va)
         tree.propagate_from(va)
         # lva lies just below va with nothing in between, so its place is in
         # va's left subtree: search from va, not from the root.
@@ -198,7 +198,7 @@ def merge_or_add_vmap_area(tree: RBTree, va: VmapArea,
     if nxt is not None and nxt.va_start == va.va_end:
         nxt.va_start = va.va_start
         tree.writes += 1
-        tree.dirty(nxt)
+        tree.note_write(nxt)
         va = nxt
         merged = True
     if prev is not None and prev.va_end == va.va_start:
@@ -206,7 +206,7 @@ def merge_or_add_vmap_area(tree: RBTree, va: VmapArea,
             tree.erase(va)             # the old next is absorbed into prev
         prev.va_end = va.va_end
         tree.writes += 1
-        tree.dirty(prev)
+        tree.note_write(prev)
         va = prev
         merged = True
     if not merged:

@@ -184,7 +184,7 @@ class PurgeMixin(VmallocState):
     # -- pools ------------------------------------------------------------------------------
     def node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
         """node_pool_add_va(): push at the HEAD of the exact-size pool; no length cap in 6.9."""
-        idx = (va.va_end - va.va_start - 1) >> PAGE_SHIFT
+        idx = self.pool_index(va.va_end - va.va_start)
         if idx >= self.max_va_size_pages:
             return False
         pool = vn.pool[idx]
@@ -194,30 +194,6 @@ class PurgeMixin(VmallocState):
         if self._tr is not None:
             self._pool_event(cpu, vn.id, idx, "add", va.va_start, vn.pool_lock)
         return True
-
-    def prefill_node_pool(self, node_id: int, size: int, count: int) -> int:
-        """Not a kernel function: the warm start of a scaled contention run (``contention.sim``).
-
-        Carves up to ``count`` VAs of ``size`` bytes (guard included) from the free tree as
-        lowest matches in the vmalloc window, marks them owned by node ``node_id`` and pushes
-        them on that node's pool with node_pool_add_va, as purge_vmap_node leaves recycled VAs
-        (counted in ``stats.pool_adds``). No locks; traced only if a tracer is set (the sim unsets it):
-        it stands for work the real run spread over its long phases. Returns how many it added
-        (0 without pools, for a size pools do not keep, or once the window is full).
-        """
-        if not self._node_layer or not 0 <= node_id < self.nr_vmap_nodes:
-            return 0
-        if size <= 0 or size & (PAGE_SIZE - 1) or (size - 1) >> PAGE_SHIFT >= self.max_va_size_pages:
-            return 0
-        vn, owner = self.nodes[node_id], encode_vn_id(node_id, self.nr_vmap_nodes)
-        added = 0
-        while added < count:
-            addr = self.free_space.alloc(size, PAGE_SIZE, self.VMALLOC_START, self.VMALLOC_END)
-            if addr is None:
-                break
-            self.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), node_id)   # the node's CPU
-            added += 1
-        return added
 
     def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
         """decay_va_pool_node() exactly as 6.9 (§3.8): drop ⌊L/4⌋ newest, or all if L <= 3 or full.

@@ -17,13 +17,12 @@ Counters: ``ops`` (searches started), ``visits`` (nodes read while searching)
 and ``writes`` (nodes whose links, colour or cached value changed) accumulate
 forever; the contention model prices critical sections from their deltas.
 
-Cache lines (not a kernel mechanism; contention-model.md §6.1's default cache
-model): while ``cpu`` is set (a contention run sets it for the holder of the
-tree's lock), every node read or written is classified by its line's state,
-kept on the node (``cw`` last writer, ``cr`` bitmask of CPUs with a copy):
-a hit if this CPU holds a valid copy, a transfer from another CPU if one
-wrote it or shares it, cold if no cache has it. Counts go to ``lines``
-(:class:`LineCounts`). With ``cpu`` None (the default) nothing is tracked.
+Observer (not a kernel mechanism): while ``observer`` is set, every node the
+tree reads while searching is passed to ``observer.read(nodes)`` and every node
+whose links, colour or cached value it changes to ``observer.write(*nodes)``.
+The contention simulator attaches its cache-line model here for one lock hold
+(``vmaplab.contention.cachelines``); the tree never interprets what the observer
+does, and with ``observer`` None (the default) nothing is called.
 
 Simplifications: ``None`` leaves instead of a sentinel; no RCU-safe
 publication of links.
@@ -62,23 +61,11 @@ def compute_subtree_max_size(node: VmapArea) -> int:
     return size
 
 
-class LineCounts:
-    """Cache-line outcomes of one lock hold's node accesses: hits, cold misses, transfers (by source CPU)."""
-
-    __slots__ = ("hits", "cold", "remote", "upgrades")
-
-    def __init__(self):
-        self.hits = 0
-        self.cold = 0
-        self.remote: list[int] = []
-        self.upgrades: list[int] = []     # CPUs whose copies a write to a line held here invalidated
-
-
 class RBTree:
     """Red-black tree + sorted list of non-overlapping areas. O(log n) per operation."""
 
     __slots__ = ("root", "head", "tail", "count", "augmented", "name", "visits", "writes", "ops",
-                 "cpu", "lines")
+                 "observer")
 
     def __init__(self, name: str = "", augmented: bool = False):
         self.root: VmapArea | None = None
@@ -90,55 +77,12 @@ class RBTree:
         self.visits = 0
         self.writes = 0
         self.ops = 0          # searches started (lookups, insert positions, lowest matches)
-        self.cpu: int | None = None      # cache-line tracking for this CPU's accesses (None: off)
-        self.lines = LineCounts()
+        self.observer = None     # read(nodes) / write(*nodes) on every node access (None: off)
 
-    # -- cache lines (contention model only) -------------------------------------------------
-    def read_lines(self, nodes) -> None:
-        """This CPU read ``nodes``: a hit if it holds a copy, else a transfer from the writer, else cold."""
-        bit = 1 << self.cpu
-        lines = self.lines
-        for node in nodes:
-            cr = node.cr
-            if cr & bit:
-                lines.hits += 1
-                continue
-            if node.cw >= 0:
-                lines.remote.append(node.cw)
-            elif cr:
-                lines.remote.append((cr & -cr).bit_length() - 1)
-            else:
-                lines.cold += 1
-            node.cr = cr | bit
-
-    def dirty(self, *nodes) -> None:
-        """This CPU wrote ``nodes`` (no-op unless tracking): other copies are invalidated.
-
-        contention-model.md §6.1: a write clears the readers mask. Writing a line only other
-        caches hold costs one transfer (a read for ownership, in ``remote``). Writing a line
-        this CPU holds too (the search just read it) only invalidates the other copies: the
-        store waits in the store buffer and the holder goes on, so these upgrades overlap and
-        the section pays for the slowest one (``upgrades``: the CPUs it waits for). A struct
-        no cache has seen yet (just allocated by this CPU) costs nothing.
-        """
-        cpu = self.cpu
-        if cpu is None:
-            return
-        bit = 1 << cpu
-        lines = self.lines
-        for node in nodes:
-            if node is None:
-                continue
-            cr = node.cr
-            if cr and cr != bit:
-                cw = node.cw
-                if not cr & bit:
-                    lines.remote.append(cw if cw >= 0 else (cr & -cr).bit_length() - 1)
-                else:
-                    others = cr & ~bit
-                    lines.upgrades.append(cw if 0 <= cw != cpu else (others & -others).bit_length() - 1)
-            node.cw = cpu
-            node.cr = bit
+    def note_write(self, *nodes) -> None:
+        """Code outside the tree changed these nodes' ranges in place: tell the observer, if any."""
+        if self.observer is not None:
+            self.observer.write(*nodes)
 
     # -- reading ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -163,7 +107,7 @@ class RBTree:
         """The area containing ``addr``, or None (__find_vmap_area). O(log n)."""
         self.ops += 1
         node = self.root
-        path = [] if self.cpu is not None else None
+        path = [] if self.observer is not None else None
         visits = 0
         while node is not None:
             visits += 1
@@ -177,7 +121,7 @@ class RBTree:
                 break
         self.visits += visits
         if path:
-            self.read_lines(path)
+            self.observer.read(path)
         return node
 
     def find_exceed(self, addr: int) -> VmapArea | None:
@@ -186,8 +130,8 @@ class RBTree:
         node, best = self.root, None
         while node is not None:
             self.visits += 1
-            if self.cpu is not None:
-                self.read_lines((node,))
+            if self.observer is not None:
+                self.observer.read((node,))
             if node.va_end > addr:
                 best = node
                 if node.va_start <= addr:
@@ -207,7 +151,7 @@ class RBTree:
         self.ops += 1
         node = start if start is not None else self.root
         parent, is_left = None, False
-        path = [] if self.cpu is not None else None
+        path = [] if self.observer is not None else None
         visits = 0
         while node is not None:
             visits += 1
@@ -223,14 +167,14 @@ class RBTree:
                 raise OverlapError(va, node)
         self.visits += visits
         if path:
-            self.read_lines(path)
+            self.observer.read(path)
         return parent, is_left
 
     def link(self, va: VmapArea, parent: VmapArea | None, is_left: bool) -> None:
         """Link ``va`` at a position from find_insert_pos, rebalance, update the list."""
         va.parent, va.left, va.right, va.red = parent, None, None, True
-        if self.cpu is not None:
-            self.dirty(va, parent, parent.prev if is_left and parent is not None else
+        if self.observer is not None:
+            self.observer.write(va, parent, parent.prev if is_left and parent is not None else
                        (parent.next if parent is not None else None))
         if parent is None:
             self.root = va
@@ -270,8 +214,8 @@ class RBTree:
     def erase(self, z: VmapArea) -> None:
         """Unlink ``z`` from tree and list, rebalance (unlink_va[_augment]). O(log n)."""
         prev, nxt = z.prev, z.next
-        if self.cpu is not None:
-            self.dirty(z, prev, nxt, z.parent, z.left, z.right)
+        if self.observer is not None:
+            self.observer.write(z, prev, nxt, z.parent, z.left, z.right)
         if prev is None:
             self.head = nxt
         else:
@@ -328,8 +272,8 @@ class RBTree:
                 break
             node.subtree_max_size = new
             self.writes += 1
-            if self.cpu is not None:
-                self.dirty(node)
+            if self.observer is not None:
+                self.observer.write(node)
             node = node.parent
 
     # -- red-black balancing ---------------------------------------------------------
@@ -348,8 +292,8 @@ class RBTree:
         y.left = x
         x.parent = y
         self.writes += 2
-        if self.cpu is not None:
-            self.dirty(x, y, x.right, xp)
+        if self.observer is not None:
+            self.observer.write(x, y, x.right, xp)
         if self.augmented:
             # y now spans exactly the set x spanned; x lost y's right subtree.
             y.subtree_max_size = x.subtree_max_size
@@ -370,8 +314,8 @@ class RBTree:
         y.right = x
         x.parent = y
         self.writes += 2
-        if self.cpu is not None:
-            self.dirty(x, y, x.left, xp)
+        if self.observer is not None:
+            self.observer.write(x, y, x.left, xp)
         if self.augmented:
             y.subtree_max_size = x.subtree_max_size
             x.subtree_max_size = compute_subtree_max_size(x)
@@ -387,8 +331,8 @@ class RBTree:
                 if u is not None and u.red:
                     p.red = u.red = False
                     g.red = True
-                    if self.cpu is not None:
-                        self.dirty(p, u, g)
+                    if self.observer is not None:
+                        self.observer.write(p, u, g)
                     z = g
                     continue
                 if z is p.right:
@@ -402,8 +346,8 @@ class RBTree:
                 if u is not None and u.red:
                     p.red = u.red = False
                     g.red = True
-                    if self.cpu is not None:
-                        self.dirty(p, u, g)
+                    if self.observer is not None:
+                        self.observer.write(p, u, g)
                     z = g
                     continue
                 if z is p.left:
@@ -416,8 +360,8 @@ class RBTree:
 
     def _erase_fixup(self, x: VmapArea | None, xp: VmapArea | None) -> None:
         while x is not self.root and (x is None or not x.red):
-            if self.cpu is not None:
-                self.dirty(xp, xp.left if x is xp.right else xp.right)
+            if self.observer is not None:
+                self.observer.write(xp, xp.left if x is xp.right else xp.right)
             if x is xp.left:
                 w = xp.right
                 if w.red:

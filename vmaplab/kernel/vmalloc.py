@@ -213,7 +213,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
 
         A misaligned head is rotated to the tail and the request goes to the slow path.
         """
-        idx = (size - 1) >> PAGE_SHIFT
+        idx = self.pool_index(size)
         if idx >= self.max_va_size_pages or not vn.pool[idx].va_list:
             self.stats.pool_misses += 1
             if self._tr is not None:
