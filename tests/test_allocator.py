@@ -4,6 +4,7 @@ import pytest
 from vmaplab import (
     MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VMALLOC_START, ULONG_MAX, Vmalloc,
 )
+from vmaplab.contention.sim import prefill_node_pool  # the warm start's carving, through public kernel calls
 from vmaplab.kernel.trace import AllocVmapArea, PurgeNode
 
 from conftest import snapshot, tiny
@@ -382,7 +383,7 @@ def test_vmalloc_dump_obj_looks_in_one_node_only():
 def test_prefill_node_pool_carves_owned_pooled_vas():
     from vmaplab import decode_vn_id
     vm = tiny("6.9", nr_cpus=2)
-    added = vm.prefill_node_pool(1, 2 * PAGE_SIZE, 3)
+    added = prefill_node_pool(vm, 1, 2 * PAGE_SIZE, 3)
     pool = vm.nodes[1].pool[1]
     assert added == 3 and len(pool) == pool.len == 3
     assert all(decode_vn_id(va.flags, vm.nr_vmap_nodes) == 1 and va.size == 2 * PAGE_SIZE for va in pool)
@@ -396,13 +397,13 @@ def test_prefill_node_pool_carves_owned_pooled_vas():
 def test_prefill_node_pool_adds_nothing_where_pools_do_not_apply():
     vm = tiny("6.9", nr_cpus=2)
     before = snapshot(vm)
-    assert vm.prefill_node_pool(2, 2 * PAGE_SIZE, 3) == 0            # no such node
-    assert vm.prefill_node_pool(0, 5 * PAGE_SIZE, 3) == 0            # 5 pages: beyond max_va_size_pages=4
-    assert vm.prefill_node_pool(0, PAGE_SIZE + 1, 3) == 0            # not page aligned
+    assert prefill_node_pool(vm, 2, 2 * PAGE_SIZE, 3) == 0            # no such node
+    assert prefill_node_pool(vm, 0, 5 * PAGE_SIZE, 3) == 0            # 5 pages: beyond max_va_size_pages=4
+    assert prefill_node_pool(vm, 0, PAGE_SIZE + 1, 3) == 0            # not page aligned
     assert snapshot(vm) == before
-    assert tiny("6.8").prefill_node_pool(0, 2 * PAGE_SIZE, 3) == 0
+    assert prefill_node_pool(tiny("6.8"), 0, 2 * PAGE_SIZE, 3) == 0
     full = tiny("6.9", nr_cpus=2, pages=8)
-    assert full.prefill_node_pool(0, 4 * PAGE_SIZE, 10) == 1          # a second would pass VMALLOC_END
+    assert prefill_node_pool(full, 0, 4 * PAGE_SIZE, 10) == 1          # a second would pass VMALLOC_END
     full.check()
     # no room left for CPU 1's request: the overflow path's full decay hands the pooled VA back
     assert full.vmalloc(3 * PAGE_SIZE, cpu=1) is not None and full.nodes[0].pool_total() == 0

@@ -1,4 +1,5 @@
 """Golden output of the CLI (SimPy's habit: examples run against stored .out files)."""
+import json
 import pathlib
 import subprocess
 import sys
@@ -69,3 +70,30 @@ def test_unreadable_vmallocinfo_is_a_clear_message(capsys, tmp_path):
     bad.write_text("not vmallocinfo\n")
     assert main(["vmallocinfo", "--from", str(bad)]) == 2
     assert "line 1: does not match the vmallocinfo grammar" in capsys.readouterr().err
+
+
+def test_simulate_json_is_one_document_for_a_json_parser():
+    """`vmaplab simulate ... --json | python -m json.tool` works: nothing but the document on stdout."""
+    cli = subprocess.run([sys.executable, "-m", "vmaplab", "simulate", "run_test_mask=1", "nr_threads=2", "--cpus", "2",
+                          "--scale", "50000", "--version", "6.9", "--json", "--quiet"],
+                         capture_output=True, text=True, check=True)
+    tool = subprocess.run([sys.executable, "-m", "json.tool"], input=cli.stdout, capture_output=True, text=True)
+    assert tool.returncode == 0, tool.stderr
+    assert list(json.loads(cli.stdout)) == ["6.9"]
+    assert cli.stderr.splitlines()[0] == "ARG simulate run_test_mask=1 nr_threads=2 --cpus 2 --scale 50000 " \
+                                         "--version 6.9 --json --quiet"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--cpus", "128", "--quiet"], "vmaplab simulate: error: the threadripper-3970x machine has 1..64 CPUs, got 128 (machine 'generic' takes any count)"),
+    (["simulate", "nr_threads=8", "--cpus", "4", "--quiet"], "vmaplab simulate: error: need 1 <= nr_threads (8) <= nr_cpus (4)"),
+    (["simulate", "--scale", "0", "--quiet", "--json"], "vmaplab simulate: error: scale must be a positive int, got 0"),
+    (["simulate", "--cost", "nope=1", "--quiet"], None),
+])
+def test_simulate_bad_input_is_one_line_and_status_2(argv, message):
+    out = subprocess.run([sys.executable, "-m", "vmaplab", *argv], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ("" if "--json" in argv else out.stdout)
+    errors = [line for line in out.stderr.splitlines() if not line.startswith("ARG ")]
+    assert len(errors) == 1 and "Traceback" not in out.stderr
+    if message is not None:
+        assert errors[0] == message

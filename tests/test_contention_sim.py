@@ -77,8 +77,9 @@ def test_step_api_and_timeline_window():
 def test_simulate_cli_json(capsys):
     assert main(["simulate", "run_test_mask=1", "nr_threads=4", "--cpus", "4", "--scale", "20000",
                  "--json", "--quiet"]) == 0
-    out = capsys.readouterr().out
-    data = json.loads(out[out.index("{"):])
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)             # stdout is exactly one JSON document
+    assert captured.err.startswith("ARG simulate run_test_mask=1")    # the echo goes to stderr
     assert set(data) == {"6.8", "6.9", "ratio"}
     for v in ("6.8", "6.9"):
         assert {"wall_s", "slowpath_self_pct", "profile", "locks"} <= set(data[v])
@@ -161,8 +162,9 @@ def test_cost_overrides_are_typed_and_bad_ones_change_nothing(capsys):
                     (["f_smt=x"], "wants a number"), (["t_mem_ns=-5"], ">= 0"), (["init_on_alloc=2"], "true or false"):
         with pytest.raises(ValueError, match=why):
             base.with_overrides(bad)
-    assert main(["simulate", "--cost", "f_smt=fast", "--quiet"]) == 1
-    assert "f_smt wants a number" in capsys.readouterr().out
+    assert main(["simulate", "--cost", "f_smt=fast", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "f_smt wants a number" in err and "Traceback" not in err
 
 
 def test_clear_page_smt_factor_applies_only_to_clearing():

@@ -29,8 +29,12 @@ from .formats.vmallocinfo import parse_vmallocinfo
 from .workloads.test_vmalloc import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
 
 
-def _echo(argv: list[str]) -> None:
-    print("ARG " + " ".join(argv) if argv else "ARG (defaults)")
+def _echo(argv: list[str], stream=None) -> None:
+    """OSTEP's habit: every run first echoes its arguments, so a pasted output can be reproduced.
+
+    In ``--json`` mode the echo goes to stderr, so stdout holds exactly one JSON document.
+    """
+    print("ARG " + " ".join(argv) if argv else "ARG (defaults)", file=stream or sys.stdout)
 
 
 def cmd_demo(args) -> int:
@@ -265,13 +269,19 @@ def cmd_simulate(args) -> int:
     try:
         costs = ContentionCosts().with_overrides(args.cost)
     except ValueError as e:
-        print(f"vmaplab simulate: {e}")
-        return 1
+        print(f"vmaplab simulate: error: {e}", file=sys.stderr)
+        return 2
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
                   seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs,
                   placement=args.placement, warm_start=not args.cold_start)
+    try:
+        # constructing a simulator validates every argument (machine size, threads, scale, ...)
+        sims = {version: ContentionSim(version, **kwargs) for version in args.version}
+    except ValueError as e:
+        print(f"vmaplab simulate: error: {e}", file=sys.stderr)
+        return 2
     if args.jobs > 1 and len(args.version) > 1:
         # the two versions are independent runs: one process each (results are identical)
         from concurrent.futures import ProcessPoolExecutor
@@ -280,8 +290,7 @@ def cmd_simulate(args) -> int:
             results = {v: f.result() for v, f in futures.items()}
     else:
         results = {}
-        for version in args.version:
-            sim = ContentionSim(version, **kwargs)
+        for version, sim in sims.items():
             bar = Progress(nr_threads, f"simulate {version}", args.quiet)
             sim.progress = bar
             results[version] = sim.run()
@@ -389,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    _echo(argv)
+    _echo(argv, sys.stderr if getattr(args, "json", False) else None)
     if getattr(args, "version", None) is not None:
         args.version = ["6.8", "6.9"] if args.version == "both" else [args.version]
     if getattr(args, "cpus", 1) < 1:

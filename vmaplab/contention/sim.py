@@ -727,7 +727,7 @@ class ContentionSim:
         if self._started:
             return
         self._started = True
-        for w, gen in zip(self.run_.workers, (self.run_._worker_main(w) for w in self.run_.workers)):
+        for w, gen in zip(self.run_.workers, (self.run_.worker_main(w) for w in self.run_.workers)):
             self._gens[w.cpu] = gen
             self._workers[w.cpu] = w
             self.active[w.cpu] = True

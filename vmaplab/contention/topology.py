@@ -66,7 +66,7 @@ def threadripper_3970x(nr_cpus: int = 64) -> Topology:
     With fewer CPUs, the first ``nr_cpus`` Linux CPU numbers are used (one thread per core first).
     """
     if not 1 <= nr_cpus <= 64:
-        raise ValueError("the 3970X has 64 CPUs")
+        raise ValueError(f"the threadripper-3970x machine has 1..64 CPUs, got {nr_cpus} (machine 'generic' takes any count)")
     core = tuple(c % 32 for c in range(nr_cpus))
     return Topology("threadripper-3970x", nr_cpus, core, tuple(k // 4 for k in core))
 

@@ -381,7 +381,11 @@ class TestVmallocRun:
         return rv
 
     # -- the driver (§5.3) ---------------------------------------------------------------------
-    def _worker_main(self, w: Worker):
+    def worker_main(self, w: Worker):
+        """test_func(): worker ``w``'s tests in its shuffled order, as a generator that yields after every allocator call.
+
+        ``run()`` interleaves these itself; the contention simulator steps each one on its own CPU.
+        """
         p = self.params
         w.start_ns = w.clock_ns
         for index in w.order:
@@ -409,7 +413,7 @@ class TestVmallocRun:
 
     def run(self) -> list[str]:
         """Run every worker to completion; return (and log to dmesg) the module's summary lines."""
-        active = [self._worker_main(w) for w in self.workers]
+        active = [self.worker_main(w) for w in self.workers]
         rr = 0
         while active:
             i = rr % len(active) if self.interleave == "round-robin" else self.sched_rng.randrange(len(active))
