@@ -1,6 +1,6 @@
 """Binder: the files repo2docker reads are consistent, and they install into a fresh venv that runs the tour.
 
-There is no Docker here, so this is the "Binder emulation" of jupyter-practice.md §1.7: a venv with
+There is no Docker here, so this is a "Binder emulation": a venv with
 the runtime's Python, ``pip install -r binder/requirements.txt``, ``binder/postBuild``, then the tour
 notebook executed by that venv's own Jupyter.
 """

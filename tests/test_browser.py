@@ -98,7 +98,7 @@ def open_and_run(browser, lab: str, name: str):
     # a workspace of its own per notebook, reset: earlier tests' tabs are not restored
     page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset", wait_until="domcontentloaded")
     # a started kernel shows in the status bar; waiting for it (not just the notebook) is what makes
-    # the run command reliable (jupyter-practice.md §3.6)
+    # the run command reliable
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
     page.locator(".jp-Notebook:visible .jp-Cell").first.click(force=True)     # make the notebook the current widget
     page.locator("li.lm-MenuBar-item", has_text="Run").click()

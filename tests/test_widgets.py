@@ -1,7 +1,7 @@
 """Widget callbacks in plain pytest: set a control's value, check what the figure now shows.
 
 Outside a kernel ipywidgets uses a dummy comm, so apps can be built and driven here
-(jupyter-practice.md §3.5). ``jslink`` does nothing in Python, so tests drive the slider the
+(widgets sync through the front end). ``jslink`` does nothing in Python, so tests drive the slider the
 app observes, not the Play widget.
 """
 import pytest

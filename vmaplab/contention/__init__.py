@@ -1,5 +1,5 @@
 """The contention simulator's foundations: a discrete-event engine, queued spinlocks, topologies
-and the analytical models they are checked against (../shared/reference/contention-model.md).
+and the analytical models they are checked against (docs/contention-model.md).
 
 Part of the core: standard library only. The allocator-driven kernel scripts build on these.
 """

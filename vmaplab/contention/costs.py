@@ -32,7 +32,7 @@ each purged VA costs ``purge_va_ns`` outside any lock. A scaled run keeps the
 real ``lazy_max_pages``, so its purges are as large, and as frequent per
 operation, as the real ones.
 
-Every constant cites ../shared/reference/contention-model.md: [S] a source,
+Every constant cites docs/contention-model.md: [S] a source,
 [D] derived there, [E] an estimate, [M] measured here.
 """
 from __future__ import annotations

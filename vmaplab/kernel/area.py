@@ -1,7 +1,7 @@
 """The two descriptors of a vmalloc area: ``struct vmap_area`` and ``struct vm_struct``.
 
-Mirrors: struct vmap_area (spec §2.1) and struct vm_struct (spec §2.2),
-get_vm_area_size(), encode_vn_id()/decode_vn_id() (spec §3.4).
+Mirrors: struct vmap_area (kernel-model.md §2.1) and struct vm_struct (kernel-model.md §2.2),
+get_vm_area_size(), encode_vn_id()/decode_vn_id() (kernel-model.md §3.4).
 
 Invariants: a VmapArea is in exactly one container at a time (the free tree, a
 node's busy or lazy tree, a pool, a purge/decay list, or none while in flight).

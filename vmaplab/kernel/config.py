@@ -3,12 +3,12 @@
 Mirrors: PAGE_SIZE/PAGE_SHIFT, VMALLOC_START/END, the VM_* flags of
 include/linux/vmalloc.h, lazy_max_pages(), vmap_init_nodes() sizing, the
 per-CPU kva allocator sizing (VMAP_BBMAP_BITS) and the shrinker return codes.
-Every value cites its section of ../shared/reference/kernel-vmalloc-spec.md.
+Every value cites its section of docs/kernel-model.md.
 
 Invariants: all sizes are in bytes unless the name ends in ``_pages``;
 intervals are half-open ``[start, end)``.
 
-Simplifications: no KASLR (VMALLOC_START is the non-randomised base, spec §3.2),
+Simplifications: no KASLR (VMALLOC_START is the non-randomised base, kernel-model.md §3.2),
 no 5-level paging, no KMSAN-lowered VMALLOC_END.
 """
 from __future__ import annotations

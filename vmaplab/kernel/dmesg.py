@@ -2,8 +2,8 @@
 
 Mirrors: printk/pr_warn, WARN_ONCE/pr_warn_once (once per message site), and
 rate limits of burst 10 per 5 s of simulated time, one state per limiter:
-``printk_ratelimit()`` for the overflow warning (spec §4.2) and ``warn_alloc()``'s
-own for the "vmalloc error" lines (spec §4.4).
+``printk_ratelimit()`` for the overflow warning (kernel-model.md §4.2) and ``warn_alloc()``'s
+own for the "vmalloc error" lines (kernel-model.md §4.4).
 
 Simplifications: no log levels or timestamps in the text; the rate limit uses
 the allocator's attached clock (0 when none), so without a clock only the first

@@ -1,6 +1,6 @@
 """The global free space: an augmented red-black tree of free VAs, and a linear reference.
 
-Mirrors (spec §2.6, §4.3): ``free_vmap_area_root``/``free_vmap_area_list``,
+Mirrors (kernel-model.md §2.6, §4.3): ``free_vmap_area_root``/``free_vmap_area_list``,
 ``is_within_this_va``, ``find_vmap_lowest_match`` (and its debug twin
 ``find_vmap_lowest_linear_match``), ``classify_va_fit_type``, ``va_clip``
 (was ``adjust_va_to_fit_type``), ``va_alloc``, ``__alloc_vmap_area``,
@@ -22,7 +22,7 @@ The four ways an allocation [start, start+size) sits in a free block [S, E)::
                       |<-req->|              (needs a second VA object)
 
 Arithmetic is 64-bit: ALIGN() wraps modulo 2**64 exactly as in C, which is how
-``align_shift_alloc_test`` fails at 1 << 46 on x86-64 (spec §5.2).
+``align_shift_alloc_test`` fails at 1 << 46 on x86-64 (kernel-model.md §5.2).
 
 Simplifications: no kmemleak, no RCU; VA objects are plain Python objects so
 the GFP_NOWAIT allocation of an NE split never fails.

@@ -1,7 +1,7 @@
 """vmap nodes: the per-CPU shards of the 6.9 design (and the one global "node" of 6.8).
 
 Mirrors: ``struct vmap_node``, ``struct vmap_pool``, ``struct rb_list``
-(spec §2.4), ``addr_to_node_id``/``id_to_node`` (§3.4) and the pool index
+(kernel-model.md §2.4), ``addr_to_node_id``/``id_to_node`` (§3.4) and the pool index
 (§3.5).
 
 Invariants:

@@ -1,7 +1,7 @@
 """A simulated page allocator: page frame numbers out, page frame numbers back.
 
 Mirrors: what vmalloc needs of the buddy allocator: ``alloc_pages_bulk``
-(batches of at most 100 pages, spec §3.10/§4.4), ``__free_page``,
+(batches of at most 100 pages, kernel-model.md §3.10/§4.4), ``__free_page``,
 ``totalram_pages()``, ``page_to_nid()`` for the vmallocinfo ``N<node>=``
 counts, and page contents for vread.
 

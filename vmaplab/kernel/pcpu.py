@@ -1,6 +1,6 @@
 """The percpu allocator's way in: congruent areas carved top-down from the free space.
 
-Mirrors (spec §4.12): ``pcpu_get_vm_areas``, ``pcpu_free_vm_areas``,
+Mirrors (kernel-model.md §4.12): ``pcpu_get_vm_areas``, ``pcpu_free_vm_areas``,
 ``pvm_find_va_enclose_addr`` and ``pvm_determine_end_from_reverse``.
 
 Invariants: the areas of one call sit at ``base + offsets[i]`` for a single

@@ -1,6 +1,6 @@
 """Lazy free, purge, pool decay and reclaim: how freed VAs find their way back.
 
-Mirrors (spec §3.6-§3.8, §4.5, §4.7, §4.14): ``free_vmap_area_noflush``,
+Mirrors (kernel-model.md §3.6-§3.8, §4.5, §4.7, §4.14): ``free_vmap_area_noflush``,
 ``drain_vmap_area_work``, ``__purge_vmap_area_lazy``, ``purge_vmap_node``,
 ``node_pool_add_va``, ``decay_va_pool_node``, ``reclaim_list_global``,
 ``reclaim_and_purge_vmap_areas``, ``free_vmap_area`` and the purge notifier

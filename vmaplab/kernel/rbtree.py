@@ -4,7 +4,7 @@ Mirrors: the kernel's ``struct rb_list`` pairing (an rb-tree plus an address-
 sorted ``list_head``), ``find_va_links``/``link_va``/``unlink_va``,
 ``__find_vmap_area``, and for the augmented free tree
 ``augment_tree_propagate_from`` and the ``free_vmap_area_rb_augment_cb``
-rotate callback (spec §2.6).
+rotate callback (kernel-model.md §2.6).
 
 Invariants (checked by :meth:`RBTree.check`):
   * binary-search order by ``va_start``, no two ranges overlap;

@@ -1,6 +1,6 @@
 """The "vmap-node" shrinker: gives pooled VAs back to the global free space under memory pressure.
 
-Mirrors (spec §4.8): ``vmap_node_shrink_count`` and ``vmap_node_shrink_scan``
+Mirrors (kernel-model.md §4.8): ``vmap_node_shrink_count`` and ``vmap_node_shrink_scan``
 of 6.9, registered with flags 0 (neither NUMA- nor memcg-aware).
 
 Invariants: ``count()`` is the sum of every pool's ``len``; after ``scan()``

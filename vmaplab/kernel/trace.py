@@ -1,7 +1,7 @@
 """Flat, frozen trace records named after the kernel's tracepoints, plus lock, pool,
 decay, purge and shrinker events, so figures, widgets and the simulator can replay a run.
 
-Mirrors: include/trace/events/vmalloc.h (spec §4.13): ``alloc_vmap_area``,
+Mirrors: include/trace/events/vmalloc.h (kernel-model.md §4.13): ``alloc_vmap_area``,
 ``purge_vmap_area_lazy`` and ``free_vmap_area_noflush``, printed by
 :func:`format_record` in the kernel's own format.
 

@@ -1,6 +1,6 @@
 """The public facade: one simulated machine's vmalloc, in the 6.8 or the 6.9 design.
 
-Mirrors (spec §3-§4): ``vmalloc_init``/``vmap_init_nodes``, ``node_alloc`` and
+Mirrors (kernel-model.md §3-§4): ``vmalloc_init``/``vmap_init_nodes``, ``node_alloc`` and
 ``node_pool_del_va``, ``alloc_vmap_area``, ``__get_vm_area_node``,
 ``setup_vmalloc_vm``, ``__vmalloc_node_range``/``__vmalloc_area_node``,
 ``vmalloc``/``vzalloc``/``vmalloc_user``/``__vmalloc_node``, ``vfree``,

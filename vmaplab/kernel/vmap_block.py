@@ -1,6 +1,6 @@
 """The per-CPU kva allocator: vm_map_ram()/vm_unmap_ram() carved from vmap blocks.
 
-Mirrors (spec §3.9, §4.11): ``struct vmap_block``, ``struct vmap_block_queue``,
+Mirrors (kernel-model.md §3.9, §4.11): ``struct vmap_block``, ``struct vmap_block_queue``,
 ``addr_to_vb_xa``/``addr_to_vb_idx``, ``new_vmap_block``, ``vb_alloc``,
 ``vb_free``, ``free_vmap_block``, ``purge_fragmented_block[s][_allcpus]``,
 ``_vm_unmap_aliases``/``vm_unmap_aliases``, ``vm_map_ram``, ``vm_unmap_ram``.

@@ -1,6 +1,6 @@
 """Walks over every node: /proc/vmallocinfo and vread_iter (/proc/kcore), plus writes for them to read.
 
-Mirrors (spec §4.9, §4.10): ``vmalloc_info_show``/``show_numa_info``/
+Mirrors (kernel-model.md §4.9, §4.10): ``vmalloc_info_show``/``show_numa_info``/
 ``show_purge_info`` (6.9: node by node, busy then unpurged; 6.8: one sorted
 busy list then the purge list), ``find_vmap_area_exceed_addr_lock`` (the 6.9-rc3
 form: scan every node for the lowest start, then re-validate),

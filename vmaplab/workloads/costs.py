@@ -8,7 +8,7 @@ alone keeps the tree in its caches). There is no lock contention, no cache-line
 transfer between CPUs and no TLB-flush IPI here: those belong to the
 contention simulator, which starts from these same constants.
 
-Every constant cites ../shared/reference/contention-model.md (§4.2, §6.3):
+Every constant cites docs/contention-model.md (§4.2, §6.3):
 [D] derived there from published timings, [E] an estimate, [S] a source.
 
 Simplifications: a purge run by the workqueue is charged to nobody; an RCU

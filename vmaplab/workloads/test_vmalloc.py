@@ -1,6 +1,6 @@
 """lib/test_vmalloc.c and test_vmalloc.sh as reproducible workloads on the simulated allocator.
 
-Mirrors (spec §5, §6): the module's parameters and their load-time fixes, the
+Mirrors (kernel-model.md §5, §6): the module's parameters and their load-time fixes, the
 11 test cases in table order, each worker's shuffled test order (for i from 10
 down to 1, swap with a j uniform in [0, i): always one cycle), the per-test
 pass/fail counts and average time, the ``Summary:`` and ``All test took``
