@@ -65,7 +65,7 @@ from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
 from ..kernel.area import VmapArea, encode_vn_id
-from ..kernel.config import PAGE_SHIFT, PAGE_SIZE
+from ..kernel.config import PAGE_SIZE
 from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine

@@ -25,7 +25,8 @@ from ..kernel.area import VmapArea
 from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
 from ..kernel.errors import InvalidArgumentError
 from ..kernel.freespace import (
-    FIT_TYPE_NAMES, FreeSpace, candidate_start, classify_va_fit_type, find_vmap_lowest_linear_match,
+    FIT_TYPE_NAMES, FreeSpace, adjust_search_size, candidate_start, classify_va_fit_type,
+    find_vmap_lowest_linear_match,
 )
 from ..kernel.rbtree import RBTree
 
@@ -129,7 +130,7 @@ class FreeTreeDemo:
         before, busy_before = self.layout(), self._busy()
         index = {id(va): x for x, va in enumerate(self.fs.tree)}
         path: list[VmapArea] = []
-        adjust = not (align_b <= PAGE_SIZE or self.vend - self.vstart == size)
+        adjust = adjust_search_size(size, align_b, self.vstart, self.vend)
         va = self.fs.lowest_match(size, align_b, self.vstart, adjust, path)
         steps = tuple(index[id(n)] for n in path)
         title = f"vmalloc: {pages} page{'s' * (pages > 1)}, align {align}"

@@ -64,6 +64,26 @@ def is_within_this_va(va: VmapArea, size: int, align: int, vstart: int) -> bool:
     return range_fits(va.va_start, va.va_end, size, align, vstart)
 
 
+def adjust_search_size(size: int, align: int, vstart: int, vend: int) -> bool:
+    """Whether the search tests subtrees against ``size + align - 1`` (§4.3): the kernel's rule in __alloc_vmap_area.
+
+    A window that exactly fits the request, or page alignment, needs no padding allowance.
+    """
+    return not (align <= PAGE_SIZE or vend - vstart == size)
+
+
+def initial_free_ranges(busy_ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """vmap_init_free_space()'s ranges: [1, ULONG_MAX) minus the early busy ranges, in address order (§4.1)."""
+    out, vmap_start = [], 1
+    for start, end in sorted(busy_ranges):
+        if start > vmap_start:
+            out.append((vmap_start, start))
+        vmap_start = max(vmap_start, end)
+    if vmap_start < ULONG_MAX:
+        out.append((vmap_start, ULONG_MAX))
+    return out
+
+
 def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
                            adjust_search_size: bool, path: list | None = None) -> VmapArea | None:
     """find_vmap_lowest_match(): the lowest free block that fits, in O(log n) (§4.3).
@@ -234,13 +254,8 @@ class FreeSpace:
 
     def vmap_init_free_space(self, busy_ranges: Iterable[tuple[int, int]]) -> None:
         """vmap_init_free_space(): [1, ULONG_MAX) minus the early vmlist areas (§2.6, §4.1)."""
-        vmap_start = 1
-        for start, end in sorted(busy_ranges):
-            if start > vmap_start:
-                self.tree.insert(VmapArea(vmap_start, start))
-            vmap_start = max(vmap_start, end)
-        if vmap_start < ULONG_MAX:
-            self.tree.insert(VmapArea(vmap_start, ULONG_MAX))
+        for start, end in initial_free_ranges(busy_ranges):
+            self.tree.insert(VmapArea(start, end))
 
     def __len__(self) -> int:
         return len(self.tree)
@@ -251,6 +266,11 @@ class FreeSpace:
     def __repr__(self) -> str:
         return f"<FreeSpace areas={len(self.tree)} largest={self.tree.root.subtree_max_size if self.tree.root else 0:#x}>"
 
+    def free_all(self, vas) -> None:
+        """free() each of ``vas`` in turn (reclaim_list_global's loop, under one lock hold)."""
+        for va in vas:
+            self.free(va)
+
     def lowest_match(self, size: int, align: int, vstart: int, adjust: bool,
                      path: list | None = None) -> VmapArea | None:
         return find_vmap_lowest_match(self.tree, size, align, vstart, adjust, path)
@@ -260,10 +280,7 @@ class FreeSpace:
 
         Simplification: 6.9 returns ``vend`` for failure; here it is None.
         """
-        # A window that exactly fits the request, or page alignment, needs no
-        # padding allowance in the subtree test.
-        adjust = not (align <= PAGE_SIZE or vend - vstart == size)
-        va = find_vmap_lowest_match(self.tree, size, align, vstart, adjust)
+        va = find_vmap_lowest_match(self.tree, size, align, vstart, adjust_search_size(size, align, vstart, vend))
         if va is None:
             return None
         return self.va_alloc(va, size, align, vstart, vend)
@@ -299,14 +316,7 @@ class LinearFreeSpace:
     """
 
     def __init__(self, busy_ranges: Iterable[tuple[int, int]] = ()):
-        self.ranges: list[list[int]] = []
-        vmap_start = 1
-        for start, end in sorted(busy_ranges):
-            if start > vmap_start:
-                self.ranges.append([vmap_start, start])
-            vmap_start = max(vmap_start, end)
-        if vmap_start < ULONG_MAX:
-            self.ranges.append([vmap_start, ULONG_MAX])
+        self.ranges: list[list[int]] = [[start, end] for start, end in initial_free_ranges(busy_ranges)]
 
     def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
         for i, (start, end) in enumerate(self.ranges):

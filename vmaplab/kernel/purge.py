@@ -22,8 +22,8 @@ flush is one counted event, not IPIs; no KASAN shadow release.
 """
 from __future__ import annotations
 
-from .area import VmapArea, decode_vn_id, encode_vn_id
-from .config import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX
+from .area import VmapArea, decode_vn_id
+from .config import PAGE_SHIFT, ULONG_MAX
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
@@ -46,18 +46,18 @@ class PurgeMixin(VmallocState):
         nr_lazy = self.vmap_lazy_nr
         vn_id = decode_vn_id(va.flags, self.nr_vmap_nodes)
         vn = self.nodes[vn_id] if vn_id < self.nr_vmap_nodes else self.addr_to_node(va.va_start)
-        tr = self._tr
-        if tr is not None:
-            self._lock(cpu, vn.lazy_lock, "acquire", "free_vmap_area_noflush")
+        self._locked(cpu, vn.lazy_lock, "free_vmap_area_noflush", self._lazy_insert, vn, va)
+        if self._tr is not None:
+            self._tr.emit(FreeVmapAreaNoflush, cpu, va.va_start, nr_lazy, lazy_max)
+        if nr_lazy > lazy_max:
+            self.schedule_work("drain_vmap_area_work", cpu)
+
+    def _lazy_insert(self, vn, va: VmapArea) -> None:
+        """Into the lazy tree (under its lock): 6.8 merges with touching neighbours, 6.9 does not."""
         if self._merge_lazy:
             merge_or_add_vmap_area(vn.lazy, va, self.dmesg.warn)
         else:
             vn.lazy.insert(va)
-        if tr is not None:
-            self._lock(cpu, vn.lazy_lock, "release", "free_vmap_area_noflush")
-            tr.emit(FreeVmapAreaNoflush, cpu, va.va_start, nr_lazy, lazy_max)
-        if nr_lazy > lazy_max:
-            self.schedule_work("drain_vmap_area_work", cpu)
 
     def free_vmap_area(self, va: VmapArea, cpu: int) -> None:
         """free_vmap_area(): unlink from the busy tree and return to the free tree at once (§4.5)."""
@@ -168,12 +168,7 @@ class PurgeMixin(VmallocState):
         if not lst:
             return
         fs = self.free_space
-        if self._tr is not None:
-            self._lock(cpu, fs.lock_name, "acquire", "reclaim_list_global")
-        for va in lst:
-            fs.free(va)
-        if self._tr is not None:
-            self._lock(cpu, fs.lock_name, "release", "reclaim_list_global")
+        self._locked(cpu, fs.lock_name, "reclaim_list_global", fs.free_all, lst)
 
     def flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None:
         """flush_tlb_kernel_range(): counted; the contention model prices the IPIs."""

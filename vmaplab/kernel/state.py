@@ -342,19 +342,23 @@ class VmallocState:
         """
         n = self.nr_vmap_nodes
         i = start = self.addr_to_node_id(addr)
-        tr = self._tr if section is not None else None
         while True:
             vn = self.nodes[i]
-            if tr is not None:
-                self._lock(cpu, vn.busy_lock, "acquire", section)
-            va = vn.busy.find(addr)
-            if unlink and va is not None:
-                vn.busy.erase(va)
-            if tr is not None:
-                self._lock(cpu, vn.busy_lock, "release", section)
+            if section is None:
+                va = vn.busy.find(addr)
+            else:
+                va = self._locked(cpu, vn.busy_lock, section, self._probe, vn, addr, unlink)
             if va is not None:
                 return vn, va
             i = (i + 1) % n
             if i == start:
                 return None, None
 
+
+    @staticmethod
+    def _probe(vn: VmapNode, addr: int, unlink: bool) -> VmapArea | None:
+        """One node's busy tree: the VA containing ``addr``, unlinked in the same hold if asked."""
+        va = vn.busy.find(addr)
+        if unlink and va is not None:
+            vn.busy.erase(va)
+        return va

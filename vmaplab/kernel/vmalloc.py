@@ -207,6 +207,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.stats.ne_splits_nowait += 1
         return VmapArea()
 
+    def _carve(self, size: int, align: int, vstart: int, vend: int, cpu: int) -> int | None:
+        """__alloc_vmap_area() under free_vmap_area_lock, with ``cpu``'s preload as the NE split's spare."""
+        self._cur_cpu = cpu        # whose preload an NE split takes (a notifier may have run others)
+        return self.free_space.alloc(size, align, vstart, vend)
+
     def node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
                          cpu: int) -> VmapArea | None:
         """node_pool_del_va(): look only at the head of the exact-size pool (§4.2).
@@ -273,12 +278,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             if addr is None:
                 if self._ne_fit_preload[cpu] is None:
                     self._ne_fit_preload[cpu] = VmapArea()     # preloaded before taking the lock
-                if tr is not None:
-                    self._lock(cpu, FreeSpace.lock_name, "acquire", "alloc_vmap_area")
-                self._cur_cpu = cpu        # whose preload an NE split takes (a notifier may have run others)
-                addr = self.free_space.alloc(size, align, vstart, vend)
-                if tr is not None:
-                    self._lock(cpu, FreeSpace.lock_name, "release", "alloc_vmap_area")
+                addr = self._locked(cpu, FreeSpace.lock_name, "alloc_vmap_area", self._carve,
+                                    size, align, vstart, vend, cpu)
             if tr is not None:
                 tr.emit(AllocVmapArea, cpu, vend if addr is None else addr, size, align, vstart, vend,
                         int(addr is None))
