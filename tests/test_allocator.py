@@ -4,7 +4,7 @@ import pytest
 from vmaplab import (
     MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VMALLOC_START, ULONG_MAX, Vmalloc,
 )
-from vmaplab.contention.sim import prefill_node_pool  # the warm start's carving, through public kernel calls
+from vmaplab.contention.warm import prefill_node_pool  # the warm start's carving, through public kernel calls
 from vmaplab.kernel.trace import AllocVmapArea, PurgeNode
 
 from conftest import snapshot, tiny

@@ -66,9 +66,8 @@ def test_a_blind_write_fetches_the_line_and_upgrades_cost_the_slowest_once():
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
     item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32]))
     c = sim.costs
-    lock = sim._lock("vn[0].busy.lock")
     # three upgrades (same CCX 24 ns, across 94 ns, SMT sibling 6.5 ns) overlap: the slowest one counts
-    assert sim._price(0, lock, item) == pytest.approx(c.cs_base_ns + 94.0)
+    assert sim.pricer.price(0, None, item) == pytest.approx(c.cs_base_ns + 94.0)
 
 
 def test_a_fresh_struct_costs_nothing_to_link_and_prefilled_nodes_are_cold():
@@ -80,12 +79,12 @@ def test_a_fresh_struct_costs_nothing_to_link_and_prefilled_nodes_are_cold():
 
 def _sections(sim):
     seen = []
-    orig = sim._hold_ns
+    orig = sim.pricer.hold_ns
 
     def hold(cpu, lock, item):
         seen.append(item)
         return orig(cpu, lock, item)
-    sim._hold_ns = hold
+    sim.pricer.hold_ns = hold
     return seen
 
 
@@ -137,9 +136,9 @@ def test_sections_account_for_every_lock_hold():
 def test_workers_warmed_together_get_interleaved_areas():
     """The real pools hold areas their workers took from the free tree in turn: so do the warmed ones."""
     sim = ContentionSim("6.9", nr_threads=4, scale=4000, params={"run_test_mask": 1})
-    while len(sim.warmed) < 4 and sim.step():
+    while len(sim.warm.warmed) < 4 and sim.step():
         pass
-    assert len(sim.warmed) == 4
+    assert len(sim.warm.warmed) == 4
     spans = []
     for node in range(4):
         starts = sorted(va.va_start for va in sim.vm.nodes[node].pool[1].va_list)

@@ -121,7 +121,7 @@ def test_warm_start_measures_turns_and_lifts_the_pool_hit_rate():
         return sim, st["pool_hits"] / (st["pool_hits"] + st["pool_misses"]), res
     warm, warm_rate, warm_res = run(True)
     cold, cold_rate, cold_res = run(False)
-    seen = warm.turns_per_interval["fix_size_alloc_test [test_vmalloc]"]
+    seen = warm.warm.turns_per_interval["fix_size_alloc_test [test_vmalloc]"]
     # 8 workers freeing 2 pages a turn: an interval is about lazy_max_pages / 16 turns of each
     expect = warm.vm.lazy_max_pages() / 16
     assert seen and all(0.5 * expect < t < 2 * expect for t in seen)

@@ -35,7 +35,7 @@ Simplifications (listed in the module, reported in the closing note):
     run), and counts every simulated nanosecond s times. A real loop lasts
     hundreds of purge intervals, a scaled one a few, so the pools' transient at
     the start of each loop would weigh s times more: in 6.9 each loop starts
-    warm instead (``_warm``, ``_warm_group``: pools seeded, untimed, to the
+    warm instead (``warm.py``: pools seeded, untimed, to the
     steady state computed from the turns per interval the run itself measures).
     What a scaled run cannot keep: full_fit's holes run out within the first
     purge interval (J/s holes against a batch of ~28k freed areas), so its loop
@@ -58,20 +58,18 @@ Simplifications (listed in the module, reported in the closing note):
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, replace
-from math import log2
 from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
-from ..kernel.area import VmapArea, encode_vn_id
-from ..kernel.config import PAGE_SIZE
 from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
-from .locks import FifoLock, SharedLine, TasLock, lock_group
+from .locks import FifoLock, SharedLine, TasLock
 from .profile import Profile, call_path
+from .pricing import SectionPricer
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
+from .warm import WarmStart
 from .topology import TOPOLOGIES
 
 
@@ -102,53 +100,6 @@ class PurgeWork(NamedTuple):
 class DrainDone(NamedTuple):
     """Script step: the kworker drain that ran for ``worker`` has ended."""
     worker: object
-
-
-def prefill_node_pool(vm, node_id: int, size: int, count: int) -> int:
-    """The warm start's carving: up to ``count`` VAs of ``size`` bytes (guard included) onto node ``node_id``'s pool.
-
-    Not a kernel function, built from public kernel calls: each VA is the free tree's lowest
-    match in the vmalloc window (``FreeSpace.alloc``, i.e. ``__alloc_vmap_area``), owned by the
-    node (``encode_vn_id``) and pushed with ``node_pool_add_va`` as ``purge_vmap_node`` leaves
-    recycled VAs (counted in ``stats.pool_adds``). It stands for work the real run spread over
-    its long phases, so the caller runs it untraced. Returns how many it added (0 without pools,
-    for a size pools do not keep, or once the window is full).
-    """
-    if not vm.has_pools or not 0 <= node_id < vm.nr_vmap_nodes:
-        return 0
-    if size <= 0 or size & (PAGE_SIZE - 1) or vm.pool_index(size) >= vm.max_va_size_pages:
-        return 0
-    vn, owner = vm.nodes[node_id], encode_vn_id(node_id, vm.nr_vmap_nodes)
-    added = 0
-    while added < count:
-        addr = vm.free_space.alloc(size, PAGE_SIZE, vm.VMALLOC_START, vm.VMALLOC_END)
-        if addr is None:
-            break
-        vm.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), node_id)   # the node's CPU
-        added += 1
-    return added
-
-
-def stationary_pool(turns: list[int], passes: int = 8) -> int:
-    """A worker's pool length right after a purge, in the steady state of its loop.
-
-    Replays 6.9's pool cycle over the measured turns per interval (cycled ``passes`` times so
-    the start is forgotten): a purge decays the leftover (a quarter, or all of it below 4) and
-    adds what the worker freed, one VA per turn of the interval just ended; the next interval's
-    turns take VAs from the pool. Returns the median after-purge length of the last pass.
-
-    >>> stationary_pool([10] * 8), stationary_pool([2, 20] * 4), stationary_pool([0, 0, 0, 40])
-    (10, 20, 30)
-    """
-    pool, states = 0, []
-    n = len(turns)
-    for k in range(passes * n):
-        pool = (0 if pool <= 3 else pool - (pool >> 2)) + turns[k % n]      # the purge: decay, then refill
-        if k >= (passes - 1) * n:
-            states.append(pool)
-        pool = max(0, pool - turns[(k + 1) % n])                           # the next interval's turns
-    states.sort()
-    return states[len(states) // 2]
 
 
 @dataclass
@@ -246,11 +197,11 @@ class ContentionSim:
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None,
                                    touch=False,       # the tests' byte stores cost nothing in the model: skip them
                                    cpus=cpus)
+        self.pricer = SectionPricer(self.costs, self.topology, scale, self.vm, self.run_, self.rec.real_size)
         self.engine = Engine()
         self.locks: dict[str, object] = {}
         self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic
         self.spin_until = [0.0] * nr_cpus        # when a CPU's current wait for a lock ends (SMT: half busy)
-        self.last_writes: dict[str, float] = {}
         self.profile = Profile()
         self.spin_ns = 0.0
         self.busy_ns = [0.0] * nr_cpus
@@ -260,11 +211,8 @@ class ContentionSim:
         self.purge_wait = [0.0] * nr_cpus         # the longest helper on an idle CPU it waits for
         self.state = [("idle", "")] * nr_cpus      # (verb, what): "spin <lock>", "run <function>"
         self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
-        self._xfer_to = self.topology.xfer_rows()
-        self._sections: dict[tuple[str, str], list] = {}
         self._purging: set = set()                # purges in flight: CPUs whose step runs one, or "kworker"
         self.overlapping_purges = 0               # purges started while another one was still running
-        self._lock_group: dict[str, str] = {}
         calls = self.costs.calls
         self._f_smt_clear = self.costs.f_smt if self.costs.f_smt_clear is None else self.costs.f_smt_clear
         self._fixed_ns = {"vmalloc": calls.vmalloc_fixed_ns, "vm_map_ram": calls.vmalloc_fixed_ns,
@@ -273,114 +221,23 @@ class ContentionSim:
         self.timeline: list[tuple] = []
         self.progress = progress
         self._calls: list[tuple] = []
-        self._loop_at: dict[int, tuple] = {}      # cpu -> (caller, sizes) of the loop it is in
-        self._turns_at: dict[int, list] = {}      # cpu -> [_lazy_freed when its window opened, turns since]
-        self._lazy_freed = 0                      # pages all workers freed lazily so far
-        self.turns_per_interval: dict[str, deque] = {}   # test -> measured turns per purge interval (warm start)
-        self.warmed: set[int] = set()            # cpus whose current loop got its warm start
         self._gens = {}
         self._workers = {}
+        # the warm start of a scaled 6.9 run (warm.py), or None
+        self.warm = WarmStart(self.vm, self._workers) if self.warm_start else None
         self._started = False
         self._done = 0
+
+    def _on_loop(self, w, sizes: tuple) -> None:
+        if self.warm is not None:
+            self.warm.on_loop(w, sizes)
 
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
-        if self.warm_start:
-            if kind == "vfree":
-                self._lazy_freed += pages + 1                          # the guard page is freed too
-            elif kind == "vmalloc":
-                self._count_turn(w, pages)
+        if self.warm is not None:
+            self.warm.on_call(w, kind, pages)
 
-    def _on_loop(self, w, sizes: tuple) -> None:
-        """A measured loop starts: note it, and warm its pools if its steady state is known yet."""
-        self._loop_at[w.cpu] = (w.caller, sizes)
-        self._turns_at[w.cpu] = [self._lazy_freed, 0]
-        self.warmed.discard(w.cpu)
-        self._warm(w)
-
-    def _warm(self, w) -> None:
-        """Warm start: give the worker's node pools the steady state of its loop, once per loop.
-
-        In the real run a loop lasts ~10^6 turns, hundreds of purge intervals, so its pools
-        spend almost all of it in their steady state; a scaled loop lasts a few intervals, and
-        its first ones (pools holding what the previous test left) would weigh s times more.
-        In the steady state a purge leaves each pool with what its worker freed during the
-        interval just ended (plus what survived the decay), and the worker draws on that until
-        the next purge. A worker joining mid-interval freed nothing yet, so it gets a whole
-        after-purge pool: ``stationary_pool`` of the turns per interval measured on workers in
-        the same loop (``_count_turn``). Until a first measurement exists (a 64th of an
-        interval) the pools stay as they are; workers waiting then are warmed together
-        (``_warm_group``). The VAs are carved untimed from the free tree.
-        """
-        needs = self._pool_needs(w)
-        if needs:
-            self._prefill([needs])
-
-    def _warm_group(self, caller: str) -> None:
-        """Warm every worker in loop ``caller`` at once, their VAs carved in turns.
-
-        When a test's first sample arrives, most of its workers started the loop together; in
-        the real run their pools hold what each freed, and they got those VAs from the free
-        tree in turn, so one worker's VAs interleave with the others' (8 two-page areas share a
-        16-page zone, hence a busy node). Carving one VA per worker in turn keeps that layout.
-        """
-        group = [self._pool_needs(w) for cpu, w in sorted(self._workers.items())
-                 if cpu not in self.warmed and self._loop_at.get(cpu, ("",))[0] == caller]
-        self._prefill([needs for needs in group if needs])
-
-    def _pool_needs(self, w) -> list[tuple[int, int, int]] | None:
-        """(node, size with guard, VAs to add) for each size of the worker's loop; marks it warmed."""
-        at = self._loop_at.get(w.cpu)
-        seen = self.turns_per_interval.get(w.caller)
-        if w.cpu in self.warmed or at is None or at[0] != w.caller or not at[1] or not seen:
-            return None
-        self.warmed.add(w.cpu)
-        target = stationary_pool(list(seen))
-        node = w.cpu % self.vm.nr_vmap_nodes
-        pools = self.vm.nodes[node].pool
-        # pool[i] keeps VAs of i + 1 pages: a size plus its guard page; larger sizes are never pooled
-        return [(node, size + PAGE_SIZE, target - len(pools[size // PAGE_SIZE]))
-                for size in at[1] if size // PAGE_SIZE < len(pools)]
-
-    def _prefill(self, group: list[list[tuple[int, int, int]]]) -> None:
-        """Carve the VAs untimed from the free tree: one per worker and size in turn."""
-        with self.vm.untraced():                                      # untimed: record nothing
-            for turn in range(max((need for needs in group for _n, _s, need in needs), default=0)):
-                for needs in group:
-                    for node, size, need in needs:
-                        if turn < need:
-                            prefill_node_pool(self.vm, node, size, 1)
-
-    def _count_turn(self, w, pages: int) -> None:
-        """Measure turns per purge interval of each loop: turns while all CPUs free lazy_max_pages.
-
-        One turn per vmalloc of the loop's first size; a window closes once the pages freed
-        lazily by everyone since it opened reach lazy_max_pages (one interval's worth, whether
-        or not a purge fell inside), giving one sample of its test. The first sample of a test
-        comes from a 64th of that: until it exists the test's workers run cold, and each of those
-        turns stands for s real ones (the real run spends one interval of ~10^3 cold), so the
-        cold start must be as short as a usable sample allows. Workers of the same test are
-        warmed at their next turn once a peer has a sample.
-        """
-        at = self._loop_at.get(w.cpu)
-        if at is None or at[0] != w.caller or not at[1]:
-            return
-        if w.cpu not in self.warmed:
-            self._warm(w)                       # a peer's sample may have made the steady state known
-        st = self._turns_at[w.cpu]
-        freed = self._lazy_freed - st[0]
-        lazy_max = self.vm.lazy_max_pages()
-        if freed >= (lazy_max if w.caller in self.turns_per_interval else lazy_max / 64):
-            first = w.caller not in self.turns_per_interval
-            self.turns_per_interval.setdefault(w.caller, deque(maxlen=64)).append(round(st[1] * lazy_max / freed))
-            st[:] = [self._lazy_freed, 0]
-            if first:
-                self._warm_group(w.caller)
-            else:
-                self._warm(w)
-        if pages == -(-at[1][0] // PAGE_SIZE):
-            st[1] += 1
 
     def _lock(self, name: str):
         lock = self.locks.get(name)
@@ -605,74 +462,9 @@ class ContentionSim:
                 self.ipi_debt[other] += c.ipi_receiver_ns
         self.ipi_debt[cpu] += c.ipi_sender_ns
 
-    def _hold_ns(self, cpu: int, lock, cs: CriticalSection) -> float:
-        hold = self._price(cpu, lock, cs)
-        name, lines = cs.lock, cs.lines
-        group = self._lock_group.get(name)
-        if group is None:
-            group = self._lock_group[name] = lock_group(name)
-        acc = self._sections.get((group, cs.section))
-        if acc is None:
-            acc = self._sections[(group, cs.section)] = [0, 0.0, 0, 0, 0, 0]
-        acc[0] += 1
-        acc[1] += hold
-        acc[2] += cs.visits
-        if lines is not None:
-            acc[3] += lines.hits
-            acc[4] += len(lines.remote)
-            acc[5] += lines.cold
-        return hold
-
-    def _price(self, cpu: int, lock, cs: CriticalSection) -> float:
-        """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
-        name, ops, visits, writes, size, lines = cs.lock, cs.ops, cs.visits, cs.writes, cs.size, cs.lines
-        c = self.costs
-        if not (ops or writes):          # list heads and counters the previous holder wrote
-            return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, lock, name, 0, 0)
-        per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
-        real = self._real_size(name, size)
-        if lines is None:
-            return (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
-                    + self._handover_lines(cpu, lock, name, visits, writes / max(ops, 1)))
-        self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
-        hits, cold, remote, upgrades = lines
-        # the levels a scaled tree lacks lie on the path every search shares: cached
-        extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
-        xfer = self._xfer_to[cpu]
-        return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                + sum(map(xfer.__getitem__, remote)) + max(map(xfer.__getitem__, upgrades), default=0.0))
-
-    def _handover_lines(self, cpu: int, lock, name: str, visits: int, written: float) -> float:
-        """The lines the previous holder wrote, fetched from its cache (§4.1's d).
-
-        Its per-search average, as far as this section touches that many. With line
-        tracking, tree sections count their transfers themselves and ignore this; sections
-        without a tree (pool lists, vm_struct links) still pay it.
-        """
-        prev = lock.last_owner
-        extra = 0.0
-        if prev is not None and prev != cpu:
-            extra = min(self.last_writes.get(name, 0.0), max(visits, 2)) * self.topology.xfer_ns(prev, cpu)
-        self.last_writes[name] = written if visits or written else 2.0
-        return extra
-
     def _real_ns(self, t_ns: float) -> float:
         """Real-equivalent time of simulated time ``t_ns``."""
         return t_ns * self.scale
-
-    def _real_size(self, lock: str, size: int) -> float:
-        """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
-        missing = self.scale - 1
-        if not missing or lock in self.rec.real_size:
-            return size
-        if lock == "free_vmap_area_lock":
-            # full_fit's holes sit in the free tree only once purged there: always without pools,
-            # and with pools only the share that decay sent back (the rest circulates via pools).
-            st = self.vm.stats
-            share = 1.0 if not self.vm.has_pools else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
-            return size + (self.run_.junk_holes_real - self.run_.junk_holes) * share
-        # busy trees, address-sharded
-        return size + (self.run_.setup_live_real - self.run_.setup_live) / self.vm.nr_vmap_nodes
 
     def _atomic(self, cpu: int, item, script, i) -> None:
         """A locked RMW on a line every CPU writes (``vmap_lazy_nr``): the CPU stalls for the line (SharedLine).
@@ -696,7 +488,7 @@ class ContentionSim:
     def _request(self, cpu: int, item: Request, script, i) -> None:
         cs = item.cs
         lock = self._lock(cs.lock)
-        hold = self._hold_ns(cpu, lock, cs)
+        hold = self.pricer.hold_ns(cpu, lock.last_owner, cs)
         self.state[cpu] = ("spin", cs.lock)
         who, section = item.who, cs.section
         queued = getattr(lock, "free_at", 0.0) > self.engine.now_ns     # FIFO: the grant is known now
@@ -764,11 +556,7 @@ class ContentionSim:
             d["transfers"] *= s
             d["stall_ns"] *= s
         stats = self.vm.stats.as_dict()
-        sections = sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
-                            "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
-                            "lines_from_other_cpus": remote / n, "cold_lines": cold / n}
-                           for (lk, sec), (n, h, v, hits, remote, cold) in self._sections.items()),
-                          key=lambda d: -d["hold_s"])
+        sections = self.pricer.table()
         return SimResult(self.version, self.params.nr_threads, s, self._real_ns(self.engine.now_ns), busy,
                          self.spin_ns, self.profile.table(), locks, self.run_.summary_lines(self.real_loops),
                          stats, self.timeline, sections, self.overlapping_purges, atomics)

@@ -1,0 +1,110 @@
+"""What a critical section costs: the hold time of each recorded section, next to the costs it uses.
+
+Mirrors no kernel code. A section's hold time is ``cs_base_ns`` plus its tree node accesses: with the
+cache-line model (``ContentionCosts.cache_model="lines"``, contention-model.md §6.1) each hit costs
+``t_hit_ns``, each cold line ``t_mem_ns``, each fetched line the transfer from the CPU it came from,
+and the section's invalidations the slowest one once; with the depth model, ``ContentionCosts.tree_ns``
+plus the lines the previous holder wrote. A section without a tree (a pool list, a vm_struct link)
+costs ``pool_op_ns`` plus those lines. A tree of a scaled run is priced at its real size: the levels
+it lacks lie on the path every search shares, so they are hits.
+
+Invariants: the price depends only on the section's record, the CPU, the previous holder and what
+this pricer saw before (the previous holder's writes per lock), so a run stays deterministic.
+"""
+from __future__ import annotations
+
+from math import log2
+
+from .costs import ContentionCosts
+from .locks import lock_group
+from .recorder import CriticalSection
+
+
+class SectionPricer:
+    """Hold times for one run's critical sections, and the per-section table the results report."""
+
+    def __init__(self, costs: ContentionCosts, topology, scale: int, vm, run, real_size_locks: set[str]):
+        self.costs = costs
+        self.topology = topology
+        self.xfer_to = topology.xfer_rows()     # xfer_to[cpu][src]: a line's transfer time
+        self.scale = scale
+        self.vm = vm
+        self.run = run                          # the TestVmallocRun: how much setup a scaled run left out
+        self.real_size_locks = real_size_locks  # trees as big as the real ones in a scaled run
+        self.last_writes: dict[str, float] = {}     # lock -> lines its previous holder wrote, per search
+        self.sections: dict[tuple[str, str], list] = {}   # (lock group, section) -> [holds, ns, visits, ...]
+        self.lock_groups: dict[str, str] = {}
+
+    def hold_ns(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
+        """The section's hold time (:meth:`price`), added to the per-(lock group, section) table."""
+        hold = self.price(cpu, prev_owner, cs)
+        name, lines = cs.lock, cs.lines
+        group = self.lock_groups.get(name)
+        if group is None:
+            group = self.lock_groups[name] = lock_group(name)
+        acc = self.sections.get((group, cs.section))
+        if acc is None:
+            acc = self.sections[(group, cs.section)] = [0, 0.0, 0, 0, 0, 0]
+        acc[0] += 1
+        acc[1] += hold
+        acc[2] += cs.visits
+        if lines is not None:
+            acc[3] += lines.hits
+            acc[4] += len(lines.remote)
+            acc[5] += lines.cold
+        return hold
+
+    def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
+        """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
+        name, ops, visits, writes, size, lines = cs.lock, cs.ops, cs.visits, cs.writes, cs.size, cs.lines
+        c = self.costs
+        if not (ops or writes):          # list heads and counters the previous holder wrote
+            return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, prev_owner, name, 0, 0)
+        per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
+        real = self.real_size(name, size)
+        if lines is None:
+            return (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
+                    + self._handover_lines(cpu, prev_owner, name, visits, writes / max(ops, 1)))
+        self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
+        hits, cold, remote, upgrades = lines
+        # the levels a scaled tree lacks lie on the path every search shares: cached
+        extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
+        xfer = self.xfer_to[cpu]
+        return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
+                + sum(map(xfer.__getitem__, remote)) + max(map(xfer.__getitem__, upgrades), default=0.0))
+
+    def _handover_lines(self, cpu: int, prev: int | None, name: str, visits: int, written: float) -> float:
+        """The lines the previous holder wrote, fetched from its cache (§4.1's d).
+
+        Its per-search average, as far as this section touches that many. With line
+        tracking, tree sections count their transfers themselves and ignore this; sections
+        without a tree (pool lists, vm_struct links) still pay it.
+        """
+        extra = 0.0
+        if prev is not None and prev != cpu:
+            extra = min(self.last_writes.get(name, 0.0), max(visits, 2)) * self.topology.xfer_ns(prev, cpu)
+        self.last_writes[name] = written if visits or written else 2.0
+        return extra
+
+    def real_size(self, lock: str, size: int) -> float:
+        """The node count this tree would have in the unscaled run (see ContentionCosts.tree_ns)."""
+        missing = self.scale - 1
+        if not missing or lock in self.real_size_locks:
+            return size
+        if lock == "free_vmap_area_lock":
+            # full_fit's holes sit in the free tree only once purged there: always without pools,
+            # and with pools only the share that decay sent back (the rest circulates via pools).
+            st = self.vm.stats
+            share = 1.0 if not self.vm.has_pools else (st.decayed / st.pool_adds if st.pool_adds else 0.0)
+            return size + (self.run.junk_holes_real - self.run.junk_holes) * share
+        # busy trees, address-sharded
+        return size + (self.run.setup_live_real - self.run.setup_live) / self.vm.nr_vmap_nodes
+
+    def table(self) -> list[dict]:
+        """The per-(lock group, section) table of the results, real-equivalent, longest total hold first."""
+        s = self.scale
+        return sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
+                        "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
+                        "lines_from_other_cpus": remote / n, "cold_lines": cold / n}
+                       for (lk, sec), (n, h, v, hits, remote, cold) in self.sections.items()),
+                      key=lambda d: -d["hold_s"])
