@@ -1,7 +1,17 @@
-"""The contention simulator's foundations: a discrete-event engine, queued spinlocks, topologies
-and the analytical models they are checked against (docs/contention-model.md).
+"""The contention simulator: N simulated CPUs running the kernel's test module on the kernel model.
 
-Part of the core: standard library only. The allocator-driven kernel scripts build on these.
+What it is, module by module: ``engine`` (a heap of (time, sequence) events), ``locks`` (FIFO queued
+and test-and-set spinlocks, a shared counter's line), ``topology`` (which CPUs share a core or a
+complex, and a line's transfer time between them), ``cachelines`` (the cache-line model, attached to
+the kernel's trees through ``RBTree.observer``), ``recorder`` (the event sink that turns lock events
+into named critical-section records), ``costs`` and ``pricing`` (every constant, and the hold time of
+a section), ``warm`` (the warm start of a scaled 6.9 run), ``sim`` (the CPU processes and results),
+``runs`` (pairs and sweeps shared by notebooks, benchmarks and widgets), ``profile`` (the perf-like
+tables), ``theory`` and ``synthetic`` (the analytical models and a one-lock workload they check),
+``published`` (the cover letter's numbers). docs/contention-model.md states the model.
+
+What it may import: the standard library, :mod:`vmaplab.kernel` and :mod:`vmaplab.workloads`, public
+names only (tests/test_layers.py). Never the course or Jupyter.
 """
 from .engine import Engine
 from .locks import FifoLock, LockStats, TasLock

@@ -1,7 +1,7 @@
 """The contention cost model: what a critical section, a handover and a page cost on a real machine.
 
 Assumptions, in prose. A CPU's time is local work (per call and per page, from
-:class:`vmaplab.costs.CostModel`), critical sections, spinning, and TLB-flush
+:class:`vmaplab.workloads.costs.CostModel`), critical sections, spinning, and TLB-flush
 interrupts. A critical section costs a fixed bookkeeping part plus its tree
 node accesses, priced by the state of each node's cache line
 (``cache_model="lines"``, contention-model.md §6.1's default): every node
@@ -64,7 +64,7 @@ class ContentionCosts:
     ipi_sender_ns: float = 10_000.0    # [E] §4.2: flush_tlb_kernel_range, sender waits for all
     ipi_receiver_ns: float = 1_500.0   # [E] §4.2: each receiving CPU
     # [M] nodes read per search per doubling of the tree, measured on vmaplab's own trees in the
-    # test's address patterns (benchmarks/tree_visits.py; tests/test_contention_costs.py checks them):
+    # test's address patterns (benchmarks/tree_visits.py; tests/test_contention_foundations.py checks them):
     # busy trees fill at their right end (the loop's areas above the live ones), where a red-black
     # tree's path is about 2 log2 n; the free tree's lowest-fit descent reads about one node a level
     busy_visits_per_level: float = 2.0
@@ -91,7 +91,7 @@ class ContentionCosts:
     def with_overrides(self, pairs: list[str]) -> "ContentionCosts":
         """A copy with ``NAME=VALUE`` constants changed (the CLI's ``--cost``).
 
-        NAME is a field of this class or of :class:`vmaplab.costs.CostModel` (per call and per
+        NAME is a field of this class or of :class:`vmaplab.workloads.costs.CostModel` (per call and per
         page, e.g. ``clear_page_ns``); VALUE a number (``none`` for an optional one, a word for
         ``cache_model``). Raises ValueError, naming the known fields, and changes nothing.
         """

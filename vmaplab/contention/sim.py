@@ -2,19 +2,21 @@
 
 How a run works. Each worker is the generator of :mod:`vmaplab.workloads`; one
 step of it performs real allocator calls on a real :class:`vmaplab.Vmalloc`.
-While it does, a recorder stands in for the tracer and turns the allocator's
-lock events into critical sections, each with the tree searches, node visits
-and node writes it really performed. The step's calls are then replayed in
-simulated time on the worker's CPU as a script: local work (per call, per
-page), lock requests (FIFO qspinlock or TAS, held for a time priced by
-:class:`ContentionCosts` from those counts), TLB-flush interrupts. When the
-script ends, the next step runs.
+While it does, the recorder attached as the allocator's event sink
+(``recorder.py``) turns its lock events into critical sections, each with the
+tree searches, node visits and node writes it really performed. The step's
+calls are then replayed in simulated time on the worker's CPU as a script of
+named steps (:class:`Run`, :class:`Request`, :class:`Atomic`, ...): local work
+(per call, per page), lock requests (FIFO qspinlock or TAS, held for a time
+``pricing.py`` computes from those counts), TLB-flush interrupts. When the
+script ends, the next step runs. Scaled 6.9 runs start each loop warm
+(``warm.py``).
 
 Invariants: the heap engine orders events by (time, sequence), every random
 choice comes from seeded streams, so the same arguments give the same result;
 a lock is granted in request order (FIFO) and only one CPU holds it.
 
-Simplifications (listed in the module, reported in the closing note):
+Simplifications:
   * an allocator call takes effect when its CPU starts it, and its critical
     sections are then replayed; with FIFO locks processed in request order the
     order of tree updates is the order of lock grants, except between locks;
@@ -434,8 +436,8 @@ class ContentionSim:
         would land on one worker, where the real run's many purges spread over all CPUs. 6.9:
         the CPU of the node's id, where a purge helper would run it (the node's VAs are those
         its own CPU freed; the kernel uses helpers only when ``vmap_lazy_nr`` reaches twice
-        ``lazy_max_pages``, which ``drain="kworker"`` measures as rare: 4 of 109 purges at
-        s = 1000); a CPU without a worker runs it alongside, and the purging CPU waits for the
+        ``lazy_max_pages``, which ``drain="kworker"`` finds rare: the CLI's ``purges`` line counts
+        the helpers); a CPU without a worker runs it alongside, and the purging CPU waits for the
         longest such one (flush_work). 6.8 has one global list and no helpers: the draining CPU
         does it all, but in a scaled run it is spread evenly over the running CPUs.
         """

@@ -1,6 +1,6 @@
 """Plotly figures of the core's state and records: the static views every widget also falls back to.
 
-Reads only the core's public API and its plain records (``vmaplab.lessons`` frames,
+Reads only the core's public API and its plain records (``vmaplab.course.lessons`` frames,
 ``Vmalloc`` nodes and trees, ``SimResult`` and its timeline tuples); draws, never
 computes allocator behaviour. Each ``*_figure`` returns a fresh ``go.Figure``;
 each ``*_traces`` helper returns the trace data a widget writes into its

@@ -3,7 +3,7 @@
 Mirrors nothing new: every step runs the core's own code (``FreeSpace.alloc``
 with ``find_vmap_lowest_match`` and ``va_clip``, ``Vmalloc`` calls, purges,
 the shrinker) and records what a viewer needs as plain tuples and dicts, so
-the figures (``vmaplab.viz``) only draw and the widgets only choose a frame.
+the figures (``vmaplab.course.figures``) only draw and the widgets only choose a frame.
 
 Invariants: the same arguments (and seed) give the same frames, byte for
 byte; a frame is never mutated after it is recorded; addresses in frames are

@@ -1,7 +1,7 @@
 """ipywidgets apps for the notebooks: controls that choose a frame, FigureWidgets that draw it.
 
 Each app holds a lesson model or simulator results from the core, a ``FigureWidget``
-built from the same ``vmaplab.viz`` figure as the static fallback, and controls.
+built from the same ``vmaplab.course.figures`` figure as the static fallback, and controls.
 Callbacks only pick data and write it into the figure inside ``batch_update()``
 (one comm message per step, not one per property). Animation uses ``Play``
 ``jslink``-ed to the step slider, so the clock runs in the browser and the kernel
@@ -28,7 +28,7 @@ from .lessons import FreeTreeDemo, PoolsDemo, free_tree_quiz, zone_nodes
 
 
 def _apply(fig: go.FigureWidget, traces: list[dict], first: int = 0) -> None:
-    """Write trace dicts (as the viz helpers return them) into ``fig.data[first:]``, in order."""
+    """Write trace dicts (as the figures helpers return them) into ``fig.data[first:]``, in order."""
     for trace, new in zip(fig.data[first:], traces):
         trace.update({k: v for k, v in new.items() if k != "type"})
 

@@ -8,7 +8,8 @@ Every value cites its section of docs/kernel-model.md.
 Invariants: all sizes are in bytes unless the name ends in ``_pages``;
 intervals are half-open ``[start, end)``.
 
-Simplifications: no KASLR (VMALLOC_START is the non-randomised base, kernel-model.md §3.2),
+Simplifications: VMALLOC_START here is the non-randomised base (kernel-model.md §3.2); a KASLR
+base is a machine's choice (``Vmalloc(vmalloc_start=...)``, or implied by a capture's addresses);
 no 5-level paging, no KMSAN-lowered VMALLOC_END.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1)
 ULONG_MAX = (1 << 64) - 1
 
-# --- §3.2 the x86-64 vmalloc window (4-level paging, no KASLR) ---------------
+# --- §3.2 the x86-64 vmalloc window (4-level paging, the non-randomised base) ---
 VMALLOC_START = 0xFFFFC90000000000
 VMALLOC_SIZE_TB = 32
 # Looks inclusive (ends in ...ffff) but the allocator uses it as the exclusive

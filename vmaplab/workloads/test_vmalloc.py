@@ -14,7 +14,7 @@ allocator call at a time, interleaved round-robin or in a seeded random order.
 Simplifications:
   * worker ``w`` runs on CPU ``w % nr_online_cpus``, or on ``cpus[w]`` when the caller places
     the workers (the kthreads are unbound in the kernel);
-  * times come from :class:`vmaplab.costs.CostModel` for an uncontended CPU
+  * times come from :class:`vmaplab.workloads.costs.CostModel` for an uncontended CPU
     (cycles = ns × the model's GHz); contention is the simulator's business;
   * ``pcpu_alloc_test`` behaves as on a CONFIG_NEED_PER_CPU_KM kernel (it does
     nothing and passes): the percpu allocator is not modelled;
