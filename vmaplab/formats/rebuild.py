@@ -35,6 +35,18 @@ def _ascending_runs(lines: list[VmallocInfoLine]) -> list[list[VmallocInfoLine]]
     return runs
 
 
+KERNEL_HALF = 0xFFFF800000000000     # x86-64 4-level paging: kernel addresses start here
+
+
+def _check_disjoint(info: VmallocInfo) -> None:
+    """Real addresses: no two lines may share an address (a line repeated, or areas overlapping)."""
+    lines = sorted(info, key=lambda line: (line.start, line.lineno))
+    for a, b in zip(lines, lines[1:]):
+        if b.start < a.end:
+            raise VmallocInfoError(f"line {b.lineno}: {b.start:#x}-{b.end:#x} overlaps line {a.lineno} "
+                                   f"({a.start:#x}-{a.end:#x}): one read of /proc/vmallocinfo never repeats an area")
+
+
 def _choose_vmalloc_start(info: VmallocInfo) -> int:
     """VMALLOC_START for real addresses: the default window, or the KASLR base they imply (1 GiB aligned)."""
     outside = [line for line in info if not (MODULES_VADDR <= line.start and line.end <= MODULES_END)]
@@ -44,6 +56,9 @@ def _choose_vmalloc_start(info: VmallocInfo) -> int:
     if VMALLOC_START <= lo and hi < VMALLOC_START + VMALLOC_TOTAL:
         return VMALLOC_START
     base = lo & ~((1 << 30) - 1)
+    if base < KERNEL_HALF:
+        raise VmallocInfoError(f"address {lo:#x} is not a kernel address (below {KERNEL_HALF:#x}): "
+                               "no vmalloc window can hold it")
     if hi >= base + VMALLOC_TOTAL:
         raise VmallocInfoError(f"addresses {lo:#x}..{hi:#x} do not fit one 32 TiB vmalloc window")
     return base
@@ -64,6 +79,8 @@ def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", **kwargs):
     if info.lines and not info.hashed:
         kwargs.setdefault("vmalloc_start", _choose_vmalloc_start(info))
     autorun = kwargs.pop("autorun_work", True)
+    if not info.hashed:
+        _check_disjoint(info)
     vm = Vmalloc(nr_cpus=nr_cpus, version=version, autorun_work=False, **kwargs)
     busy = [line for line in info if line.kind != "unpurged"]
     unpurged = [line for line in info if line.kind == "unpurged"]
@@ -109,6 +126,10 @@ def _import_busy(vm, line: VmallocInfoLine) -> None:
         flags |= VM_UNINITIALIZED            # 6.9 prints an area being set up without N= counts
     if flags & VM_ALLOC and line.pages * PAGE_SIZE == line.size:
         flags |= VM_NO_GUARD
+    if flags & VM_ALLOC and line.pages and line.pages not in (line.size // PAGE_SIZE, line.size // PAGE_SIZE - 1):
+        raise VmallocInfoError(f"line {line.lineno}: a vmalloc area of {line.size} bytes holds "
+                               f"{line.size // PAGE_SIZE - 1} pages (or all {line.size // PAGE_SIZE} without a guard), "
+                               f"not pages={line.pages}")
     va = _place(vm, line, 0)
     area = VmStruct(flags, line.caller)
     vm.setup_vmalloc_vm(area, va, flags, line.caller)

@@ -94,10 +94,17 @@ class VmallocInfo:
         return Counter(line.key() for line in self.lines)
 
 
+MAX_DIGITS = 20          # a u64 in decimal; longer numbers are not the kernel's
+
+
 def _parse_line(lineno: int, text: str) -> VmallocInfoLine:
     m = LINE_RE.match(text)
     if m is None:
-        raise VmallocInfoError(f"line {lineno}: does not match the vmallocinfo grammar: {text!r}")
+        raise VmallocInfoError(f"line {lineno}: does not match the vmallocinfo grammar: {text[:200]!r}")
+    long = [g for g in ("size", "pages") if m[g] and len(m[g]) > MAX_DIGITS] + \
+        [n for n in re.findall(r"=(\d+)", m["numa"] or "") if len(n) > MAX_DIGITS]
+    if long:
+        raise VmallocInfoError(f"line {lineno}: a number longer than {MAX_DIGITS} digits: {text[:200]!r}")
     start, end, size = int(m["start"], 16), int(m["end"], 16), int(m["size"])
     if size <= 0 or size % PAGE_SIZE:
         raise VmallocInfoError(f"line {lineno}: size {size} is not a positive multiple of {PAGE_SIZE}: {text!r}")
@@ -128,7 +135,12 @@ def parse_vmallocinfo(text: str) -> VmallocInfo:
     """Parse /proc/vmallocinfo text into typed records; raise VmallocInfoError on the first bad line."""
     if not isinstance(text, str):
         raise VmallocInfoError(f"expected the text of /proc/vmallocinfo, got {type(text).__name__}")
-    info = VmallocInfo([_parse_line(i, line) for i, line in enumerate(text.splitlines(), 1)])
+    # the kernel ends every line with "\n" and nothing else: split there only (str.splitlines would
+    # also split at \x0c, \x85, \u2028 ... and number the lines wrong)
+    rows = text.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    info = VmallocInfo([_parse_line(i, line) for i, line in enumerate(rows, 1)])
     if info.lines and len({line.hashed for line in info.lines}) > 1:
         raise VmallocInfoError("mixed hashed and real addresses: the file is not from one read")
     return info

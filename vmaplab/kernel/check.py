@@ -17,7 +17,8 @@ Invariants checked (O(n) over all areas):
   5. ``vmap_lazy_nr`` equals the lazy pages; ``nr_vmalloc_pages`` the pages of
      vmalloc areas;
   6. vm_structs agree with their VAs; every page a live area owns is allocated
-     and owned once;
+     and owned once; the page allocator's count is not negative; each page
+     alloc_pages() handed out is counted in exactly as many mappings as hold it;
   7. vmap blocks: ``used + free + dirty == VMAP_BBMAP_BITS``, queued iff free,
      hashed iff their VA is busy;
   8. the tree's lowest match agrees with the linear scan (sampled queries).
@@ -195,8 +196,14 @@ def _check_accounting(vm, bad) -> None:
                 owned.add(pfn)
     if vmalloc_pages != vm.nr_vmalloc_pages:
         bad(f"nr_vmalloc_pages is {vm.nr_vmalloc_pages}, vmalloc areas hold {vmalloc_pages}")
-    if vm.pages.nr_used < len(owned):
+    if vm.pages.nr_used < len(owned) or vm.pages.nr_used < 0:
         bad(f"page allocator reports {vm.pages.nr_used} used pages, areas own {len(owned)}")
+    mapped = vm.mapped_pfn_counts()
+    for pfn, n in vm._user_pages.items():
+        if n != mapped.get(pfn, 0) or not vm.pages.is_allocated(pfn):
+            bad(f"page {pfn:#x} from alloc_pages() is counted in {n} mappings, maps hold it "
+                f"{mapped.get(pfn, 0)} times (allocated: {vm.pages.is_allocated(pfn)})")
+            break
 
 
 def _check_blocks(vm, bad) -> None:

@@ -18,9 +18,15 @@ from .area import VmapArea, VmStruct
 from .config import PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, is_power_of_2
 from .errors import InvalidArgumentError, InvariantError
 from .freespace import NOTHING_FIT, va_clip
-from .state import VmallocState
+from .state import VmallocState, check_int
 
 PCPU_CALLER = "pcpu_get_vm_areas+0x0/0x1050"
+
+
+def _as_list(values, what: str) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, range)):
+        raise InvalidArgumentError(f"pcpu_get_vm_areas: {what} must be a list of ints, got {values!r}")
+    return list(values)
 
 
 class PcpuMixin(VmallocState):
@@ -84,8 +90,9 @@ class PcpuMixin(VmallocState):
         allocator runs one reclaim_and_purge_vmap_areas() and retries once.
         """
         self._check_cpu(cpu)
-        offsets, sizes = list(offsets), list(sizes)
-        if (not offsets or len(offsets) != len(sizes) or not isinstance(align, int)
+        offsets = [check_int(x, f"pcpu_get_vm_areas: offsets[{i}]", 0) for i, x in enumerate(_as_list(offsets, "offsets"))]
+        sizes = [check_int(x, f"pcpu_get_vm_areas: sizes[{i}]", 1) for i, x in enumerate(_as_list(sizes, "sizes"))]
+        if (not offsets or len(offsets) != len(sizes) or not isinstance(align, int) or isinstance(align, bool)
                 or not is_power_of_2(align) or align < PAGE_SIZE):
             raise InvalidArgumentError("pcpu_get_vm_areas: need as many offsets as sizes and a power-of-two align >= PAGE_SIZE")
         spans = sorted(zip(offsets, sizes))

@@ -27,6 +27,7 @@ from .config import PAGE_SHIFT, ULONG_MAX
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
+from .errors import InvalidArgumentError
 from .state import VmallocState
 
 
@@ -106,6 +107,7 @@ class PurgeMixin(VmallocState):
 
     def reclaim_and_purge_vmap_areas(self, cpu: int) -> None:
         """reclaim_and_purge_vmap_areas(): fragmented blocks first, then a full-decay purge (§4.7)."""
+        self._check_cpu(cpu)
         self.stats.reclaims += 1
         with self._purge_mutex(cpu):
             self.purge_fragmented_blocks_allcpus(cpu)
@@ -229,15 +231,37 @@ class PurgeMixin(VmallocState):
     def register_vmap_purge_notifier(self, fn) -> None:
         """register_vmap_purge_notifier(): ``fn(vm, cpu) -> pages freed`` runs when vmap space is exhausted."""
         if not callable(fn):
-            raise TypeError("a purge notifier must be callable")
+            raise InvalidArgumentError(f"register_vmap_purge_notifier: fn must be callable, got {fn!r}")
+        if fn in self._purge_notifiers:
+            raise InvalidArgumentError(f"register_vmap_purge_notifier: {fn!r} is registered already")
         self._purge_notifiers.append(fn)
 
     def unregister_vmap_purge_notifier(self, fn) -> None:
+        """unregister_vmap_purge_notifier(): remove ``fn`` from the chain."""
+        if fn not in self._purge_notifiers:
+            raise InvalidArgumentError(f"unregister_vmap_purge_notifier: {fn!r} is not registered")
         self._purge_notifiers.remove(fn)
 
     def _call_purge_notifiers(self, cpu: int) -> int:
+        """blocking_notifier_call_chain(&vmap_notify_list): the pages the notifiers say they freed.
+
+        A notifier that allocates runs inside this chain: the chain is not entered again then
+        (0 freed), so an allocating notifier cannot recurse without bound. A notifier must
+        return a page count (an int >= 0, or None for 0); anything else is a BadNotifierError.
+        """
+        if self._notifier_depth:
+            return 0
         freed = 0
-        for fn in list(self._purge_notifiers):
-            freed += int(fn(self, cpu) or 0)
+        self._notifier_depth += 1
+        try:
+            for fn in list(self._purge_notifiers):
+                got = fn(self, cpu)
+                if got is None:
+                    got = 0
+                if isinstance(got, bool) or not isinstance(got, int) or got < 0:
+                    raise InvalidArgumentError(f"purge notifier {fn!r} returned {got!r}, not a page count >= 0")
+                freed += got
+        finally:
+            self._notifier_depth -= 1
         self.stats.notifier_calls += 1
         return freed

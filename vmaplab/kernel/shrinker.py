@@ -13,6 +13,7 @@ documented. Only the 6.9 design has the shrinker; on 6.8 it counts nothing.
 from __future__ import annotations
 
 from .config import SHRINK_EMPTY, SHRINK_STOP
+from .state import check_int
 from .trace import Shrinker as ShrinkerEvent
 
 
@@ -28,6 +29,7 @@ class VmapNodeShrinker:
     def count(self, cpu: int = 0) -> int:
         """vmap_node_shrink_count(): pooled VAs over all nodes, or SHRINK_EMPTY when none."""
         vm = self._vm
+        vm._check_cpu(cpu)
         total = sum(vn.pool_total() for vn in vm.nodes)
         if vm._tr is not None:
             vm._tr.emit(ShrinkerEvent, cpu, "count", total)
@@ -40,8 +42,7 @@ class VmapNodeShrinker:
         """
         vm = self._vm
         vm._check_cpu(cpu)
-        if not isinstance(nr_to_scan, int) or nr_to_scan < 0:
-            raise ValueError(f"nr_to_scan must be a non-negative int, got {nr_to_scan!r}")
+        check_int(nr_to_scan, "shrinker.scan: nr_to_scan", 0)
         before = vm.stats.decayed
         vm.stats.shrinker_scans += 1
         if vm._node_layer:

@@ -46,6 +46,25 @@ if TYPE_CHECKING:
     from .vmap_block import VmapBlockQueue
 
 
+def check_int(value, what: str, low: int | None = None, high: int | None = None,
+              exc: type[VmallocError] = InvalidArgumentError) -> int:
+    """``value`` as an int (any integral type, not a bool), within [low, high]; else ``exc`` naming ``what``."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise exc(f"{what} must be an int, got {value!r}")
+    v = value.__index__()
+    if (low is not None and v < low) or (high is not None and v > high):
+        bounds = f">= {low}" if high is None else f"in {low}..{high}" if low is not None else f"<= {high}"
+        raise exc(f"{what} must be {bounds}, got {v}")
+    return v
+
+
+def check_pfn_list(pages, what: str) -> list[int]:
+    """A list or tuple of page frame numbers as ints; a string, a bool or a float is refused."""
+    if isinstance(pages, (str, bytes)) or not isinstance(pages, (list, tuple, range)):
+        raise InvalidArgumentError(f"{what} must be a list of page frame numbers, got {type(pages).__name__}")
+    return [check_int(p, f"{what}[{i}]", 0) for i, p in enumerate(pages)]
+
+
 class EventSink(Protocol):
     """What ``Vmalloc.attach_tracer`` takes: a Tracer, or any recorder of the same events."""
 
@@ -122,6 +141,9 @@ class VmallocState:
     _rcu_pending: list[tuple[int, int]]
     _rcu_addrs: set[int]
     _ram_maps: dict[int, list[int]]     # vm_map_ram() areas outside vmap blocks: start -> pfns
+    _page_arrays: dict[int, int]        # a large vmalloc's page-array area -> the area it serves
+    _user_pages: dict[int, int]         # pages alloc_pages() handed out -> their live vmap/vm_map_ram mappings
+    _notifier_depth: int                # purge notifiers running (one may allocate: no re-entry)
     # -- what others read --
     stats: Stats
     dmesg: KernelLog
@@ -145,6 +167,7 @@ class VmallocState:
         def _vm_unmap_aliases(self, start: int, end: int, flush: bool, cpu: int) -> None: ...  # vmap_block.py
         def _vb_lookup(self, addr: int): ...                                                   # vmap_block.py
         def _vb_hash(self, addr: int): ...                                                     # vmap_block.py
+        def _map_user_pages(self, pages, delta: int) -> None: ...                              # vmalloc.py
 
     @property
     def nr_online_cpus(self) -> int:
@@ -163,6 +186,8 @@ class VmallocState:
 
     def addr_to_node_id(self, addr: int) -> int:
         """addr_to_node_id() = (addr / vmap_zone_size) % nr_vmap_nodes (§3.4)."""
+        if type(addr) is not int:           # the hot path takes plain ints; anything else is checked
+            addr = check_int(addr, "addr_to_node_id: addr", 0, ULONG_MAX)
         return (addr // self.vmap_zone_size) % self.nr_vmap_nodes
 
     def addr_to_node(self, addr: int) -> VmapNode:
@@ -314,15 +339,13 @@ class VmallocState:
                 f"optionally followed by ' [module]'), with no vmallocinfo keyword")
 
     @staticmethod
-    def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS) -> None:
-        if not isinstance(flags, int) or flags < 0 or flags & ~allowed:
-            raise InvalidArgumentError(f"unknown VM_* flags {flags!r}")
+    def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS, what: str = "flags") -> None:
+        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0 or flags & ~allowed:
+            raise InvalidArgumentError(f"{what}: unknown or refused VM_* flags {flags!r}")
 
     def _check_pages(self, pages, func: str) -> list[int]:
-        try:
-            pages = [int(p) for p in pages]
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"{func}: pages must be a list of page frame numbers") from None
+        """A list of distinct allocated page frame numbers (ints, not bools or strings), or InvalidArgumentError."""
+        pages = check_pfn_list(pages, f"{func}: pages")
         if not pages:
             raise InvalidArgumentError(f"{func}: count 0 (no pages)")
         bad = [p for p in pages if not self.pages.is_allocated(p)]

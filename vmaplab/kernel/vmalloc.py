@@ -31,7 +31,7 @@ from .config import (
     BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
     IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, PAGE_MASK, PAGE_SHIFT,
     PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
-    VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
+    VM_ALL_FLAGS, VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
     VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
     VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
     nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
@@ -49,11 +49,18 @@ from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
-from .state import Stats, VmallocState
+from .state import Stats, VmallocState, check_int, check_pfn_list
 from .walks import WalksMixin
 
 
 VERSIONS = ("6.8", "6.9")
+# VM_* flags __vmalloc_node_range refuses: they belong to other kinds of area
+VMALLOC_REFUSED_FLAGS = VM_IOREMAP | VM_MAP | VM_MAP_PUT_PAGES | VM_SPARSE
+# The kernel retries for as long as a notifier reports freed pages; one that reports pages and frees
+# none would hang it. vmaplab gives the chain this many rounds, then fails as when none frees.
+MAX_NOTIFIER_ROUNDS = 8
+MAX_POOLS_PER_NODE = 1 << 12        # a what-if may grow the pools; beyond this a machine takes minutes to build
+MAX_RAM_PAGES = 1 << 28             # 1 TiB: the page bitmap is one byte a page
 DEFAULT_RAM_PAGES = (64 << 30) // PAGE_SIZE     # a 64 GiB machine
 
 
@@ -96,8 +103,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.numa = numa
         self.nr_mem_nodes = nr_mem_nodes
         self.version = version
-        self.seed = seed
-        self.rng = random.Random(seed)     # for workloads that take their randomness from the machine
+        self.seed = check_int(seed, "seed", exc=ConfigError)
+        self.rng = random.Random(self.seed)     # for workloads that take their randomness from the machine
         self.nr_cpus = nr_cpus
         self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
         window = vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1
@@ -132,7 +139,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
                       for i in range(self.nr_vmap_nodes)]
         self.pages = PageAllocator(nr_ram_pages, nr_mem_nodes)
-        early = [(int(s), int(e)) for s, e in early_areas]
+        early = self._check_early_areas(early_areas)
         self.free_space = FreeSpace(early, warn=self.dmesg.warn)
         self.free_space.spare = self._take_ne_fit_preload
         for s, e in early:
@@ -146,13 +153,35 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._rcu_pending: list[tuple[int, int]] = []
         self._rcu_addrs: set[int] = set()
         self._ram_maps: dict[int, list[int]] = {}
+        self._page_arrays: dict[int, int] = {}
+        self._user_pages: dict[int, int] = {}
         self._purge_depth = 0
+        self._notifier_depth = 0
         # §3.9 per-CPU kva allocator sizing.
         self.vmap_bbmap_bits = vmap_bbmap_bits or vmap_bbmap_bits_for(config_nr_cpus)
         self.vmap_max_alloc = vmap_max_alloc
         self.vmap_block_size = self.vmap_bbmap_bits * PAGE_SIZE
         self.vmap_block_queue = [VmapBlockQueue() for _ in range(nr_cpus)]
         self.shrinker = VmapNodeShrinker(self)
+
+    def _check_early_areas(self, early_areas) -> list[tuple[int, int]]:
+        """vmlist's early areas: page-aligned, non-overlapping [start, end) ranges inside the vmalloc window."""
+        try:
+            ranges = [(s, e) for s, e in early_areas]
+        except (TypeError, ValueError):
+            raise ConfigError("early_areas must be (start, end) pairs") from None
+        out = []
+        for i, (s, e) in enumerate(ranges):
+            s = check_int(s, f"early_areas[{i}] start", exc=ConfigError)
+            e = check_int(e, f"early_areas[{i}] end", exc=ConfigError)
+            if s % PAGE_SIZE or e % PAGE_SIZE or not self.VMALLOC_START <= s < e <= self.VMALLOC_END:
+                raise ConfigError(f"early_areas[{i}] {s:#x}-{e:#x} must be page aligned, non-empty and inside "
+                                  f"the vmalloc window {self.VMALLOC_START:#x}-{self.VMALLOC_END:#x}")
+            out.append((s, e))
+        for (s0, e0), (s1, e1) in zip(sorted(out), sorted(out)[1:]):
+            if s1 < e0:
+                raise ConfigError(f"early_areas {s0:#x}-{e0:#x} and {s1:#x}-{e1:#x} overlap")
+        return out
 
     @staticmethod
     def _validate_config(nr_cpus, version, nr_online, vmalloc_size, zone_pages, max_va_pages,
@@ -168,13 +197,19 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             if nr_online > nr_cpus:
                 raise ConfigError(f"nr_online_cpus={nr_online} exceeds nr_cpus={nr_cpus} (possible CPUs)")
         if vmalloc_size is not None:
-            positive_int("vmalloc_size", vmalloc_size, 2 * PAGE_SIZE)
+            # three pages at least: a one-page area and its guard page, below the exclusive end
+            positive_int("vmalloc_size", vmalloc_size, 3 * PAGE_SIZE)
             if vmalloc_size % PAGE_SIZE or vmalloc_size > VMALLOC_TOTAL + 1:
                 raise ConfigError(f"vmalloc_size must be a page multiple <= 32 TiB, got {vmalloc_size:#x}")
         positive_int("vmap_zone_size_pages", zone_pages)
         positive_int("max_va_size_pages", max_va_pages)
+        if max_va_pages > MAX_POOLS_PER_NODE:
+            raise ConfigError(f"max_va_size_pages must be <= {MAX_POOLS_PER_NODE} (pools per node; the kernel has "
+                              f"{MAX_VA_SIZE_PAGES}), got {max_va_pages}")
         positive_int("lazy_max_unit_pages", lazy_unit)
         positive_int("nr_ram_pages", nr_ram_pages)
+        if nr_ram_pages > MAX_RAM_PAGES:
+            raise ConfigError(f"nr_ram_pages must be <= {MAX_RAM_PAGES} (1 TiB of simulated RAM), got {nr_ram_pages}")
         positive_int("config_nr_cpus", config_nr_cpus)
         if config_nr_cpus < nr_cpus:
             raise ConfigError(f"config_nr_cpus (CONFIG_NR_CPUS={config_nr_cpus}) < nr_cpus={nr_cpus}")
@@ -274,6 +309,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             va = VmapArea()
         tr = self._tr
         purged = False
+        notifier_rounds = 0
         while True:
             if addr is None:
                 if self._ne_fit_preload[cpu] is None:
@@ -289,7 +325,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 self.reclaim_and_purge_vmap_areas(cpu)
                 purged = True
                 continue
-            if self._call_purge_notifiers(cpu) > 0:
+            if notifier_rounds < MAX_NOTIFIER_ROUNDS and self._call_purge_notifiers(cpu) > 0:
+                notifier_rounds += 1
                 purged = False
                 continue
             self.stats.alloc_failures += 1
@@ -370,8 +407,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_size(size)
         self._check_align(align)
         self._check_window(start, end)
-        self._check_flags(flags)
-        self._check_flags(gfp, ULONG_MAX)
+        self._check_flags(flags, VM_ALL_FLAGS & ~VMALLOC_REFUSED_FLAGS, "vmalloc_node_range: flags")
+        self._check_flags(gfp, ULONG_MAX, "gfp")
         self._check_caller(caller)
         if flags & VM_ALLOW_HUGE_VMAP:
             raise InvalidArgumentError("VM_ALLOW_HUGE_VMAP (vmalloc_huge) is not modelled: vmaplab maps base pages only")
@@ -414,6 +451,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 self._remove_vm_area(area.addr, cpu)
                 return False
             area.pages_array_addr = nested
+            self._page_arrays[nested] = area.addr
             area.vpages = True
         pages: list[int] = []
         nid = self.cpu_to_node(cpu)            # NUMA_NO_NODE: the CPU's local node first
@@ -462,8 +500,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """
         self._check_cpu(cpu)
         self._check_flags(flags)
-        if flags & (VM_FLUSH_RESET_PERMS | VM_SPARSE):
-            raise InvalidArgumentError("vmap() does not take VM_FLUSH_RESET_PERMS or VM_SPARSE")
+        if flags & (VM_FLUSH_RESET_PERMS | VM_SPARSE | VM_ALLOC | VM_IOREMAP | VM_UNINITIALIZED):
+            raise InvalidArgumentError("vmap(): flags may not hold VM_FLUSH_RESET_PERMS, VM_SPARSE, VM_ALLOC, "
+                                       "VM_IOREMAP or VM_UNINITIALIZED (those areas are made by vmalloc/ioremap)")
         pages = self._check_pages(pages, "vmap")
         self._check_caller(caller)
         if flags & VM_NO_GUARD:
@@ -475,8 +514,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                                            self.VMALLOC_END, GFP_KERNEL, caller, cpu)
             if area is not None:
                 area.pages = pages
+                self._map_user_pages(pages, +1)
                 if flags & VM_MAP_PUT_PAGES:
                     area.nr_pages = len(pages)
+                    for pfn in pages:            # the area owns them now: vfree() releases them
+                        self._user_pages.pop(pfn, None)
                 addr = area.addr
         self._api_event(cpu, "vmap", addr, len(pages) << PAGE_SHIFT, caller)
         self._after_call(cpu)
@@ -486,7 +528,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """ioremap(): reserve a VM_IOREMAP area for a physical range; returns the address + offset."""
         self._check_cpu(cpu)
         self._check_size(size)
-        if not isinstance(phys_addr, int) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
+        if not isinstance(phys_addr, int) or isinstance(phys_addr, bool) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
             raise InvalidArgumentError(f"ioremap: bad physical range {phys_addr!r} + {size:#x}")
         self._check_caller(caller)
         offset = phys_addr & ~PAGE_MASK
@@ -505,8 +547,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     # ------------------------------------------------------------------ lookups
     def find_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
         """find_vmap_area(): the busy VA containing ``addr``, probing nodes upwards (§4.6)."""
-        if not isinstance(addr, int):
-            raise InvalidArgumentError(f"address must be an int, got {addr!r}")
+        self._check_cpu(cpu)
+        addr = check_int(addr, "find_vmap_area: addr")
         return self._lookup(addr, cpu, "find_vmap_area")[1]
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> VmStruct | None:
@@ -525,9 +567,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         kernel, no probing), so an address inside a VA that started in another
         zone's node is not found.
         """
-        if not isinstance(addr, int):
-            raise InvalidArgumentError(f"address must be an int, got {addr!r}")
-        addr &= PAGE_MASK
+        self._check_cpu(cpu)
+        addr = check_int(addr, "vmalloc_dump_obj: addr") & PAGE_MASK
         vn = self.addr_to_node(addr)
         va = self._locked(cpu, vn.busy_lock, "vmalloc_dump_obj", vn.busy.find, addr)
         if va is None or va.vm is None:
@@ -552,6 +593,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             raise WrongFreeFunctionError(f"{func}() of {addr:#x}: it is {kind}")
         if addr in self._rcu_addrs:
             raise BadFreeError(f"{func}() of {addr:#x}: already queued by kvfree_rcu() (double free)")
+        if addr in self._page_arrays:
+            raise BadFreeError(f"{func}() of {addr:#x}: it is the page array of the vmalloc area at "
+                               f"{self._page_arrays[addr]:#x}, freed with that area")
         return vn, va
 
     def _remove_vm_area(self, addr: int, cpu: int) -> VmStruct:
@@ -559,6 +603,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         va = self.find_unlink_vmap_area(addr, cpu)
         vm = va.vm
         va.vm = None
+        if not vm.flags & VM_ALLOC:                   # vmap() areas: their pages are no longer mapped here
+            self._map_user_pages(vm.pages, -1)
         self.free_vmap_area_noflush(va, cpu)
         return vm
 
@@ -573,6 +619,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             if vm.flags & VM_ALLOC:
                 self.nr_vmalloc_pages -= vm.nr_pages
         if vm.pages_array_addr is not None:
+            del self._page_arrays[vm.pages_array_addr]
             self._vfree_area(vm.pages_array_addr, cpu)       # kvfree(vm->pages)
         vm.pages = []
         vm.nr_pages = 0
@@ -658,33 +705,56 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     # ------------------------------------------------------------------ pages
     def alloc_pages(self, nr: int) -> list[int]:
         """Bulk-allocate ``nr`` pages for vmap()/vm_map_ram() callers; raises if RAM is short."""
-        if not isinstance(nr, int) or nr < 1:
-            raise InvalidArgumentError(f"alloc_pages: nr must be a positive int, got {nr!r}")
+        nr = check_int(nr, "alloc_pages: nr", 1)
         if nr > self.pages.nr_free:
             raise VmallocError(f"alloc_pages: only {self.pages.nr_free} pages free, {nr} requested")
-        return self.pages.alloc_pages_bulk(nr, 0)
+        pages = self.pages.alloc_pages_bulk(nr, 0)
+        self._user_pages.update(dict.fromkeys(pages, 0))
+        return pages
 
     def free_pages(self, pfns) -> None:
-        """Give pages from alloc_pages() back (refuses pages still mapped by vmap/vm_map_ram)."""
-        pfns = list(pfns)
-        mapped = self._mapped_pfns()
-        bad = [p for p in pfns if not self.pages.is_allocated(p) or p in mapped]
-        if bad:
-            raise VmallocError(f"free_pages: page frame {bad[0]:#x} is free or still mapped")
+        """Give pages from alloc_pages() back; refuses pages still mapped by vmap/vm_map_ram. O(pages freed)."""
+        pfns = check_pfn_list(pfns, "free_pages: pfns")
+        user = self._user_pages
+        for i, pfn in enumerate(pfns):
+            if pfn not in user:
+                raise InvalidArgumentError(f"free_pages: pfns[{i}] = {pfn:#x} is not a page alloc_pages() handed out "
+                                           "(free already, or the kernel's own)")
+            if user[pfn]:
+                raise InvalidArgumentError(f"free_pages: pfns[{i}] = {pfn:#x} is still mapped ({user[pfn]} mapping(s))")
+        if len(set(pfns)) != len(pfns):
+            raise InvalidArgumentError("free_pages: the same page frame is listed twice")
+        for pfn in pfns:
+            del user[pfn]
         self.pages.free_pages(pfns)
 
-    def _mapped_pfns(self) -> set[int]:
-        out: set[int] = set()
+    def _map_user_pages(self, pages, delta: int) -> None:
+        """Count the live mappings of alloc_pages() pages (+1 when mapped, -1 when unmapped)."""
+        user = self._user_pages
+        for pfn in pages:
+            if pfn in user:
+                user[pfn] += delta
+
+    def mapped_pfn_counts(self) -> dict[int, int]:
+        """Every mapped page frame and how many live mappings hold it (vm_structs, vm_map_ram), recomputed. O(n).
+
+        check() compares it with the running count free_pages() consults.
+        """
+        out: dict[int, int] = {}
+
+        def add(pages):
+            for pfn in pages:
+                out[pfn] = out.get(pfn, 0) + 1
         for vn in self.nodes:
             for va in vn.busy:
                 if va.vm is not None:
-                    out.update(va.vm.pages)
+                    add(va.vm.pages)
         for pages in self._ram_maps.values():
-            out.update(pages)
+            add(pages)
         for q in self.vmap_block_queue:
             for vb in q.vmap_blocks.values():
                 for _order, pages in vb.allocs.values():
-                    out.update(pages)
+                    add(pages)
         return out
 
     @classmethod

@@ -196,6 +196,7 @@ class VmapBlockMixin(VmallocState):
             if addr is not None:
                 vb = self._vb_lookup(addr)
                 vb.allocs[(addr - vb.va.va_start) >> PAGE_SHIFT] = (get_count_order(count), pages)
+                self._map_user_pages(pages, +1)
         else:
             va = self.alloc_vmap_area(count << PAGE_SHIFT, PAGE_SIZE, self.VMALLOC_START,
                                       self.VMALLOC_END, VMAP_RAM, GFP_KERNEL, cpu)
@@ -213,6 +214,7 @@ class VmapBlockMixin(VmallocState):
         /proc/vmallocinfo calls it with no pages (the capture does not list them).
         """
         self._ram_maps[va_start] = list(pages)
+        self._map_user_pages(pages, +1)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(): unmap what vm_map_ram(count pages) returned (no TLB flush yet)."""
@@ -227,6 +229,7 @@ class VmapBlockMixin(VmallocState):
             live = None if vb is None else vb.allocs.get(offset)
             if live is None or live[0] != get_count_order(count) or len(live[1]) != count:
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
+            self._map_user_pages(live[1], -1)
             self.vb_free(vb, addr, live[0], cpu)
         else:
             _vn, va = self._lookup(addr)
@@ -234,7 +237,7 @@ class VmapBlockMixin(VmallocState):
                     or va.flags & (VMAP_RAM | VMAP_BLOCK) != VMAP_RAM or va.size != count << PAGE_SHIFT):
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
             self.find_unlink_vmap_area(addr, cpu)
-            del self._ram_maps[addr]
+            self._map_user_pages(self._ram_maps.pop(addr), -1)
             self.free_vmap_area_noflush(va, cpu)
         self._api_event(cpu, "vm_unmap_ram", addr, count << PAGE_SHIFT, "")
         self._after_call(cpu)

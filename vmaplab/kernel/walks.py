@@ -22,7 +22,12 @@ from .config import (
 )
 from .errors import InvalidArgumentError, VmallocError
 from .lines import format_va_line, format_vm_line
-from .state import VmallocState
+from .state import VmallocState, check_int
+
+# The most one vread may ask for: /proc/kcore reads through the caller's buffer, which bounds it;
+# vmaplab builds the answer in memory, so a larger count is refused rather than attempted.
+MAX_VREAD = 1 << 30
+
 
 class WalksMixin(VmallocState):
     """vmallocinfo(), vread() and write() of :class:`vmaplab.Vmalloc`."""
@@ -75,8 +80,8 @@ class WalksMixin(VmallocState):
 
     def vread(self, addr: int, count: int) -> bytes:
         """vread_iter(): ``count`` bytes of kernel virtual memory from ``addr``, as /proc/kcore reads it."""
-        if not isinstance(addr, int) or not isinstance(count, int) or addr < 0 or count < 0 or addr > ULONG_MAX:
-            raise InvalidArgumentError(f"vread: bad address/count {addr!r}, {count!r}")
+        addr = check_int(addr, "vread: addr", 0, ULONG_MAX)
+        count = check_int(count, "vread: count", 0, MAX_VREAD)
         count = min(count, ULONG_MAX + 1 - addr)        # the kernel clamps an overflowing range
         out = bytearray(count)                           # holes read as zeros
         end = addr + count
