@@ -159,7 +159,7 @@ def test_cost_overrides_are_typed_and_bad_ones_change_nothing(capsys):
         (1.3, 60.0, 1.0, False, 10, "depth")
     assert base == ContentionCosts()                     # a copy: the defaults are untouched
     for bad, why in (["nope=1"], "unknown cost 'nope'"), (["f_smt"], "NAME=VALUE"), \
-                    (["f_smt=x"], "wants a number"), (["t_mem_ns=-5"], ">= 0"), (["init_on_alloc=2"], "true or false"):
+                    (["f_smt=x"], "wants a number"), (["t_mem_ns=-5"], "in 0.."), (["init_on_alloc=2"], "true or false"):
         with pytest.raises(ValueError, match=why):
             base.with_overrides(bad)
     assert main(["simulate", "--cost", "f_smt=fast", "--quiet"]) == 2

@@ -24,6 +24,7 @@ from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
 from .contention.published import published
 from .kernel.errors import ConfigError, VmallocError
+from .kernel.walks import MAX_VREAD
 from .workloads.scenarios import SCENARIOS, build_scenario
 from .formats.vmallocinfo import parse_vmallocinfo
 from .workloads.test_vmalloc import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
@@ -165,8 +166,8 @@ def cmd_test_vmalloc(args) -> int:
     try:
         params = TestVmallocParams.from_args(words, args.cpus)
     except ConfigError as e:
-        print(e)
-        return 1
+        print(f"vmaplab: error: {e}", file=sys.stderr)      # the script's own message, one line
+        return 2
     for version in args.version:
         vm = Vmalloc(nr_cpus=args.cpus, version=version, seed=args.seed)
         run = TestVmallocRun(vm, params, seed=args.seed, interleave=args.interleave)
@@ -184,10 +185,16 @@ def cmd_test_vmalloc(args) -> int:
     return 0
 
 
+MAX_CAPTURE_BYTES = 64 << 20      # a /proc/vmallocinfo of a large machine is a few MB
+
+
 def _read_text(path: str) -> str:
     try:
         with open(path, encoding="ascii") as f:
-            return f.read()
+            text = f.read(MAX_CAPTURE_BYTES + 1)
+        if len(text) > MAX_CAPTURE_BYTES:
+            raise ConfigError(f"cannot read {path}: more than {MAX_CAPTURE_BYTES >> 20} MiB, not a /proc/vmallocinfo")
+        return text
     except PermissionError:
         raise ConfigError(f"cannot read {path}: permission denied (/proc/vmallocinfo is mode 0400: "
                           f"run as root; with kptr_restrict=1 root also sees real addresses)") from None
@@ -244,10 +251,13 @@ def hexdump(addr: int, data: bytes) -> list[str]:
 
 def cmd_vread(args) -> int:
     vm = build_scenario(args.workload, args.version[0], args.seed, args.cpus)
-    addr = int(args.addr, 0)
-    count = int(args.count, 0)
-    print("\n".join(hexdump(addr, vm.vread(addr, count))))
+    print("\n".join(hexdump(args.addr, vm.vread(args.addr, args.count))))
     return 0
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """a / b, or None when b is 0 (a mask of tests that do nothing, e.g. pcpu_alloc_test alone)."""
+    return a / b if b else None
 
 
 def _simulate_one(version: str, kwargs: dict):
@@ -263,8 +273,8 @@ def cmd_simulate(args) -> int:
     try:
         params = TestVmallocParams.from_args(args.params, args.cpus)
     except ConfigError as e:
-        print(e)
-        return 1
+        print(f"vmaplab: error: {e}", file=sys.stderr)      # the script's own message, one line
+        return 2
     from .contention.costs import ContentionCosts
     try:
         costs = ContentionCosts().with_overrides(args.cost)
@@ -298,7 +308,7 @@ def cmd_simulate(args) -> int:
     if args.json:
         out = {v: r.as_dict() for v, r in results.items()}
         if len(results) == 2:
-            out["ratio"] = results["6.8"].wall_s / results["6.9"].wall_s
+            out["ratio"] = _ratio(results["6.8"].wall_s, results["6.9"].wall_s)
         print(json.dumps(out, indent=1, sort_keys=True))
         return 0
     for version, r in results.items():
@@ -318,7 +328,8 @@ def cmd_simulate(args) -> int:
     if len(results) == 2:
         a, b = results["6.8"], results["6.9"]
         pub = published()
-        print(f"ratio 6.8/6.9: {a.wall_s / b.wall_s:.1f}x (cover letter: {pub['6.8']['wall_s']:.3f} s / "
+        ratio = _ratio(a.wall_s, b.wall_s)
+        print(f"ratio 6.8/6.9: {'n/a (6.9 took no time)' if ratio is None else f'{ratio:.1f}x'} (cover letter: {pub['6.8']['wall_s']:.3f} s / "
               f"{pub['6.9']['wall_s']:.3f} s = {pub['ratio']:.1f}x); slow path {a.slowpath_self_pct:.2f}% -> "
               f"{b.slowpath_self_pct:.2f}% (published {pub['6.8']['slowpath_self_pct']}% -> "
               f"{pub['6.9']['slowpath_self_pct']}%)")
@@ -328,21 +339,42 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``vmaplab: error: ...``, exit status 2) instead of usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_in(low: int, high: int | None = None, base: int = 10):
+    """An argparse type: an int (``base`` 0 takes 0x...) within [low, high], else a one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, base)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a number (0x... or decimal)' if base == 0 else 'an int'}")
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high if high is not None else ''}".rstrip("."))
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vmaplab", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = _Parser(prog="vmaplab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="lazy free, purge and pool reuse on 6.8 and 6.9")
-    d.add_argument("--cpus", type=int, default=4, help="possible CPUs (default 4)")
+    d.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="possible CPUs (default 4)")
     d.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("test-vmalloc", help="test_vmalloc.sh against the simulated allocator")
     t.add_argument("params", nargs="*", help="performance | stress | smoke | key=value ...")
-    t.add_argument("--cpus", type=int, default=64, help="CPUs of the simulated machine (default 64, "
+    t.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="CPUs of the simulated machine (default 64, "
                    "the cover letter's); NUM_CPUS of the stress preset")
     t.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     t.add_argument("--interleave", choices=["round-robin", "random"], default="round-robin",
                    help="how workers take turns, one allocator call at a time")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -352,26 +384,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--from", dest="from_file", metavar="FILE", help="a /proc/vmallocinfo to rebuild")
     v.add_argument("--compare", action="store_true", help="with --from: report how many lines matched")
     v.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS), help="seeded scenario")
-    v.add_argument("--cpus", type=int, default=4, help="CPUs (with --from: the capture's CPU count)")
+    v.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="CPUs (with --from: the capture's CPU count)")
     v.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     v.set_defaults(func=cmd_vmallocinfo)
 
     r = sub.add_parser("vread", help="hexdump of vread(ADDR, COUNT) on a seeded scenario")
-    r.add_argument("addr", help="address (0x... or decimal)")
-    r.add_argument("count", help="bytes to read")
+    r.add_argument("addr", type=_int_in(0, (1 << 64) - 1, 0), help="address (0x... or decimal)")
+    r.add_argument("count", type=_int_in(0, MAX_VREAD, 0), help="bytes to read (0x... or decimal)")
     r.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS))
-    r.add_argument("--cpus", type=int, default=4)
+    r.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4)
     r.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     r.set_defaults(func=cmd_vread)
 
     m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
     m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
-    m.add_argument("--cpus", type=int, default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
+    m.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
     m.add_argument("--machine", default="threadripper-3970x", choices=["threadripper-3970x", "generic"])
     m.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
-    m.add_argument("--scale", type=int, default=1000, help="simulate 1/scale of the loops (default 1000)")
+    m.add_argument("--scale", type=_int_in(1, 10 ** 9), default=1000, help="simulate 1/scale of the loops (default 1000)")
     m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
                    help="the purge inside the call that queued it (default) or, experimental, as a kworker "
@@ -385,10 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                    help="change one constant of the cost model (repeatable), e.g. --cost f_smt=1.3 "
                         "--cost clear_page_ns=60; an unknown NAME lists the known ones")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--top", type=int, default=18, help="rows of the perf-like table")
+    m.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    m.add_argument("--top", type=_int_in(0, 10 ** 6), default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    m.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    m.add_argument("--jobs", type=_int_in(1, 256), default=min(2, os.cpu_count() or 1),
                    help="processes for the two versions (default: up to 2)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(func=cmd_simulate)
@@ -397,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:             # --help (0) or a bad argument (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     _echo(argv, sys.stderr if getattr(args, "json", False) else None)
     if getattr(args, "version", None) is not None:
         args.version = ["6.8", "6.9"] if args.version == "both" else [args.version]

@@ -124,6 +124,9 @@ class ContentionCosts:
         return ops * ((per_op - cold) * self.t_hit_ns + cold * self.t_mem_ns) + writes * self.t_hit_ns
 
 
+MAX_COST = 1e9        # one second per event (or a factor of 10^9): past any meaning, short of overflow
+
+
 def _parse_cost(name: str, text: str, default) -> object:
     """One ``--cost`` value, typed after the field's default."""
     if isinstance(default, str):
@@ -138,8 +141,8 @@ def _parse_cost(name: str, text: str, default) -> object:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} wants a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {text!r}")
+    if not 0 <= value <= MAX_COST:           # NaN fails both; a huge value would overflow sums to inf/NaN
+        raise ValueError(f"{name} must be a number in 0..{MAX_COST:g}, got {text!r}")
     return int(value) if isinstance(default, int) and value.is_integer() else value
 
 

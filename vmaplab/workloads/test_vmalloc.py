@@ -88,7 +88,8 @@ class TestVmallocParams:
         values: dict[str, int] = {}
         for arg in args:
             key, _, val = arg.partition("=")
-            if key not in known or not val.isdigit() or int(val) <= 0:
+            # ASCII digits only, as the script's [0-9]+ test: str.isdigit() would take "1²" or full-width digits
+            if key not in known or not val.isascii() or not val.isdigit() or int(val) <= 0:
                 raise ConfigError(f"Error: key or value is not correct: {key} {val}")
             values[key] = int(val)
         if values.get("use_huge"):
