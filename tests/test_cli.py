@@ -21,7 +21,6 @@ def test_python_dash_m_runs_the_same_cli():
 
 
 def test_bad_arguments_exit_nonzero(capsys):
-    import pytest
     assert main(["demo", "--version", "7.0"]) == 2
     assert main(["demo", "--cpus", "0"]) == 2
     err = capsys.readouterr().err.splitlines()

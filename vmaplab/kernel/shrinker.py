@@ -12,7 +12,7 @@ documented. Only the 6.9 design has the shrinker; on 6.8 it counts nothing.
 """
 from __future__ import annotations
 
-from .config import SHRINK_EMPTY, SHRINK_STOP
+from .config import SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX
 from .state import check_int
 from .trace import Shrinker as ShrinkerEvent
 
@@ -42,7 +42,7 @@ class VmapNodeShrinker:
         """
         vm = self._vm
         vm._check_cpu(cpu)
-        check_int(nr_to_scan, "shrinker.scan: nr_to_scan", 0)
+        check_int(nr_to_scan, "shrinker.scan: nr_to_scan", 0, ULONG_MAX)
         before = vm.stats.decayed
         vm.stats.shrinker_scans += 1
         if vm._node_layer:

@@ -47,11 +47,15 @@ if TYPE_CHECKING:
 
 
 def check_int(value, what: str, low: int | None = None, high: int | None = None,
-              exc: type[VmallocError] = InvalidArgumentError) -> int:
-    """``value`` as an int (any integral type, not a bool), within [low, high]; else ``exc`` naming ``what``."""
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+              exc: type[VmallocError] = InvalidArgumentError, integral: bool = False) -> int:
+    """``value`` as an int within [low, high]; else ``exc`` naming ``what``.
+
+    A bool is refused; so is any other integral type (numpy.int64, ...) unless ``integral``: the
+    kernel's arguments are C integers, and a float or a numpy scalar reaching them is a caller's bug.
+    """
+    if isinstance(value, bool) or not (isinstance(value, int) or (integral and hasattr(type(value), "__index__"))):
         raise exc(f"{what} must be an int, got {value!r}")
-    v = value.__index__()
+    v = int(value.__index__())
     if (low is not None and v < low) or (high is not None and v > high):
         bounds = f">= {low}" if high is None else f"in {low}..{high}" if low is not None else f"<= {high}"
         raise exc(f"{what} must be {bounds}, got {v}")
@@ -186,7 +190,7 @@ class VmallocState:
 
     def addr_to_node_id(self, addr: int) -> int:
         """addr_to_node_id() = (addr / vmap_zone_size) % nr_vmap_nodes (§3.4)."""
-        if type(addr) is not int:           # the hot path takes plain ints; anything else is checked
+        if type(addr) is not int or not 0 <= addr <= ULONG_MAX:     # the hot path: one type test
             addr = check_int(addr, "addr_to_node_id: addr", 0, ULONG_MAX)
         return (addr // self.vmap_zone_size) % self.nr_vmap_nodes
 
@@ -314,7 +318,7 @@ class VmallocState:
         in_modules = MODULES_VADDR <= start and end <= MODULES_END
         if not (in_vmalloc or in_modules):
             raise InvalidArgumentError(
-                f"window {start:#x}-{end:#x} is outside VMALLOC_START..VMALLOC_END "
+                f"window start={start:#x} end={end:#x} is outside VMALLOC_START..VMALLOC_END "
                 f"({self.VMALLOC_START:#x}-{self.VMALLOC_END:#x}) and MODULES_VADDR..MODULES_END")
 
     @staticmethod

@@ -103,7 +103,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.numa = numa
         self.nr_mem_nodes = nr_mem_nodes
         self.version = version
-        self.seed = check_int(seed, "seed", exc=ConfigError)
+        self.seed = check_int(seed, "seed", exc=ConfigError, integral=True)   # numpy.int64(3) is a fine seed
         self.rng = random.Random(self.seed)     # for workloads that take their randomness from the machine
         self.nr_cpus = nr_cpus
         self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
@@ -548,7 +548,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def find_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
         """find_vmap_area(): the busy VA containing ``addr``, probing nodes upwards (§4.6)."""
         self._check_cpu(cpu)
-        addr = check_int(addr, "find_vmap_area: addr")
+        addr = check_int(addr, "find_vmap_area: addr", 0, ULONG_MAX)
         return self._lookup(addr, cpu, "find_vmap_area")[1]
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> VmStruct | None:
@@ -568,7 +568,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         zone's node is not found.
         """
         self._check_cpu(cpu)
-        addr = check_int(addr, "vmalloc_dump_obj: addr") & PAGE_MASK
+        addr = check_int(addr, "vmalloc_dump_obj: addr", 0, ULONG_MAX) & PAGE_MASK
         vn = self.addr_to_node(addr)
         va = self._locked(cpu, vn.busy_lock, "vmalloc_dump_obj", vn.busy.find, addr)
         if va is None or va.vm is None:
@@ -632,7 +632,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         WrongFreeFunctionError for vmap/ioremap/vm_map_ram areas; nothing changes then.
         """
         self._check_cpu(cpu)
-        if addr is None or addr == 0:
+        if addr is None or (type(addr) is int and addr == 0):      # vfree(NULL); False is not NULL
             return
         _vn, va = self._live_area(addr, "vfree", cpu)
         vm = va.vm

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from .area import VmapArea
 from .config import GFP_KERNEL, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VMAP_BLOCK, VMAP_RAM, get_count_order
-from .errors import BadFreeError, InvalidArgumentError
+from .errors import BadFreeError
 from .trace import VmapBlock as VmapBlockEvent
-from .state import VmallocState
+from .state import VmallocState, check_int
 
 
 class VmapBlock:
@@ -219,8 +219,7 @@ class VmapBlockMixin(VmallocState):
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(): unmap what vm_map_ram(count pages) returned (no TLB flush yet)."""
         self._check_cpu(cpu)
-        if not isinstance(count, int) or count < 1:
-            raise InvalidArgumentError(f"vm_unmap_ram: count must be a positive page count, got {count!r}")
+        count = check_int(count, "vm_unmap_ram: count", 1)
         if not isinstance(addr, int) or addr & (PAGE_SIZE - 1) or not self.VMALLOC_START <= addr < self.VMALLOC_END:
             raise BadFreeError(f"vm_unmap_ram: bad address {addr!r}")
         if count <= self.vmap_max_alloc:
