@@ -148,3 +148,135 @@ def test_free_vm_area_of_a_reserved_range():
     with pytest.raises(WrongFreeFunctionError):
         vm.free_vm_area(vm.find_vm_area(a))
     assert VM_ALLOC & vm.find_vm_area(a).flags
+
+
+# ------------------------------------------------------------------ the defects of issue 12, one test each
+def _big(version="6.9"):
+    """A vmalloc large enough that its page array (> one page of pointers) is a vmalloc area itself."""
+    vm = Vmalloc(nr_cpus=2, version=version, nr_ram_pages=1 << 14, debug=True)
+    addr = vm.vmalloc(1024 * P)
+    return vm, addr, vm.find_vm_area(addr).pages_array_addr
+
+
+def test_the_page_array_area_of_a_large_vmalloc_refuses_vfree(version):
+    vm, addr, array = _big(version)
+    assert array is not None
+    before = snapshot(vm)
+    with pytest.raises(BadFreeError, match="page array"):
+        vm.vfree(array)
+    assert snapshot(vm) == before
+    vm.vfree(addr)                                  # the parent frees it
+    assert vm.find_vmap_area(array) is None
+    vm.rcu_grace_period()
+    vm.check()
+
+
+def test_vmap_refuses_the_flags_of_other_areas():
+    from vmaplab import VM_IOREMAP, VM_MAP_PUT_PAGES
+    vm = Vmalloc(nr_cpus=2, debug=True)
+    pages = vm.alloc_pages(2)
+    for flags in (VM_ALLOC | VM_MAP_PUT_PAGES, VM_ALLOC, VM_IOREMAP):
+        with pytest.raises(InvalidArgumentError, match="flags"):
+            vm.vmap(pages, flags)
+    addr = vm.vmap(pages, VM_MAP_PUT_PAGES)         # the one way an area owns vmap()'ed pages
+    vm.vfree(addr)
+    vm.purge()
+    assert vm.nr_vmalloc_pages == 0
+    vm.check()
+
+
+def test_free_pages_twice_in_one_call_or_after_use():
+    vm = Vmalloc(nr_cpus=2, debug=True)
+    p = vm.alloc_pages(1)[0]
+    used = vm.pages.nr_used
+    with pytest.raises(InvalidArgumentError, match="twice"):
+        vm.free_pages([p, p])
+    assert vm.pages.nr_used == used
+    vm.free_pages([p])
+    with pytest.raises(InvalidArgumentError, match="not a page alloc_pages"):
+        vm.free_pages([p])
+    mapped = vm.alloc_pages(1)
+    addr = vm.vm_map_ram(mapped)
+    with pytest.raises(InvalidArgumentError, match="still mapped"):
+        vm.free_pages(mapped)
+    vm.vm_unmap_ram(addr, 1)
+    vm.free_pages(mapped)
+    vm.check()
+
+
+def test_check_notices_a_negative_page_count():
+    from vmaplab import InvariantError
+    vm = Vmalloc(nr_cpus=2)
+    vm.pages._nr_used = -1
+    with pytest.raises(InvariantError, match="used pages"):
+        vm.check()
+
+
+def test_vmalloc_node_range_refuses_ioremap_and_vmap_flags():
+    from vmaplab import VM_IOREMAP, VM_MAP
+    vm = Vmalloc(nr_cpus=2)
+    for flags in (VM_IOREMAP, VM_MAP):
+        with pytest.raises(InvalidArgumentError, match="flags"):
+            vm.vmalloc_node_range(P, 1, vm.VMALLOC_START, vm.VMALLOC_END, flags=flags)
+
+
+@pytest.mark.parametrize("areas, why", [
+    ([(0x1000, 0x2000)], "inside the vmalloc window"),
+    ([(VMALLOC_START, VMALLOC_START + P + 1)], "page aligned"),
+    ([(VMALLOC_START, VMALLOC_START + 2 * P), (VMALLOC_START + P, VMALLOC_START + 3 * P)], "overlap"),
+    ([("a", "b")], "must be an int"),
+    ([(1,)], "pairs"),
+    (5, "pairs"),
+])
+def test_early_areas_are_validated(areas, why):
+    with pytest.raises(ConfigError, match=why):
+        Vmalloc(nr_cpus=2, early_areas=areas)
+
+
+def test_a_notifier_that_always_claims_pages_or_allocates_is_bounded():
+    vm = Vmalloc(nr_cpus=1, vmalloc_size=8 * P)
+    calls = []
+
+    def liar(vm, cpu):
+        calls.append(cpu)
+        return 1
+    vm.register_vmap_purge_notifier(liar)
+    assert vm.vmalloc(64 * P) is None               # fails, as when no notifier frees anything
+    assert 0 < len(calls) <= 8 and any("vmap allocation" in line for line in vm.dmesg)
+    vm.unregister_vmap_purge_notifier(liar)
+
+    def greedy(vm, cpu):
+        calls.append("greedy")
+        vm.vmalloc(64 * P)                          # allocates inside the chain: not re-entered
+        return 0
+    vm.register_vmap_purge_notifier(greedy)
+    assert vm.vmalloc(64 * P) is None
+    vm.unregister_vmap_purge_notifier(greedy)
+
+    def wrong(vm, cpu):
+        return "lots"
+    vm.register_vmap_purge_notifier(wrong)
+    with pytest.raises(InvalidArgumentError, match="not a page count"):
+        vm.vmalloc(64 * P)
+    with pytest.raises(InvalidArgumentError, match="not registered"):
+        vm.unregister_vmap_purge_notifier(liar)
+    vm.check()
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    (dict(nr_cpus=64, max_va_size_pages=10 ** 8), "max_va_size_pages"),
+    (dict(nr_ram_pages=2 ** 33), "nr_ram_pages"),
+    (dict(vmalloc_size=2 * P), "vmalloc_size"),
+    (dict(seed=1.5), "seed"),
+])
+def test_constructor_limits(kwargs, why):
+    with pytest.raises(ConfigError, match=why):
+        Vmalloc(**kwargs)
+
+
+def test_vread_caps_a_read():
+    vm = Vmalloc(nr_cpus=2)
+    for addr, count in ((0, 2 ** 64), (VMALLOC_START, 2 ** 40)):
+        with pytest.raises(InvalidArgumentError, match="count"):
+            vm.vread(addr, count)
+    assert vm.vread(ULONG_MAX, 16) == bytes(1)      # an overflowing range is clamped, as the kernel does

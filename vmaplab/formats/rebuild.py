@@ -64,18 +64,26 @@ def _choose_vmalloc_start(info: VmallocInfo) -> int:
     return base
 
 
-def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", **kwargs):
+def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool = True, **kwargs):
     """Vmalloc.from_vmallocinfo(): a machine whose areas reproduce the lines of ``text``.
 
     Real addresses are placed exactly, so ``vmallocinfo()`` reproduces the input
     line for line when ``nr_cpus`` and ``version`` match the machine it came
     from. Hashed addresses get simulated ones (lowest match), and the output then
-    matches the input as a multiset of lines without addresses.
+    matches the input as a multiset of lines without addresses. With ``strict``
+    (the default) a machine that would not re-emit the input so is refused with the
+    first line that differs; ``strict=False`` returns it anyway (``vmaplab vmallocinfo
+    --compare`` reports the differences itself).
     """
     info = parse_vmallocinfo(text)
-    nids = [nid for line in info for nid, _ in line.numa]
+    nids = [(nid, line.lineno) for line in info for nid, _ in line.numa]
     kwargs.setdefault("numa", bool(nids))
-    kwargs.setdefault("nr_mem_nodes", max(nids, default=0) + 1)
+    if nids:
+        top, lineno = max(nids)
+        if top + 1 > nr_cpus and "nr_mem_nodes" not in kwargs:
+            raise VmallocInfoError(f"line {lineno}: N{top}= names memory node {top}, but a machine with "
+                                   f"{nr_cpus} CPUs has at most {nr_cpus} memory nodes: pass the capture's CPU count")
+    kwargs.setdefault("nr_mem_nodes", max(nids, default=(0, 0))[0] + 1)
     if info.lines and not info.hashed:
         kwargs.setdefault("vmalloc_start", _choose_vmalloc_start(info))
     autorun = kwargs.pop("autorun_work", True)
@@ -100,7 +108,26 @@ def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", **kwargs):
             vm.free_vmap_area_noflush(va, 0)
     vm.autorun_work = autorun
     vm.check()
+    if strict:
+        _check_reemission(info, vm, nr_cpus, version)
     return vm
+
+
+def _check_reemission(info: VmallocInfo, vm, nr_cpus: int, version: str) -> None:
+    """The rebuilt machine prints the input: line for line (real addresses) or as a multiset (hashed)."""
+    again = parse_vmallocinfo(vm.vmallocinfo())
+    if info.hashed:
+        extra = info.counts() - again.counts()
+        if extra or len(again) != len(info):
+            first = next((line for line in info if line.key() in extra), info.lines[-1])
+            raise VmallocInfoError(f"line {first.lineno}: the rebuilt machine does not print this line")
+        return
+    for line, out in zip(info, again):
+        if line.format() != out.format():
+            raise VmallocInfoError(f"line {line.lineno}: {version} with {nr_cpus} CPUs would print "
+                                   f"{out.format()!r} here: the lines are not in the kernel's order")
+    if len(again) != len(info):
+        raise VmallocInfoError(f"line {len(info)}: the rebuilt machine prints {len(again)} lines, not {len(info)}")
 
 
 def _place(vm, line: VmallocInfoLine, va_flags: int):
