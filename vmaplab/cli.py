@@ -351,6 +351,8 @@ def _int_in(low: int, high: int | None = None, base: int = 10):
     """An argparse type: an int (``base`` 0 takes 0x...) within [low, high], else a one-line error."""
     def parse(text: str) -> int:
         try:
+            if not text.isascii():          # int() takes "١" or "１" as 1: a command line should not
+                raise ValueError(text)
             value = int(text, base)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'a number (0x... or decimal)' if base == 0 else 'an int'}")
