@@ -1,7 +1,20 @@
-"""Shared helpers: tiny machines that hit edge cases in a few calls, and state snapshots."""
+"""Shared helpers: tiny machines that hit edge cases in a few calls, state snapshots, Hypothesis profiles.
+
+``HYPOTHESIS_PROFILE=ci`` (the default) runs the property tests as CI does; ``deep`` runs many more
+examples and longer state-machine runs, for anyone changing the kernel model (docs/testing.md).
+"""
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.filter_too_much]
+settings.register_profile("ci", max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("deep", max_examples=2000, stateful_step_count=150, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from vmaplab import PAGE_SIZE, Vmalloc
 

@@ -136,7 +136,7 @@ def test_tree_matches_linear_reference(seed):
     assert not fs.tree.check()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)     # examples: the loaded profile
 @given(seed=st.integers(0, 2**32 - 1), size_pages=st.integers(1, 8), align_shift=st.integers(0, 20),
        vstart_pages=st.integers(0, 300))
 def test_adjusted_search_property(seed, size_pages, align_shift, vstart_pages):

@@ -1,6 +1,6 @@
 """A Hypothesis state machine over random API sequences on tiny machines, check() after every step."""
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -171,8 +171,7 @@ class VmallocMachine68(VmallocMachine):
     version = "6.8"
 
 
-SETTINGS = settings(max_examples=60, stateful_step_count=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = settings()          # the loaded profile (conftest.py: HYPOTHESIS_PROFILE=ci|deep)
 TestVmalloc69 = VmallocMachine.TestCase
 TestVmalloc69.settings = SETTINGS
 TestVmalloc68 = VmallocMachine68.TestCase
