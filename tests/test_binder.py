@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -54,6 +55,7 @@ def test_readme_badge_opens_the_tour_in_jupyterlab():
     assert m and (ROOT / m[1]).exists() and m[1].endswith("00-tour.ipynb")
 
 
+@pytest.mark.slow          # a fresh venv with the pinned requirements, then the tour: over a minute
 def test_binder_environment_installs_and_runs_the_tour(tmp_path):
     venv = tmp_path / "binder-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -148,6 +148,7 @@ def test_workers_warmed_together_get_interleaved_areas():
     assert all(lo < hi2 for lo, _hi in spans for _lo2, hi2 in spans)
 
 
+@pytest.mark.slow          # three 64-thread runs: about a minute on 2 cores
 def test_kworker_drain_runs_one_purge_at_a_time():
     """The inline drain lets purges overlap in simulated time; drain="kworker" serialises them, seeded."""
     with pytest.raises(ValueError):
