@@ -51,3 +51,20 @@ def test_no_citation_points_outside_the_repository():
             if re.search(r"\bspec §|shared/reference|kernel-vmalloc-spec|jupyter-practice", line) and path.name != "test_docs.py":
                 bad.append(f"{path.name}:{n}")
     assert bad == []
+
+
+def test_every_section_mark_in_the_code_resolves_to_a_docs_anchor():
+    """A bare §N means the doc named just before it, else its package's: contention-model.md for
+    vmaplab/contention and the cost models, kernel-model.md for the rest."""
+    kernel, contention = _anchors(DOCS / "kernel-model.md"), _anchors(DOCS / "contention-model.md")
+    missing, seen = [], 0
+    for path in (ROOT / "vmaplab").rglob("*.py"):
+        text = path.read_text()
+        default = contention if "contention" in path.parts or path.name == "costs.py" else kernel
+        for m in re.finditer(r"§(\d+(?:\.\d+)?)", text):
+            before = text[max(0, m.start() - 40):m.start()]
+            doc = kernel if "kernel-model" in before else contention if "contention-model" in before else default
+            seen += 1
+            if m[1].replace(".", "-") not in doc:
+                missing.append(f"{path.name}: §{m[1]}")
+    assert missing == [] and seen > 100
