@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from .area import VmapArea, decode_vn_id
 from .config import PAGE_SHIFT, ULONG_MAX
+from .errors import InvalidArgumentError
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
-from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
-from .errors import InvalidArgumentError
 from .state import VmallocState
+from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
 
 
 class PurgeMixin(VmallocState):

@@ -514,11 +514,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                                            self.VMALLOC_END, GFP_KERNEL, caller, cpu)
             if area is not None:
                 area.pages = pages
-                self._map_user_pages(pages, +1)
                 if flags & VM_MAP_PUT_PAGES:
                     area.nr_pages = len(pages)
                     for pfn in pages:            # the area owns them now: vfree() releases them
                         self._user_pages.pop(pfn, None)
+                else:
+                    self._map_user_pages(pages, +1)
                 addr = area.addr
         self._api_event(cpu, "vmap", addr, len(pages) << PAGE_SHIFT, caller)
         self._after_call(cpu)
