@@ -427,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for the two versions (default: up to 2)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(func=cmd_simulate)
+
+    from .oracle.cli import add_parser as add_oracle_parser
+    add_oracle_parser(sub, _int_in)
     return p
 
 
@@ -443,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vmaplab: error: --cpus must be >= 1 (nr_cpus must be >= 1), got {args.cpus}", file=sys.stderr)
         return 2
     try:
+        if args.cmd == "oracle":
+            from .oracle.cli import run_guarded
+            return run_guarded(args)
         return args.func(args)
     except VmallocError as e:
         print(f"vmaplab: error: {e}", file=sys.stderr)

@@ -53,7 +53,7 @@ from .state import Stats, VmallocState, check_int, check_pfn_list
 from .walks import WalksMixin
 
 
-VERSIONS = ("6.8", "6.9")
+VERSIONS = ("6.8", "6.9", "6.12")
 # VM_* flags __vmalloc_node_range refuses: they belong to other kinds of area
 VMALLOC_REFUSED_FLAGS = VM_IOREMAP | VM_MAP | VM_MAP_PUT_PAGES | VM_SPARSE
 # The kernel retries for as long as a notifier reports freed pages; one that reports pages and frees
@@ -124,17 +124,17 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if trace:
             self.start_trace()
         # §3.3 vmap_init_nodes(): possible CPUs, capped at 128; one node means no node layer.
-        if nr_vmap_nodes is not None and (version != "6.9" or not isinstance(nr_vmap_nodes, int)
+        if nr_vmap_nodes is not None and (version == "6.8" or not isinstance(nr_vmap_nodes, int)
                                           or not 1 <= nr_vmap_nodes <= min(nr_cpus, 128)):
             raise ConfigError(f"nr_vmap_nodes (a 6.9 what-if) must be in 1..min(nr_cpus, 128), got {nr_vmap_nodes!r}")
-        if version == "6.9":
+        if version != "6.8":
             # the what-if override stays within what the purge code relies on: nodes <= possible CPUs
             self.nr_vmap_nodes = nr_vmap_nodes or nr_vmap_nodes_for(nr_cpus)
             self.vmap_zone_size = vmap_zone_size_pages * PAGE_SIZE if self.nr_vmap_nodes > 1 else 1
         else:
             self.nr_vmap_nodes, self.vmap_zone_size = 1, 1
         # pools=False is a what-if (6.9 nodes without the pool fast path), not a kernel configuration
-        self._node_layer = version == "6.9" and self.nr_vmap_nodes > 1 and bool(pools)
+        self._node_layer = version != "6.8" and self.nr_vmap_nodes > 1 and bool(pools)
         self._merge_lazy = version == "6.8"
         self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
                       for i in range(self.nr_vmap_nodes)]

@@ -1,0 +1,134 @@
+"""``vmaplab oracle ...``: the real kernel as the referee (docs/oracle.md §5).
+
+Kept apart from vmaplab/cli.py so the main command line does not import the oracle until asked.
+Exit status: 0 when every op and the final /proc/vmallocinfo matched, 1 when something differs,
+2 for bad input, 3 when a prerequisite (qemu, apt, the archive) is missing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .errors import GuestError, OracleUnavailable, ScenarioError
+from .scenario import load_scenario, shipped_scenarios
+
+EXIT_UNAVAILABLE = 3
+
+
+def add_parser(sub, int_in) -> None:
+    o = sub.add_parser("oracle", help="run scenarios in Linux 6.12 under QEMU and in vmaplab, compare")
+    osub = o.add_subparsers(dest="oracle_cmd", required=True, parser_class=type(o))
+    r = osub.add_parser("run", help="run scenario files (or shipped names, or 'all') and compare op by op")
+    r.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="a .json file, a shipped name, or all")
+    r.add_argument("--smp", type=int_in(1, 64), help="override the scenarios' CPU count")
+    r.add_argument("--model", choices=["6.12", "6.9", "both"], default="both",
+                   help="which model version to compare with the kernel (default both)")
+    r.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    r.set_defaults(func=cmd_run)
+    ls = osub.add_parser("list", help="the shipped scenarios")
+    ls.set_defaults(func=cmd_list)
+    v = osub.add_parser("vmallocinfo", help="the guest's /proc/vmallocinfo; --compare re-emits it from vmaplab")
+    v.add_argument("--smp", type=int_in(1, 64), default=2)
+    v.add_argument("--compare", action="store_true", help="import it and compare vmaplab's re-emission")
+    v.set_defaults(func=cmd_vmallocinfo)
+
+
+def _resolve(names: list[str], smp):
+    shipped = {p.stem.split("-", 1)[1]: p for p in shipped_scenarios()}
+    paths = []
+    for name in names:
+        if name == "all":
+            paths += list(shipped.values())
+        elif name in shipped:
+            paths.append(shipped[name])
+        elif name.endswith(".json") or Path(name).exists():
+            paths.append(Path(name))
+        else:
+            raise ScenarioError(f"scenario {name!r} is neither a file nor one of: {', '.join(shipped)}, all")
+    return [load_scenario(p, smp) for p in paths]
+
+
+def cmd_list(args) -> int:
+    for p in shipped_scenarios():
+        scn = load_scenario(p)
+        print(f"{scn.name:28s} smp={scn.smp:<2d} ops={len(scn.ops):<4d} {scn.description}")
+    return 0
+
+
+def _print_comparison(run, versions) -> None:
+    scn = run.scenario
+    print(f"== {scn.name} (smp {scn.smp}, Linux {run.release}): {scn.description}")
+    head = f"{'#':>4s} {'cpu':>3s} {'call':34s} {'kernel':20s}" + "".join(f" {'vmaplab ' + v:24s}" for v in versions)
+    print(head)
+    for i, op in enumerate(scn.ops):
+        cells = [run.comparisons[v].ops[i] for v in versions]
+        k = cells[0].kernel
+        marks = "".join(f" {c.vmaplab + ('' if c.match else ' ≠'):24s}" for c in cells)
+        print(f"{i:4d} {op.cpu:3d} {op.describe()[:34]:34s} {k:20s}{marks}")
+    for v in versions:
+        c = run.comparisons[v]
+        f = c.final
+        print(f"   model {v}: {c.matched}/{len(c.ops)} ops matched; final /proc/vmallocinfo "
+              f"{'identical' if f.match else 'differs'} ({f.matched}/{f.kernel_lines} lines, callers aside)"
+              + ("" if f.match else f"; {f.first_difference}"))
+
+
+def cmd_run(args) -> int:
+    from .run import run_scenarios
+    scenarios = _resolve(args.scenarios, args.smp)
+    versions = ["6.12", "6.9"] if args.model == "both" else [args.model]
+    runs = run_scenarios(scenarios, versions)
+    ok = all(c.matched == len(c.ops) and c.final.match for r in runs for c in r.comparisons.values())
+    if args.json:
+        doc = {"kernel": runs[0].release, "scenarios": []}
+        for r in runs:
+            entry = {"name": r.scenario.name, "smp": r.scenario.smp}
+            for v in versions:
+                entry[v] = r.comparisons[v].to_json()
+            doc["scenarios"].append(entry)
+        first = runs[0].comparisons[versions[0]].to_json()
+        if len(runs) == 1:      # the one-scenario document of the issue: kernel, smp, ops, matched, total
+            doc.update({k: first[k] for k in ("smp", "ops", "matched", "total", "vmallocinfo")})
+        json.dump(doc, sys.stdout, indent=1)
+        print()
+    else:
+        for r in runs:
+            _print_comparison(r, versions)
+        print("\nscenario                     smp  ops " + " ".join(f"matched {v:5s}" for v in versions))
+        for r in runs:
+            print(f"{r.scenario.name:28s} {r.scenario.smp:3d} {len(r.scenario.ops):4d} "
+                  + " ".join(f"{r.comparisons[v].matched:5d}{'' if r.comparisons[v].final.match else '*':1s}      "
+                             for v in versions))
+        print("(* the final /proc/vmallocinfo differs)")
+    return 0 if ok else 1
+
+
+def cmd_vmallocinfo(args) -> int:
+    from .run import capture_vmallocinfo
+    release, text = capture_vmallocinfo(args.smp)
+    if not args.compare:
+        sys.stdout.write(text)
+        return 0
+    from ..kernel.vmalloc import Vmalloc
+    from .scenario import compare_vmallocinfo
+    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.smp, version="6.12")
+    out = vm.vmallocinfo()
+    exact = sum(a == b for a, b in zip(text.splitlines(), out.splitlines()))
+    cmp = compare_vmallocinfo(text, out)
+    same = out == text
+    print(f"Linux {release}, -smp {args.smp}: {len(text.splitlines())} lines; vmaplab re-emitted "
+          f"{exact} identical, order included{' (the whole text is byte-identical)' if same else ''}"
+          + ("" if cmp.match else f"; first difference {cmp.first_difference}"))
+    return 0 if same else 1
+
+
+def run_guarded(args) -> int:
+    try:
+        return args.func(args)
+    except OracleUnavailable as e:
+        print(f"vmaplab oracle: unavailable: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except GuestError as e:
+        print(f"vmaplab oracle: the guest failed: {e}", file=sys.stderr)
+        return 1

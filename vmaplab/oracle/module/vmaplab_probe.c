@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmaplab_probe: runs a vmaplab oracle scenario inside a real kernel.
+ *
+ * Written for vmaplab (not derived from kernel sources). It calls GPL-only
+ * exports (vm_unmap_aliases, kthread binding), hence MODULE_LICENSE("GPL").
+ *
+ * Protocol (docs/oracle.md): userspace writes one whole script to
+ * /proc/vmaplab_probe, one op per line, "OP CPU A B" with decimal or 0x
+ * numbers. The write does, in order and with nothing else allocated in
+ * between: settle (wait for RCU callbacks and the system workqueue, purge lazy
+ * areas, run the shrinkers; twice), read
+ * /proc/vmallocinfo into a buffer allocated at load time, run every op on a
+ * kthread bound to its CPU (created at load time, so their stacks already
+ * exist), flushing the system workqueue after each op so the drain work the
+ * op scheduled has finished, read /proc/vmallocinfo again, then free what the
+ * script left allocated. Reading the file returns the two snapshots and one
+ * "R index address" line per op.
+ */
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/completion.h>
+#include <linux/vmalloc.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/proc_fs.h>
+#include <linux/fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+#include <linux/cpumask.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+
+#define PROBE_MAX_OPS		4096
+#define PROBE_MAX_PAGES		1024	/* per vmap / vm_map_ram op */
+#define PROBE_SNAP_SIZE		(1UL << 20)
+#define PROBE_OUT_SIZE		(3UL << 20)
+#define PROBE_SCRIPT_SIZE	(256UL << 10)
+
+static unsigned long vmalloc_node_fn;	/* __vmalloc_node_noprof, from /proc/kallsyms */
+module_param(vmalloc_node_fn, ulong, 0400);
+MODULE_PARM_DESC(vmalloc_node_fn, "address of __vmalloc_node_noprof (for aligned vmalloc)");
+
+typedef void *(*vmalloc_node_t)(unsigned long size, unsigned long align,
+				gfp_t gfp, int node, const void *caller);
+
+enum probe_kind { P_NONE, P_VMALLOC, P_VMAP, P_RAM, P_IOREMAP };
+
+struct probe_op {
+	char name[24];
+	unsigned int cpu;
+	unsigned long a, b;
+	unsigned long result;
+	/* what a later free needs to know about this op's allocation */
+	enum probe_kind kind;
+	struct page **pages;
+	unsigned int nr_pages;
+	bool freed;
+};
+
+struct probe_cpu {
+	struct task_struct *task;
+	struct completion go, done;
+	struct probe_op *op;
+	bool stop;
+};
+
+static struct probe_op *ops;
+static unsigned int nr_ops;
+static struct probe_cpu *workers;
+static char *out, *script;
+static size_t out_len;
+static DEFINE_MUTEX(probe_lock);
+
+static void out_printf(const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	out_len += vscnprintf(out + out_len, PROBE_OUT_SIZE - out_len, fmt, args);
+	va_end(args);
+}
+
+static struct probe_op *ref_op(struct probe_op *op)
+{
+	if (op->a >= nr_ops || op->a >= (unsigned long)(op - ops))
+		return NULL;
+	return &ops[op->a];
+}
+
+static struct page **alloc_page_array(unsigned int n)
+{
+	struct page **pages = kcalloc(n, sizeof(*pages), GFP_KERNEL);
+	unsigned int i;
+
+	if (!pages)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i])
+			goto fail;
+	}
+	return pages;
+fail:
+	while (i--)
+		__free_page(pages[i]);
+	kfree(pages);
+	return NULL;
+}
+
+static void free_page_array(struct page **pages, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		__free_page(pages[i]);
+	kfree(pages);
+}
+
+/* Undo one allocation; returns false if @target holds none. */
+static bool release(struct probe_op *target)
+{
+	void *addr = (void *)target->result;
+
+	if (!addr || target->freed || target->kind == P_NONE)
+		return false;
+	switch (target->kind) {
+	case P_VMALLOC:
+		vfree(addr);
+		break;
+	case P_VMAP:
+		vunmap(addr);
+		free_page_array(target->pages, target->nr_pages);
+		break;
+	case P_RAM:
+		vm_unmap_ram(addr, target->nr_pages);
+		free_page_array(target->pages, target->nr_pages);
+		break;
+	case P_IOREMAP:
+		iounmap((void __iomem *)addr);
+		break;
+	default:
+		return false;
+	}
+	target->freed = true;
+	return true;
+}
+
+static int drop_caches(void)
+{
+	struct file *f = filp_open("/proc/sys/vm/drop_caches", O_WRONLY, 0);
+	loff_t pos = 0;
+	ssize_t n;
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	n = kernel_write(f, "2\n", 2, &pos);
+	filp_close(f, NULL);
+	return n < 0 ? n : 0;
+}
+
+static void run_op(struct probe_op *op)
+{
+	struct probe_op *target;
+
+	op->result = 0;
+	if (!strcmp(op->name, "vmalloc")) {
+		op->kind = P_VMALLOC;
+		op->result = (unsigned long)vmalloc(op->a);
+	} else if (!strcmp(op->name, "vmalloc_node")) {
+		op->kind = P_VMALLOC;
+		if (vmalloc_node_fn)
+			op->result = (unsigned long)((vmalloc_node_t)vmalloc_node_fn)(
+				op->a, op->b, GFP_KERNEL, NUMA_NO_NODE,
+				__builtin_return_address(0));
+	} else if (!strcmp(op->name, "vmap") || !strcmp(op->name, "vm_map_ram")) {
+		bool ram = op->name[1] == 'm' && op->name[2] == '_';
+
+		op->kind = ram ? P_RAM : P_VMAP;
+		op->nr_pages = op->a;
+		if (op->a == 0 || op->a > PROBE_MAX_PAGES)
+			return;
+		op->pages = alloc_page_array(op->a);
+		if (!op->pages)
+			return;
+		op->result = ram ? (unsigned long)vm_map_ram(op->pages, op->a, NUMA_NO_NODE)
+				 : (unsigned long)vmap(op->pages, op->a, VM_MAP, PAGE_KERNEL);
+		if (!op->result) {
+			free_page_array(op->pages, op->a);
+			op->pages = NULL;
+		}
+	} else if (!strcmp(op->name, "ioremap")) {
+		op->kind = P_IOREMAP;
+		op->result = (unsigned long)ioremap(op->a, op->b);
+	} else if (!strcmp(op->name, "vfree") || !strcmp(op->name, "vunmap") ||
+		   !strcmp(op->name, "iounmap") || !strcmp(op->name, "vm_unmap_ram")) {
+		target = ref_op(op);
+		op->result = target && release(target);
+	} else if (!strcmp(op->name, "release")) {
+		op->result = op->a < nr_ops && release(&ops[op->a]);
+	} else if (!strcmp(op->name, "vm_unmap_aliases")) {
+		vm_unmap_aliases();
+		op->result = 1;
+	} else if (!strcmp(op->name, "drop_caches")) {
+		op->result = drop_caches() == 0;
+	}
+}
+
+static int probe_thread(void *data)
+{
+	struct probe_cpu *w = data;
+
+	while (!kthread_should_stop()) {
+		if (wait_for_completion_interruptible(&w->go))
+			continue;
+		if (w->stop)
+			break;
+		run_op(w->op);
+		complete(&w->done);
+	}
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(HZ);
+	return 0;
+}
+
+static int on_cpu(struct probe_op *op)
+{
+	struct probe_cpu *w;
+
+	if (op->cpu >= nr_cpu_ids || !workers[op->cpu].task)
+		return -EINVAL;
+	w = &workers[op->cpu];
+	w->op = op;
+	reinit_completion(&w->done);
+	complete(&w->go);
+	wait_for_completion(&w->done);
+	/* the drain work an op schedules has run before the next op starts */
+	__flush_workqueue(system_wq);
+	return 0;
+}
+
+static void snapshot(const char *tag)
+{
+	struct file *f = filp_open("/proc/vmallocinfo", O_RDONLY, 0);
+	loff_t pos = 0;
+	ssize_t n;
+
+	out_printf("BEGIN-%s\n", tag);
+	if (IS_ERR(f)) {
+		out_printf("ERROR %ld\n", PTR_ERR(f));
+	} else {
+		while (out_len < PROBE_OUT_SIZE - 1) {
+			n = kernel_read(f, out + out_len, PROBE_OUT_SIZE - 1 - out_len, &pos);
+			if (n <= 0)
+				break;
+			out_len += n;
+		}
+		filp_close(f, NULL);
+	}
+	out_printf("END-%s\n", tag);
+}
+
+static void settle(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		/* stacks of exited tasks are vfree()d from RCU callbacks, then deferred to a work */
+		rcu_barrier();
+		__flush_workqueue(system_wq);
+		vm_unmap_aliases();
+		drop_caches();
+		__flush_workqueue(system_wq);
+	}
+}
+
+static int parse_script(char *text)
+{
+	char *line;
+
+	nr_ops = 0;
+	while ((line = strsep(&text, "\n")) != NULL) {
+		struct probe_op *op;
+
+		if (!*line)
+			continue;
+		if (nr_ops == PROBE_MAX_OPS)
+			return -E2BIG;
+		op = &ops[nr_ops];
+		memset(op, 0, sizeof(*op));
+		if (sscanf(line, "%23s %u %li %li", op->name, &op->cpu, &op->a, &op->b) < 2)
+			return -EINVAL;
+		nr_ops++;
+	}
+	return 0;
+}
+
+static ssize_t probe_write(struct file *file, const char __user *buf, size_t len, loff_t *ppos)
+{
+	unsigned int i;
+	int err;
+
+	if (len >= PROBE_SCRIPT_SIZE)
+		return -E2BIG;
+	mutex_lock(&probe_lock);
+	err = -EFAULT;
+	if (copy_from_user(script, buf, len))
+		goto unlock;
+	script[len] = '\0';
+	err = parse_script(script);
+	if (err)
+		goto unlock;
+	out_len = 0;
+	settle();
+	snapshot("BEFORE");
+	for (i = 0; i < nr_ops; i++) {
+		err = on_cpu(&ops[i]);
+		out_printf("R %u %s 0x%lx%s\n", i, ops[i].name, ops[i].result, err ? " badcpu" : "");
+	}
+	snapshot("AFTER");
+	/* free what the script left, each on the CPU that allocated it */
+	for (i = 0; i < nr_ops; i++) {
+		struct probe_op cleanup = { .name = "release", .cpu = ops[i].cpu, .a = i };
+
+		if (ops[i].result && !ops[i].freed && ops[i].kind != P_NONE)
+			on_cpu(&cleanup);
+	}
+	err = len;
+unlock:
+	mutex_unlock(&probe_lock);
+	return err;
+}
+
+static ssize_t probe_read(struct file *file, char __user *buf, size_t len, loff_t *ppos)
+{
+	ssize_t n;
+
+	mutex_lock(&probe_lock);
+	n = simple_read_from_buffer(buf, len, ppos, out, out_len);
+	mutex_unlock(&probe_lock);
+	return n;
+}
+
+static const struct proc_ops probe_proc_ops = {
+	.proc_write = probe_write,
+	.proc_read = probe_read,
+	.proc_lseek = default_llseek,
+};
+
+static void stop_workers(void)
+{
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct probe_cpu *w = &workers[cpu];
+
+		if (!w->task)
+			continue;
+		w->stop = true;
+		complete(&w->go);
+		kthread_stop(w->task);
+	}
+}
+
+static int __init probe_init(void)
+{
+	unsigned int cpu;
+
+	ops = kcalloc(PROBE_MAX_OPS, sizeof(*ops), GFP_KERNEL);
+	workers = kcalloc(nr_cpu_ids, sizeof(*workers), GFP_KERNEL);
+	out = kmalloc(PROBE_OUT_SIZE, GFP_KERNEL);
+	script = kmalloc(PROBE_SCRIPT_SIZE, GFP_KERNEL);
+	if (!ops || !workers || !out || !script)
+		goto nomem;
+	for_each_online_cpu(cpu) {
+		struct probe_cpu *w = &workers[cpu];
+
+		init_completion(&w->go);
+		init_completion(&w->done);
+		w->task = kthread_create_on_cpu(probe_thread, w, cpu, "vmaplab/%u");
+		if (IS_ERR(w->task)) {
+			w->task = NULL;
+			stop_workers();
+			goto nomem;
+		}
+		wake_up_process(w->task);
+	}
+	if (!proc_create("vmaplab_probe", 0600, NULL, &probe_proc_ops)) {
+		stop_workers();
+		goto nomem;
+	}
+	return 0;
+nomem:
+	kfree(ops);
+	kfree(workers);
+	kfree(out);
+	kfree(script);
+	return -ENOMEM;
+}
+
+static void __exit probe_exit(void)
+{
+	remove_proc_entry("vmaplab_probe", NULL);
+	stop_workers();
+	kfree(ops);
+	kfree(workers);
+	kfree(out);
+	kfree(script);
+}
+
+module_init(probe_init);
+module_exit(probe_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("vmaplab oracle probe: scripted vmalloc calls on chosen CPUs");

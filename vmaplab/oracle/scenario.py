@@ -1,0 +1,326 @@
+"""Oracle scenarios: one JSON file, run by the real kernel (through the probe) and by vmaplab.
+
+A scenario (docs/oracle.md §3) is ``{"name": ..., "smp": N, "ops": [...]}``; each op names its
+CPU and, when it allocates, the name (``"as"``) later ops free it by (``"ref"``). This module
+validates a scenario (a :class:`ScenarioError` names the op and the field), turns it into the
+probe's line protocol, replays it on a :class:`vmaplab.Vmalloc` rebuilt from the guest's own
+/proc/vmallocinfo read right before the ops, and compares the two op by op and line by line.
+
+Invariants: validation happens before anything runs; the model replay uses only public calls of
+the kernel model; a result is an address (``0x...``), ``NULL`` for a failed allocation, or
+``ok`` for a call that returns nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..formats.vmallocinfo import parse_vmallocinfo
+from ..kernel.config import PAGE_SIZE
+from ..kernel.vmalloc import Vmalloc
+from .errors import GuestError, ScenarioError
+
+MAX_SMP = 64
+MAX_OPS = 4096
+MAX_SIZE = 1 << 34
+MAX_PAGES = 1024            # the probe's limit per vmap / vm_map_ram
+
+# op name -> (required fields besides "op"/"cpu", allocates?)
+OPS = {
+    "vmalloc": (("size",), True),
+    "vmalloc_node": (("size", "align"), True),
+    "vmap": (("pages",), True),
+    "vm_map_ram": (("pages",), True),
+    "ioremap": (("phys", "size"), True),
+    "vfree": (("ref",), False),
+    "vunmap": (("ref",), False),
+    "iounmap": (("ref",), False),
+    "vm_unmap_ram": (("ref",), False),
+    "vm_unmap_aliases": ((), False),
+    "drop_caches": ((), False),
+}
+FREES = {"vfree": ("vmalloc", "vmalloc_node"), "vunmap": ("vmap",), "iounmap": ("ioremap",),
+         "vm_unmap_ram": ("vm_map_ram",)}
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    op: str
+    cpu: int
+    size: int = 0
+    align: int = 1
+    pages: int = 0
+    phys: int = 0
+    ref: int = -1           # index of the op whose allocation this one frees
+    name: str = ""          # the op's "as"
+
+    def describe(self) -> str:
+        args = {"vmalloc": f"{self.size}", "vmalloc_node": f"{self.size}, align={self.align:#x}",
+                "vmap": f"{self.pages} pages", "vm_map_ram": f"{self.pages} pages",
+                "ioremap": f"{self.phys:#x}, {self.size}"}.get(self.op, "")
+        target = f" {self.name}" if self.name else ""
+        return f"{self.op}({args}){target}" if self.ref < 0 else f"{self.op}(#{self.ref})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    smp: int
+    ops: tuple[Op, ...]
+    description: str = ""
+    path: str = ""
+
+
+def _field_int(raw: dict, key: str, where: str, low: int, high: int) -> int:
+    v = raw.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ScenarioError(f"{where}: {key!r} must be an integer, got {v!r}")
+    if not low <= v <= high:
+        raise ScenarioError(f"{where}: {key!r} = {v} is not in {low}..{high}")
+    return v
+
+
+def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
+    """Validate a scenario document (already JSON-decoded); ``smp`` overrides its own."""
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path or 'scenario'}: the document must be a JSON object")
+    unknown = set(doc) - {"name", "smp", "ops", "description"}
+    if unknown:
+        raise ScenarioError(f"{path or 'scenario'}: unknown key(s) {sorted(unknown)}")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(f"{path or 'scenario'}: 'name' must be a non-empty string")
+    if smp is None:
+        smp = _field_int(doc, "smp", name, 1, MAX_SMP)
+    elif not 1 <= smp <= MAX_SMP:
+        raise ScenarioError(f"{name}: --smp {smp} is not in 1..{MAX_SMP}")
+    raw_ops = doc.get("ops")
+    if not isinstance(raw_ops, list) or not raw_ops or len(raw_ops) > MAX_OPS:
+        raise ScenarioError(f"{name}: 'ops' must be a list of 1..{MAX_OPS} ops")
+    names: dict[str, int] = {}
+    freed: set[int] = set()
+    ops = []
+    for i, raw in enumerate(raw_ops):
+        where = f"{name}: op {i}"
+        if not isinstance(raw, dict) or raw.get("op") not in OPS:
+            raise ScenarioError(f"{where}: 'op' must be one of {sorted(OPS)}, got {raw!r:.80}")
+        kind = raw["op"]
+        fields, allocates = OPS[kind]
+        allowed = {"op", "cpu", "as", *fields}
+        extra = set(raw) - allowed
+        if extra:
+            raise ScenarioError(f"{where}: {kind} takes {sorted(allowed)}, not {sorted(extra)}")
+        cpu = _field_int(raw, "cpu", where, 0, smp - 1) if "cpu" in raw else 0
+        kw = {}
+        if "size" in fields:
+            kw["size"] = _field_int(raw, "size", where, 1, MAX_SIZE)
+        if "align" in fields:
+            kw["align"] = _field_int(raw, "align", where, 1, 1 << 40)
+        if "pages" in fields:
+            kw["pages"] = _field_int(raw, "pages", where, 1, MAX_PAGES)
+        if "phys" in fields:
+            kw["phys"] = _field_int(raw, "phys", where, 0, (1 << 52) - 1)
+        if "ref" in fields:
+            ref = raw.get("ref")
+            if ref not in names:
+                raise ScenarioError(f"{where}: 'ref' {ref!r} names no earlier allocation")
+            target = names[ref]
+            if ops[target].op not in FREES[kind]:
+                raise ScenarioError(f"{where}: {kind} cannot free {ref!r} (a {ops[target].op})")
+            if target in freed:
+                raise ScenarioError(f"{where}: {ref!r} is already freed")
+            freed.add(target)
+            kw["ref"] = target
+        label = raw.get("as", "")
+        if label:
+            if not allocates or not isinstance(label, str):
+                raise ScenarioError(f"{where}: 'as' names the allocation of an allocating op")
+            if label in names:
+                raise ScenarioError(f"{where}: 'as' {label!r} is already taken by op {names[label]}")
+            names[label] = i
+        ops.append(Op(i, kind, cpu, name=label, **kw))
+    desc = doc.get("description", "")
+    return Scenario(name, smp, tuple(ops), desc if isinstance(desc, str) else "", path)
+
+
+def load_scenario(path: str | Path, smp: int | None = None) -> Scenario:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read ({e.strerror})")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ScenarioError(f"{path}: not JSON ({e.msg}, line {e.lineno})")
+    return parse_scenario(doc, str(path), smp)
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenarios in the package (vmaplab/oracle/scenarios/*.json), in name order."""
+    return sorted((Path(__file__).parent / "scenarios").glob("*.json"))
+
+
+# -- the probe's side -------------------------------------------------------------------
+def probe_script(scn: Scenario) -> str:
+    """The probe's line protocol: ``OP CPU A B`` (docs/oracle.md §2)."""
+    lines = []
+    for op in scn.ops:
+        a, b = {"vmalloc": (op.size, 0), "vmalloc_node": (op.size, op.align), "vmap": (op.pages, 0),
+                "vm_map_ram": (op.pages, 0), "ioremap": (op.phys, op.size)}.get(op.op, (op.ref, 0))
+        lines.append(f"{op.op} {op.cpu} {a:#x} {b:#x}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class KernelRun:
+    before: str             # /proc/vmallocinfo right before the first op
+    after: str              # and right after the last
+    results: tuple[str, ...]
+    dmesg: str
+
+
+def parse_probe_output(text: str, scn: Scenario, dmesg: str = "") -> KernelRun:
+    def section(tag):
+        b, e = f"BEGIN-{tag}\n", f"END-{tag}\n"
+        if b not in text or e not in text:
+            raise GuestError(f"{scn.name}: the probe's output has no {tag} snapshot")
+        return text.split(b, 1)[1].split(e, 1)[0]
+    results = []
+    for line in text.splitlines():
+        if line.startswith("R "):
+            _, idx, name, value, *bad = line.split()
+            if bad:
+                raise GuestError(f"{scn.name}: op {idx} named a CPU the guest does not have")
+            op = scn.ops[int(idx)]
+            results.append(_kernel_result(op, int(value, 16)))
+    if len(results) != len(scn.ops):
+        raise GuestError(f"{scn.name}: the probe reported {len(results)} of {len(scn.ops)} ops")
+    return KernelRun(section("BEFORE"), section("AFTER"), tuple(results), dmesg)
+
+
+def _kernel_result(op: Op, value: int) -> str:
+    if OPS[op.op][1]:
+        return f"{value:#x}" if value else "NULL"
+    return "ok" if value else "failed"
+
+
+# -- vmaplab's side ----------------------------------------------------------------------
+def replay(scn: Scenario, before: str, version: str = "6.9") -> tuple[tuple[str, ...], Vmalloc]:
+    """Run the scenario on a machine rebuilt from the kernel's ``before`` snapshot."""
+    vm = Vmalloc.from_vmallocinfo(before, nr_cpus=scn.smp, version=version)
+    addrs: dict[int, tuple[int, int]] = {}
+    results = []
+    for op in scn.ops:
+        results.append(_model_op(vm, op, addrs))
+    return tuple(results), vm
+
+
+def _model_op(vm: Vmalloc, op: Op, addrs: dict) -> str:
+    c = op.cpu
+    if op.op in ("vfree", "vunmap", "iounmap", "vm_unmap_ram"):
+        addr, count = addrs.get(op.ref, (0, 0))
+        if not addr:
+            return "failed"          # the kernel's probe has nothing to free either
+        if op.op == "vm_unmap_ram":
+            vm.vm_unmap_ram(addr, count, cpu=c)
+        else:
+            getattr(vm, op.op)(addr, cpu=c)
+        return "ok"
+    if op.op == "vm_unmap_aliases":
+        vm.vm_unmap_aliases(cpu=c)
+        return "ok"
+    if op.op == "drop_caches":
+        vm.shrinker.scan(cpu=c)
+        return "ok"
+    caller = f"oracle_op_{op.index}"
+    if op.op == "vmalloc":
+        addr = vm.vmalloc(op.size, cpu=c, caller=caller)
+    elif op.op == "vmalloc_node":
+        addr = vm.vmalloc_node(op.size, align=op.align, cpu=c, caller=caller)
+    elif op.op == "ioremap":
+        addr = vm.ioremap(op.phys, op.size, cpu=c, caller=caller)
+    else:
+        pages = vm.alloc_pages(op.pages)
+        addr = vm.vm_map_ram(pages, cpu=c) if op.op == "vm_map_ram" else vm.vmap(pages, cpu=c, caller=caller)
+    if addr:
+        addrs[op.index] = (addr, op.pages)
+    return f"{addr:#x}" if addr else "NULL"
+
+
+# -- the comparison ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpComparison:
+    index: int
+    op: str
+    cpu: int
+    call: str
+    kernel: str
+    vmaplab: str
+
+    @property
+    def match(self) -> bool:
+        return self.kernel == self.vmaplab
+
+
+def _line_key(line) -> tuple:
+    """A vmallocinfo line without its caller (the probe's and the model's callers differ)."""
+    return (line.start, line.end, line.size, line.kind, line.pages, line.phys, line.words, line.vpages,
+            line.numa)
+
+
+@dataclass(frozen=True)
+class InfoComparison:
+    kernel_lines: int
+    vmaplab_lines: int
+    matched: int                    # lines equal at the same position, callers aside
+    first_difference: str           # "" when they agree
+
+    @property
+    def match(self) -> bool:
+        return not self.first_difference
+
+
+def compare_vmallocinfo(kernel_text: str, model_text: str) -> InfoComparison:
+    k, m = list(parse_vmallocinfo(kernel_text)), list(parse_vmallocinfo(model_text))
+    matched = sum(_line_key(a) == _line_key(b) for a, b in zip(k, m))
+    first = ""
+    for i, (a, b) in enumerate(zip(k, m)):
+        if _line_key(a) != _line_key(b):
+            first = f"line {i + 1}: kernel {a.format()!r} / vmaplab {b.format()!r}"
+            break
+    else:
+        if len(k) != len(m):
+            first = f"kernel has {len(k)} lines, vmaplab {len(m)}"
+    return InfoComparison(len(k), len(m), matched, first)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    scenario: Scenario
+    kernel_release: str
+    version: str
+    ops: tuple[OpComparison, ...]
+    final: InfoComparison
+
+    @property
+    def matched(self) -> int:
+        return sum(o.match for o in self.ops)
+
+    def to_json(self) -> dict:
+        return {"scenario": self.scenario.name, "kernel": self.kernel_release, "model": self.version,
+                "smp": self.scenario.smp, "matched": self.matched, "total": len(self.ops),
+                "ops": [{"index": o.index, "op": o.op, "cpu": o.cpu, "call": o.call, "kernel": o.kernel,
+                         "vmaplab": o.vmaplab, "match": o.match} for o in self.ops],
+                "vmallocinfo": {"kernel_lines": self.final.kernel_lines,
+                                "vmaplab_lines": self.final.vmaplab_lines,
+                                "matched_lines": self.final.matched, "match": self.final.match,
+                                "first_difference": self.final.first_difference}}
+
+
+def compare(scn: Scenario, run: KernelRun, release: str, version: str = "6.9") -> Comparison:
+    results, vm = replay(scn, run.before, version)
+    ops = tuple(OpComparison(op.index, op.op, op.cpu, op.describe(), k, v)
+                for op, k, v in zip(scn.ops, run.results, results))
+    return Comparison(scn, release, version, ops, compare_vmallocinfo(run.after, vm.vmallocinfo()))
