@@ -287,6 +287,19 @@ def test_ioremap_alignment_and_offset():
     vm.iounmap(io)
 
 
+def test_ioremap_alignment_is_capped_at_pud_shift_on_x86_64():
+    # §10.4: x86-64's IOREMAP_MAX_ORDER is PUD_SHIFT, so 2 MiB and 4 MiB ioremaps are aligned to
+    # their size (the generic cap would give 512 KiB). Hand-derived: one page (+ guard) at the
+    # window's start (4 MiB aligned); a 2 MiB ioremap goes to the next 2 MiB boundary, start + 2 MiB,
+    # and with its guard page ends at start + 4 MiB + 4 KiB, so a 4 MiB one goes to start + 8 MiB
+    # (the generic cap would have put them at start + 512 KiB and start + 2.5 MiB).
+    vm = Vmalloc(nr_cpus=2, debug=True)
+    start = vm.vmalloc(P)
+    assert start % (4 << 20) == 0
+    assert vm.ioremap(0xd0400000, 2 << 20) == start + (2 << 20)
+    assert vm.ioremap(0xd0800000, 4 << 20) == start + (8 << 20)
+
+
 def test_vmap_put_pages_is_freed_by_vfree():
     from vmaplab import VM_MAP, VM_MAP_PUT_PAGES
     vm = Vmalloc(nr_cpus=2, debug=True)

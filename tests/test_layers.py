@@ -1,7 +1,7 @@
 """The house's layers, kept by a test: who may import whom, no cycles, no reading another layer's privates.
 
 Layers, top to bottom (a package may import the ones below it and the standard library):
-  cli -> course -> contention -> workloads -> formats -> kernel
+  cli -> course -> oracle -> contention -> workloads -> formats -> kernel
 ``kernel`` imports only the standard library (one documented exception: ``Vmalloc.from_vmallocinfo``
 imports ``vmaplab.formats.rebuild`` when called). Nothing outside ``kernel`` reads a ``_private``
 attribute of an object it does not own (``self``/``cls``), and no two modules import each other
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "vmaplab"
-ORDER = ["kernel", "formats", "workloads", "contention", "course", "cli"]
+ORDER = ["kernel", "formats", "workloads", "contention", "oracle", "course", "cli"]
 # (importing module, imported module, function it happens in): the only upward imports allowed
 ALLOWED_UP = {("vmaplab.kernel.vmalloc", "vmaplab.formats.rebuild", "from_vmallocinfo")}
 THIRD_PARTY_OK = {"vmaplab.course.figures": {"plotly"}, "vmaplab.course.widgets": {"ipywidgets", "plotly", "IPython"},

@@ -72,7 +72,9 @@ VMAP_ZONE_SIZE_PAGES = 16          # vmap_zone_size = (1 << 4) * PAGE_SIZE
 MAX_VMAP_NODES = 128
 
 # --- §4.4 ioremap alignment ---------------------------------------------------
-IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT   # generic default; x86 override unverified (§10.4)
+PUD_SHIFT = 30
+# x86-64 overrides the generic 7 + PAGE_SHIFT with PUD_SHIFT (§4.4; seen in Linux 6.12 by the oracle)
+IOREMAP_MAX_ORDER = PUD_SHIFT
 SHMLBA = PAGE_SIZE
 
 # --- §3.9 per-CPU kva allocator -------------------------------------------------

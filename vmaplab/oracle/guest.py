@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
@@ -66,9 +67,20 @@ def require_tools() -> None:
     for tool, how in needs.items():
         if shutil.which(tool) is None and not Path(tool).exists():
             raise OracleUnavailable(f"{tool} not found: {how}")
-    if "statically linked" not in subprocess.run(["file", "-L", BUSYBOX], capture_output=True,
-                                                 text=True).stdout and shutil.which("file"):
-        raise OracleUnavailable(f"{BUSYBOX} is not statically linked: apt-get install busybox-static")
+    # the initramfs has no libraries: busybox must be Debian's static build (it has insmod)
+    listing = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True).stdout.split()
+    if "insmod" not in listing or _has_interpreter(Path(BUSYBOX)):
+        raise OracleUnavailable(f"{BUSYBOX} is not the static build with insmod: apt-get install busybox-static")
+
+
+def _has_interpreter(path: Path) -> bool:
+    """True if an ELF64 executable names a dynamic loader (a PT_INTERP program header)."""
+    data = path.read_bytes()
+    if data[:5] != b"\x7fELF\x02":
+        return True
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    return any(struct.unpack_from("<I", data, phoff + i * phentsize)[0] == 3 for i in range(phnum))
 
 
 # -- modules -------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Drive the oracle: fetch the kernel, build the probe, boot one guest per ``-smp``, compare.
 
-Each boot runs every scenario of its CPU count one after another (a scenario starts from the
-guest's state as the previous one left it, settled and re-read, so scenarios do not depend on
-each other's leftovers: the probe frees what a script left allocated).
+Each boot runs scenarios of one CPU count one after another: a scenario starts from the guest's
+state as the previous one left it, settled and re-read, and the probe frees what a script left
+allocated. One leftover cannot be seen: a per-CPU vmap block none of whose pages is mapped is
+busy but absent from /proc/vmallocinfo (docs/oracle.md §2.3), so a scenario that calls
+``vm_map_ram`` is the last of its boot.
 """
 from __future__ import annotations
 
@@ -42,16 +44,31 @@ def run_scenarios(scenarios: list[Scenario], versions=MODEL_VERSIONS, progress=_
     for scn in scenarios:
         by_smp[scn.smp].append(scn)
     runs: dict[int, ScenarioRun] = {}
-    for smp, group in sorted(by_smp.items()):
+    for smp, group in [(smp, b) for smp, g in sorted(by_smp.items()) for b in boot_batches(g)]:
         progress(f"oracle: booting Linux {kernel.release} with -smp {smp} for {len(group)} scenario(s)")
         jobs = [guest.Job("scenario", s.name, probe_script(s)) for s in group]
         boot = guest.boot(kernel, smp, jobs, {"vmaplab_probe": probe})
         progress(f"oracle: the guest ran and powered off in {boot.seconds:.1f} s")
+        keep = debian.cache_dir() / "last-run"
+        keep.mkdir(parents=True, exist_ok=True)
         for scn, out in zip(group, boot.outputs):
+            # the guest's raw answer, kept for a look after a mismatch (one run's worth)
+            (keep / f"{scn.name}.probe.txt").write_text(out.text + "\n--- dmesg\n" + out.dmesg)
             krun = parse_probe_output(out.text, scn, out.dmesg)
             cmps = {v: compare(scn, krun, boot.release, v) for v in versions}
             runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg)
     return [runs[id(s)] for s in scenarios]
+
+
+def boot_batches(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """Split one CPU count's scenarios into boots: each ``vm_map_ram`` scenario ends a boot."""
+    batches, current = [], []
+    for scn in scenarios:
+        current.append(scn)
+        if any(op.op == "vm_map_ram" for op in scn.ops):
+            batches.append(current)
+            current = []
+    return batches + ([current] if current else [])
 
 
 def capture_vmallocinfo(smp: int, progress=_say) -> tuple[str, str]:

@@ -1,0 +1,236 @@
+"""The oracle: scenario files, the probe protocol, the initramfs, and (marked ``oracle``) the real kernel.
+
+The fast tests need nothing but Python. The ``oracle`` tests boot Debian's Linux 6.12 under QEMU
+(docs/oracle.md): they skip, saying why, when a prerequisite is missing, except under ``CI=true``,
+where a missing prerequisite fails them.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from vmaplab import Vmalloc
+from vmaplab.oracle import ScenarioError, parse_scenario, shipped_scenarios
+from vmaplab.oracle.errors import OracleUnavailable
+from vmaplab.oracle.guest import Job, _Cpio, _init_script, pack_initramfs
+from vmaplab.oracle.run import boot_batches
+from vmaplab.oracle.scenario import (compare_vmallocinfo, load_scenario, parse_probe_output, probe_script,
+                                     replay)
+
+REPO = Path(__file__).resolve().parents[1]
+P = 4096
+
+
+def _doc(*ops, smp=2):
+    return {"name": "t", "smp": smp, "ops": list(ops)}
+
+
+# -- scenario files ------------------------------------------------------------------------
+def test_shipped_scenarios_parse_and_cover_the_issue():
+    scns = [load_scenario(p) for p in shipped_scenarios()]
+    assert len(scns) >= 20
+    assert len({s.name for s in scns}) == len(scns)
+    kinds = {op.op for s in scns for op in s.ops}
+    assert {"vmalloc", "vmalloc_node", "vfree", "vmap", "vunmap", "vm_map_ram", "vm_unmap_ram", "ioremap",
+            "iounmap", "vm_unmap_aliases", "drop_caches"} <= kinds
+    assert {s.smp for s in scns} >= {1, 2, 3, 4, 8}
+
+
+@pytest.mark.parametrize("doc, message", [
+    ([], "must be a JSON object"),
+    ({"name": "t", "smp": 2, "ops": [], "extra": 1}, "unknown key"),
+    (_doc(), "'ops' must be a list"),
+    (_doc({"op": "kmalloc", "size": 1}), "op 0: 'op' must be one of"),
+    (_doc({"op": "vmalloc", "size": 0}), "op 0: 'size' = 0 is not in"),
+    (_doc({"op": "vmalloc", "size": "4096"}), "op 0: 'size' must be an integer"),
+    (_doc({"op": "vmalloc", "size": True}), "op 0: 'size' must be an integer"),
+    (_doc({"op": "vmalloc", "size": 1, "cpu": 2}), "op 0: 'cpu' = 2 is not in 0..1"),
+    (_doc({"op": "vfree", "ref": "a"}), "op 0: 'ref' 'a' names no earlier allocation"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vunmap", "ref": "a"}), "op 1: vunmap cannot free 'a'"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": "a"}, {"op": "vfree", "ref": "a"}),
+     "op 2: 'a' is already freed"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vmalloc", "size": 1, "as": "a"}), "already taken"),
+    (_doc({"op": "vm_map_ram", "pages": 1025}), "'pages' = 1025 is not in 1..1024"),
+    (_doc({"op": "vmalloc", "size": 1, "align": 8}), "vmalloc takes"),
+    (_doc({"op": "vfree", "ref": "a", "as": "b"}), "names no earlier allocation"),
+])
+def test_bad_scenarios_name_the_op_and_the_field(doc, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        parse_scenario(doc)
+
+
+def test_smp_override_is_checked_against_the_ops():
+    doc = _doc({"op": "vmalloc", "cpu": 3, "size": P}, smp=4)
+    assert parse_scenario(doc).smp == 4
+    with pytest.raises(ScenarioError, match="'cpu' = 3 is not in 0..1"):
+        parse_scenario(doc, smp=2)
+
+
+def test_probe_script_is_the_line_protocol():
+    scn = parse_scenario(_doc({"op": "vmalloc", "cpu": 1, "size": 3 * P, "as": "a"},
+                              {"op": "vmalloc_node", "size": P, "align": 0x10000},
+                              {"op": "ioremap", "phys": 0xd0000123, "size": 0x100},
+                              {"op": "vfree", "cpu": 1, "ref": "a"}, {"op": "drop_caches"}))
+    assert probe_script(scn).splitlines() == [
+        "vmalloc 1 0x3000 0x0", "vmalloc_node 0 0x1000 0x10000", "ioremap 0 0xd0000123 0x100",
+        "vfree 1 0x0 0x0", "drop_caches 0 -0x1 0x0"]
+
+
+# -- the model's side, on a snapshot the model itself printed ---------------------------------
+def _fake_probe_output(scn, vm_before: Vmalloc, results: list[int]) -> str:
+    lines = ["BEGIN-BEFORE", vm_before.vmallocinfo().rstrip("\n"), "END-BEFORE"]
+    lines += [f"R {i} {op.op} {r:#x}" for i, (op, r) in enumerate(zip(scn.ops, results))]
+    lines += ["BEGIN-AFTER", "END-AFTER"]
+    return "\n".join(lines) + "\n"
+
+
+def test_replay_starts_from_the_snapshot_and_reuses_the_pool():
+    # A machine with three busy areas; on 6.12 a freed and purged area comes back to its CPU.
+    vm = Vmalloc(nr_cpus=2, version="6.12")
+    for i in range(3):
+        vm.vmalloc(2 * P, cpu=i % 2, caller=f"boot+{i:#x}/0x10")
+    scn = parse_scenario(_doc({"op": "vmalloc", "cpu": 0, "size": 3 * P, "as": "a"},
+                              {"op": "vfree", "ref": "a"}, {"op": "vm_unmap_aliases"},
+                              {"op": "vmalloc", "cpu": 1, "size": 3 * P}, {"op": "vmalloc", "cpu": 0, "size": 3 * P}))
+    run = parse_probe_output(_fake_probe_output(scn, vm, [0] * 5), scn)
+    results, model = replay(scn, run.before, "6.12")
+    first = int(results[0], 16)
+    assert first == vm.VMALLOC_START + 3 * 3 * P      # after three 2-page areas with their guard pages
+    assert results[1:3] == ("ok", "ok")
+    assert int(results[3], 16) == first + 4 * P       # CPU 1 cannot see CPU 0's pool
+    assert int(results[4], 16) == first                # CPU 0 gets its area back
+    model.check()
+
+
+def test_compare_vmallocinfo_ignores_callers_only():
+    a = "0xffffc90000000000-0xffffc90000003000   12288 foo+0x1/0x2 pages=2 vmalloc N0=2\n"
+    b = "0xffffc90000000000-0xffffc90000003000   12288 bar+0x9/0x9 [mod] pages=2 vmalloc N0=2\n"
+    c = "0xffffc90000000000-0xffffc90000004000   16384 foo+0x1/0x2 pages=3 vmalloc N0=3\n"
+    assert compare_vmallocinfo(a, b).match
+    cmp = compare_vmallocinfo(a, c)
+    assert not cmp.match and cmp.first_difference.startswith("line 1:")
+    assert not compare_vmallocinfo(a, a + a.replace("0000000000-", "0000004000-").replace("0003000", "0007000")).match
+
+
+def test_vm_map_ram_scenarios_end_their_boot():
+    scns = [load_scenario(p) for p in shipped_scenarios()]
+    two = [s for s in scns if s.smp == 2]
+    batches = boot_batches(two)
+    assert [s for b in batches for s in b] == two
+    for b in batches:
+        assert all(not any(op.op == "vm_map_ram" for op in s.ops) for s in b[:-1])
+
+
+# -- the initramfs ------------------------------------------------------------------------------
+def _read_cpio(data: bytes) -> dict[str, tuple[int, bytes]]:
+    out, pos = {}, 0
+    while True:
+        assert data[pos:pos + 6] == b"070701"
+        f = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        namesize, filesize, mode = f[11], f[6], f[1]
+        name = data[pos + 110: pos + 110 + namesize - 1].decode()
+        pos = (pos + 110 + namesize + 3) & ~3
+        body = data[pos: pos + filesize]
+        pos = (pos + filesize + 3) & ~3
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, body)
+
+
+def test_initramfs_is_a_newc_archive_with_init_console_and_jobs(tmp_path):
+    ko = tmp_path / "vmaplab_probe.ko"
+    ko.write_bytes(b"\x7fELF fake")
+    if not Path("/bin/busybox").exists():
+        pytest.skip("no /bin/busybox to pack")
+    jobs = [Job("vmallocinfo", "info"), Job("scenario", "s", "vmalloc 0 0x1000 0x0\n")]
+    files = _read_cpio(gzip.decompress(pack_initramfs(jobs, {"vmaplab_probe": ko})))
+    assert files["dev/console"][0] == 0o020600
+    assert files["init"][0] == 0o100755 and files["init"][1].startswith(b"#!/bin/busybox sh")
+    assert files["jobs/1"][1] == b"vmalloc 0 0x1000 0x0\n"
+    assert files["vmaplab_probe.ko"][1] == b"\x7fELF fake"
+    init = files["init"][1].decode()
+    assert init.index("insmod /vmaplab_probe.ko") < init.index("begin 0") < init.index("begin 1")
+    assert "poweroff -f" in init.splitlines()[-1]
+
+
+def test_cpio_pads_names_and_data_to_four_bytes():
+    c = _Cpio()
+    c.file("a", b"xyz")
+    data = c.finish()
+    assert len(data) % 4 == 0 and _read_cpio(data) == {"a": (0o100644, b"xyz")}
+
+
+def test_the_probe_is_the_only_c_and_says_its_license():
+    c_files = [p for p in REPO.rglob("*.[ch]") if ".venv" not in p.parts and "node_modules" not in p.parts
+               and not any(part.startswith(".") for part in p.relative_to(REPO).parts)]
+    assert [p.relative_to(REPO).as_posix() for p in c_files] == ["vmaplab/oracle/module/vmaplab_probe.c"]
+    text = c_files[0].read_text()
+    assert text.startswith("// SPDX-License-Identifier: GPL-2.0\n") and 'MODULE_LICENSE("GPL")' in text
+
+
+def test_init_script_rejects_unknown_jobs():
+    with pytest.raises(ValueError):
+        _init_script([Job("reboot", "x")], {"vmaplab_probe": "p.ko"})
+
+
+# -- the real kernel ---------------------------------------------------------------------------------
+def _kernel_or_skip():
+    from vmaplab.oracle.run import kernel_and_probe
+    try:
+        from vmaplab.oracle.guest import require_tools
+        require_tools()
+        return kernel_and_probe(progress=lambda msg: None)
+    except OracleUnavailable as e:
+        if os.environ.get("CI") == "true":
+            raise                               # CI must run the oracle
+        pytest.skip(f"the real-kernel oracle is unavailable here: {e}")
+
+
+@pytest.fixture(scope="module")
+def oracle_runs():
+    _kernel_or_skip()
+    from vmaplab.oracle.run import run_scenarios
+    scns = [load_scenario(p) for p in shipped_scenarios()]
+    return {r.scenario.name: r for r in run_scenarios(scns, ("6.12", "6.9"), progress=lambda msg: None)}
+
+
+SCENARIO_NAMES = [load_scenario(p).name for p in shipped_scenarios()]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_the_real_kernel_agrees_with_the_6_12_model(oracle_runs, name):
+    run = oracle_runs[name]
+    cmp = run.comparisons["6.12"]
+    bad = [f"#{o.index} cpu{o.cpu} {o.call}: kernel {o.kernel} vmaplab {o.vmaplab}" for o in cmp.ops if not o.match]
+    assert not bad, f"{name} on Linux {run.release}: " + "; ".join(bad[:5])
+    assert cmp.final.match, f"{name}: final /proc/vmallocinfo: {cmp.final.first_difference}"
+
+
+@pytest.mark.oracle
+def test_oracle_json_document(tmp_path, capsys):
+    _kernel_or_skip()
+    from vmaplab.cli import main
+    rc = main(["oracle", "run", "pool-reuse-same-cpu", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert doc["kernel"].startswith("6.12.") and doc["smp"] == 2
+    assert doc["matched"] == doc["total"] == len(doc["ops"]) == 6
+    assert all(set(o) >= {"op", "kernel", "vmaplab", "match"} for o in doc["ops"])
+    assert doc["vmallocinfo"]["match"] is True
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("smp", [2, 4, 8])
+def test_guest_vmallocinfo_reemits_line_for_line(smp):
+    _kernel_or_skip()
+    from vmaplab.oracle.run import capture_vmallocinfo
+    release, text = capture_vmallocinfo(smp, progress=lambda msg: None)
+    assert text.count("\n") > 30 and "vmalloc" in text
+    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=smp, version="6.12")
+    assert vm.vmallocinfo() == text
