@@ -3,7 +3,17 @@ from __future__ import annotations
 
 import pytest
 
+import json
+import tempfile
+from pathlib import Path
+
 from vmaplab.cli import main
+
+_BAD = Path(tempfile.mkdtemp(prefix="vmaplab-fuzz-"))
+for _name, _text in {"notjson.json": "{", "noops.json": '{"name": "x", "smp": 2, "ops": []}',
+                     "badcpu.json": json.dumps({"name": "x", "smp": 2, "ops": [{"op": "vmalloc", "cpu": 9, "size": 1}]}),
+                     "array.json": "[1, 2]"}.items():
+    (_BAD / _name).write_text(_text)
 
 BAD_NUMBERS = ["x", "", "1.5", "1e5", "-1", "0x", "99999999999999999999999", "1²", "١"]
 OPTIONS = {          # subcommand -> option -> bad values (beyond BAD_NUMBERS where numeric)
@@ -14,8 +24,10 @@ OPTIONS = {          # subcommand -> option -> bad values (beyond BAD_NUMBERS wh
     "simulate": {"--cpus": ["0", "100000", "128"], "--scale": ["0", "-5"], "--jobs": ["0", "-3"],
                  "--top": ["-1"], "--seed": [], "--machine": ["vax"], "--policy": ["random"],
                  "--drain": ["never"], "--placement": ["random"]},
+    "oracle run": {"--smp": ["0", "65"], "--model": ["6.10"]},
+    "oracle vmallocinfo": {"--smp": ["0", "65"]},
 }
-NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top"}
+NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top", "--smp"}
 POSITIONAL = {       # subcommand -> whole bad argument lists
     "test-vmalloc": [["nr_threads=0"], ["nr_threads=x"], ["test_loop_count=1²"], ["run_test_mask"], ["bogus=1"],
                      ["use_huge=1"], ["nr_threads=-1"], ["run_test_mask=１"]],
@@ -27,6 +39,10 @@ POSITIONAL = {       # subcommand -> whole bad argument lists
                  ["--cost", "clear_page_ns=1e308"], ["--cost", "nope=1"], ["--cost", "f_smt"],
                  ["--cost", "f_smt=nan"], ["--cost", "cache_model=psychic"], ["run_test_mask=0"],
                  ["--machine", "threadripper-3970x", "--cpus", "65"]],
+    # every scenario is read and checked before any guest boots
+    "oracle": [["run"], ["run", "nosuch"], ["run", "all", "nosuch"], ["nosuch"], [],
+               *(["run", str(_BAD / n)] for n in ("notjson.json", "noops.json", "badcpu.json", "array.json")),
+               ["run", str(_BAD / "missing.json")], ["run", "pool-reuse-same-cpu", "--smp", "1"]],
 }
 
 
@@ -35,7 +51,8 @@ def _cases():
         for opt, extra in opts.items():
             values = (BAD_NUMBERS if opt in NUMERIC else []) + extra
             for v in values:
-                yield [cmd, opt, v] + (["0xffffc90000000000", "16"] if cmd == "vread" else [])
+                yield [*cmd.split(), opt, v] + (["0xffffc90000000000", "16"] if cmd == "vread" else
+                                                ["all"] if cmd == "oracle run" else [])
     for cmd, lists in POSITIONAL.items():
         yield from ([cmd, *args] for args in lists)
     yield ["nope"]
@@ -57,4 +74,4 @@ def test_bad_command_line_is_one_line_and_status_2(argv, capsys):
 
 def test_the_fuzz_is_large_enough():
     assert len(CASES) > 100
-    assert len({tuple(c[:1]) for c in CASES}) == len(OPTIONS) + 2
+    assert len({tuple(c[:1]) for c in CASES}) == len({cmd.split()[0] for cmd in OPTIONS}) + 2
