@@ -32,12 +32,12 @@ def _anchors(doc: Path) -> set[str]:
 
 
 def test_code_citations_point_at_sections_that_exist():
-    kernel, contention = _anchors(DOCS / "kernel-model.md"), _anchors(DOCS / "contention-model.md")
+    anchors_of = {d: _anchors(DOCS / f"{d}.md") for d in ("kernel-model", "contention-model", "oracle")}
     missing = []
     for path in list((ROOT / "vmaplab").rglob("*.py")) + list((ROOT / "benchmarks").glob("*.py")):
         text = path.read_text()
-        for doc, sec in re.findall(r"(kernel-model|contention-model)\.md (?:§|\(§)?§?([\d.]+\d)", text):
-            anchors = kernel if doc == "kernel-model" else contention
+        for doc, sec in re.findall(r"(kernel-model|contention-model|oracle)\.md (?:§|\(§)?§?([\d.]+\d)", text):
+            anchors = anchors_of[doc]
             if sec.replace(".", "-") not in anchors:
                 missing.append(f"{path.name}: {doc}.md §{sec}")
     assert missing == []
@@ -55,15 +55,18 @@ def test_no_citation_points_outside_the_repository():
 
 def test_every_section_mark_in_the_code_resolves_to_a_docs_anchor():
     """A bare §N means the doc named just before it, else its package's: contention-model.md for
-    vmaplab/contention and the cost models, kernel-model.md for the rest."""
+    vmaplab/contention and the cost models, oracle.md for vmaplab/oracle, kernel-model.md for the rest."""
     kernel, contention = _anchors(DOCS / "kernel-model.md"), _anchors(DOCS / "contention-model.md")
+    oracle = _anchors(DOCS / "oracle.md")
     missing, seen = [], 0
     for path in (ROOT / "vmaplab").rglob("*.py"):
         text = path.read_text()
-        default = contention if "contention" in path.parts or path.name == "costs.py" else kernel
+        default = (contention if "contention" in path.parts or path.name == "costs.py"
+                   else oracle if "oracle" in path.parts else kernel)
         for m in re.finditer(r"§(\d+(?:\.\d+)?)", text):
             before = text[max(0, m.start() - 40):m.start()]
-            doc = kernel if "kernel-model" in before else contention if "contention-model" in before else default
+            doc = (kernel if "kernel-model" in before else contention if "contention-model" in before
+                   else oracle if "oracle.md" in before else default)
             seen += 1
             if m[1].replace(".", "-") not in doc:
                 missing.append(f"{path.name}: §{m[1]}")

@@ -191,12 +191,28 @@ def _kernel_or_skip():
         pytest.skip(f"the real-kernel oracle is unavailable here: {e}")
 
 
+def _agrees(run) -> bool:
+    cmp = run.comparisons["6.12"]
+    return cmp.matched == len(cmp.ops) and cmp.final.match
+
+
 @pytest.fixture(scope="module")
 def oracle_runs():
+    """Every shipped scenario once; one that disagrees runs once more in a boot of its own.
+
+    Two effects the snapshot cannot carry make a rare disagreement that a new boot does not repeat
+    (docs/oracle.md §4): an aligned search depends on the free tree's shape, and the guest's own
+    threads can allocate while a script runs. A model error disagrees in both boots.
+    """
     _kernel_or_skip()
     from vmaplab.oracle.run import run_scenarios
+    quiet = lambda msg: None                                    # noqa: E731
     scns = [load_scenario(p) for p in shipped_scenarios()]
-    return {r.scenario.name: r for r in run_scenarios(scns, ("6.12", "6.9"), progress=lambda msg: None)}
+    runs = {r.scenario.name: [r] for r in run_scenarios(scns, ("6.12", "6.9"), progress=quiet)}
+    for name, (first,) in list(runs.items()):
+        if not _agrees(first):
+            runs[name] += run_scenarios([first.scenario], ("6.12", "6.9"), progress=quiet)
+    return runs
 
 
 SCENARIO_NAMES = [load_scenario(p).name for p in shipped_scenarios()]
@@ -205,7 +221,11 @@ SCENARIO_NAMES = [load_scenario(p).name for p in shipped_scenarios()]
 @pytest.mark.oracle
 @pytest.mark.parametrize("name", SCENARIO_NAMES)
 def test_the_real_kernel_agrees_with_the_6_12_model(oracle_runs, name):
-    run = oracle_runs[name]
+    tries = oracle_runs[name]
+    run = tries[-1]
+    if len(tries) > 1:
+        first = tries[0].comparisons["6.12"]
+        print(f"{name}: the first boot disagreed ({first.matched}/{len(first.ops)} ops); a second boot ran")
     cmp = run.comparisons["6.12"]
     bad = [f"#{o.index} cpu{o.cpu} {o.call}: kernel {o.kernel} vmaplab {o.vmaplab}" for o in cmp.ops if not o.match]
     assert not bad, f"{name} on Linux {run.release}: " + "; ".join(bad[:5])
