@@ -254,3 +254,36 @@ def test_guest_vmallocinfo_reemits_line_for_line(smp):
     assert text.count("\n") > 30 and "vmalloc" in text
     vm = Vmalloc.from_vmallocinfo(text, nr_cpus=smp, version="6.12")
     assert vm.vmallocinfo() == text
+
+
+def test_summary_lines_are_numbered_by_worker():
+    from vmaplab.oracle.run import parse_summaries
+    text = ("[  1.0] Summary: fix_size_alloc_test passed: 1 failed: 0 repeat: 1 loops: 10 avg: 5 usec\n"
+            "[  1.1] All test took worker0=100 cycles\n"
+            "[  1.2] Summary: fix_size_alloc_test passed: 0 failed: 1 repeat: 1 loops: 10 avg: 7 usec\n")
+    rows = parse_summaries(text)
+    assert [(r.worker, r.test, r.passed, r.failed, r.avg_usec) for r in rows] == [
+        (0, "fix_size_alloc_test", 1, 0, 5), (1, "fix_size_alloc_test", 0, 1, 7)]
+
+
+def test_test_vmalloc_adaptation_inserts_the_shim_and_keeps_init_from_failing():
+    from vmaplab.oracle.errors import GuestError
+    from vmaplab.oracle.guest import adapt_test_vmalloc
+    src = (b"#include <a.h>\n#include <b.h>\nint x;\nstatic int init(void)\n{\n"
+           b"\treturn -EAGAIN; /* Fail will directly unload the module */\n}\n")
+    out = adapt_test_vmalloc(src).decode()
+    assert out.index("#include <b.h>") < out.index("vmalloc_node_fn") < out.index("int x;")
+    assert "return 0;" in out and "EAGAIN" not in out
+    with pytest.raises(GuestError):
+        adapt_test_vmalloc(b"int main(void) { return 0; }\n")
+
+
+@pytest.mark.oracle
+def test_the_real_test_vmalloc_agrees_pass_for_fail(capsys):
+    _kernel_or_skip()
+    from vmaplab.cli import main
+    rc = main(["oracle", "test-vmalloc", "nr_threads=2", "test_loop_count=200", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kernel"].startswith("6.12.")
+    assert len(doc["tests"]) == 22 and {t["test"] for t in doc["tests"]} >= {"vm_map_ram_test", "pcpu_alloc_test"}
+    assert doc["agree"] and rc == 0, [t for t in doc["tests"] if not t["agree"]]

@@ -28,6 +28,13 @@ def add_parser(sub, int_in) -> None:
     r.set_defaults(func=cmd_run)
     ls = osub.add_parser("list", help="the shipped scenarios")
     ls.set_defaults(func=cmd_list)
+    t = osub.add_parser("test-vmalloc", help="the kernel's own test_vmalloc in the guest, beside vmaplab's")
+    t.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="module parameters (default: nr_threads=2 test_loop_count=1000); TCG is ~100x "
+                        "slower than hardware, keep loop counts small")
+    t.add_argument("--smp", type=int_in(1, 64), default=2)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_test_vmalloc)
     v = osub.add_parser("vmallocinfo", help="the guest's /proc/vmallocinfo; --compare re-emits it from vmaplab")
     v.add_argument("--smp", type=int_in(1, 64), default=2)
     v.add_argument("--compare", action="store_true", help="import it and compare vmaplab's re-emission")
@@ -102,6 +109,36 @@ def cmd_run(args) -> int:
                              for v in versions))
         print("(* the final /proc/vmallocinfo differs)")
     return 0 if ok else 1
+
+
+def cmd_test_vmalloc(args) -> int:
+    from .run import run_test_vmalloc
+    words = args.params or ["nr_threads=2", "test_loop_count=1000"]
+    release, kernel, model = run_test_vmalloc(words, args.smp)
+    by_key = {(s.worker, s.test): s for s in model}
+    rows = [(k, by_key.get((k.worker, k.test))) for k in kernel]
+    agree = bool(kernel) and len(kernel) == len(model) and all(
+        m is not None and (k.passed, k.failed) == (m.passed, m.failed) for k, m in rows)
+    if args.json:
+        json.dump({"kernel": release, "smp": args.smp, "params": words, "agree": agree,
+                   "tests": [{"worker": k.worker, "test": k.test, "kernel": {"passed": k.passed, "failed": k.failed,
+                                                                              "avg_usec_tcg": k.avg_usec},
+                              "vmaplab": None if m is None else {"passed": m.passed, "failed": m.failed},
+                              "agree": m is not None and (k.passed, k.failed) == (m.passed, m.failed)}
+                             for k, m in rows]}, sys.stdout, indent=1)
+        print()
+        return 0 if agree else 1
+    print(f"test_vmalloc {' '.join(words)} on Linux {release} (-smp {args.smp}, TCG) and on vmaplab 6.12")
+    print(f"{'worker':>6s} {'test':34s} {'kernel pass/fail':>16s} {'vmaplab pass/fail':>17s}  agree  "
+          f"{'kernel avg (TCG, usec)':>22s}")
+    for k, m in rows:
+        mv = "-" if m is None else f"{m.passed}/{m.failed}"
+        ok = m is not None and (k.passed, k.failed) == (m.passed, m.failed)
+        print(f"{k.worker:6d} {k.test:34s} {f'{k.passed}/{k.failed}':>16s} {mv:>17s}  {'yes' if ok else 'NO ':5s}  "
+              f"{k.avg_usec:22d}")
+    print(f"{'all agree' if agree else 'they differ'}: {len(kernel)} kernel lines, {len(model)} vmaplab lines "
+          "(times under TCG mean nothing; pass/fail must agree)")
+    return 0 if agree else 1
 
 
 def cmd_vmallocinfo(args) -> int:

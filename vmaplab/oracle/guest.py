@@ -112,6 +112,39 @@ def build_probe(kernel: KernelTree) -> Path:
         "vmaplab_probe.c": (pkg / "vmaplab_probe.c").read_bytes(), "Kbuild": b"obj-m := vmaplab_probe.o\n"})
 
 
+# The kernel's lib/test_vmalloc.c, adapted when it is built (never committed): the one symbol it needs
+# that the stock kernel does not export is called through its /proc/kallsyms address, and module
+# init returns 0 instead of -EAGAIN, so busybox insmod does not retry the load and run it twice.
+TEST_VMALLOC_SHIM = b"""
+/* added by vmaplab's oracle when building */
+static unsigned long vmalloc_node_fn;
+module_param(vmalloc_node_fn, ulong, 0400);
+#undef __vmalloc_node
+#define __vmalloc_node(size, align, gfp, node, caller) \\
+	((void *(*)(unsigned long, unsigned long, gfp_t, int, const void *))vmalloc_node_fn)\\
+		((size), (align), (gfp), (node), (caller))
+"""
+TEST_VMALLOC_INIT_RETURN = b"return -EAGAIN; /* Fail will directly unload the module */"
+
+
+def adapt_test_vmalloc(source: bytes) -> bytes:
+    """Insert the shim after the last #include and make init succeed (see TEST_VMALLOC_SHIM)."""
+    last_include = source.rfind(b"\n#include ")
+    if last_include < 0 or TEST_VMALLOC_INIT_RETURN not in source:
+        raise GuestError("lib/test_vmalloc.c of this kernel does not have the shape the oracle adapts "
+                         "(an #include block and `return -EAGAIN;` in its init)")
+    end = source.index(b"\n", last_include + 1) + 1
+    return (source[:end] + TEST_VMALLOC_SHIM + source[end:]).replace(TEST_VMALLOC_INIT_RETURN, b"return 0;")
+
+
+def build_test_vmalloc(kernel: KernelTree) -> Path:
+    """The kernel's own test module (CONFIG_TEST_VMALLOC is unset in Debian's config)."""
+    from .debian import source_files
+    src = source_files(kernel, ["lib/test_vmalloc.c"])["lib/test_vmalloc.c"].read_bytes()
+    return _build(kernel, "test_vmalloc", {"test_vmalloc.c": adapt_test_vmalloc(src),
+                                           "Kbuild": b"obj-m := test_vmalloc.o\n"})
+
+
 # -- initramfs -------------------------------------------------------------------------
 class _Cpio:
     """A ``newc`` cpio archive written in memory (the format the kernel unpacks as initramfs)."""

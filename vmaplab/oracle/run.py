@@ -8,6 +8,7 @@ busy but absent from /proc/vmallocinfo (docs/oracle.md §2.3), so a scenario tha
 """
 from __future__ import annotations
 
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -69,6 +70,48 @@ def boot_batches(scenarios: list[Scenario]) -> list[list[Scenario]]:
             batches.append(current)
             current = []
     return batches + ([current] if current else [])
+
+
+SUMMARY_RE = re.compile(r"Summary: (\w+) passed: (\d+) failed: (\d+) repeat: \d+ loops: \d+ avg: (\d+) usec")
+
+
+@dataclass(frozen=True)
+class TestSummary:
+    """One worker's line for one test: what the kernel (or vmaplab) printed."""
+    __test__ = False
+    worker: int
+    test: str
+    passed: int
+    failed: int
+    avg_usec: int
+
+
+def parse_summaries(text: str) -> list[TestSummary]:
+    """The module's Summary lines, numbered by worker (each worker prints its tests, then 'All test took')."""
+    out, worker = [], 0
+    for line in text.splitlines():
+        m = SUMMARY_RE.search(line)
+        if m:
+            out.append(TestSummary(worker, m[1], int(m[2]), int(m[3]), int(m[4])))
+        elif "All test took worker" in line:
+            worker += 1
+    return out
+
+
+def run_test_vmalloc(words: list[str], smp: int, progress=_say) -> tuple[str, list[TestSummary], list[TestSummary]]:
+    """The real test_vmalloc with ``words`` as module parameters, and vmaplab's on the 6.12 model."""
+    from ..kernel.vmalloc import Vmalloc
+    from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
+    params = TestVmallocParams.from_args(words, smp)       # the same validation as vmaplab test-vmalloc
+    kernel, probe = kernel_and_probe(progress)
+    tv = guest.build_test_vmalloc(kernel)
+    progress(f"oracle: booting Linux {kernel.release} with -smp {smp} for test_vmalloc {' '.join(words)}")
+    boot = guest.boot(kernel, smp, [guest.Job("test_vmalloc", "test_vmalloc", " ".join(words))],
+                      {"vmaplab_probe": probe, "test_vmalloc": tv}, timeout=1800)
+    progress(f"oracle: the guest ran and powered off in {boot.seconds:.1f} s")
+    model = TestVmallocRun(Vmalloc(nr_cpus=smp, version="6.12"), params)
+    model.run()
+    return boot.release, parse_summaries(boot.outputs[0].dmesg), parse_summaries("\n".join(model.lines))
 
 
 def capture_vmallocinfo(smp: int, progress=_say) -> tuple[str, str]:
