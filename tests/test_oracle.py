@@ -58,6 +58,14 @@ def test_shipped_scenarios_parse_and_cover_the_issue():
     (_doc({"op": "vm_map_ram", "pages": 1025}), "'pages' = 1025 is not in 1..1024"),
     (_doc({"op": "vmalloc", "size": 1, "align": 8}), "vmalloc takes"),
     (_doc({"op": "vfree", "ref": "a", "as": "b"}), "names no earlier allocation"),
+    (_doc({"op": "ioremap", "phys": 0, "size": 1, "as": "a"}, {"op": "fill", "ref": "a", "value": 1}),
+     "fill cannot use 'a' (a ioremap)"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "fill", "ref": "a", "value": 256}), "'value' = 256"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vread", "ref": "a", "offset": 0, "count": 65537}),
+     "'count' = 65537"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": "a"},
+          {"op": "vread", "ref": "a", "offset": 0, "count": 1}), "'a' is already freed"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": ["a"]}), "names no earlier"),
 ])
 def test_bad_scenarios_name_the_op_and_the_field(doc, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -69,6 +77,18 @@ def test_smp_override_is_checked_against_the_ops():
     assert parse_scenario(doc).smp == 4
     with pytest.raises(ScenarioError, match="'cpu' = 3 is not in 0..1"):
         parse_scenario(doc, smp=2)
+
+
+def test_fill_and_vread_use_an_allocation_without_freeing_it():
+    scn = parse_scenario(_doc({"op": "vmalloc", "size": 2 * P, "as": "a"}, {"op": "fill", "ref": "a", "value": 0x41},
+                              {"op": "vread", "ref": "a", "offset": P - 2, "count": 4}, {"op": "vfree", "ref": "a"}))
+    assert probe_script(scn).splitlines()[1:3] == ["fill 0 0x0 0x41", "vread 0 0x0 0xffe 0x4"]
+    from vmaplab.oracle.scenario import run_length
+    assert run_length(b"AAB") == "41*2 42*1" and run_length(b"") == ""
+    vm = Vmalloc(nr_cpus=2, version="6.12")
+    run = parse_probe_output(_fake_probe_output(scn, vm, [0] * 4), scn)
+    results, _ = replay(scn, run.before, "6.12")
+    assert results[1:] == ("ok", "41*2 42*2", "ok")
 
 
 def test_probe_script_is_the_line_protocol():
@@ -83,7 +103,7 @@ def test_probe_script_is_the_line_protocol():
 
 # -- the model's side, on a snapshot the model itself printed ---------------------------------
 def _fake_probe_output(scn, vm_before: Vmalloc, results: list[int]) -> str:
-    lines = ["BEGIN-BEFORE", vm_before.vmallocinfo().rstrip("\n"), "END-BEFORE"]
+    lines = ["BEGIN-BEFORE", *vm_before.vmallocinfo().splitlines(), "END-BEFORE"]
     lines += [f"R {i} {op.op} {r:#x}" for i, (op, r) in enumerate(zip(scn.ops, results))]
     lines += ["BEGIN-AFTER", "END-AFTER"]
     return "\n".join(lines) + "\n"

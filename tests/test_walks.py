@@ -162,18 +162,41 @@ def test_vread_ioremap_uninitialised_and_freed_areas_read_as_zeros():
 
 
 def test_vread_through_vmap_blocks_and_large_vm_map_ram():
+    # §4.9, the kernel's block read: per page, from the first used range's first page. Hand-derived:
+    # x (1 page, order 0) at block page 0 is unmapped again, y (2 pages, order 1) holds pages 1-2,
+    # so the one used range is [1, 3); page 0 reads zero, every later page reads page 1 (y + 0),
+    # which holds "W" at offset 0 ("Y" at y + P, page 2, is never returned).
     vm = Vmalloc(nr_cpus=2, vmap_bbmap_bits=8, vmap_max_alloc=2)
     p = vm.alloc_pages(5)
     x = vm.vm_map_ram(p[:1])
     y = vm.vm_map_ram(p[1:3])
+    assert y == x + P
     vm.write(x, b"X")
+    vm.write(y, b"W")
     vm.write(y + P, b"Y")
-    vm.vm_unmap_ram(x, 1)                                   # its bits are clear: reads as zeros
-    big = vm.vm_map_ram(p[3:5] + vm.alloc_pages(1))         # 3 pages > vmap_max_alloc: own VA
+    vm.vm_unmap_ram(x, 1)
+    big = vm.vm_map_ram(p[3:5] + vm.alloc_pages(1))         # 3 pages > vmap_max_alloc: own VA, read right
     vm.write(big + 2 * P, b"Z")
     block = vm.vread(x, 8 * P)
-    assert block[0] == 0 and block[2 * P] == ord("Y") and block.count(0) == 8 * P - 1
+    assert block[:P] == bytes(P)
+    for page in range(1, 8):
+        assert block[page * P] == ord("W") and block[page * P + 1:(page + 1) * P] == bytes(P - 1), page
+    assert vm.vread(y + P, 1) == b"W"                       # the kernel's answer; "Y" is what is there
     assert vm.vread(big + 2 * P, 2) == b"Z\0"
+
+
+def test_vread_of_a_later_run_in_a_block_returns_the_first_run():
+    # Two touching runs form one used range [0, 4): a (2 pages) and b (2 pages). Reading b returns
+    # a's first page, with the in-page offset kept.
+    vm = Vmalloc(nr_cpus=2, vmap_bbmap_bits=8, vmap_max_alloc=2)
+    a = vm.vm_map_ram(vm.alloc_pages(2))
+    b = vm.vm_map_ram(vm.alloc_pages(2))
+    assert b == a + 2 * P
+    vm.write(a, b"A" * P + b"B" * P)
+    vm.write(b, b"C" * P + b"D" * P)
+    assert vm.vread(b + 5, 3) == b"AAA"
+    assert vm.vread(a, 4 * P) == b"A" * (4 * P)
+    assert vm.vread(a + P - 2, 4) == b"AAAA"                # two chunks: the end of page 0, the start of page 1
 
 
 def test_write_outside_a_mapping_is_refused_and_changes_nothing():

@@ -104,14 +104,63 @@ class WalksMixin(VmallocState):
             return                                        # ioremap is a hole: zeros
         if kind & VMAP_BLOCK:
             vb = self._vb_lookup(va.va_start)
-            runs = [] if vb is None else [(vb.va.va_start + (off << PAGE_SHIFT), pages)
-                                          for off, (_order, pages) in vb.allocs.items()]
-        elif kind & VMAP_RAM:
+            if vb is not None:
+                self._vread_vmap_block(vb, lo, hi, addr, out)
+            return
+        if kind & VMAP_RAM:
             runs = [(va.va_start, self._ram_maps.get(va.va_start, []))]
         else:
             runs = [(va.va_start, vm.pages)]
         for base, pfns in runs:
             self._copy_pages(base, pfns, lo, hi, addr, out)
+
+    def _vread_vmap_block(self, vb, lo: int, hi: int, addr: int, out: bytearray) -> None:
+        """vmap_ram_vread_iter() on a vmap block, one /proc/kcore page at a time, as 6.x does it (§4.9).
+
+        /proc/kcore calls vread_iter() once per page. For each call the kernel walks the block's used
+        ranges from the first: it zero-fills up to a range that starts after the read, but for a range
+        that starts at or before it copies from that range's *first* page plus the in-page offset,
+        ``(re - rs + 1)`` pages long. So every page at or after the first used range reads as that
+        range's first page, whichever page or range was asked for (the oracle's ``vread-vm-map-ram``
+        scenario showed it on Linux 6.12). Mirrors that, not what a correct read would give.
+        """
+        base = vb.va.va_start
+        used = sorted((off, off + (1 << order)) for off, (order, _pages) in vb.allocs.items())
+        ranges: list[list[int]] = []
+        for rs, re in used:                       # the kernel walks used_map: touching runs are one range
+            if ranges and ranges[-1][1] == rs:
+                ranges[-1][1] = re
+            else:
+                ranges.append([rs, re])
+        mapped = {off + i: pfn for off, (_order, pages) in vb.allocs.items() for i, pfn in enumerate(pages)}
+        a = lo
+        while a < hi:
+            n = min(PAGE_SIZE - (a & (PAGE_SIZE - 1)), hi - a)      # read_kcore_iter's page-sized chunk
+            pos, remains = a, n
+            for rs, re in ranges:
+                if remains == 0:
+                    break
+                start = base + (rs << PAGE_SHIFT)
+                if pos < start:                   # zero-fill up to the range (out is already zero)
+                    step = min(start - pos, remains)
+                    pos, remains = pos + step, remains - step
+                    if remains == 0:
+                        break
+                offset = pos & (PAGE_SIZE - 1)
+                m = min(((re - rs + 1) << PAGE_SHIFT) - offset, remains)
+                self._copy_block_bytes(base, mapped, start + offset, m, pos - addr, out)
+                pos, remains = pos + m, remains - m
+            a += n
+
+    def _copy_block_bytes(self, base: int, mapped: dict, src: int, n: int, dst: int, out: bytearray) -> None:
+        """aligned_vread_iter() inside a block: mapped pages copied, unmapped ones zero."""
+        while n > 0:
+            off = src & (PAGE_SIZE - 1)
+            k = min(PAGE_SIZE - off, n)
+            pfn = mapped.get((src - base) >> PAGE_SHIFT)
+            if pfn is not None:
+                out[dst:dst + k] = self.pages.read(pfn, off, k)
+            src, dst, n = src + k, dst + k, n - k
 
     def _copy_pages(self, base: int, pfns: list[int], lo: int, hi: int, addr: int, out: bytearray) -> None:
         """aligned_vread_iter(): copy mapped pages of [base, +len(pfns) pages) ∩ [lo, hi)."""

@@ -37,11 +37,17 @@ OPS = {
     "vunmap": (("ref",), False),
     "iounmap": (("ref",), False),
     "vm_unmap_ram": (("ref",), False),
+    "fill": (("ref", "value"), False),
+    "vread": (("ref", "offset", "count"), False),
     "vm_unmap_aliases": ((), False),
     "drop_caches": ((), False),
 }
 FREES = {"vfree": ("vmalloc", "vmalloc_node"), "vunmap": ("vmap",), "iounmap": ("ioremap",),
          "vm_unmap_ram": ("vm_map_ram",)}
+# ops that use a live allocation without freeing it: write a pattern into it, read it via /proc/kcore
+USES = {"fill": ("vmalloc", "vmalloc_node", "vmap", "vm_map_ram"),
+        "vread": ("vmalloc", "vmalloc_node", "vmap", "vm_map_ram", "ioremap")}
+MAX_VREAD = 64 << 10        # the probe's limit per vread op
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,19 @@ class Op:
     align: int = 1
     pages: int = 0
     phys: int = 0
-    ref: int = -1           # index of the op whose allocation this one frees
+    ref: int = -1           # index of the op whose allocation this one frees or uses
     name: str = ""          # the op's "as"
+    value: int = 0          # fill: page i gets the byte (value + i) & 0xff
+    offset: int = 0         # vread: from the allocation's address + offset
+    count: int = 0          # vread: bytes
 
     def describe(self) -> str:
         args = {"vmalloc": f"{self.size}", "vmalloc_node": f"{self.size}, align={self.align:#x}",
                 "vmap": f"{self.pages} pages", "vm_map_ram": f"{self.pages} pages",
-                "ioremap": f"{self.phys:#x}, {self.size}"}.get(self.op, "")
+                "ioremap": f"{self.phys:#x}, {self.size}", "fill": f"#{self.ref}, {self.value:#x}",
+                "vread": f"#{self.ref}+{self.offset:#x}, {self.count}"}.get(self.op, "")
         target = f" {self.name}" if self.name else ""
-        return f"{self.op}({args}){target}" if self.ref < 0 else f"{self.op}(#{self.ref})"
+        return f"{self.op}({args}){target}" if self.ref < 0 or args else f"{self.op}(#{self.ref})"
 
 
 @dataclass(frozen=True)
@@ -122,16 +132,25 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             kw["pages"] = _field_int(raw, "pages", where, 1, MAX_PAGES)
         if "phys" in fields:
             kw["phys"] = _field_int(raw, "phys", where, 0, (1 << 52) - 1)
+        if "value" in fields:
+            kw["value"] = _field_int(raw, "value", where, 0, 255)
+        if "offset" in fields:
+            kw["offset"] = _field_int(raw, "offset", where, 0, MAX_SIZE)
+        if "count" in fields:
+            kw["count"] = _field_int(raw, "count", where, 1, MAX_VREAD)
         if "ref" in fields:
             ref = raw.get("ref")
-            if ref not in names:
+            if not isinstance(ref, str) or ref not in names:
                 raise ScenarioError(f"{where}: 'ref' {ref!r} names no earlier allocation")
             target = names[ref]
-            if ops[target].op not in FREES[kind]:
-                raise ScenarioError(f"{where}: {kind} cannot free {ref!r} (a {ops[target].op})")
+            allowed_kinds = FREES.get(kind) or USES[kind]
+            if ops[target].op not in allowed_kinds:
+                raise ScenarioError(f"{where}: {kind} cannot {'free' if kind in FREES else 'use'} "
+                                    f"{ref!r} (a {ops[target].op})")
             if target in freed:
                 raise ScenarioError(f"{where}: {ref!r} is already freed")
-            freed.add(target)
+            if kind in FREES:
+                freed.add(target)
             kw["ref"] = target
         label = raw.get("as", "")
         if label:
@@ -167,9 +186,10 @@ def probe_script(scn: Scenario) -> str:
     """The probe's line protocol: ``OP CPU A B`` (docs/oracle.md §2)."""
     lines = []
     for op in scn.ops:
-        a, b = {"vmalloc": (op.size, 0), "vmalloc_node": (op.size, op.align), "vmap": (op.pages, 0),
-                "vm_map_ram": (op.pages, 0), "ioremap": (op.phys, op.size)}.get(op.op, (op.ref, 0))
-        lines.append(f"{op.op} {op.cpu} {a:#x} {b:#x}")
+        a, b, c = {"vmalloc": (op.size, 0, 0), "vmalloc_node": (op.size, op.align, 0), "vmap": (op.pages, 0, 0),
+                   "vm_map_ram": (op.pages, 0, 0), "ioremap": (op.phys, op.size, 0),
+                   "fill": (op.ref, op.value, 0), "vread": (op.ref, op.offset, op.count)}.get(op.op, (op.ref, 0, 0))
+        lines.append(f"{op.op} {op.cpu} {a:#x} {b:#x}" + (f" {c:#x}" if c else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -188,13 +208,15 @@ def parse_probe_output(text: str, scn: Scenario, dmesg: str = "") -> KernelRun:
             raise GuestError(f"{scn.name}: the probe's output has no {tag} snapshot")
         return text.split(b, 1)[1].split(e, 1)[0]
     results = []
+    reads = {int(line.split()[1]): " ".join(line.split()[2:]) for line in text.splitlines()
+             if line.startswith("V ")}
     for line in text.splitlines():
         if line.startswith("R "):
             _, idx, name, value, *bad = line.split()
             if bad:
                 raise GuestError(f"{scn.name}: op {idx} named a CPU the guest does not have")
             op = scn.ops[int(idx)]
-            results.append(_kernel_result(op, int(value, 16)))
+            results.append(reads.get(int(idx), "failed") if op.op == "vread" else _kernel_result(op, int(value, 16)))
     if len(results) != len(scn.ops):
         raise GuestError(f"{scn.name}: the probe reported {len(results)} of {len(scn.ops)} ops")
     return KernelRun(section("BEFORE"), section("AFTER"), tuple(results), dmesg)
@@ -217,8 +239,29 @@ def replay(scn: Scenario, before: str, version: str = "6.9") -> tuple[tuple[str,
     return tuple(results), vm
 
 
+def run_length(data: bytes) -> str:
+    """Bytes as the probe prints a vread: ``41*4096 42*16`` (hex byte, run length)."""
+    out, i = [], 0
+    while i < len(data):
+        j = i
+        while j < len(data) and data[j] == data[i]:
+            j += 1
+        out.append(f"{data[i]:02x}*{j - i}")
+        i = j
+    return " ".join(out)
+
+
 def _model_op(vm: Vmalloc, op: Op, addrs: dict) -> str:
     c = op.cpu
+    if op.op in ("fill", "vread"):
+        addr, pages = addrs.get(op.ref, (0, 0))
+        if not addr:
+            return "failed"
+        if op.op == "vread":
+            return run_length(vm.vread(addr + op.offset, op.count))
+        for i in range(pages):
+            vm.write(addr + i * PAGE_SIZE, bytes([(op.value + i) & 0xFF]) * PAGE_SIZE)
+        return "ok"
     if op.op in ("vfree", "vunmap", "iounmap", "vm_unmap_ram"):
         addr, count = addrs.get(op.ref, (0, 0))
         if not addr:
@@ -245,7 +288,8 @@ def _model_op(vm: Vmalloc, op: Op, addrs: dict) -> str:
         pages = vm.alloc_pages(op.pages)
         addr = vm.vm_map_ram(pages, cpu=c) if op.op == "vm_map_ram" else vm.vmap(pages, cpu=c, caller=caller)
     if addr:
-        addrs[op.index] = (addr, op.pages)
+        pages = op.pages if op.op in ("vmap", "vm_map_ram") else -(-op.size // PAGE_SIZE)
+        addrs[op.index] = (addr, pages)
     return f"{addr:#x}" if addr else "NULL"
 
 

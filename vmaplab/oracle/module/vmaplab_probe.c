@@ -32,12 +32,14 @@
 #include <linux/cpumask.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
+#include <linux/elf.h>
 
 #define PROBE_MAX_OPS		4096
 #define PROBE_MAX_PAGES		1024	/* per vmap / vm_map_ram op */
 #define PROBE_SNAP_SIZE		(1UL << 20)
 #define PROBE_OUT_SIZE		(3UL << 20)
 #define PROBE_SCRIPT_SIZE	(256UL << 10)
+#define PROBE_VREAD_MAX		(64UL << 10)	/* bytes one vread op may read through /proc/kcore */
 
 static unsigned long vmalloc_node_fn;	/* __vmalloc_node_noprof, from /proc/kallsyms */
 module_param(vmalloc_node_fn, ulong, 0400);
@@ -51,7 +53,7 @@ enum probe_kind { P_NONE, P_VMALLOC, P_VMAP, P_RAM, P_IOREMAP };
 struct probe_op {
 	char name[24];
 	unsigned int cpu;
-	unsigned long a, b;
+	unsigned long a, b, c;
 	unsigned long result;
 	/* what a later free needs to know about this op's allocation */
 	enum probe_kind kind;
@@ -70,7 +72,7 @@ struct probe_cpu {
 static struct probe_op *ops;
 static unsigned int nr_ops;
 static struct probe_cpu *workers;
-static char *out, *script;
+static char *out, *script, *vread_buf;
 static size_t out_len;
 static DEFINE_MUTEX(probe_lock);
 
@@ -161,6 +163,67 @@ static int drop_caches(void)
 	return n < 0 ? n : 0;
 }
 
+/* Page i of @target's mapping gets the byte (value + i) & 0xff, through the mapping itself. */
+static bool fill(struct probe_op *target, unsigned long value)
+{
+	unsigned int i;
+
+	if (!target->result || target->freed || target->kind == P_IOREMAP || target->kind == P_NONE)
+		return false;
+	for (i = 0; i < target->nr_pages; i++)
+		memset((char *)target->result + i * PAGE_SIZE, (value + i) & 0xff, PAGE_SIZE);
+	return true;
+}
+
+/*
+ * Read @count bytes at kernel address @addr through /proc/kcore, which reads vmalloc space with
+ * vread_iter(): find the ELF program header whose range holds @addr, read at its file offset.
+ */
+static ssize_t kcore_read(unsigned long addr, size_t count)
+{
+	struct file *f = filp_open("/proc/kcore", O_RDONLY, 0);
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	loff_t pos = 0;
+	ssize_t n = -ENOENT;
+	unsigned int i;
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	if (kernel_read(f, &eh, sizeof(eh), &pos) != sizeof(eh))
+		goto out;
+	for (i = 0; i < eh.e_phnum; i++) {
+		pos = eh.e_phoff + i * sizeof(ph);
+		if (kernel_read(f, &ph, sizeof(ph), &pos) != sizeof(ph))
+			break;
+		if (ph.p_type != PT_LOAD || addr < ph.p_vaddr || addr - ph.p_vaddr >= ph.p_memsz)
+			continue;
+		pos = ph.p_offset + (addr - ph.p_vaddr);
+		n = kernel_read(f, vread_buf, count, &pos);
+		break;
+	}
+out:
+	filp_close(f, NULL);
+	return n;
+}
+
+/* "V index" then the bytes read, run-length encoded: "41*4096 42*16" */
+static void print_vread(unsigned int index, ssize_t n)
+{
+	ssize_t i = 0, j;
+
+	out_printf("V %u", index);
+	if (n < 0)
+		out_printf(" error%zd", n);
+	while (i < n) {
+		for (j = i; j < n && vread_buf[j] == vread_buf[i]; j++)
+			;
+		out_printf(" %02x*%zd", (unsigned char)vread_buf[i], j - i);
+		i = j;
+	}
+	out_printf("\n");
+}
+
 static void run_op(struct probe_op *op)
 {
 	struct probe_op *target;
@@ -168,9 +231,11 @@ static void run_op(struct probe_op *op)
 	op->result = 0;
 	if (!strcmp(op->name, "vmalloc")) {
 		op->kind = P_VMALLOC;
+		op->nr_pages = DIV_ROUND_UP(op->a, PAGE_SIZE);
 		op->result = (unsigned long)vmalloc(op->a);
 	} else if (!strcmp(op->name, "vmalloc_node")) {
 		op->kind = P_VMALLOC;
+		op->nr_pages = DIV_ROUND_UP(op->a, PAGE_SIZE);
 		if (vmalloc_node_fn)
 			op->result = (unsigned long)((vmalloc_node_t)vmalloc_node_fn)(
 				op->a, op->b, GFP_KERNEL, NUMA_NO_NODE,
@@ -198,6 +263,18 @@ static void run_op(struct probe_op *op)
 		   !strcmp(op->name, "iounmap") || !strcmp(op->name, "vm_unmap_ram")) {
 		target = ref_op(op);
 		op->result = target && release(target);
+	} else if (!strcmp(op->name, "fill")) {
+		target = ref_op(op);
+		op->result = target && fill(target, op->b);
+	} else if (!strcmp(op->name, "vread")) {
+		target = ref_op(op);
+		op->kind = P_NONE;
+		op->nr_pages = 0;
+		if (target && target->result && !target->freed && op->c <= PROBE_VREAD_MAX) {
+			op->pages = NULL;
+			op->result = 1;
+			op->b = (unsigned long)kcore_read(target->result + op->b, op->c);
+		}
 	} else if (!strcmp(op->name, "release")) {
 		op->result = op->a < nr_ops && release(&ops[op->a]);
 	} else if (!strcmp(op->name, "vm_unmap_aliases")) {
@@ -290,7 +367,7 @@ static int parse_script(char *text)
 			return -E2BIG;
 		op = &ops[nr_ops];
 		memset(op, 0, sizeof(*op));
-		if (sscanf(line, "%23s %u %li %li", op->name, &op->cpu, &op->a, &op->b) < 2)
+		if (sscanf(line, "%23s %u %li %li %li", op->name, &op->cpu, &op->a, &op->b, &op->c) < 2)
 			return -EINVAL;
 		nr_ops++;
 	}
@@ -318,6 +395,8 @@ static ssize_t probe_write(struct file *file, const char __user *buf, size_t len
 	for (i = 0; i < nr_ops; i++) {
 		err = on_cpu(&ops[i]);
 		out_printf("R %u %s 0x%lx%s\n", i, ops[i].name, ops[i].result, err ? " badcpu" : "");
+		if (!strcmp(ops[i].name, "vread") && ops[i].result)
+			print_vread(i, (ssize_t)ops[i].b);
 	}
 	snapshot("AFTER");
 	/* free what the script left, each on the CPU that allocated it */
@@ -372,7 +451,8 @@ static int __init probe_init(void)
 	workers = kcalloc(nr_cpu_ids, sizeof(*workers), GFP_KERNEL);
 	out = kmalloc(PROBE_OUT_SIZE, GFP_KERNEL);
 	script = kmalloc(PROBE_SCRIPT_SIZE, GFP_KERNEL);
-	if (!ops || !workers || !out || !script)
+	vread_buf = kmalloc(PROBE_VREAD_MAX, GFP_KERNEL);
+	if (!ops || !workers || !out || !script || !vread_buf)
 		goto nomem;
 	for_each_online_cpu(cpu) {
 		struct probe_cpu *w = &workers[cpu];
@@ -397,6 +477,7 @@ nomem:
 	kfree(workers);
 	kfree(out);
 	kfree(script);
+	kfree(vread_buf);
 	return -ENOMEM;
 }
 
@@ -408,6 +489,7 @@ static void __exit probe_exit(void)
 	kfree(workers);
 	kfree(out);
 	kfree(script);
+	kfree(vread_buf);
 }
 
 module_init(probe_init);
