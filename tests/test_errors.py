@@ -280,3 +280,37 @@ def test_vread_caps_a_read():
         with pytest.raises(InvalidArgumentError, match="count"):
             vm.vread(addr, count)
     assert vm.vread(ULONG_MAX, 16) == bytes(1)      # an overflowing range is clamped, as the kernel does
+
+
+# -- divergences found by reading 6.8, 6.9-rc3 and 6.12 (issue 13), with hand-derived values -----------
+def test_totalram_check_uses_the_callers_unaligned_size():
+    # __vmalloc_node_range: (size >> PAGE_SHIFT) > totalram_pages() on the size as given. With 64 pages
+    # of RAM, 64 pages + 1 byte passes that check (262145 >> 12 == 64) and fails later, at the pages
+    # (the message gives the bytes allocated by then: all 64 pages); 65 pages is refused up front.
+    from vmaplab import PAGE_SIZE as P
+    vm = Vmalloc(nr_cpus=2, nr_ram_pages=64)
+    assert vm.vmalloc(64 * P + 1) is None
+    assert list(vm.dmesg)[-1] == "vmalloc error: size 262144, failed to allocate pages"
+    assert vm.vmalloc(65 * P) is None
+    assert list(vm.dmesg)[-1] == "vmalloc error: size 266240, exceeds total pages"
+
+
+def test_pcpu_areas_carry_vm_alloc_alone():
+    # pcpu_get_vm_areas sets VM_ALLOC only (no VM_NO_GUARD): get_vm_area_size() is a page short.
+    from vmaplab import PAGE_SIZE as P, VM_ALLOC
+    vm = Vmalloc(nr_cpus=2)
+    (area,) = vm.pcpu_get_vm_areas([0], [4 * P])
+    assert area.flags == VM_ALLOC and area.size == 4 * P and area.get_vm_area_size() == 3 * P
+
+
+def test_6_8_vmallocinfo_prints_the_purge_list_only_after_a_busy_area():
+    # 6.8 prints the purge list from the last busy VA's s_show: one lazy VA and no busy one -> nothing.
+    from vmaplab import PAGE_SIZE as P
+    for version, expected in (("6.8", ""), ("6.9", "0xffffc90000000000-0xffffc90000002000    8192 unpurged vm_area\n")):
+        vm = Vmalloc(nr_cpus=2, version=version)
+        vm.vfree(vm.vmalloc(P))
+        assert vm.vmallocinfo() == expected, version
+    vm = Vmalloc(nr_cpus=2, version="6.8")
+    a, b = vm.vmalloc(P), vm.vmalloc(P)
+    vm.vfree(a)
+    assert vm.vmallocinfo().splitlines()[-1].endswith("unpurged vm_area")

@@ -5,7 +5,9 @@ Mirrors (kernel-model.md §4.12): ``pcpu_get_vm_areas``, ``pcpu_free_vm_areas``,
 
 Invariants: the areas of one call sit at ``base + offsets[i]`` for a single
 ``base`` aligned to ``align``, as high as possible below VMALLOC_END; each is a
-busy VA with a VM_ALLOC vm_struct whose caller is ``pcpu_get_vm_areas`` and
+busy VA with a vm_struct whose flags are VM_ALLOC alone (no VM_NO_GUARD, so the
+kernel's size arithmetic counts a guard page it does not have), whose caller is
+``pcpu_get_vm_areas`` and
 whose ``nr_pages`` is 0; none has an owner node, so they never reach a pool.
 
 Simplifications: no KASAN shadow; the per-area VA and vm_struct objects never
@@ -15,7 +17,7 @@ fail to allocate, so the "recovery" path exists only for a clip that fails
 from __future__ import annotations
 
 from .area import VmapArea, VmStruct
-from .config import PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, is_power_of_2
+from .config import PAGE_SIZE, VM_ALLOC, is_power_of_2
 from .errors import InvalidArgumentError, InvariantError
 from .freespace import NOTHING_FIT, va_clip
 from .state import VmallocState, check_int
@@ -124,8 +126,10 @@ class PcpuMixin(VmallocState):
             va = VmapArea(start, start + size, 0)
             vn = self.addr_to_node(start)
             self._locked(cpu, vn.busy_lock, "insert_vmap_area", vn.busy.insert, va)
-            vm = VmStruct(VM_ALLOC | VM_NO_GUARD, PCPU_CALLER)
-            self.setup_vmalloc_vm(vm, va, VM_ALLOC | VM_NO_GUARD, PCPU_CALLER)
+            # VM_ALLOC alone, as the kernel sets it: its guard-page arithmetic then takes the last
+            # page of each area for a guard (get_vm_area_size() is a page short, vread skips it)
+            vm = VmStruct(VM_ALLOC, PCPU_CALLER)
+            self.setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
             vms.append(vm)
         self._api_event(cpu, "pcpu_get_vm_areas", base, sum(sizes), PCPU_CALLER)
         self._after_call(cpu)

@@ -419,9 +419,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
 
     def _vmalloc_node_range(self, size, align, start, end, gfp, flags, cpu, caller) -> int | None:
         real_size = size
-        size = page_align(size)
         warn = not gfp & GFP_NOWARN
-        if size >> PAGE_SHIFT > self.pages.totalram_pages():
+        # the caller's size, not yet page-aligned, is what the kernel compares with totalram_pages()
+        if real_size >> PAGE_SHIFT > self.pages.totalram_pages():
             if warn:
                 self.dmesg.ratelimited(f"vmalloc error: size {real_size}, exceeds total pages", "warn_alloc")
             return None

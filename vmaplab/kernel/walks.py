@@ -55,7 +55,8 @@ class WalksMixin(VmallocState):
 
         6.9: each node's busy list in address order (node 0 first), then each
         node's lazy list as ``unpurged vm_area`` lines. 6.8: the single global
-        busy list, then the purge list. Pooled VAs are not shown.
+        busy list, then the purge list, which 6.8 prints from the last busy VA's
+        ``s_show``: with no busy VA at all, nothing. Pooled VAs are not shown.
         """
         lines = []
         for vn in self.nodes:
@@ -63,9 +64,11 @@ class WalksMixin(VmallocState):
                 line = self._busy_line(va)
                 if line is not None:
                     lines.append(line)
-        for vn in self.nodes:
-            lines.extend(format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "unpurged vm_area")
-                         for va in vn.lazy)
+        # 6.8 prints the purge list from the s_show of the last busy VA: with none, it prints nothing
+        if self.version != "6.8" or any(len(vn.busy) for vn in self.nodes):
+            for vn in self.nodes:
+                lines.extend(format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "unpurged vm_area")
+                             for va in vn.lazy)
         return "".join(line + "\n" for line in lines)
 
     # ------------------------------------------------------------------ vread
