@@ -314,3 +314,14 @@ def test_6_8_vmallocinfo_prints_the_purge_list_only_after_a_busy_area():
     a, b = vm.vmalloc(P), vm.vmalloc(P)
     vm.vfree(a)
     assert vm.vmallocinfo().splitlines()[-1].endswith("unpurged vm_area")
+
+
+def test_early_areas_keep_their_vm_struct():
+    # vmap_init binds each vmlist entry to its vm_struct: printed (VM_ALLOC, no caller) and found.
+    start = 0xffffc90000000000
+    vm = Vmalloc(nr_cpus=2, early_areas=[(start, start + 0x4000)])
+    assert vm.vmallocinfo() == "0xffffc90000000000-0xffffc90000004000   16384 vmalloc\n"
+    area = vm.find_vm_area(start)
+    assert area is not None and area.size == 0x4000 and area.caller is None
+    assert vm.vmalloc(4096) == start + 0x4000
+    vm.check()

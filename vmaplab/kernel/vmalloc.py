@@ -143,7 +143,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.free_space = FreeSpace(early, warn=self.dmesg.warn)
         self.free_space.spare = self._take_ne_fit_preload
         for s, e in early:
-            self.addr_to_node(s).busy.insert(VmapArea(s, e))
+            # vmap_init(): each vmlist entry becomes a busy VA bound to its own vm_struct, VM_ALLOC
+            # and no caller as the percpu first chunk registers it (§4.1), so it is printed and found
+            va = VmapArea(s, e)
+            self.setup_vmalloc_vm(VmStruct(VM_ALLOC, None), va, VM_ALLOC, None)
+            self.addr_to_node(s).busy.insert(va)
         self._ne_fit_preload: list[VmapArea | None] = [None] * nr_cpus
         self._cur_cpu = 0
         self.vmap_lazy_nr = 0
