@@ -193,6 +193,22 @@ def test_the_probe_is_the_only_c_and_says_its_license():
     assert text.startswith("// SPDX-License-Identifier: GPL-2.0\n") and 'MODULE_LICENSE("GPL")' in text
 
 
+def test_a_missing_prerequisite_is_one_line_and_status_3(monkeypatch, capsys):
+    from vmaplab.cli import main
+    from vmaplab.oracle import guest
+    monkeypatch.setattr(guest, "QEMU", "qemu-system-vmaplab-missing")
+    assert main(["oracle", "run", "pool-reuse-same-cpu"]) == 3
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("ARG")]
+    assert len(err) == 1 and "qemu-system-vmaplab-missing not found: apt-get install qemu-system-x86" in err[0]
+
+
+def test_no_kernel_in_the_archive_is_reported(monkeypatch):
+    from vmaplab.oracle import debian
+    monkeypatch.setattr(debian, "_run", lambda cmd, what, cwd=None: "")
+    with pytest.raises(OracleUnavailable, match="no linux-image-6.12.*bookworm-security"):
+        debian.newest_abi()
+
+
 def test_init_script_rejects_unknown_jobs():
     with pytest.raises(ValueError):
         _init_script([Job("reboot", "x")], {"vmaplab_probe": "p.ko"})

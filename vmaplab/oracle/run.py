@@ -25,6 +25,7 @@ def _say(msg: str) -> None:
 
 def kernel_and_probe(progress=_say):
     """The cached kernel tree and our module built against it (both made on first use)."""
+    guest.require_tools()               # before a 280 MB download, not after
     kernel = debian.fetch(progress)
     return kernel, guest.build_probe(kernel)
 
