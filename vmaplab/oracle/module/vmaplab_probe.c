@@ -33,6 +33,7 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/elf.h>
+#include <linux/delay.h>
 
 #define PROBE_MAX_OPS		4096
 #define PROBE_MAX_PAGES		1024	/* per vmap / vm_map_ram op */
@@ -44,6 +45,10 @@
 static unsigned long vmalloc_node_fn;	/* __vmalloc_node_noprof, from /proc/kallsyms */
 module_param(vmalloc_node_fn, ulong, 0400);
 MODULE_PARM_DESC(vmalloc_node_fn, "address of __vmalloc_node_noprof (for aligned vmalloc)");
+
+static unsigned int settle_ms = 20;
+module_param(settle_ms, uint, 0400);
+MODULE_PARM_DESC(settle_ms, "sleep between ops, then flush the workqueue again (default 20)");
 
 typedef void *(*vmalloc_node_t)(unsigned long size, unsigned long align,
 				gfp_t gfp, int node, const void *caller);
@@ -314,6 +319,8 @@ static int on_cpu(struct probe_op *op)
 	complete(&w->go);
 	wait_for_completion(&w->done);
 	/* the drain work an op schedules has run before the next op starts */
+	__flush_workqueue(system_wq);
+	msleep(settle_ms);
 	__flush_workqueue(system_wq);
 	return 0;
 }
