@@ -10,7 +10,9 @@ reproduced exactly. Subcommands:
   parameters), printing the module's Summary lines and an allocator report;
 * ``vmallocinfo``: /proc/vmallocinfo of a seeded scenario, or of a real file
   re-emitted by a machine rebuilt from it (``--from /proc/vmallocinfo``);
-* ``vread``: a hexdump of what /proc/kcore would read at an address.
+* ``vread``: a hexdump of what /proc/kcore would read at an address;
+* ``simulate``: N CPUs contending on the allocator's spinlocks;
+* ``oracle``: Linux 6.12 under QEMU as the referee (vmaplab/oracle/cli.py).
 """
 from __future__ import annotations
 
