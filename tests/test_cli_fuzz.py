@@ -10,7 +10,8 @@ from pathlib import Path
 from vmaplab.cli import main
 
 _BAD = Path(tempfile.mkdtemp(prefix="vmaplab-fuzz-"))
-for _name, _text in {"notjson.json": "{", "noops.json": '{"name": "x", "smp": 2, "ops": []}',
+for _name, _text in {"notoml.toml": "name = [", "badparam.toml": 'name = "x"\n[grid]\nthreads = [1]\n',
+                     "badcost.toml": 'name = "x"\n[grid]\n"cost.nope" = [1]\n', "notjson.json": "{", "noops.json": '{"name": "x", "smp": 2, "ops": []}',
                      "badcpu.json": json.dumps({"name": "x", "smp": 2, "ops": [{"op": "vmalloc", "cpu": 9, "size": 1}]}),
                      "array.json": "[1, 2]"}.items():
     (_BAD / _name).write_text(_text)
@@ -25,9 +26,10 @@ OPTIONS = {          # subcommand -> option -> bad values (beyond BAD_NUMBERS wh
                  "--top": ["-1"], "--seed": [], "--machine": ["vax"], "--policy": ["random"],
                  "--drain": ["never"], "--placement": ["random"]},
     "oracle run": {"--smp": ["0", "65"], "--model": ["6.10"]},
+    "sweep": {"--jobs": ["0", "257"], "--dask-local": ["0"]},
     "oracle vmallocinfo": {"--smp": ["0", "65"]},
 }
-NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top", "--smp"}
+NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top", "--smp", "--dask-local"}
 POSITIONAL = {       # subcommand -> whole bad argument lists
     "test-vmalloc": [["nr_threads=0"], ["nr_threads=x"], ["test_loop_count=1²"], ["run_test_mask"], ["bogus=1"],
                      ["use_huge=1"], ["nr_threads=-1"], ["run_test_mask=１"]],
@@ -39,6 +41,8 @@ POSITIONAL = {       # subcommand -> whole bad argument lists
                  ["--cost", "clear_page_ns=1e308"], ["--cost", "nope=1"], ["--cost", "f_smt"],
                  ["--cost", "f_smt=nan"], ["--cost", "cache_model=psychic"], ["run_test_mask=0"],
                  ["--machine", "threadripper-3970x", "--cpus", "65"]],
+    "sweep": [[], [str(_BAD / "notoml.toml")], [str(_BAD / "badparam.toml")], [str(_BAD / "badcost.toml")],
+              [str(_BAD / "missing.toml")], ["/"], ["x.toml", "--jobs", "2", "--dask-local", "2"]],
     # every scenario is read and checked before any guest boots
     "oracle": [["run"], ["run", "nosuch"], ["run", "all", "nosuch"], ["nosuch"], [],
                *(["run", str(_BAD / n)] for n in ("notjson.json", "noops.json", "badcpu.json", "array.json")),
@@ -52,7 +56,8 @@ def _cases():
             values = (BAD_NUMBERS if opt in NUMERIC else []) + extra
             for v in values:
                 yield [*cmd.split(), opt, v] + (["0xffffc90000000000", "16"] if cmd == "vread" else
-                                                ["all"] if cmd == "oracle run" else [])
+                                                ["all"] if cmd == "oracle run" else
+                                                ["experiments/smoke.toml"] if cmd == "sweep" else [])
     for cmd, lists in POSITIONAL.items():
         yield from ([cmd, *args] for args in lists)
     yield ["nope"]

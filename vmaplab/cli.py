@@ -342,6 +342,40 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Run an experiment spec (docs/experiments.md) on a process pool or Dask; print its table."""
+    from .contention.experiments import already_done, dask_executor, load_experiment, run_experiment
+    exp = load_experiment(args.spec)
+    out = args.out or os.path.join("results", exp.name)
+    runs = exp.runs()
+    progress = None if args.quiet else _tqdm_progress()
+    have = already_done(exp, out)
+    print(f"sweep {exp.name}: {len(runs)} runs ({have} already in {out}.jsonl, not run again) -> "
+          f"{out}.csv, {out}.jsonl", flush=True)
+    if args.dask_local or args.scheduler:
+        with dask_executor(args.dask_local, args.scheduler) as (executor, client):
+            print(f"dask: {len(client.scheduler_info()['workers'])} workers, dashboard {client.dashboard_link}",
+                  flush=True)
+            rows = run_experiment(exp, out, executor=executor, progress=progress)
+    else:
+        rows = run_experiment(exp, out, jobs=args.jobs, progress=progress)
+    varying = [k for k in rows[0] if k not in ("key", "wall_s", "slowpath_self_pct", "vmaplab")
+               and len({str(r.get(k)) for r in rows}) > 1]
+    print("  ".join(f"{k:>14s}" for k in varying) + f"  {'wall s':>10s}  {'slow path %':>11s}")
+    for r in rows:
+        print("  ".join(f"{str(r.get(k, '')):>14s}" for k in varying)
+              + f"  {r['wall_s']:>10.3f}  {r['slowpath_self_pct']:>11.2f}")
+    return 0
+
+
+def _tqdm_progress():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return lambda it, total, desc: tqdm(it, total=total, desc=desc, file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (``vmaplab: error: ...``, exit status 2) instead of usage + error."""
 
@@ -429,6 +463,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for the two versions (default: up to 2)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(func=cmd_simulate)
+
+    w = sub.add_parser("sweep", help="run an experiment spec (TOML) on a process pool or Dask")
+    w.add_argument("spec", help="an experiment spec, e.g. experiments/threads.toml (docs/experiments.md)")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_int_in(1, 256), default=min(2, os.cpu_count() or 1),
+                       help="local worker processes (default: up to 2)")
+    where.add_argument("--dask-local", type=_int_in(1, 256), metavar="N",
+                       help="a Dask LocalCluster of N single-threaded workers (pip install 'vmaplab[dask]')")
+    where.add_argument("--scheduler", metavar="ADDR", help="an existing Dask scheduler, tcp://HOST:PORT")
+    w.add_argument("--out", metavar="FILE", help="output stem: FILE.csv and FILE.jsonl (default results/NAME); "
+                   "runs already in FILE.jsonl are not run again")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=cmd_sweep)
 
     from .oracle.cli import add_parser as add_oracle_parser
     add_oracle_parser(sub, _int_in)

@@ -15,7 +15,8 @@ these functions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .costs import ContentionCosts
@@ -40,11 +41,22 @@ class RunSpec:
     run_test_mask: int = 7
     costs: ContentionCosts = field(default_factory=ContentionCosts)
     machine: str = "threadripper-3970x"
+    policy: str = "fifo"
+    pools: bool = True
+    nr_vmap_nodes: int | None = None
+    vmap_zone_size_pages: int = 16
+    max_va_size_pages: int = 256
+    drain: str = "inline"
+    placement: str = "spread"
+    warm_start: bool = True
 
     def simulator(self, **extra) -> ContentionSim:
         return ContentionSim(self.version, nr_threads=self.nr_threads, nr_cpus=self.nr_cpus, machine=self.machine,
-                             scale=self.scale, seed=self.seed, costs=self.costs,
-                             params={"run_test_mask": self.run_test_mask}, **extra)
+                             scale=self.scale, seed=self.seed, costs=self.costs, policy=self.policy,
+                             params={"run_test_mask": self.run_test_mask}, pools=self.pools,
+                             nr_vmap_nodes=self.nr_vmap_nodes, vmap_zone_size_pages=self.vmap_zone_size_pages,
+                             max_va_size_pages=self.max_va_size_pages, drain=self.drain,
+                             placement=self.placement, warm_start=self.warm_start, **extra)
 
 
 @dataclass(frozen=True)
@@ -66,18 +78,44 @@ def run_spec(spec: RunSpec) -> RunSummary:
 
 
 def run_specs(specs: Iterable[RunSpec], jobs: int = 1, progress: Callable | None = None,
-              desc: str = "runs") -> list[RunSummary]:
-    """Every spec's summary, in the order given; ``jobs`` > 1 runs them in a process pool.
+              desc: str = "runs", executor: Executor | None = None) -> list[RunSummary]:
+    """Every spec's summary, in the order given, whatever order the runs finish in.
 
-    ``progress`` wraps the iterator of results (``tqdm`` in a terminal or a notebook).
+    ``executor``: any ``concurrent.futures.Executor`` (a Dask client's ``get_executor()``); without
+    one, ``jobs`` > 1 makes a local process pool. ``progress`` wraps the stream of finished runs
+    (``tqdm`` in a terminal or a notebook).
     """
     specs = list(specs)
-    if jobs <= 1:
-        results = map(run_spec, specs)
-        return list(progress(results, total=len(specs), desc=desc) if progress else results)
-    with ProcessPoolExecutor(jobs) as pool:
-        results = pool.map(run_spec, specs)
-        return list(progress(results, total=len(specs), desc=desc) if progress else results)
+    out: list[RunSummary | None] = [None] * len(specs)
+    for i, summary in map_unordered(run_spec, specs, executor, jobs, progress, desc):
+        out[i] = summary
+    return out
+
+
+def map_unordered(fn: Callable, items: list, executor: Executor | None = None, jobs: int = 1,
+                  progress: Callable | None = None, desc: str = "runs"):
+    """Yield ``(index, fn(item))`` as runs finish: in this process (``jobs`` 1, no executor), in a
+    local process pool, or on ``executor``. The one loop every sweep goes through."""
+    if not items:
+        return
+    if executor is None and jobs <= 1:
+        results = enumerate(map(fn, items))
+        yield from (progress(results, total=len(items), desc=desc) if progress else results)
+        return
+    with _pool(executor, jobs) as pool:
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        finished = as_completed(futures)
+        for f in (progress(finished, total=len(futures), desc=desc) if progress else finished):
+            yield futures[f], f.result()
+
+
+@contextmanager
+def _pool(executor: Executor | None, jobs: int):
+    if executor is not None:
+        yield executor
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            yield pool
 
 
 def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from . import debian, guest
-from .scenario import Comparison, Scenario, compare, parse_probe_output, probe_script
+from .scenario import Scenario, compare, parse_probe_output, probe_script
 
 MODEL_VERSIONS = ("6.12", "6.9")
 

@@ -1,0 +1,293 @@
+"""Experiments: a grid or a seeded sample over the simulator's parameters, run on any executor.
+
+What it is (docs/experiments.md): an :class:`Experiment` read from a TOML spec expands into
+:class:`~vmaplab.contention.runs.RunSpec` records, one per run; :func:`run_experiment` sends them
+to a ``concurrent.futures.Executor`` (a local process pool by default, Dask's through
+``Client.get_executor()``) and writes a tidy table, one row per run, as CSV and JSON lines, with
+every parameter and the package version in each row. Rows already in the output are not run
+again, so an interrupted sweep resumes where it stopped.
+
+Invariants: a row is a pure function of its run's parameters (every random choice comes from the
+``seed`` parameter), so the same spec gives the same rows, byte for byte, on every executor and
+with any number of workers; the files are rewritten in the spec's order when the sweep ends,
+whatever order the runs finished in. A spec is checked completely before anything runs: an
+unknown parameter, a value out of range or an unknown cost constant is a :class:`SpecError`
+naming the field.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import product
+from pathlib import Path
+
+from ..kernel.errors import VmallocError
+from .costs import ContentionCosts
+from .runs import RunSpec, map_unordered, run_spec
+from .topology import TOPOLOGIES
+
+
+class SpecError(VmallocError):
+    """A malformed experiment spec; the message names the table and the field."""
+
+
+def _choice(*options):
+    def check(name, v):
+        if v not in options:
+            raise SpecError(f"{name} must be one of {list(options)}, got {v!r}")
+        return v
+    return check
+
+
+def _int(low: int, high: int, none_ok: bool = False):
+    def check(name, v):
+        if v is None and none_ok:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            raise SpecError(f"{name} must be an integer in {low}..{high}, got {v!r}")
+        return v
+    return check
+
+
+def _bool(name, v):
+    if not isinstance(v, bool):
+        raise SpecError(f"{name} must be true or false, got {v!r}")
+    return v
+
+
+# parameter -> check; each is a RunSpec field (cost constants are "cost.NAME", checked by ContentionCosts)
+PARAMS: dict[str, Callable] = {
+    "version": _choice("6.8", "6.9"),
+    "nr_threads": _int(1, 65535),
+    "nr_cpus": _int(1, 65535, none_ok=True),
+    "machine": _choice(*TOPOLOGIES),
+    "scale": _int(1, 10 ** 9),
+    "seed": _int(0, (1 << 64) - 1),
+    "run_test_mask": _int(1, (1 << 31) - 1),
+    "policy": _choice("fifo", "tas"),
+    "pools": _bool,
+    "nr_vmap_nodes": _int(1, 128, none_ok=True),
+    "vmap_zone_size_pages": _int(1, 1 << 20),
+    "max_va_size_pages": _int(1, 4096),
+    "drain": _choice("inline", "kworker"),
+    "placement": _choice("spread", "packed"),
+    "warm_start": _bool,
+}
+MAX_RUNS = 100_000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed spec: fixed parameters, a grid (cartesian product) and/or a seeded random sample."""
+    name: str
+    base: dict
+    grids: tuple                # each a dict parameter -> list of values; runs are the union of their products
+    sample_n: int = 0           # runs drawn at random (0: none)
+    sample_seed: int = 0
+    ranges: dict | None = None  # parameter -> (low, high) for the sample: uniform, ints stay ints
+    path: str = ""
+
+    def runs(self) -> list[dict]:
+        """Every run's parameters, in a fixed order: each grid's product in turn, each point with every sample."""
+        grid = [dict(zip(g, values)) for g in self.grids for values in product(*g.values())] or [{}]
+        samples = [{}]
+        if self.sample_n:
+            rng = random.Random(self.sample_seed)
+            samples = [{k: _draw(rng, lo, hi) for k, (lo, hi) in self.ranges.items()} for _ in range(self.sample_n)]
+        return [{**self.base, **g, **s} for g in grid for s in samples]
+
+
+def _draw(rng: random.Random, lo, hi):
+    return rng.randint(lo, hi) if isinstance(lo, int) and isinstance(hi, int) else rng.uniform(lo, hi)
+
+
+def _check_value(name: str, value, label: str) -> object:
+    """``value`` of parameter ``name``, checked; errors say ``label`` (e.g. grid.nr_threads)."""
+    if name.startswith("cost."):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise SpecError(f"{label} must be a number, got {value!r}")
+        try:
+            ContentionCosts().with_overrides([f"{name[5:]}={value}"])
+        except ValueError as e:
+            raise SpecError(f"{label}: {e}") from None
+        return value
+    if name not in PARAMS:
+        raise SpecError(f"{label}: unknown parameter {name!r}; known: {', '.join(PARAMS)}, cost.NAME")
+    return PARAMS[name](label, value)
+
+
+def parse_experiment(doc: dict, path: str = "") -> Experiment:
+    """Check a decoded spec and return it; nothing runs."""
+    where = path or "spec"
+    unknown = set(doc) - {"name", "base", "grid", "sample"}
+    if unknown:
+        raise SpecError(f"{where}: unknown table(s) {sorted(unknown)}; a spec has name, base, grid, sample")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"{where}: 'name' must be a non-empty string")
+    base = doc.get("base", {})
+    grids = doc.get("grid", {})
+    grids = [grids] if isinstance(grids, dict) else grids      # [grid], or [[grid]] for a union
+    if not isinstance(base, dict) or not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
+        raise SpecError(f"{where}: [base] must be a table and grid a table or an array of tables")
+    base = {k: _check_value(k, v, f"base.{k}") for k, v in base.items()}
+    checked_grids = []
+    for i, grid in enumerate(grids):
+        label = "grid" if len(grids) == 1 else f"grid[{i}]"
+        checked = {}
+        for k, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise SpecError(f"{where}: {label}.{k} must be a non-empty list")
+            checked[k] = [_check_value(k, v, f"{label}.{k}") for v in values]
+        checked_grids.append(checked)
+    n, seed, ranges = 0, 0, None
+    sample = doc.get("sample")
+    if sample is not None:
+        if not isinstance(sample, dict) or set(sample) - {"n", "seed", "ranges"}:
+            raise SpecError(f"{where}: [sample] has n, seed and [sample.ranges]")
+        n = _int(1, MAX_RUNS)("sample.n", sample.get("n"))
+        seed = _int(0, (1 << 64) - 1)("sample.seed", sample.get("seed", 0))
+        ranges = {}
+        for k, bounds in (sample.get("ranges") or {}).items():
+            if (not isinstance(bounds, list) or len(bounds) != 2
+                    or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
+                    or not bounds[0] <= bounds[1]):
+                raise SpecError(f"{where}: sample.ranges.{k} must be [low, high] with low <= high")
+            for b in bounds:
+                _check_value(k, b, f"sample.ranges.{k}")
+            ranges[k] = tuple(bounds)
+        if not ranges:
+            raise SpecError(f"{where}: [sample.ranges] names no parameter to sample")
+    exp = Experiment(name, base, tuple(checked_grids), n, seed, ranges, path)
+    runs = exp.runs()
+    if len(runs) > MAX_RUNS:
+        raise SpecError(f"{where}: {len(runs)} runs, more than {MAX_RUNS}")
+    for params in runs:                  # combinations the simulator would refuse, before anything runs
+        spec = to_runspec(params)
+        if not 1 <= spec.nr_threads <= (spec.nr_cpus or spec.nr_threads):
+            raise SpecError(f"{where}: a run has nr_threads={spec.nr_threads} > nr_cpus={spec.nr_cpus}")
+    return exp
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: not TOML ({e})") from None
+    return parse_experiment(doc, str(path))
+
+
+def to_runspec(params: dict) -> RunSpec:
+    """The RunSpec of one run's parameters (cost.NAME entries become the costs' overrides)."""
+    costs = [f"{k[5:]}={v}" for k, v in sorted(params.items()) if k.startswith("cost.")]
+    fields = {k: v for k, v in params.items() if not k.startswith("cost.")}
+    spec = RunSpec(**fields)
+    return replace(spec, costs=ContentionCosts().with_overrides(costs)) if costs else spec
+
+
+def run_key(params: dict) -> str:
+    """A run's identity in the output files: a hash of its parameters (resume compares these)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("vmaplab")
+    except Exception:                     # an uninstalled checkout
+        return "unknown"
+
+
+def _measure(params: dict) -> dict:
+    """One run (a top-level function, so any executor can ship it): its row."""
+    summary = run_spec(to_runspec(params))
+    return {"key": run_key(params), **params, "wall_s": summary.wall_s,
+            "slowpath_self_pct": summary.slowpath_self_pct, "vmaplab": _package_version()}
+
+
+def _read_rows(jsonl: Path) -> dict[str, dict]:
+    rows = {}
+    if jsonl.exists():
+        for line in jsonl.read_text().splitlines():
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:       # a line cut by an interrupt: that run runs again
+                    continue
+                rows[row["key"]] = row
+    return rows
+
+
+def _write_tables(rows: list[dict], out: Path) -> None:
+    columns = sorted({c for r in rows for c in r} - {"key", "wall_s", "slowpath_self_pct", "vmaplab"})
+    columns = ["key", *columns, "wall_s", "slowpath_self_pct", "vmaplab"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    out.with_suffix(".csv").write_text(buf.getvalue())
+    out.with_suffix(".jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def already_done(exp: Experiment, out: str | Path) -> int:
+    """How many of ``exp``'s runs ``out``.jsonl already holds (a resumed sweep skips them)."""
+    done = _read_rows(Path(out).with_suffix(".jsonl"))
+    return sum(run_key(p) in done for p in exp.runs())
+
+
+def run_experiment(exp: Experiment, out: str | Path, executor: Executor | None = None, jobs: int = 1,
+                   progress: Callable | None = None) -> list[dict]:
+    """Run every run of ``exp`` not yet in ``out`` (.csv and .jsonl beside each other); return all rows.
+
+    ``executor``: any ``concurrent.futures.Executor`` (a Dask client's ``get_executor()``); without
+    one, ``jobs`` > 1 makes a local process pool and 1 runs here. ``progress(iterable, total=,
+    desc=)`` wraps the stream of finished runs (tqdm).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    jsonl = out.with_suffix(".jsonl")
+    runs = exp.runs()
+    done = _read_rows(jsonl)
+    todo = [p for p in runs if run_key(p) not in done]
+    with jsonl.open("a") as log:
+        for _i, row in map_unordered(_measure, todo, executor, jobs, progress, exp.name):
+            done[row["key"]] = row
+            log.write(json.dumps(row, sort_keys=True) + "\n")      # each finished run survives an interrupt
+            log.flush()
+    rows = [done[run_key(p)] for p in runs]
+    _write_tables(rows, out)
+    return rows
+
+
+@contextmanager
+def dask_executor(n_workers: int | None = None, address: str | None = None):
+    """A Dask executor: a ``LocalCluster(n_workers, threads_per_worker=1)`` or an existing scheduler.
+
+    Yields ``(executor, client)``; the client's ``dashboard_link`` says where to watch. Raises
+    SpecError naming the extra when Dask is not installed.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SpecError("Dask is not installed: pip install 'vmaplab[dask]'") from None
+    if address:
+        with Client(address) as client:
+            yield client.get_executor(), client
+        return
+    # containers report the host's CPUs: the worker count and one thread each are set explicitly
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client.get_executor(), client
