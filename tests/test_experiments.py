@@ -148,3 +148,45 @@ def test_sweep_cli_and_its_bad_input(tmp_path, capsys):
     spec.write_text("name = [\n")
     assert main(["sweep", str(spec)]) == 2
     assert "not TOML" in capsys.readouterr().err
+
+
+def test_latin_hypercube_puts_one_point_in_every_stratum():
+    import random
+    from vmaplab.contention.ranges import latin_hypercube
+    pts = latin_hypercube(10, {"a": (0.0, 1.0), "b": (10.0, 20.0), "k": (10, 14)}, random.Random(3))
+    assert sorted(int(p["a"] * 10) for p in pts) == list(range(10))
+    assert sorted(int(p["b"] - 10) for p in pts) == list(range(10))
+    assert all(isinstance(p["k"], int) and 10 <= p["k"] <= 14 for p in pts)
+    assert pts == latin_hypercube(10, {"a": (0.0, 1.0), "b": (10.0, 20.0), "k": (10, 14)}, random.Random(3))
+
+
+def test_every_cost_constant_has_a_range_around_its_default():
+    from dataclasses import fields
+    from vmaplab.contention.costs import ContentionCosts
+    from vmaplab.contention.ranges import COST_RANGES
+    from vmaplab.workloads.costs import CostModel
+    costs = ContentionCosts()
+    numeric = {f.name: getattr(costs, f.name) for f in fields(costs) if f.name not in ("calls", "cache_model")}
+    numeric.update({f.name: getattr(costs.calls, f.name) for f in fields(CostModel) if f.name != "init_on_alloc"})
+    assert set(numeric) == set(COST_RANGES)
+    defaults = {**numeric, "f_smt_clear": costs.f_smt, "t_cross_ns": 94.0}    # None: what the model uses instead
+    for name, r in COST_RANGES.items():
+        assert r.low <= defaults[name] <= r.high and r.source, name
+
+
+def test_uncertainty_spec_pairs_versions_by_sample_and_reports_intervals(tmp_path):
+    doc = {"name": "u", "report": "uncertainty", "base": {"nr_threads": 2, "scale": 20000, "run_test_mask": 7},
+           "grid": {"version": ["6.8", "6.9"]},
+           "sample": {"n": 3, "seed": 5, "method": "lhs", "ranges": "costs"}}
+    exp = parse_experiment(doc)
+    runs = exp.runs()
+    assert len(runs) == 6 and [r["sample"] for r in runs] == [0, 1, 2, 0, 1, 2]
+    assert runs[0]["cost.t_mem_ns"] == runs[3]["cost.t_mem_ns"] != runs[1]["cost.t_mem_ns"]
+    rows = run_experiment(exp, tmp_path / "u", jobs=1)
+    report = ex.uncertainty_report(rows, {"nr_threads=2": {"ratio 6.8/6.9": 1.0}})
+    assert [iv.metric for iv in report] == list(ex.METRICS) and all(iv.n == 3 for iv in report)
+    ratio = next(iv for iv in report if iv.metric == "ratio 6.8/6.9")
+    walls = {v: [r["wall_s"] for r in rows if r["version"] == v] for v in ("6.8", "6.9")}
+    ratios = sorted(a / b for a, b in zip(walls["6.8"], walls["6.9"]))
+    assert ratio.low == pytest.approx(ratios[0] + (ratios[1] - ratios[0]) * 0.1) and ratio.median == ratios[1]
+    assert ratio.inside == (ratio.low <= 1.0 <= ratio.high)

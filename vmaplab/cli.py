@@ -359,6 +359,9 @@ def cmd_sweep(args) -> int:
             rows = run_experiment(exp, out, executor=executor, progress=progress)
     else:
         rows = run_experiment(exp, out, jobs=args.jobs, progress=progress)
+    if exp.report == "uncertainty":
+        _print_uncertainty(rows)
+        return 0
     varying = [k for k in rows[0] if k not in ("key", "wall_s", "slowpath_self_pct", "vmaplab")
                and len({str(r.get(k)) for r in rows}) > 1]
     print("  ".join(f"{k:>14s}" for k in varying) + f"  {'wall s':>10s}  {'slow path %':>11s}")
@@ -366,6 +369,16 @@ def cmd_sweep(args) -> int:
         print("  ".join(f"{str(r.get(k, '')):>14s}" for k in varying)
               + f"  {r['wall_s']:>10.3f}  {r['slowpath_self_pct']:>11.2f}")
     return 0
+
+
+def _print_uncertainty(rows) -> None:
+    from .contention.experiments import published_for_report, uncertainty_report
+    print(f"{'point':26s} {'metric':18s} {'n':>4s} {'median':>10s} {'5%':>10s} {'95%':>10s} {'published':>10s}  inside")
+    for iv in uncertainty_report(rows, published_for_report()):
+        pub = "" if iv.published is None else f"{iv.published:10.3f}"
+        inside = "" if iv.inside is None else ("yes" if iv.inside else "no")
+        print(f"{iv.point:26s} {iv.metric:18s} {iv.n:4d} {iv.median:10.3f} {iv.low:10.3f} {iv.high:10.3f} "
+              f"{pub:>10s}  {inside}")
 
 
 def _tqdm_progress():

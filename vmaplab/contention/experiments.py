@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..kernel.errors import VmallocError
 from .costs import ContentionCosts
+from .ranges import COST_RANGES, latin_hypercube
 from .runs import RunSpec, map_unordered, run_spec
 from .topology import TOPOLOGIES
 
@@ -94,6 +95,8 @@ class Experiment:
     sample_seed: int = 0
     ranges: dict | None = None  # parameter -> (low, high) for the sample: uniform, ints stay ints
     path: str = ""
+    method: str = "random"      # "random" (independent uniform draws) or "lhs" (a Latin hypercube)
+    report: str = ""            # "uncertainty": the CLI summarises the rows as intervals
 
     def runs(self) -> list[dict]:
         """Every run's parameters, in a fixed order: each grid's product in turn, each point with every sample."""
@@ -101,7 +104,12 @@ class Experiment:
         samples = [{}]
         if self.sample_n:
             rng = random.Random(self.sample_seed)
-            samples = [{k: _draw(rng, lo, hi) for k, (lo, hi) in self.ranges.items()} for _ in range(self.sample_n)]
+            if self.method == "lhs":
+                points = latin_hypercube(self.sample_n, self.ranges, rng)
+            else:
+                points = [{k: _draw(rng, lo, hi) for k, (lo, hi) in self.ranges.items()} for _ in range(self.sample_n)]
+            # the sample's index pairs the runs that share a draw (6.8 and 6.9 of one set of constants)
+            samples = [{"sample": i, **p} for i, p in enumerate(points)]
         return [{**self.base, **g, **s} for g in grid for s in samples]
 
 
@@ -127,9 +135,12 @@ def _check_value(name: str, value, label: str) -> object:
 def parse_experiment(doc: dict, path: str = "") -> Experiment:
     """Check a decoded spec and return it; nothing runs."""
     where = path or "spec"
-    unknown = set(doc) - {"name", "base", "grid", "sample"}
+    unknown = set(doc) - {"name", "base", "grid", "sample", "report"}
     if unknown:
-        raise SpecError(f"{where}: unknown table(s) {sorted(unknown)}; a spec has name, base, grid, sample")
+        raise SpecError(f"{where}: unknown table(s) {sorted(unknown)}; a spec has name, report, base, grid, sample")
+    report = doc.get("report", "")
+    if report not in ("", "uncertainty"):
+        raise SpecError(f"{where}: report must be 'uncertainty' (or absent), got {report!r}")
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: 'name' must be a non-empty string")
@@ -148,15 +159,21 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
                 raise SpecError(f"{where}: {label}.{k} must be a non-empty list")
             checked[k] = [_check_value(k, v, f"{label}.{k}") for v in values]
         checked_grids.append(checked)
-    n, seed, ranges = 0, 0, None
+    n, seed, ranges, method = 0, 0, None, "random"
     sample = doc.get("sample")
     if sample is not None:
-        if not isinstance(sample, dict) or set(sample) - {"n", "seed", "ranges"}:
-            raise SpecError(f"{where}: [sample] has n, seed and [sample.ranges]")
+        if not isinstance(sample, dict) or set(sample) - {"n", "seed", "ranges", "method"}:
+            raise SpecError(f"{where}: [sample] has n, seed, method and ranges")
         n = _int(1, MAX_RUNS)("sample.n", sample.get("n"))
         seed = _int(0, (1 << 64) - 1)("sample.seed", sample.get("seed", 0))
+        method = _choice("random", "lhs")("sample.method", sample.get("method", "random"))
+        given = sample.get("ranges") or {}
+        if given == "costs":                  # every cost constant within its documented range
+            given = {f"cost.{k}": [r.low, r.high] for k, r in COST_RANGES.items()}
+        if not isinstance(given, dict):
+            raise SpecError(f"{where}: sample.ranges must be a table or \"costs\"")
         ranges = {}
-        for k, bounds in (sample.get("ranges") or {}).items():
+        for k, bounds in given.items():
             if (not isinstance(bounds, list) or len(bounds) != 2
                     or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
                     or not bounds[0] <= bounds[1]):
@@ -166,7 +183,7 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
             ranges[k] = tuple(bounds)
         if not ranges:
             raise SpecError(f"{where}: [sample.ranges] names no parameter to sample")
-    exp = Experiment(name, base, tuple(checked_grids), n, seed, ranges, path)
+    exp = Experiment(name, base, tuple(checked_grids), n, seed, ranges, path, method, report)
     runs = exp.runs()
     if len(runs) > MAX_RUNS:
         raise SpecError(f"{where}: {len(runs)} runs, more than {MAX_RUNS}")
@@ -192,7 +209,7 @@ def load_experiment(path: str | Path) -> Experiment:
 def to_runspec(params: dict) -> RunSpec:
     """The RunSpec of one run's parameters (cost.NAME entries become the costs' overrides)."""
     costs = [f"{k[5:]}={v}" for k, v in sorted(params.items()) if k.startswith("cost.")]
-    fields = {k: v for k, v in params.items() if not k.startswith("cost.")}
+    fields = {k: v for k, v in params.items() if not k.startswith("cost.") and k != "sample"}
     spec = RunSpec(**fields)
     return replace(spec, costs=ContentionCosts().with_overrides(costs)) if costs else spec
 
@@ -291,3 +308,77 @@ def dask_executor(n_workers: int | None = None, address: str | None = None):
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client.get_executor(), client
+
+
+# -- the uncertainty report (docs/experiments.md §3) ------------------------------------------------
+METRICS = ("wall 6.8 (s)", "wall 6.9 (s)", "ratio 6.8/6.9", "slow path 6.8 (%)", "slow path 6.9 (%)")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One metric of one point (e.g. nr_threads=8) over the samples: median and 5-95% interval."""
+    point: str
+    metric: str
+    n: int
+    median: float
+    low: float                  # 5th percentile
+    high: float                 # 95th percentile
+    published: float | None
+
+    @property
+    def inside(self) -> bool | None:
+        return None if self.published is None else self.low <= self.published <= self.high
+
+
+def _quantiles(xs: list[float]) -> tuple[float, float, float]:
+    import statistics
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
+    cuts = statistics.quantiles(xs, n=20, method="inclusive")
+    return statistics.median(xs), cuts[0], cuts[-1]
+
+
+def uncertainty_report(rows: list[dict], published_values: dict | None = None) -> list[Interval]:
+    """Pair each sample's 6.8 and 6.9 runs (same constants, same other parameters) and summarise.
+
+    ``published_values``: point -> {metric: value} to print beside (None: nothing to compare).
+    A point is the parameters other than version, sample and the sampled constants.
+    """
+    sampled = {k for r in rows for k in r if k.startswith("cost.")}
+    skip = {"key", "version", "sample", "wall_s", "slowpath_self_pct", "vmaplab", *sampled}
+    pairs: dict[tuple, dict] = {}
+    for r in rows:
+        point = tuple(sorted((k, r[k]) for k in r if k not in skip))
+        pairs.setdefault((point, r.get("sample")), {})[r["version"]] = r
+    by_point: dict[tuple, dict[str, list[float]]] = {}
+    for (point, _sample), pair in pairs.items():
+        if set(pair) != {"6.8", "6.9"}:
+            continue
+        a, b = pair["6.8"], pair["6.9"]
+        values = (a["wall_s"], b["wall_s"], a["wall_s"] / b["wall_s"] if b["wall_s"] else float("inf"),
+                  a["slowpath_self_pct"], b["slowpath_self_pct"])
+        bucket = by_point.setdefault(point, {m: [] for m in METRICS})
+        for m, v in zip(METRICS, values):
+            bucket[m].append(v)
+    out = []
+    for point, metrics in by_point.items():
+        label = " ".join(f"{k}={v}" for k, v in point if k in ("nr_threads", "nr_cpus", "machine")) or "all"
+        pub = (published_values or {}).get(label, {})
+        for m in METRICS:
+            med, lo, hi = _quantiles(sorted(metrics[m]))
+            out.append(Interval(label, m, len(metrics[m]), med, lo, hi, pub.get(m)))
+    return out
+
+
+def published_for_report() -> dict:
+    """The published numbers an uncertainty report compares with: the cover letter's headline
+    (64 threads) and the v1 letter's "before" curve (its "after" is another design)."""
+    from .published import V1_CURVE, published
+    pub = published()
+    out = {"nr_threads=64": {"wall 6.8 (s)": pub["6.8"]["wall_s"], "wall 6.9 (s)": pub["6.9"]["wall_s"],
+                             "ratio 6.8/6.9": pub["ratio"],
+                             "slow path 6.8 (%)": pub["6.8"]["slowpath_self_pct"],
+                             "slow path 6.9 (%)": pub["6.9"]["slowpath_self_pct"]}}
+    for jobs, (before, _after) in V1_CURVE.items():
+        out[f"nr_threads={jobs} nr_cpus=64"] = {"wall 6.8 (s)": before}     # µs per pair per job == wall_s
+    return out
