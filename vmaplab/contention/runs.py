@@ -9,8 +9,8 @@ curve: microseconds per fix_size pair per job, n jobs on the 64-CPU machine).
 Invariants: a run is a pure function of its spec (every random choice comes from the spec's
 seed), so results do not depend on ``jobs`` or on the order the pool finishes them.
 
-No second sweep loop exists elsewhere: ``benchmarks/sweeps_contention.py`` and notebook 04 call
-these functions.
+No second sweep loop exists elsewhere: :func:`map_unordered` is the one loop; ``vmaplab sweep``
+(``contention/experiments.py``), ``benchmarks/sweeps_contention.py`` and notebook 04 go through it.
 """
 from __future__ import annotations
 

@@ -1,0 +1,57 @@
+"""Sweep speed: the same 16 runs in one process, on a 2-process pool and on a 2-worker Dask
+LocalCluster, as ratios to the one-process time measured in the same run (docs/experiments.md).
+
+The runs are 16 headline-like runs (run_test_mask=7, 16 threads on 16 CPUs, four seeds, both
+versions, scale 1/4000), each a few seconds, so process start-up is a small part. On a 2-core
+machine the target is a speedup of at least 1.8 with 2 workers, on both executors. Every executor
+must give the same rows (checked here too).
+
+Usage: python benchmarks/bench_sweep.py [--scale 4000] [--no-dask]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vmaplab.contention.experiments import dask_executor, parse_experiment, run_experiment  # noqa: E402
+
+
+def spec(scale: int):
+    return parse_experiment({"name": "bench-sweep", "base": {"nr_threads": 16, "run_test_mask": 7, "scale": scale},
+                             "grid": {"version": ["6.8", "6.9"], "seed": list(range(8))}})
+
+
+def timed(label: str, out: Path, **how) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    run_experiment(spec(ARGS.scale), out, **how)
+    dt = time.perf_counter() - t0
+    print(f"{label:34s} {dt:8.2f} s", flush=True)
+    return dt, out.with_suffix(".csv").read_text()
+
+
+def main(argv=None) -> int:
+    global ARGS
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", type=int, default=4000)
+    p.add_argument("--no-dask", action="store_true")
+    ARGS = p.parse_args(argv)
+    print("ARG " + " ".join(sys.argv[1:] if argv is None else argv))
+    with tempfile.TemporaryDirectory() as d:
+        one, ref = timed("16 runs, one process", Path(d, "one"), jobs=1)
+        pool, rows = timed("16 runs, process pool of 2", Path(d, "pool"), jobs=2)
+        print(f"  speedup {one / pool:.2f}x (target >= 1.8); same rows: {rows == ref}")
+        if not ARGS.no_dask:
+            with dask_executor(2) as (executor, client):
+                print(f"  dask: {len(client.scheduler_info()['workers'])} workers, {client.dashboard_link}")
+                dask, rows = timed("16 runs, Dask LocalCluster(2, 1 thread)", Path(d, "dask"), executor=executor)
+            print(f"  speedup {one / dask:.2f}x (target >= 1.8); same rows: {rows == ref}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
