@@ -32,11 +32,11 @@ def _anchors(doc: Path) -> set[str]:
 
 
 def test_code_citations_point_at_sections_that_exist():
-    anchors_of = {d: _anchors(DOCS / f"{d}.md") for d in ("kernel-model", "contention-model", "oracle")}
+    anchors_of = {d: _anchors(DOCS / f"{d}.md") for d in ("kernel-model", "contention-model", "oracle", "experiments")}
     missing = []
     for path in list((ROOT / "vmaplab").rglob("*.py")) + list((ROOT / "benchmarks").glob("*.py")):
         text = path.read_text()
-        for doc, sec in re.findall(r"(kernel-model|contention-model|oracle)\.md (?:§|\(§)?§?([\d.]+\d)", text):
+        for doc, sec in re.findall(r"(kernel-model|contention-model|oracle|experiments)\.md (?:§|\(§)?§?([\d.]+\d)", text):
             anchors = anchors_of[doc]
             if sec.replace(".", "-") not in anchors:
                 missing.append(f"{path.name}: {doc}.md §{sec}")
@@ -57,7 +57,7 @@ def test_every_section_mark_in_the_code_resolves_to_a_docs_anchor():
     """A bare §N means the doc named just before it, else its package's: contention-model.md for
     vmaplab/contention and the cost models, oracle.md for vmaplab/oracle, kernel-model.md for the rest."""
     kernel, contention = _anchors(DOCS / "kernel-model.md"), _anchors(DOCS / "contention-model.md")
-    oracle = _anchors(DOCS / "oracle.md")
+    oracle, experiments = _anchors(DOCS / "oracle.md"), _anchors(DOCS / "experiments.md")
     missing, seen = [], 0
     for path in (ROOT / "vmaplab").rglob("*.py"):
         text = path.read_text()
@@ -66,7 +66,7 @@ def test_every_section_mark_in_the_code_resolves_to_a_docs_anchor():
         for m in re.finditer(r"§(\d+(?:\.\d+)?)", text):
             before = text[max(0, m.start() - 40):m.start()]
             doc = (kernel if "kernel-model" in before else contention if "contention-model" in before
-                   else oracle if "oracle.md" in before else default)
+                   else oracle if "oracle.md" in before else experiments if "experiments.md" in before else default)
             seen += 1
             if m[1].replace(".", "-") not in doc:
                 missing.append(f"{path.name}: §{m[1]}")
