@@ -106,3 +106,13 @@ def test_duplicated_unpurged_lines_are_refused():
 def test_user_space_addresses_are_not_a_kaslr_base():
     with pytest.raises(VmallocInfoError, match="not a kernel address"):
         Vmalloc.from_vmallocinfo("0x00007f0000000000-0x00007f0000002000    8192 vmap\n", nr_cpus=1)
+
+
+def test_an_area_printed_busy_and_unpurged_is_reported_as_a_live_race():
+    # one read of a live system: an area freed between the busy walk and the purge-list walk
+    from vmaplab import Vmalloc
+    from vmaplab.formats.vmallocinfo import VmallocInfoError
+    text = ("0xffffc90000000000-0xffffc90000002000    8192 foo+0x1/0x2 pages=1 vmalloc N0=1\n"
+            "0xffffc90000000000-0xffffc90000002000    8192 unpurged vm_area\n")
+    with pytest.raises(VmallocInfoError, match="printed busy and unpurged .*freed while the file was being read"):
+        Vmalloc.from_vmallocinfo(text, nr_cpus=2)

@@ -195,7 +195,9 @@ def _init_script(jobs: list[Job], modules: dict[str, str]) -> str:
             lines.append(f"cat /jobs/{i} > /proc/vmaplab_probe && cat /proc/vmaplab_probe"
                          f" || echo '{MARK} failed'")
         elif job.kind == "vmallocinfo":
-            lines.append("cat /proc/vmallocinfo")
+            # the probe's init sections are vfree()d by a work after insmod returns: let it finish,
+            # or the area may be printed busy and then unpurged in one read (docs/oracle.md §4)
+            lines.append("sleep 2; cat /proc/vmallocinfo")
         elif job.kind == "test_vmalloc":
             lines.append(f"insmod /{modules['test_vmalloc']} $(cat /jobs/{i}) vmalloc_node_fn=0x$fn"
                          " 2>/dev/null; true")
