@@ -190,3 +190,15 @@ def test_uncertainty_spec_pairs_versions_by_sample_and_reports_intervals(tmp_pat
     ratios = sorted(a / b for a, b in zip(walls["6.8"], walls["6.9"]))
     assert ratio.low == pytest.approx(ratios[0] + (ratios[1] - ratios[0]) * 0.1) and ratio.median == ratios[1]
     assert ratio.inside == (ratio.low <= 1.0 <= ratio.high)
+
+
+def test_the_shipped_uncertainty_specs_meet_their_published_values():
+    # every point of the two uncertainty specs finds its published numbers (labels and keys agree)
+    pub = ex.published_for_report()
+    for name, expected in (("uncertainty-headline", 1), ("uncertainty-v1", 6)):
+        exp = load_experiment(REPO / "experiments" / f"{name}.toml")
+        rows = [{**p, "key": ex.run_key(p), "wall_s": 1.0, "slowpath_self_pct": 1.0, "vmaplab": "x"}
+                for p in exp.runs()[:: max(1, exp.sample_n // 2)]]
+        report = ex.uncertainty_report(rows, pub)
+        points = {iv.point for iv in report}
+        assert len(points) == expected and all(iv.published is not None for iv in report if iv.metric == "wall 6.8 (s)")
