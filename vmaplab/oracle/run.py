@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from . import debian, guest
+from .errors import GuestError
 from .scenario import Scenario, compare, parse_probe_output, probe_script
 
 MODEL_VERSIONS = ("6.12", "6.9")
@@ -49,7 +50,7 @@ def run_scenarios(scenarios: list[Scenario], versions=MODEL_VERSIONS, progress=_
     for smp, group in [(smp, b) for smp, g in sorted(by_smp.items()) for b in boot_batches(g)]:
         progress(f"oracle: booting Linux {kernel.release} with -smp {smp} for {len(group)} scenario(s)")
         jobs = [guest.Job("scenario", s.name, probe_script(s)) for s in group]
-        boot = guest.boot(kernel, smp, jobs, {"vmaplab_probe": probe})
+        boot = _boot_twice(kernel, smp, jobs, {"vmaplab_probe": probe}, progress)
         progress(f"oracle: the guest ran and powered off in {boot.seconds:.1f} s")
         keep = debian.cache_dir() / "last-run"
         keep.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,15 @@ def run_scenarios(scenarios: list[Scenario], versions=MODEL_VERSIONS, progress=_
             cmps = {v: compare(scn, krun, boot.release, v) for v in versions}
             runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg)
     return [runs[id(s)] for s in scenarios]
+
+
+def _boot_twice(kernel, smp, jobs, modules, progress):
+    """One boot; if the guest fails (an emulated machine can hang or stop early), one more."""
+    try:
+        return guest.boot(kernel, smp, jobs, modules)
+    except GuestError as e:
+        progress(f"oracle: the guest failed ({str(e).splitlines()[0]}); booting once more")
+        return guest.boot(kernel, smp, jobs, modules)
 
 
 def boot_batches(scenarios: list[Scenario]) -> list[list[Scenario]]:
