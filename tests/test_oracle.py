@@ -132,8 +132,11 @@ def test_compare_vmallocinfo_ignores_callers_only():
     b = "0xffffc90000000000-0xffffc90000003000   12288 bar+0x9/0x9 [mod] pages=2 vmalloc N0=2\n"
     c = "0xffffc90000000000-0xffffc90000004000   16384 foo+0x1/0x2 pages=3 vmalloc N0=3\n"
     assert compare_vmallocinfo(a, b).match
+    assert compare_vmallocinfo(a, b).lines[0] == (a.strip(), b.strip(), True)
     cmp = compare_vmallocinfo(a, c)
     assert not cmp.match and cmp.first_difference.startswith("line 1:")
+    longer = compare_vmallocinfo(a, a + c)
+    assert not longer.match and longer.lines[1] == ("", c.strip(), False) and longer.matched == 1
     assert not compare_vmallocinfo(a, a + a.replace("0000000000-", "0000004000-").replace("0003000", "0007000")).match
 
 
@@ -279,6 +282,9 @@ def test_oracle_json_document(tmp_path, capsys):
     assert doc["matched"] == doc["total"] == len(doc["ops"]) == 6
     assert all(set(o) >= {"op", "kernel", "vmaplab", "match"} for o in doc["ops"])
     assert doc["vmallocinfo"]["match"] is True
+    lines = doc["vmallocinfo"]["lines"]
+    assert len(lines) == doc["vmallocinfo"]["kernel_lines"] > 30
+    assert all(set(line) == {"kernel", "vmaplab", "match"} and line["match"] for line in lines)
 
 
 @pytest.mark.oracle

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
+from typing import NamedTuple
 
 from ..formats.vmallocinfo import parse_vmallocinfo
 from ..kernel.config import PAGE_SIZE
@@ -320,24 +322,30 @@ class InfoComparison:
     vmaplab_lines: int
     matched: int                    # lines equal at the same position, callers aside
     first_difference: str           # "" when they agree
+    lines: tuple = ()               # LineComparison per position, the longer text's length
 
     @property
     def match(self) -> bool:
         return not self.first_difference
 
 
+class LineComparison(NamedTuple):
+    """One position of the two /proc/vmallocinfo texts ("" past the end of the shorter one)."""
+    kernel: str
+    vmaplab: str
+    match: bool                     # equal callers aside
+
+
 def compare_vmallocinfo(kernel_text: str, model_text: str) -> InfoComparison:
     k, m = list(parse_vmallocinfo(kernel_text)), list(parse_vmallocinfo(model_text))
-    matched = sum(_line_key(a) == _line_key(b) for a, b in zip(k, m))
-    first = ""
-    for i, (a, b) in enumerate(zip(k, m)):
-        if _line_key(a) != _line_key(b):
-            first = f"line {i + 1}: kernel {a.format()!r} / vmaplab {b.format()!r}"
-            break
-    else:
-        if len(k) != len(m):
-            first = f"kernel has {len(k)} lines, vmaplab {len(m)}"
-    return InfoComparison(len(k), len(m), matched, first)
+    lines = tuple(LineComparison(a.format() if a else "", b.format() if b else "",
+                                 a is not None and b is not None and _line_key(a) == _line_key(b))
+                  for a, b in zip_longest(k, m))
+    first = next((f"line {i + 1}: kernel {c.kernel!r} / vmaplab {c.vmaplab!r}"
+                  for i, c in enumerate(lines[:min(len(k), len(m))]) if not c.match), "")
+    if not first and len(k) != len(m):
+        first = f"kernel has {len(k)} lines, vmaplab {len(m)}"
+    return InfoComparison(len(k), len(m), sum(c.match for c in lines), first, lines)
 
 
 @dataclass(frozen=True)
@@ -360,7 +368,8 @@ class Comparison:
                 "vmallocinfo": {"kernel_lines": self.final.kernel_lines,
                                 "vmaplab_lines": self.final.vmaplab_lines,
                                 "matched_lines": self.final.matched, "match": self.final.match,
-                                "first_difference": self.final.first_difference}}
+                                "first_difference": self.final.first_difference,
+                                "lines": [c._asdict() for c in self.final.lines]}}
 
 
 def compare(scn: Scenario, run: KernelRun, release: str, version: str = "6.9") -> Comparison:
