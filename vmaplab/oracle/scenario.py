@@ -369,7 +369,8 @@ class Comparison:
                                 "vmaplab_lines": self.final.vmaplab_lines,
                                 "matched_lines": self.final.matched, "match": self.final.match,
                                 "first_difference": self.final.first_difference,
-                                "lines": [c._asdict() for c in self.final.lines]}}
+                                "lines": [{"kernel": c.kernel, "vmaplab": c.vmaplab, "match": c.match}
+                                          for c in self.final.lines]}}
 
 
 def compare(scn: Scenario, run: KernelRun, release: str, version: str = "6.9") -> Comparison:
