@@ -83,8 +83,25 @@ def test_simulate_json_is_one_document_for_a_json_parser():
                                          "--version 6.9 --json --quiet"
 
 
+def test_simulate_on_a_128_cpu_epyc_lists_its_machines_and_runs():
+    """Every preset is named in --help; a 128-CPU EPYC 7713 runs both kernels (a tiny scale: the run's
+    wall time is not checked here, only that 128 workers ran and 6.9 finished first)."""
+    help_text = subprocess.run([sys.executable, "-m", "vmaplab", "simulate", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    for name in ("threadripper-3970x", "epyc-7702", "epyc-7713", "xeon-8375c-2s", "generic"):
+        assert name in help_text
+    cli = subprocess.run([sys.executable, "-m", "vmaplab", "simulate", "run_test_mask=1", "--machine", "epyc-7713",
+                          "--cpus", "128", "--scale", "200000", "--json", "--quiet"],
+                         capture_output=True, text=True, check=True)
+    doc = json.loads(cli.stdout)
+    assert doc["6.8"]["nr_threads"] == doc["6.9"]["nr_threads"] == 128
+    assert doc["6.8"]["machine"] == "epyc-7713" and doc["6.9"]["nr_cpus"] == 128
+    assert doc["ratio"] > 2                    # 6.9 faster; at this scale both still spin most of the time
+
+
 @pytest.mark.parametrize("argv, message", [
     (["simulate", "--cpus", "128", "--quiet"], "vmaplab simulate: error: the threadripper-3970x machine has 1..64 CPUs, got 128 (machine 'generic' takes any count)"),
+    (["simulate", "--machine", "epyc-7713", "--cpus", "129", "--quiet"], "vmaplab simulate: error: the epyc-7713 machine has 1..128 CPUs, got 129 (machine 'generic' takes any count)"),
     (["simulate", "nr_threads=8", "--cpus", "4", "--quiet"], "vmaplab simulate: error: need 1 <= nr_threads (8) <= nr_cpus (4)"),
     (["simulate", "--scale", "0", "--quiet", "--json"], "vmaplab simulate: error: argument --scale: 0 is not in 1..1000000000"),
     (["simulate", "--cost", "nope=1", "--quiet"], None),

@@ -84,6 +84,23 @@ def test_threadripper_distances():
     assert t.sibling(5) == 37 and len(set(t.ccx_of)) == 8
 
 
+@pytest.mark.parametrize("name, smt, ccx, cross, complex_cpus", [
+    ("epyc-7702", (0, 64, 6.5), (0, 3, 24.0), (3, 4, 107.0), 4),
+    ("epyc-7713", (0, 64, 9.8), (0, 7, 23.0), (7, 8, 107.0), 8),
+    ("xeon-8375c-2s", (0, 64, 8.1), (0, 31, 51.0), (31, 32, 108.0), 32),
+])
+def test_server_presets_place_cpus_as_linux_numbers_them(name, smt, ccx, cross, complex_cpus):
+    from vmaplab.contention.topology import TOPOLOGIES
+    t = TOPOLOGIES[name](128)
+    for a, b, ns in (smt, ccx, cross):
+        assert t.xfer_ns(a, b) == t.xfer_ns(b, a) == ns
+    assert t.sibling(127) == 63 and len(set(t.ccx_of)) == 64 // complex_cpus
+    assert t.spread_order()[:2] == [0, complex_cpus] and sorted(t.spread_order()) == list(range(128))
+    assert TOPOLOGIES[name](3).nr_cpus == 3
+    with pytest.raises(ValueError, match=f"the {name} machine has 1..128 CPUs, got 129"):
+        TOPOLOGIES[name](129)
+
+
 @pytest.mark.parametrize("n", [2, 8, 64])
 def test_single_tas_lock_matches_the_machine_repairman_too(n):
     """Random handoff (TAS) serves waiters in another order, but with free handovers it is as

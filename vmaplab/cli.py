@@ -25,6 +25,7 @@ from .kernel.vmalloc import Vmalloc
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
 from .contention.published import published
+from .contention.topology import TOPOLOGIES, machine_help
 from .kernel.errors import ConfigError, VmallocError
 from .kernel.walks import MAX_VREAD
 from .workloads.scenarios import SCENARIOS, build_scenario
@@ -309,7 +310,7 @@ def cmd_simulate(args) -> int:
             results[version] = sim.run()
             bar.close()
     if args.json:
-        out = {v: r.as_dict() for v, r in results.items()}
+        out = {v: {**r.as_dict(), "machine": args.machine, "nr_cpus": args.cpus} for v, r in results.items()}
         if len(results) == 2:
             out["ratio"] = _ratio(results["6.8"].wall_s, results["6.9"].wall_s)
         print(json.dumps(out, indent=1, sort_keys=True))
@@ -453,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
     m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
     m.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
-    m.add_argument("--machine", default="threadripper-3970x", choices=["threadripper-3970x", "generic"])
+    m.add_argument("--machine", default="threadripper-3970x", choices=list(TOPOLOGIES), metavar="MACHINE",
+                   help="the simulated machine's topology and cache-line latencies (default threadripper-3970x, "
+                        "the cover letter's): " + machine_help())
     m.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
     m.add_argument("--scale", type=_int_in(1, 10 ** 9), default=1000, help="simulate 1/scale of the loops (default 1000)")
     m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")

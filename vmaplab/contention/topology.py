@@ -1,12 +1,29 @@
 """Which CPUs share a core or a cache, and what moving a cache line between them costs.
 
 Assumptions: a line moves between SMT siblings through their shared L1/L2, within a
-CCX through its shared L3, and between CCXes through the I/O die; the cost depends
-only on that distance (contention-model.md §2.3, §6.1). CPUs are numbered as Linux
-does on the 3970X: CPU ``c`` and ``c + 32`` are SMT siblings; four cores make a CCX.
+core complex (an AMD CCX, or a whole Intel socket) through its shared L3, and between
+complexes through the I/O die or the socket link; the cost depends only on that
+distance, three levels (contention-model.md §2.3, §6.1). CPUs are numbered as Linux
+numbers them on these machines: the first thread of every core first (cores in
+order, socket by socket), then their SMT siblings in the same order, so CPU ``c`` and
+``c + cores`` are siblings.
 
-Sources for the preset: nviennot/core-to-core-latency on Zen 2 Threadripper
-(3960X median 6.5 / 24 / 94 ns; 3970X cross-CCX mean 92.5 ns) [S].
+Sources, all the median of a compare-and-exchange ping-pong between two pinned
+threads (the nviennot/core-to-core-latency tables, which are comparable with
+AnandTech's and Chips and Cheese's bounce tests) [S]; docs/contention-model.md §2.5
+has the table with what each preset borrows:
+
+* Threadripper 3970X (Zen 2): the 3960X's 6.5 / 24 / 94 ns (SMT / CCX / cross);
+  the 3970X's own cross-CCX mean is 92.5 ns.
+* EPYC 7702 (Zen 2, 16 CCXes of 4 cores): the same Zen 2 core and CCX, so 6.5 / 24;
+  across CCXes the larger server I/O die, taken as the Zen 3 EPYC 7R13's 107 ns
+  (no published 7702 table was found: an estimate [E] within the 94..115 ns that
+  Zen 2 Threadripper and the 64-core 7773X span).
+* EPYC 7713 (Zen 3, 8 CCXes of 8 cores): the EPYC 7R13 (same Milan die, AWS
+  c6a.metal) 9.8 / 23 / 107 ns.
+* Two-socket Intel Xeon Platinum 8375C (Ice Lake, 2 x 32 cores, AWS c6i.metal):
+  8.1 ns SMT, 51 ns within a socket (one mesh, one L3: the socket is the complex),
+  108 ns across sockets.
 """
 from __future__ import annotations
 
@@ -60,15 +77,52 @@ class Topology:
         return None
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A real machine: ``cores`` cores with 2 SMT threads each, ``complex_cores`` of them per
+    core complex (shared L3), and the three transfer latencies with where they come from."""
+    name: str
+    description: str
+    cores: int
+    complex_cores: int
+    t_smt_ns: float
+    t_ccx_ns: float
+    t_cross_ns: float
+    source: str
+
+    @property
+    def max_cpus(self) -> int:
+        return 2 * self.cores
+
+    def __call__(self, nr_cpus: int | None = None) -> Topology:
+        """The machine with its first ``nr_cpus`` Linux CPU numbers (one thread per core first)."""
+        nr_cpus = self.max_cpus if nr_cpus is None else nr_cpus
+        if not 1 <= nr_cpus <= self.max_cpus:
+            raise ValueError(f"the {self.name} machine has 1..{self.max_cpus} CPUs, got {nr_cpus} "
+                             "(machine 'generic' takes any count)")
+        core = tuple(c % self.cores for c in range(nr_cpus))
+        return Topology(self.name, nr_cpus, core, tuple(k // self.complex_cores for k in core),
+                        t_smt_ns=self.t_smt_ns, t_ccx_ns=self.t_ccx_ns, t_cross_ns=self.t_cross_ns)
+
+
+PRESETS = {p.name: p for p in (
+    Preset("threadripper-3970x", "AMD Ryzen Threadripper 3970X (Zen 2): 32 cores, CCXes of 4, 64 CPUs",
+           32, 4, 6.5, 24.0, 94.0, "[S] Threadripper 3960X medians; 3970X cross-CCX mean 92.5 ns"),
+    Preset("epyc-7702", "AMD EPYC 7702 (Zen 2): 64 cores, CCXes of 4, 128 CPUs",
+           64, 4, 6.5, 24.0, 107.0, "[S] Zen 2 SMT and CCX (3960X); [E] cross-CCX from the EPYC 7R13"),
+    Preset("epyc-7713", "AMD EPYC 7713 (Zen 3): 64 cores, CCXes of 8, 128 CPUs",
+           64, 8, 9.8, 23.0, 107.0, "[S] EPYC 7R13 (Milan, AWS c6a.metal) medians"),
+    Preset("xeon-8375c-2s", "two Intel Xeon Platinum 8375C (Ice Lake): 2 x 32 cores, 128 CPUs",
+           64, 32, 8.1, 51.0, 108.0, "[S] Xeon Platinum 8375C (AWS c6i.metal) medians, one socket and two"),
+)}
+
+
 def threadripper_3970x(nr_cpus: int = 64) -> Topology:
     """AMD Ryzen Threadripper 3970X: 32 cores in 8 CCXes of 4, 2 threads per core (64 CPUs).
 
     With fewer CPUs, the first ``nr_cpus`` Linux CPU numbers are used (one thread per core first).
     """
-    if not 1 <= nr_cpus <= 64:
-        raise ValueError(f"the threadripper-3970x machine has 1..64 CPUs, got {nr_cpus} (machine 'generic' takes any count)")
-    core = tuple(c % 32 for c in range(nr_cpus))
-    return Topology("threadripper-3970x", nr_cpus, core, tuple(k // 4 for k in core))
+    return PRESETS["threadripper-3970x"](nr_cpus)
 
 
 def generic(nr_cpus: int, xfer_ns: float = 50.0) -> Topology:
@@ -79,4 +133,10 @@ def generic(nr_cpus: int, xfer_ns: float = 50.0) -> Topology:
                     t_smt_ns=xfer_ns, t_ccx_ns=xfer_ns, t_cross_ns=xfer_ns)
 
 
-TOPOLOGIES = {"threadripper-3970x": threadripper_3970x, "generic": generic}
+TOPOLOGIES = {**PRESETS, "generic": generic}
+
+
+def machine_help() -> str:
+    """One line per machine, for ``--help``."""
+    return "; ".join([f"{p.name}: {p.description}" for p in PRESETS.values()]
+                     + ["generic: any CPU count, every transfer 50 ns"])
