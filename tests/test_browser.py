@@ -51,10 +51,11 @@ def _settings(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on copies of the notebooks (and data/, which notebook 5 reads)."""
+    """A JupyterLab server on copies of the notebooks (and data/ and experiments/, which 5 and 6 read)."""
     home = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", home / "notebooks", ignore=shutil.ignore_patterns("src"))
     shutil.copytree(ROOT / "data", home / "data")
+    shutil.copytree(ROOT / "experiments", home / "experiments")
     _settings(home / "settings")
     port = _free_port()
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR":
@@ -170,4 +171,25 @@ def test_contention_widget_steps(browser, lab):
     assert bars.count() > n_before, (n_before, bars.count())
     assert "6.8" in state.inner_text() and "6.9" in state.inner_text()
     assert shot(page, "04-contention").stat().st_size > 10_000
+    page.close()
+
+
+def test_experiments_runs_on_dask_and_draws_its_intervals(browser, lab):
+    """Notebook 6 in the browser: a LocalCluster from inside the kernel, the same rows as the pool,
+    every figure drawn, and the progress bars replaced by their finished lines."""
+    page = open_and_run(browser, lab, "06-experiments.ipynb")
+    page.get_by_text("process pool and Dask identical: True").first.wait_for(timeout=60_000)
+    assert page.get_by_text("identical: False").count() == 0
+    assert page.get_by_text("Dask: 2 workers, dashboard http://127.0.0.1:").count() == 1
+    # JupyterLab draws only the cells near the viewport: visit each output to have it drawn
+    drawn = 0
+    for cell in page.locator(".jp-Notebook:visible .jp-CodeCell").all():
+        cell.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        drawn += cell.locator(".js-plotly-plot").count()
+    assert drawn == 6, drawn
+    assert page.locator(".widget-inline-hbox .widget-progress").count() == 0     # every bar finished
+    assert page.get_by_text("uncertainty-v1-small: 192/192 runs in").count() == 1
+    page.locator(".jp-CodeCell", has_text="interval_band_figure").first.scroll_into_view_if_needed()
+    assert shot(page, "06-experiments").stat().st_size > 10_000
     page.close()

@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import build_notebooks  # noqa: E402
 
 
-def test_there_are_the_six_lessons():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+def test_there_are_the_seven_lessons():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06"]
 
 
 def test_notebooks_match_their_sources():

@@ -88,6 +88,14 @@ class ContentionCosts:
         """A copy with some constants changed (the sensitivity sweeps use this)."""
         return replace(self, **changes)
 
+    def value(self, name: str):
+        """The constant ``name``, a field of this class or of its per-call ``CostModel``."""
+        if name != "calls" and name in {f.name for f in fields(self)}:
+            return getattr(self, name)
+        if name in {f.name for f in fields(self.calls)}:
+            return getattr(self.calls, name)
+        raise ValueError(f"unknown cost {name!r}")
+
     def with_overrides(self, pairs: list[str]) -> "ContentionCosts":
         """A copy with ``NAME=VALUE`` constants changed (the CLI's ``--cost``).
 

@@ -324,6 +324,7 @@ class Interval:
     low: float                  # 5th percentile
     high: float                 # 95th percentile
     published: float | None
+    params: tuple = ()          # the point's parameters, ((name, value), ...), for plotting
 
     @property
     def inside(self) -> bool | None:
@@ -366,7 +367,7 @@ def uncertainty_report(rows: list[dict], published_values: dict | None = None) -
         pub = (published_values or {}).get(label, {})
         for m in METRICS:
             med, lo, hi = _quantiles(sorted(metrics[m]))
-            out.append(Interval(label, m, len(metrics[m]), med, lo, hi, pub.get(m)))
+            out.append(Interval(label, m, len(metrics[m]), med, lo, hi, pub.get(m), point))
     return out
 
 

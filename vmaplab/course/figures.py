@@ -360,3 +360,75 @@ def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_tit
         fig.add_trace(go.Scatter(x=[r[x] for r in rows], y=[r.get(key) for r in rows], mode="lines+markers", name=name))
     fig.update_layout(**LAYOUT, height=340, title=title, xaxis_title=x, yaxis_title=y_title)
     return fig
+
+
+# ------------------------------------------------------------------------------- experiments
+VERSION_COLOURS = {"6.8": "#d32f2f", "6.9": "#1565c0"}       # one hue per kernel in every experiment figure
+
+
+def table_figure(rows: list[dict], columns: dict[str, str], title: str, formats: dict | None = None,
+                 height: int | None = None) -> go.Figure:
+    """An aligned table of ``rows``: ``columns`` {key: header}; ``formats`` {key: format spec}."""
+    formats = formats or {}
+
+    def cell(row, key):
+        v = row.get(key)
+        return "" if v is None else format(v, formats[key]) if key in formats else str(v)
+    fig = go.Figure(go.Table(header=dict(values=list(columns.values()), align="left", fill_color="#eceff1"),
+                             cells=dict(values=[[cell(r, k) for r in rows] for k in columns], align="left")))
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, title=title,
+                      height=height or min(120 + 26 * len(rows), 640))
+    return fig
+
+
+def interval_band_figure(intervals, x: str, metrics: dict[str, str], title: str, y_title: str,
+                         published_name: str = "published", log_y: bool = True) -> go.Figure:
+    """Median lines with their 5-95% band per metric, over the point parameter ``x``, and the
+    published values as markers. ``intervals``: ``Interval`` records; ``metrics`` {metric: legend}."""
+    fig = go.Figure()
+    for (metric, name), colour in zip(metrics.items(), list(VERSION_COLOURS.values()) + NODE_COLOURS):
+        pts = sorted((dict(i.params)[x], i) for i in intervals if i.metric == metric)
+        xs = [p for p, _ in pts]
+        fig.add_trace(go.Scatter(x=xs + xs[::-1], y=[i.high for _, i in pts] + [i.low for _, i in pts][::-1],
+                                 fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0),
+                                 name=f"{name}: 5-95% of {pts[0][1].n} samples" if pts else name, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=xs, y=[i.median for _, i in pts], mode="lines+markers", name=f"{name}: median",
+                                 line=dict(color=colour),
+                                 customdata=[[i.low, i.high] for _, i in pts],
+                                 hovertemplate=f"{x} %{{x}}: median %{{y:.3g}}, 5-95%% %{{customdata[0]:.3g}}"
+                                               f"..%{{customdata[1]:.3g}}<extra>{name}</extra>"))
+        pub = [(p, i.published) for p, i in pts if i.published is not None]
+        if pub:
+            fig.add_trace(go.Scatter(x=[p for p, _ in pub], y=[v for _, v in pub], mode="markers",
+                                     marker=dict(symbol="diamond", size=10, color="black"), name=published_name,
+                                     hovertemplate=f"{x} %{{x}}: {published_name} %{{y:.3g}}<extra></extra>"))
+    ticks = sorted({dict(i.params)[x] for i in intervals if x in dict(i.params)})
+    fig.update_layout(**LAYOUT, height=380, title=title, xaxis_title=x, yaxis_title=y_title,
+                      yaxis_type="log" if log_y else "linear", xaxis_type="log")
+    fig.update_xaxes(tickvals=ticks, ticktext=[str(t) for t in ticks])
+    return fig
+
+
+def interval_points_figure(intervals, title: str, published_name: str = "published") -> go.Figure:
+    """One panel per metric: the median with its 5-95% interval, the published value beside it,
+    and "inside" or "outside" under each panel."""
+    metrics = list(dict.fromkeys(i.metric for i in intervals))
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics, horizontal_spacing=0.06)
+    for col, metric in enumerate(metrics, 1):
+        i = next(i for i in intervals if i.metric == metric)
+        colour = VERSION_COLOURS.get(metric.split()[-2], "#546e7a") if "6." in metric else "#546e7a"
+        fig.add_trace(go.Scatter(x=["model"], y=[i.median], mode="markers", marker=dict(size=11, color=colour),
+                                 error_y=dict(type="data", symmetric=False, array=[i.high - i.median],
+                                              arrayminus=[i.median - i.low]),
+                                 name="model: median, 5-95%", showlegend=col == 1,
+                                 hovertemplate=f"median %{{y:.3g}} (5-95%: {i.low:.3g}..{i.high:.3g}, n={i.n})<extra></extra>"),
+                      row=1, col=col)
+        if i.published is not None:
+            fig.add_trace(go.Scatter(x=[published_name], y=[i.published], mode="markers",
+                                     marker=dict(symbol="diamond", size=11, color="black"), name=published_name,
+                                     showlegend=col == 1, hovertemplate=f"{published_name} %{{y:.3g}}<extra></extra>"),
+                          row=1, col=col)
+            fig.add_annotation(text="inside" if i.inside else "<b>outside</b>", showarrow=False, row=1, col=col,
+                               xref="x domain", yref="y domain", x=0.5, y=-0.18)
+    fig.update_layout(**LAYOUT, height=360, title=title)
+    return fig
