@@ -19,6 +19,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def parse(text: str) -> list[tuple[str, str]]:
@@ -58,6 +59,10 @@ def build(src: Path) -> Path:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.metadata.pop("execution", None)
+            for out in cell.outputs:
+                # no widget state is stored, so a widget view could only say "model not found": keep
+                # the static figure the app put beside it (vmaplab.course.widgets.App)
+                out.get("data", {}).pop(WIDGET_VIEW, None)
     dest = OUT / (src.stem + ".ipynb")
     nbformat.write(nb, dest)
     return dest

@@ -3,6 +3,7 @@
 nbval itself runs every notebook (pytest collects notebooks/*.ipynb with --nbval-lax); these
 tests keep the notebooks honest around it.
 """
+import re
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,32 @@ def test_nbval_fails_when_a_checked_output_changes(tmp_path):
                           "-c", "/dev/null", "--nbval-lax", "--nbval-current-env", "tampered.ipynb::Cell 1"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout[-2000:]
+
+
+WIDGET_REPR = re.compile(r"^(VBox|HBox|FigureWidget|IntProgress|Button|Play|Output|Label|HTML)\(")
+UNFINISHED_BAR = re.compile(r"(\d+)/(\d+)")
+
+
+def _texts(out) -> list[str]:
+    if out.output_type == "stream":
+        return [out.text]
+    return [str(v) for k, v in out.get("data", {}).items() if k.startswith("text/")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_stored_notebook_shows_figures_not_widget_reprs_or_frozen_bars(path):
+    """Read without a kernel, every widget cell shows its static figure, and every progress bar its
+    finished line (issue 14): no widget view (its state is not stored), no widget repr, no
+    "n/m" bar with n < m."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data, (path.stem, i)
+            for text in _texts(out):
+                assert not WIDGET_REPR.match(text.strip()), (path.stem, i, text[:80])
+                if "%|" in text or " runs in " in text:
+                    for done, total in UNFINISHED_BAR.findall(text):
+                        assert done == total, (path.stem, i, text[:120])
+            if "an interactive figure" in str(data.get("text/plain", "")):
+                assert "application/vnd.plotly.v1+json" in data, (path.stem, i)

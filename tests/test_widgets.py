@@ -111,15 +111,53 @@ def test_what_if_runs_both_versions_and_redraws():
     app = WhatIfApp(scale=200000, nr_threads=4)
     app.nodes.value = 1
     res = app.run()
-    assert set(res) == {"6.8", "6.9"} and len(app.fig.data) == 2
+    assert set(res) == {"6.8", "6.9"} and len(app.fig.data) == 2          # no default run yet: no ghost
     assert list(app.fig.data[0].y) == [res["6.8"].wall_s, res["6.9"].wall_s]
-    assert "6.9 nodes 1" in app.status.value
+    assert "6.9 nodes 1" in app.status.value and not app.run_button.disabled
     app.nodes.value, app.pool_limit.value = 4, 1              # pools only for 1-page VAs: the 2-page ones miss
     res = app.run()
-    assert res["6.9"].allocator["pool_hits"] == 0 and "pools up to 1 pages" in app.status.value
+    assert res["6.9"].allocator["pool_hits"] == 0 and "pools up to 1" in app.status.value
+
+
+def test_what_if_keeps_the_default_run_as_a_ghost_and_links_threads_to_nodes():
+    app = WhatIfApp(scale=200000, nr_threads=4)
+    default = app.run()
+    assert "the default settings" in app.status.value and len(app.fig.data) == 2
+    app.threads.value = 2                                    # nodes followed the threads down ...
+    assert app.nodes.value == 2 and app.nodes.max == 2
+    app.threads.value = 6                                    # ... and up again
+    assert app.nodes.value == 6
+    app.nodes.value = 3
+    app.threads.value = 4                                    # a node count set by hand stays, within bounds
+    assert app.nodes.value == 3 and app.nodes.max == 4
+    app.clear.value = 0.0
+    app.run()
+    names = [t.name for t in app.fig.data]
+    assert names.count("default settings") == 2 and names.count("simulated") == 2
+    ghost = [t for t in app.fig.data if t.name == "default settings"][0]
+    assert list(ghost.y) == [default["6.8"].wall_s, default["6.9"].wall_s]
+    assert all(t.text is not None and len(t.text) == 2 for t in app.fig.data)       # value labels
+    assert app.changed() == {"6.9 nodes": 3, "clear_page ns": 0}
+    assert "6.9 nodes 3, clear_page ns 0" in app.fig.layout.title.text and "grey" in app.fig.layout.title.text
 
 
 def test_timeline_categories_have_colours(pair):
     for res in pair.values():
         for cpu, t0, t1, state, label, lock in res.timeline:
             assert viz.category_colour(viz.timeline_state(state, label, lock)).startswith("#")
+
+
+def test_exercise_app_checks_reveals_and_makes_a_new_problem():
+    from vmaplab.course.exercises import make
+    from vmaplab.course.widgets import ExerciseApp
+    app = ExerciseApp("decay", seed=3)
+    ex = make("decay", 3)
+    assert app.feedback.value == "" and ex.answer not in app.feedback.value
+    app.answer.value = "999"
+    assert "Not" in app.feedback.value and "#c62828" in app.feedback.value
+    app.answer.value = ex.answer
+    assert "Right" in app.feedback.value and "#2e7d32" in app.feedback.value
+    app.seed.value = 4
+    assert app.answer.value == "" and app.feedback.value == "" and app.exercise == make("decay", 4)
+    app.reveal()
+    assert make("decay", 4).explanation.split(":")[0] in app.feedback.value

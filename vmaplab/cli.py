@@ -343,6 +343,21 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_exercises(args) -> int:
+    """A teacher's sheet: numbered problems (each names its kind and seed, so it can be remade), then the key."""
+    from .course.exercises import KINDS, problem_set
+    sheet = problem_set(args.seed, args.count, tuple(args.kind or KINDS))
+    print(f"vmaplab exercises --seed {args.seed} --count {args.count}"
+          + "".join(f" --kind {k}" for k in args.kind or ()) + f" ({len(sheet)} problems)\n")
+    for n, ex in enumerate(sheet, 1):
+        print(f"{n}. [{ex.kind}, seed {ex.seed}]\n{ex.question}\n")
+    if args.answers:
+        print("Answer key")
+        for n, ex in enumerate(sheet, 1):
+            print(f"{n}. {ex.solution}")
+    return 0
+
+
 def cmd_sweep(args) -> int:
     """Run an experiment spec (docs/experiments.md) on a process pool or Dask; print its table."""
     from .contention.experiments import already_done, dask_executor, load_experiment, run_experiment
@@ -492,6 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "runs already in FILE.jsonl are not run again")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.set_defaults(func=cmd_sweep)
+
+    from .course.exercises import KINDS
+    x = sub.add_parser("exercises", help="a seeded problem set from the real allocator and simulator, "
+                                         "with its answer key on demand")
+    x.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0, help="the set's seed (default 0)")
+    x.add_argument("--count", type=_int_in(1, 50), default=2, help="exercises of each kind (default 2)")
+    x.add_argument("--kind", action="append", choices=list(KINDS), metavar="KIND",
+                   help=f"only this kind (repeatable): {', '.join(KINDS)}")
+    x.add_argument("--answers", action="store_true", help="print the answer key after the problems")
+    x.set_defaults(func=cmd_exercises)
 
     from .oracle.cli import add_parser as add_oracle_parser
     add_oracle_parser(sub, _int_in)

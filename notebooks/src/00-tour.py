@@ -86,8 +86,8 @@ viz.address_space_figure(build_scenario("mixed", "6.8", seed=0, nr_cpus=4))
 # ## Why it matters: 64 threads
 # The cover letter ran `test_vmalloc.sh run_test_mask=7 nr_threads=64` on a 32-core Threadripper.
 # vmaplab's contention simulator runs the same workload on 64 simulated CPUs, through this very
-# allocator, with FIFO queued spinlocks. Here, scaled down 20000× so it takes a second or two
-# (notebook 4 goes step by step):
+# allocator, with FIFO queued spinlocks. Here, scaled down 20000× so it takes a few seconds (6 s
+# on our 2-core test machine; machines and days vary by 2x). Notebook 4 goes step by step:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -108,10 +108,24 @@ viz.wall_figure(results, pub)
 # tuned to the cover letter: the costs come from hardware latencies and single-CPU timings, and
 # each tree access is priced by whether another CPU wrote that cache line since. The direction
 # and the size of the effect are already visible: notebook 4 shows where the time goes.
-#
+
+# %% [markdown]
+# ## Exercise: which address comes next?
+# Follow a few calls on a small 6.9 machine and predict where the next vmalloc lands: from a pool, or from the free tree.
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind next-address --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("next-address", seed=1)
+
+# %% [markdown]
 # ## Where next
-# 1. `01-free-tree`: how the lowest fit is found in O(log n), and the four ways a block is cut.
-# 2. `02-segment-mapping`: zones, nodes and `addr_to_node_id`.
-# 3. `03-pools-and-decay`: the pools, the 25% decay, the shrinker.
-# 4. `04-contention`: the 32-core contention, step by step.
-# 5. `05-vmallocinfo-and-vread`: a real `/proc/vmallocinfo`, imported and read back.
+# 1. [`01-free-tree`](01-free-tree.ipynb): how the lowest fit is found in O(log n), and the four ways a block is cut.
+# 2. [`02-segment-mapping`](02-segment-mapping.ipynb): zones, nodes and `addr_to_node_id`.
+# 3. [`03-pools-and-decay`](03-pools-and-decay.ipynb): the pools, the 25% decay, the shrinker.
+# 4. [`04-contention`](04-contention.ipynb): the 32-core contention, step by step.
+# 5. [`05-vmallocinfo-and-vread`](05-vmallocinfo-and-vread.ipynb): a real `/proc/vmallocinfo`, imported and read back.
+# 6. [`06-experiments`](06-experiments.ipynb): sweeps on a process pool and on Dask, predictions with intervals, other machines.

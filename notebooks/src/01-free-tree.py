@@ -102,3 +102,23 @@ print(q.answer)
 # %%
 # NBVAL_IGNORE_OUTPUT
 QuizApp(seed=2)
+
+# %% [markdown]
+# ## Exercise: which address comes next?
+# The same machinery on a 256-page space: the free tree's lowest fit, the guard page, and 6.9's pools in front of it.
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind next-address --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("next-address", seed=2)
+
+# %% [markdown]
+# ## What you learned
+# - The free tree finds the lowest fitting block in O(log n) by following `subtree_max_size`.
+# - `va_clip` cuts a block four ways (FL, LE, RE, NE fit), and a free merges neighbours back.
+# - An alignment above one page makes the search skip subtrees that cannot hold size + align - 1.
+#
+# **Next:** [02 · segment mapping](02-segment-mapping.ipynb): how 6.9 spreads the busy areas over its nodes.

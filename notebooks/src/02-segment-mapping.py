@@ -73,3 +73,23 @@ viz.node_balance_figure(busy_by_node(vm))
 # spanning zones is still recorded only by its start address), small zones interleave finer.
 # 16 pages (64 KiB) holds most vmalloc areas whole. Notebook 4's what-if panel lets you change
 # the zone size under 64 threads and see what it does to contention.
+
+# %% [markdown]
+# ## Exercise: which node records this address?
+# Work out `addr_to_node_id` by hand: the zone of the address, counted round the nodes.
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind zone-node --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("zone-node", seed=3)
+
+# %% [markdown]
+# ## What you learned
+# - 6.9 cuts the vmalloc space into zones (16 pages by default) dealt round the nodes in turn.
+# - An area is recorded in the busy tree of the node owning its start address's zone.
+# - The node count is the possible CPUs, capped at 128; sharding by address balances the busy trees.
+#
+# **Next:** [03 · pools and decay](03-pools-and-decay.ipynb): where a freed area goes after the purge.

@@ -71,3 +71,23 @@ viz.pool_history_figure(demo.frames)
 # %% [markdown]
 # In the 64-thread benchmark the same mechanism serves most allocations from the pools: the
 # simulator counts the allocator's pool hits (notebook 4 shows them with the contention).
+
+# %% [markdown]
+# ## Exercise: whose pool?
+# An area is allocated on one CPU and freed on another: which node's pool gets it at the purge?
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind pool-node --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("pool-node", seed=4)
+
+# %% [markdown]
+# ## What you learned
+# - A purge puts each freed area of up to 256 pages into a size pool of the node it was allocated from.
+# - Each purge decays every pool by a quarter (rounded down; 6.9 empties pools of 1-3 areas).
+# - The shrinker and drop_caches empty the pools under memory pressure.
+#
+# **Next:** [04 · contention](04-contention.ipynb): what the nodes and pools do to 64 CPUs on the locks.

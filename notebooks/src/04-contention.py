@@ -116,23 +116,24 @@ for v, r in results.items():
 # older design (per-CPU zones), so it is a reference shape, not a target. At this scale a 64-job
 # run holds a single purge, whose locked work (returning decayed pool areas to the free tree)
 # delays the one CPU that runs it, so 6.9's last point is high; the README's sweep at scale 500
-# (four times longer) is flatter there.
+# (four times longer) is flatter there. The sweep is 14 runs, about 25 s on our 2-core test machine;
+# the bar shows how far it is.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from tqdm.auto import tqdm
-
 from vmaplab.contention.runs import threads_sweep
+from vmaplab.course.progress import progress
 
 rows = [{"threads": p.jobs, **p.us_per_pair, "v1 before": p.v1_before, "v1 after": p.v1_after}
-        for p in threads_sweep(scale=2000, progress=tqdm)]
+        for p in threads_sweep(scale=2000, progress=progress)]
 viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated", "v1 before": "v1 letter: before",
                                    "v1 after": "v1 letter: after (v1 design)"},
                  "µs per vmalloc/vfree pair per job", "µs")
 
 # %% [markdown]
 # ## What if?
-# Change one thing and run both versions again (scale 20000, a second or two): the number of 6.9
+# Change one thing and run both versions again (scale 20000: about 4 s a run on our 2-core test
+# machine; the button is disabled while it runs): the number of 6.9
 # nodes (1 node: 6.9 behaves like 6.8), the zone size, the pools (off: most of the gain goes) and
 # the largest size they keep, the cost of clearing a page, or test-and-set spinlocks instead of
 # queued ones.
@@ -153,7 +154,8 @@ whatif.static()
 
 # %% [markdown]
 # ## How close is it? The published numbers
-# The headline comparison at scale 1000 takes under a minute on two cores (`vmaplab simulate
+# The headline comparison at scale 1000 takes one to three minutes on two cores (78 s on our test
+# machine on 2026-12-02; `vmaplab simulate
 # run_test_mask=7 nr_threads=64 --jobs 2`); the README gives its results, over scales and seeds,
 # with their error against these published values:
 
@@ -163,3 +165,23 @@ pub = published()
 for v in ("6.8", "6.9"):
     print(f"Linux {v}: {pub[v]['wall_s']:.3f} s, native_queued_spin_lock_slowpath self {pub[v]['slowpath_self_pct']}%")
 print(f"ratio {pub['ratio']:.2f}x")
+
+# %% [markdown]
+# ## Exercise: who is spinning on what?
+# A short simulated run: at a given time a CPU spins in the slow path. On which lock?
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind spinning-lock --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("spinning-lock", seed=5)
+
+# %% [markdown]
+# ## What you learned
+# - In 6.8 every vmalloc and vfree takes the same global locks; with 64 threads they spin most of the time.
+# - 6.9's per-node trees and pools move the traffic onto per-node locks; the global free lock is left to pool misses.
+# - The simulator's profile reads like perf's: self time in `native_queued_spin_lock_slowpath` is the spinning.
+#
+# **Next:** [05 · vmallocinfo and vread](05-vmallocinfo-and-vread.ipynb): reading a real machine's areas back.

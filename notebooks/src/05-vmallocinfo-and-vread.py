@@ -85,3 +85,23 @@ viz.vread_figure(vm, addr, 64)
 # %%
 # NBVAL_CHECK_OUTPUT
 print("\n".join(vm.vmallocinfo().splitlines()[:12]))
+
+# %% [markdown]
+# ## Exercise: what does vread return?
+# A read across two live areas, a freed one and the guard pages between them: how many bytes come back non-zero?
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask. Every problem is made and checked by the real allocator (or simulator), and
+# `vmaplab exercises --kind vread-zeros --answers` prints a seeded sheet with its answer key.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("vread-zeros", seed=6)
+
+# %% [markdown]
+# ## What you learned
+# - `/proc/vmallocinfo` lists every area with its size, caller, pages and flags; vmaplab parses, rebuilds and re-emits it line for line.
+# - In 6.9 the listing walks the nodes one by one, so it is not in address order across nodes.
+# - `vread` copies only mapped pages of live areas: holes, guard pages and freed areas read as zeros.
+#
+# **Next:** [06 · experiments](06-experiments.ipynb): many runs, on Dask, with intervals.

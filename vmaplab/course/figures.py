@@ -336,20 +336,24 @@ def profile_table_figure(simulated: list[dict], published: list[dict] | None, ti
     return fig
 
 
-def wall_figure(results: dict, published: dict | None = None) -> go.Figure:
-    """Wall time and slow-path share per version, simulated beside published."""
+def wall_figure(results: dict, published: dict | None = None, reference_name: str = "cover letter") -> go.Figure:
+    """Wall time and slow-path share per version, simulated beside a reference (the published
+    values, or another run's as {version: {"wall_s", "slowpath_self_pct"}}), every bar labelled."""
     versions = list(results)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("wall time, s", "native_queued_spin_lock_slowpath self %"))
-    fig.add_trace(go.Bar(x=versions, y=[results[v].wall_s for v in versions], name="simulated",
-                         marker_color="#1565c0"), row=1, col=1)
-    fig.add_trace(go.Bar(x=versions, y=[results[v].slowpath_self_pct for v in versions], name="simulated",
-                         marker_color="#1565c0", showlegend=False), row=1, col=2)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("wall time, s (log)", "native_queued_spin_lock_slowpath self %"))
+    groups = [("simulated", "#1565c0", {v: {"wall_s": results[v].wall_s, "slowpath_self_pct": results[v].slowpath_self_pct}
+                                        for v in versions})]
     if published:
-        fig.add_trace(go.Bar(x=versions, y=[published[v]["wall_s"] for v in versions], name="cover letter",
-                             marker_color="#9e9e9e"), row=1, col=1)
-        fig.add_trace(go.Bar(x=versions, y=[published[v]["slowpath_self_pct"] for v in versions],
-                             name="cover letter", marker_color="#9e9e9e", showlegend=False), row=1, col=2)
-    fig.update_layout(**LAYOUT, height=320, barmode="group")
+        groups.append((reference_name, "#9e9e9e", published))
+    for name, colour, values in groups:
+        for col, key, fmt in ((1, "wall_s", "{:.1f} s"), (2, "slowpath_self_pct", "{:.1f}%")):
+            ys = [values[v][key] for v in versions]
+            fig.add_trace(go.Bar(x=versions, y=ys, name=name, marker_color=colour, showlegend=col == 1,
+                                 text=[fmt.format(y) for y in ys], textposition="outside",
+                                 hovertemplate=f"%{{x}} {name}: %{{text}}<extra></extra>"), row=1, col=col)
+    fig.update_layout(**LAYOUT, height=340, barmode="group", legend_title_text="")
+    fig.update_yaxes(type="log", row=1, col=1)          # 6.9's bars are a tenth of 6.8's: a log axis shows both
+    fig.update_yaxes(range=[0, 110], row=1, col=2)
     return fig
 
 

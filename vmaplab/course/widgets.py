@@ -14,6 +14,7 @@ the figure always shows ``frames[slider.value]`` (or the cursor time).
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import replace
 
 import ipywidgets as W
@@ -40,8 +41,15 @@ class App:
     fig: go.FigureWidget
 
     def _ipython_display_(self):
+        """The live widget and, in the same output, the static figure of its first state: a
+        notebook stored without widget state (scripts/build_notebooks.py drops the widget view)
+        then shows the figure where the widget will be, not a repr."""
         from IPython.display import display
-        display(self.widget)
+        bundle = {"application/vnd.plotly.v1+json": json.loads(self.static().to_json()),
+                  "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                               "model_id": self.widget.model_id},
+                  "text/plain": f"{type(self).__name__}: an interactive figure; run the notebook to use its controls"}
+        display(bundle, raw=True)
 
     def static(self) -> go.Figure:
         return go.Figure(self.fig)
@@ -256,27 +264,53 @@ def profile_tables(results: dict, limit: int = 14) -> dict[str, go.Figure]:
 
 class WhatIfApp(App):
     """Change one thing (threads, nodes, zone size, pools and their size limit, page clearing cost, lock kind)
-    and rerun both versions."""
+    and rerun both versions; the first run (the defaults) stays beside every later one as a grey ghost."""
 
     def __init__(self, scale: int = 20000, nr_threads: int = 32):
         self.scale = scale
+        wide = {"description_width": "initial"}
         self.threads = W.IntSlider(value=nr_threads, min=1, max=64, description="threads", continuous_update=False)
-        self.nodes = W.IntSlider(value=nr_threads, min=1, max=64, description="6.9 nodes", continuous_update=False)
-        self.zone = W.Dropdown(options=[1, 4, 16, 64, 256], value=16, description="zone pages")
+        self.nodes = W.IntSlider(value=nr_threads, min=1, max=nr_threads, description="6.9 nodes",
+                                 continuous_update=False)
+        self.zone = W.Dropdown(options=[1, 4, 16, 64, 256], value=16, description="zone pages", style=wide)
         self.pools = W.Checkbox(value=True, description="6.9 pools")
         self.pool_limit = W.Dropdown(options=[1, 2, 4, 16, 64, 256], value=256, description="pools up to",
-                                     tooltip="the largest VA size (pages) pooled: MAX_VA_SIZE_PAGES")
+                                     tooltip="the largest VA size (pages) pooled: MAX_VA_SIZE_PAGES", style=wide)
         self.clear = W.FloatSlider(value=CostModel().clear_page_ns, min=0.0, max=500.0, step=10.0,
-                                   description="clear_page ns", continuous_update=False)
+                                   description="clear_page ns", continuous_update=False, style=wide)
         self.policy = W.Dropdown(options=["fifo", "tas"], value="fifo", description="spinlock")
         self.run_button = W.Button(description="run both versions", button_style="primary")
         self.status = W.HTML()
         self.results: dict = {}
+        self.baseline: dict | None = None          # the defaults' run, the ghost every later run is shown beside
+        self.defaults = self.settings()
         self.fig = go.FigureWidget(figures.wall_figure({}, None))
         self.run_button.on_click(lambda _b: self.run())
+        self.threads.observe(self._threads_changed, "value")
         self.widget = W.VBox([W.HBox([self.threads, self.nodes, self.zone]),
                               W.HBox([self.pools, self.pool_limit, self.clear]), W.HBox([self.policy, self.run_button]),
                               self.status, self.fig])
+
+    def _threads_changed(self, change) -> None:
+        """6.9 makes one node per CPU (here threads = CPUs): the node count follows the thread count
+        when it was at its maximum, and can never exceed it."""
+        following = self.nodes.value == change["old"]
+        self.nodes.max = change["new"]
+        if following:
+            self.nodes.value = change["new"]
+
+    def settings(self) -> dict:
+        return {"threads": self.threads.value, "6.9 nodes": self.nodes.value, "zone pages": self.zone.value,
+                "pools": "on" if self.pools.value else "off", "pools up to": self.pool_limit.value,
+                "clear_page ns": round(self.clear.value), "spinlock": self.policy.value}
+
+    def changed(self) -> dict:
+        """The settings that differ from the defaults (threads moving nodes with it counts once)."""
+        now = self.settings()
+        out = {k: v for k, v in now.items() if v != self.defaults[k]}
+        if "threads" in out and out.get("6.9 nodes") == out["threads"]:
+            del out["6.9 nodes"]
+        return out
 
     def costs(self) -> ContentionCosts:
         base = ContentionCosts()
@@ -285,22 +319,81 @@ class WhatIfApp(App):
     def run(self) -> dict:
         n = self.threads.value
         nodes = min(self.nodes.value, n)
+        self.run_button.disabled = True
+        self.run_button.description = "running…"
         self.status.value = f"running 6.8 and 6.9 with {n} threads at scale {self.scale}…"
-        common = dict(nr_threads=n, scale=self.scale, costs=self.costs(), policy=self.policy.value,
-                      params={"run_test_mask": 7})
-        self.results = {"6.8": ContentionSim("6.8", **common).run(),
-                        "6.9": ContentionSim("6.9", nr_vmap_nodes=nodes, vmap_zone_size_pages=self.zone.value,
-                                             pools=self.pools.value, max_va_size_pages=self.pool_limit.value,
-                                             **common).run()}
-        fresh = figures.wall_figure(self.results, None)
+        try:
+            common = dict(nr_threads=n, scale=self.scale, costs=self.costs(), policy=self.policy.value,
+                          params={"run_test_mask": 7})
+            self.results = {"6.8": ContentionSim("6.8", **common).run(),
+                            "6.9": ContentionSim("6.9", nr_vmap_nodes=nodes, vmap_zone_size_pages=self.zone.value,
+                                                 pools=self.pools.value, max_va_size_pages=self.pool_limit.value,
+                                                 **common).run()}
+        finally:
+            self.run_button.disabled = False
+            self.run_button.description = "run both versions"
+        changed = self.changed()
+        if self.baseline is None and not changed:
+            self.baseline = {v: {"wall_s": r.wall_s, "slowpath_self_pct": r.slowpath_self_pct}
+                             for v, r in self.results.items()}
+        fresh = figures.wall_figure(self.results, self.baseline if changed else None, "default settings")
+        what = ", ".join(f"{k} {v}" for k, v in changed.items()) or "the default settings"
+        fresh.update_layout(title=f"this run: {what}" + ("" if not changed or self.baseline is None
+                                                         else " (grey: the defaults)"))
         with self.fig.batch_update():
-            if not self.fig.data:
-                self.fig.add_traces(list(fresh.data), rows=[1, 1], cols=[1, 2])
-            else:
-                _apply(self.fig, [tr.to_plotly_json() for tr in fresh.data])
+            self.fig.data = []
+            self.fig.add_traces(list(fresh.data), rows=[1] * len(fresh.data),
+                                cols=[1, 2] * (len(fresh.data) // 2))
+            self.fig.layout = fresh.layout
         a, b = self.results["6.8"], self.results["6.9"]
-        self.status.value = (f"threads {n}, 6.9 nodes {nodes}, zone {self.zone.value} pages, pools "
-                             f"{f'up to {self.pool_limit.value} pages' if self.pools.value else 'off'}, clear_page {self.clear.value:.0f} ns, "
-                             f"{self.policy.value}: 6.8 {a.wall_s:.1f} s ({a.slowpath_self_pct:.1f}% spinning), "
+        self.status.value = (f"{what}: 6.8 {a.wall_s:.1f} s ({a.slowpath_self_pct:.1f}% spinning), "
                              f"6.9 {b.wall_s:.1f} s ({b.slowpath_self_pct:.1f}%), ratio {a.wall_s / b.wall_s:.1f}×")
         return self.results
+
+
+class ExerciseApp:
+    """A seeded exercise (``vmaplab.course.exercises``): a seed box makes a new problem, the
+    learner types an answer and checks it, and the solution shows only on demand."""
+
+    def __init__(self, kind: str, seed: int = 0):
+        from .exercises import make
+        self._make = make
+        self.kind = kind
+        self.seed = W.BoundedIntText(value=seed, min=0, max=2 ** 31 - 1, description="problem",
+                                     layout=W.Layout(width="170px"))
+        self.question = W.HTML()
+        self.answer = W.Text(placeholder="your answer", description="answer", continuous_update=False)
+        self.check_button = W.Button(description="check", button_style="primary")
+        self.reveal_button = W.Button(description="show the solution")
+        self.feedback = W.HTML()
+        self.seed.observe(lambda ch: self.new(ch["new"]), "value")
+        self.check_button.on_click(lambda _b: self.check())
+        self.answer.observe(lambda _ch: self.check(), "value")          # Enter in the box checks too
+        self.reveal_button.on_click(lambda _b: self.reveal())
+        self.widget = W.VBox([self.seed, self.question, W.HBox([self.answer, self.check_button, self.reveal_button]),
+                              self.feedback])
+        self.new(seed)
+
+    def new(self, seed: int) -> None:
+        self.exercise = self._make(self.kind, seed)
+        self.question.value = f"<pre style='white-space:pre-wrap'>{html.escape(self.exercise.question)}</pre>"
+        self.answer.value = ""
+        self.feedback.value = ""
+
+    def check(self) -> None:
+        verdict = self.exercise.check(self.answer.value)
+        colour = "#2e7d32" if verdict.correct else "#c62828"
+        self.feedback.value = f"<span style='color:{colour}'>{html.escape(verdict.message)}</span>"
+
+    def reveal(self) -> None:
+        self.feedback.value = f"<b>Solution:</b> {html.escape(self.exercise.solution)}"
+
+    def _ipython_display_(self):
+        """The live widget; a stored notebook shows the question (never the answer) in its place."""
+        from IPython.display import display
+        text = f"Exercise ({self.kind}, problem {self.seed.value}):\n{self.exercise.question}"
+        display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                              "model_id": self.widget.model_id},
+                 "text/html": f"<pre style='white-space:pre-wrap'>{html.escape(text)}\n\n(run the notebook to "
+                              f"answer it and check)</pre>",
+                 "text/plain": text}, raw=True)

@@ -1,0 +1,289 @@
+"""Seeded exercises, made, checked and explained by the real allocator and simulator.
+
+The OSTEP pattern: a seed makes a problem; the learner answers; :meth:`Exercise.check` says right or
+wrong and why; :attr:`Exercise.solution` is there for whoever asks for it. Every answer is computed
+by running the kernel model (or the contention simulator) on the problem's own machine, never
+typed in; the explanation quotes what the model did (which tree or pool the area came from, what
+the purge decayed, who held the lock).
+
+Kinds (``KINDS``): ``next-address`` (which address does this vmalloc return; notebooks 0 and 1),
+``zone-node`` (which node's busy tree records an address; notebook 2), ``pool-node`` (which node's
+pool receives a freed area at the purge; notebook 3), ``decay`` (how many areas a pool keeps after
+the next purge; notebook 3), ``spinning-lock`` (which lock a CPU spins on at a time of a simulated
+run; notebook 4), ``vread-zeros`` (how many bytes of a vread across areas and holes are not zero;
+notebook 5).
+
+Invariants: the same (kind, seed) gives the same exercise, text and answer; a check never changes
+the exercise. Standard library only (the course's widgets wrap it, ``vmaplab exercises`` prints a
+problem set with its answer key).
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..kernel.config import PAGE_SIZE
+from ..kernel.errors import VmallocError
+from ..kernel.vmalloc import Vmalloc
+
+
+class ExerciseError(VmallocError):
+    """An unknown kind or a bad seed; the message names the argument."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    correct: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One problem: ``question`` to show, ``answer`` (the canonical text of the right answer),
+    ``explanation`` of why, and ``accepted`` (normalised forms a learner may type)."""
+    kind: str
+    seed: int
+    question: str
+    answer: str
+    explanation: str
+    accepted: frozenset
+
+    @property
+    def solution(self) -> str:
+        return f"{self.answer}. {self.explanation}"
+
+    def check(self, response: str) -> Verdict:
+        """Right or wrong, with the explanation either way (a wrong answer also says what it was)."""
+        got = _normalise(response)
+        if not got:
+            return Verdict(False, "No answer yet: type one and check again.")
+        if got in self.accepted:
+            return Verdict(True, f"Right: {self.answer}. {self.explanation}")
+        return Verdict(False, f"Not {response.strip()!r}. Think again, or reveal the solution.")
+
+
+def _normalise(text: str) -> str:
+    """Lower case, no spaces; a number in hex or decimal becomes its decimal digits."""
+    t = "".join(str(text).lower().split())
+    try:
+        return str(int(t, 0))
+    except ValueError:
+        return t
+
+
+def _numbers(*values: int) -> frozenset:
+    return frozenset(str(v) for v in values)
+
+
+# -- next-address ----------------------------------------------------------------------------------
+def _small_machine(seed: int, version: str = "6.9", nr_cpus: int = 2) -> Vmalloc:
+    # a 256-page window whose pools keep areas of up to 8 pages: addresses stay readable as page numbers
+    return Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, vmalloc_size=256 * PAGE_SIZE,
+                   max_va_size_pages=8, lazy_max_unit_pages=8, nr_ram_pages=4096)
+
+
+def _page(vm: Vmalloc, addr: int) -> int:
+    return (addr - vm.VMALLOC_START) // PAGE_SIZE
+
+
+def next_address(seed: int) -> Exercise:
+    """A few vmallocs and vfrees on a 2-CPU 6.9 machine (maybe a purge); which page does the next return?"""
+    r = random.Random(f"next-address/{seed}")
+    vm = _small_machine(seed)
+    lines, live = [], []
+    for _ in range(r.randint(4, 7)):
+        pages, cpu = r.randint(1, 4), r.randrange(2)
+        addr = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+        live.append((addr, pages, cpu))
+        lines.append(f"vmalloc({pages} page{'s' * (pages > 1)}) on CPU {cpu} -> page {_page(vm, addr)}")
+    freed = r.sample(live, r.randint(1, 2))
+    for addr, _pages, _cpu in freed:
+        cpu = r.randrange(2)
+        vm.vfree(addr, cpu=cpu)
+        lines.append(f"vfree(page {_page(vm, addr)}) on CPU {cpu}")
+    purged = r.random() < 0.6
+    if purged:
+        vm.purge()
+        lines.append("purge (the lazy areas are flushed: into their node's pools, or back to the free tree)")
+    # half the time, ask for the size of a freed area on some CPU: a pool hit, or a near miss
+    _addr, pages, cpu = r.choice(freed) if r.random() < 0.5 else (None, r.randint(1, 4), r.randrange(2))
+    cpu = cpu if r.random() < 0.7 else 1 - cpu
+    hits = vm.stats.pool_hits
+    addr = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+    page = _page(vm, addr)
+    if vm.stats.pool_hits > hits:
+        why = (f"the request is {pages} page{'s' * (pages > 1)} plus the guard page, and CPU {cpu}'s node "
+               f"{cpu % vm.nr_vmap_nodes} had a recycled area of "
+               f"that size in its pool: 6.9 takes it before it searches the free tree")
+    else:
+        why = (f"no pool of CPU {cpu}'s node held a {pages + 1}-page area (with its guard page), so the free "
+               f"tree gave the lowest free block that fits {pages + 1} pages"
+               + ("" if purged else "; freed areas still wait in the lazy trees until a purge, so they are "
+                  "not free yet"))
+    question = ("A 6.9 machine with 2 CPUs and a 256-page vmalloc space (pages numbered from its start). "
+                "These calls ran:\n  " + "\n  ".join(lines)
+                + f"\nAt which page does vmalloc({pages} page{'s' * (pages > 1)}) on CPU {cpu} start?")
+    return Exercise("next-address", seed, question, f"page {page} (address {addr:#x})",
+                    f"Because {why}.", _numbers(page, addr) | {f"page{page}"})
+
+
+# -- pool-node ---------------------------------------------------------------------------------------
+def pool_node(seed: int) -> Exercise:
+    """An area allocated on one CPU and freed on another: into which node's pool does the purge put it?"""
+    r = random.Random(f"pool-node/{seed}")
+    nr_cpus = r.choice((4, 8))
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed)
+    pages = r.randint(1, 8)
+    a, b = r.sample(range(nr_cpus), 2)
+    for _ in range(r.randint(0, 12)):           # others' areas first, so the address lands in some zone
+        vm.vmalloc(r.randint(1, 16) * PAGE_SIZE, cpu=r.randrange(nr_cpus))
+    addr = vm.vmalloc(pages * PAGE_SIZE, cpu=a)
+    zone_node = vm.addr_to_node_id(addr)
+    vm.vfree(addr, cpu=b)
+    vm.purge(cpu=r.randrange(nr_cpus))
+    found = [vn.id for vn in vm.nodes if any(va.va_start == addr for pool in vn.pool for va in pool.va_list)]
+    if len(found) != 1:
+        raise ExerciseError(f"seed {seed}: the area did not land in exactly one pool ({found})")
+    node = found[0]
+    question = (f"A 6.9 machine with {nr_cpus} CPUs ({vm.nr_vmap_nodes} vmap nodes). CPU {a} allocates "
+                f"{pages} page{'s' * (pages > 1)} at {addr:#x} (its zone belongs to node {zone_node}); CPU {b} "
+                f"frees it; then a purge runs. Into which node's pool does the area go?")
+    return Exercise("pool-node", seed, question, f"node {node}",
+                    f"The area came from CPU {a}'s node when it was allocated, and 6.9 records that node's id "
+                    f"in the area; at the purge it goes back to the pool of that node ({node}), whichever CPU "
+                    f"freed it and whichever node owns its address zone ({zone_node}: that one only holds it "
+                    f"in its busy tree).", _numbers(node) | {f"node{node}"})
+
+
+# -- decay ---------------------------------------------------------------------------------------------
+def decay(seed: int) -> Exercise:
+    """A pool holding m areas; how many does it keep after the next purge?"""
+    r = random.Random(f"decay/{seed}")
+    vm = Vmalloc(nr_cpus=2, version="6.9", seed=seed)
+    pages, m = r.randint(1, 4), r.choice((1, 2, 3, 4, 5, 7, 8, 10, 12, 13, 16, 20))
+    addrs = [vm.vmalloc(pages * PAGE_SIZE, cpu=0) for _ in range(m)]
+    for addr in addrs:
+        vm.vfree(addr, cpu=0)
+    vm.purge()
+    node = vm.nodes[0]
+    pool = node.pool[pages]            # pool[k] keeps areas of k + 1 pages: k pages and the guard
+    before = len(pool.va_list)
+    vm.purge()                          # nothing lazy: this purge only decays the pools
+    after = len(pool.va_list)
+    if before == 0:
+        raise ExerciseError(f"seed {seed}: the pool was empty before the purge")
+    rule = (f"a purge decays every pool by a quarter, rounded down: {before} >> 2 = {before >> 2} areas go "
+            f"back to the free tree, {after} stay" if before >= 4 else
+            f"a quarter of {before} rounds down to 0, and 6.9's countdown then wraps around and never stops "
+            f"early: a pool of 1-3 areas is emptied completely (a later kernel leaves such pools alone)")
+    question = (f"On a 6.9 machine, node 0's pool of {pages + 1}-page areas ({pages} page{'s' * (pages > 1)} "
+                f"and the guard) holds {before} recycled areas and nothing is waiting in the lazy trees. A "
+                f"purge runs. How many areas does that pool keep?")
+    return Exercise("decay", seed, question, f"{after}", f"Because {rule}.", _numbers(after))
+
+
+# -- spinning-lock -----------------------------------------------------------------------------------
+def spinning_lock(seed: int) -> Exercise:
+    """A short simulated run of 8 CPUs: at time t, CPU c is spinning; on which lock, held by whom?"""
+    from ..contention.sim import ContentionSim
+    r = random.Random(f"spinning-lock/{seed}")
+    window = (20_000.0, 60_000.0)
+    # 6.9 spins far less: when its run has no spin long enough to ask about, the question is 6.8's
+    for version in r.sample(("6.8", "6.9"), 2):
+        sim = ContentionSim(version, nr_threads=8, nr_cpus=8, machine="generic", scale=200_000, seed=seed,
+                            params={"run_test_mask": 7}, timeline_window_ns=window)
+        res = sim.run()
+        spins = [rec for rec in res.timeline if rec[3] == "spin" and rec[2] - rec[1] > 20]
+        if spins:
+            break
+    else:
+        raise ExerciseError(f"seed {seed}: nobody spun in the window")
+    lock = r.choice(sorted({rec[5] for rec in spins}))        # every lock spun on is as likely an answer
+    cpu, t0, t1, _state, section, lock = r.choice([rec for rec in spins if rec[5] == lock])
+    t = round((t0 + t1) / 2)
+    holders = [rec for rec in res.timeline if rec[3] == "cs" and rec[5] == lock and rec[1] <= t < rec[2]]
+    holder = f"CPU {holders[0][0]} held it, in {holders[0][4]}" if holders else "its holder was handing it over"
+    question = (f"A simulated Linux {version} machine, 8 CPUs running test_vmalloc's run_test_mask=7 (the cover "
+                f"letter's three tests: fixed-size, full-fit and long-busy-list vmalloc/vfree loops). At t = {t / 1000:.3f} µs of simulated time CPU {cpu} is spinning in "
+                f"native_queued_spin_lock_slowpath, on its way into {section}. On which lock? (For a per-node "
+                f"lock, its kind is enough: busy.lock, lazy.lock or pool_lock.)")
+    short = lock.split("].", 1)[1] if lock.startswith("vn[") else lock         # vn[3].busy.lock -> busy.lock
+    return Exercise("spinning-lock", seed, question, lock,
+                    f"{section} takes {lock}; at that moment {holder}. In "
+                    + ("6.8 every allocation and free goes through the same global locks."
+                       if version == "6.8" else "6.9 most of the traffic is spread over per-node locks "
+                                                "(vn[i].busy.lock), but a pool miss still needs the global "
+                                                "free_vmap_area_lock."),
+                    frozenset({_normalise(lock), _normalise(short)}))
+
+
+# -- zone-node ---------------------------------------------------------------------------------------
+def zone_node(seed: int) -> Exercise:
+    """An address on a machine with N nodes and Z-page zones: which node's busy tree records it?"""
+    r = random.Random(f"zone-node/{seed}")
+    nr_cpus, zone_pages = r.choice((4, 6, 8, 12, 16, 200)), r.choice((16, 16, 16, 8, 32))
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed, vmap_zone_size_pages=zone_pages)
+    offset = r.randrange(4096) * PAGE_SIZE
+    addr = vm.VMALLOC_START + offset
+    node = vm.addr_to_node_id(addr)
+    first = vm.addr_to_node_id(vm.VMALLOC_START)
+    question = (f"A 6.9 machine with {nr_cpus} possible CPUs ({vm.nr_vmap_nodes} vmap nodes) and zones of "
+                f"{zone_pages} pages ({zone_pages * 4} KiB). The zone at VMALLOC_START ({vm.VMALLOC_START:#x}) "
+                f"belongs to node {first}. An area starts at {addr:#x}, VMALLOC_START + {offset // PAGE_SIZE} "
+                f"pages. Which node's busy tree records it?")
+    cap = " (possible CPUs, capped at 128)" if nr_cpus > 128 else ""
+    return Exercise("zone-node", seed, question, f"node {node}",
+                    f"addr_to_node_id divides the address by the zone size and takes the rest modulo the "
+                    f"node count{cap}. Counted from VMALLOC_START: {offset // PAGE_SIZE} pages // {zone_pages} "
+                    f"= {offset // PAGE_SIZE // zone_pages} zones further, and ({first} + "
+                    f"{offset // PAGE_SIZE // zone_pages}) % {vm.nr_vmap_nodes} = {node}. Zones go round the "
+                    f"nodes in turn, whatever CPU allocated the area.", _numbers(node) | {f"node{node}"})
+
+
+# -- vread-zeros ---------------------------------------------------------------------------------------
+def vread_zeros(seed: int) -> Exercise:
+    """Two areas with bytes written in them and a gap: how many bytes of a vread across them are not zero?"""
+    r = random.Random(f"vread-zeros/{seed}")
+    vm = Vmalloc(nr_cpus=1, version="6.9", seed=seed)
+    pages = [r.randint(1, 2) for _ in range(3)]
+    addrs = [vm.vmalloc(p * PAGE_SIZE, cpu=0) for p in pages]
+    vm.vfree(addrs[1], cpu=0)                     # a lazily freed area between the two: unmapped
+    lines = []
+    for a, p in ((addrs[0], pages[0]), (addrs[2], pages[2])):
+        at, n = r.randrange(p * PAGE_SIZE - 64), r.randint(8, 64)
+        vm.write(a + at, bytes([0x41 + len(lines)]) * n)
+        lines.append(f"{n} bytes of {0x41 + len(lines):#04x} written at {a:#x} + {at}")
+    start = addrs[0] + r.randrange(0, 64)
+    count = addrs[2] + pages[2] * PAGE_SIZE - start + r.randrange(0, PAGE_SIZE)
+    data = vm.vread(start, count)
+    nonzero = sum(b != 0 for b in data)
+    question = (f"On a 6.9 machine: area A of {pages[0]} page(s) at {addrs[0]:#x}, area B of {pages[1]} page(s) at "
+                f"{addrs[1]:#x} (vfreed, waiting for a purge), area C of {pages[2]} page(s) at {addrs[2]:#x}; each "
+                f"is followed by its guard page. " + "; ".join(lines).replace(f"{addrs[0]:#x}", "A", 1)
+                .replace(f"{addrs[2]:#x}", "C", 1)
+                + f". vread({start:#x}, {count}) reads across all of them: how many of the {count} bytes are not zero?")
+    return Exercise("vread-zeros", seed, question, f"{nonzero}",
+                    f"vread copies only what is mapped in a live area: the written bytes inside A and C "
+                    f"({nonzero} of them fall inside the range); guard pages, the freed area B and anything "
+                    f"past the areas read as zeros, as the kernel fills holes.", _numbers(nonzero))
+
+
+KINDS: dict[str, Callable[[int], Exercise]] = {"next-address": next_address, "zone-node": zone_node,
+                                               "pool-node": pool_node, "decay": decay,
+                                               "spinning-lock": spinning_lock, "vread-zeros": vread_zeros}
+
+
+def make(kind: str, seed: int) -> Exercise:
+    """The exercise of ``kind`` made from ``seed`` (ExerciseError naming a bad argument)."""
+    if kind not in KINDS:
+        raise ExerciseError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ExerciseError(f"seed must be an integer >= 0, got {seed!r}")
+    return KINDS[kind](seed)
+
+
+def problem_set(seed: int, count: int = 2, kinds: tuple[str, ...] = tuple(KINDS)) -> list[Exercise]:
+    """``count`` exercises of each kind, seeds drawn from ``seed`` (a teacher's sheet)."""
+    r = random.Random(f"problem-set/{seed}")
+    return [make(kind, r.randrange(1 << 30)) for kind in kinds for _ in range(count)]
