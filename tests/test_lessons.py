@@ -101,3 +101,20 @@ def test_pools_demo_decays_by_a_quarter_and_empties_short_pools():
 def test_pools_demo_refuses_unknown_steps():
     with pytest.raises(InvalidArgumentError):
         PoolsDemo(script=(("explode",),))
+
+
+def test_busy_by_node_counts_the_recorded_owner_beside_the_address_shard():
+    from vmaplab.course.lessons import busy_by_node, sharding_workload
+    rows = busy_by_node(sharding_workload(nr_cpus=8, nr_areas=200, seed=1, hot_cpus=2))
+    assert sum(r["by_cpu"] for r in rows) == sum(r["areas"] for r in rows) == 200
+    assert [r["by_cpu"] > 0 for r in rows] == [True, True] + [False] * 6      # only CPUs 0 and 1 allocated
+    assert all(r["areas"] > 0 for r in rows)                                   # the address spreads them
+
+
+def test_address_cells_show_the_zone_size_and_the_wrap():
+    from vmaplab.course.lessons import address_cells
+    c = address_cells(200, zone_pages=16, cell_pages=4)
+    assert c["nr_vmap_nodes"] == 128 and c["wraps"]
+    assert c["node"][:8] == [0, 0, 0, 0, 1, 1, 1, 1] and c["node"][128 * 4] == 0
+    with pytest.raises(InvalidArgumentError, match="cell_pages must divide zone_pages"):
+        address_cells(4, zone_pages=16, cell_pages=3)

@@ -57,12 +57,20 @@ def test_quiz_reveals_only_on_demand():
 
 def test_segment_app_shows_the_cap_and_any_address():
     app = SegmentApp(nr_cpus=8, zone_pages=16, nr_zones=32)
-    assert list(app.fig.data[0].z[0][:9]) == [0, 1, 2, 3, 4, 5, 6, 7, 0]
+    assert list(app.fig.data[0].z[0][:9]) == [0, 0, 0, 0, 1, 1, 1, 1, 2]      # 4-page cells, 16-page zones
+    app.zone.value = 4
+    assert list(app.fig.data[0].z[0][:9]) == [0, 1, 2, 3, 4, 5, 6, 7, 0]      # the zone control changes the grid
     app.cpus.value = 200
     assert "nr_vmap_nodes = 128 (capped at 128)" in app.fig.layout.title.text
-    app.zone.value = 1
-    app.addr.value = "0xffffc90000003000"                         # page 3 with one-page zones
-    assert "node 3" in app.node.value
+    assert "node 0 comes round again" in app.fig.layout.title.text
+    flat = [v for row in app.fig.data[0].z for v in row]
+    assert flat[127] == 127 and flat[128] == 0                                 # the wrap is in the grid
+    app.addr.value = "0xffffc90000010000"                         # page 16 = cell 4 with 4-page zones
+    assert "node 4" in app.node.value and "outlined" in app.node.value
+    (box,) = app.fig.layout.shapes
+    assert (box.x0 + 0.5, box.y0 + 0.5) == (4, 0)
+    app.addr.value = "0xffffd90000000000"
+    assert "beyond the stretch" in app.node.value and not app.fig.layout.shapes
     app.addr.value = "not an address"
     assert "not a number" in app.node.value
 

@@ -128,7 +128,7 @@ rows = [{"threads": p.jobs, **p.us_per_pair, "v1 before": p.v1_before, "v1 after
         for p in threads_sweep(scale=2000, progress=progress)]
 viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated", "v1 before": "v1 letter: before",
                                    "v1 after": "v1 letter: after (v1 design)"},
-                 "µs per vmalloc/vfree pair per job", "µs")
+                 "µs per vmalloc/vfree pair per job, 1 to 64 jobs", "µs", log_y=True)
 
 # %% [markdown]
 # ## What if?

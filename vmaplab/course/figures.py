@@ -20,18 +20,20 @@ from plotly.subplots import make_subplots
 from ..kernel.config import PAGE_SIZE
 
 NODE_COLOURS = qualitative.Dark24 + qualitative.Light24
+# Okabe-Ito, a colour-blind-safe palette: one hue per lock, solid while holding it, the same hue
+# hatched while spinning on it; CPU work in greys, IPIs in black
 STATE_COLOURS = {
-    "work": "#9e9e9e",                    # running allocator code outside any lock
-    "page work": "#4caf50",               # allocating, clearing, mapping, unmapping, freeing pages
-    "IPI": "#ffb300",                     # a TLB-flush interrupt
+    "work": "#bbbbbb",                    # running allocator code outside any lock
+    "page work": "#777777",               # allocating, clearing, mapping, unmapping, freeing pages
+    "IPI": "#000000",                     # a TLB-flush interrupt
 }
-LOCK_COLOURS = {                          # (spinning on, holding)
-    "free_vmap_area_lock": ("#d32f2f", "#1565c0"),
-    "vmap_area_lock": ("#f06292", "#5e35b1"),
-    "purge_vmap_area_lock": ("#ff7043", "#00838f"),
-    "busy.lock": ("#ad1457", "#3949ab"),
-    "lazy.lock": ("#e64a19", "#00695c"),
-    "pool_lock": ("#c2185b", "#283593"),
+LOCK_COLOURS = {                          # (spinning on, holding): the same hue, told apart by the hatch
+    "free_vmap_area_lock": ("#D55E00", "#D55E00"),
+    "vmap_area_lock": ("#CC79A7", "#CC79A7"),
+    "purge_vmap_area_lock": ("#E69F00", "#E69F00"),
+    "busy.lock": ("#0072B2", "#0072B2"),
+    "lazy.lock": ("#009E73", "#009E73"),
+    "pool_lock": ("#56B4E9", "#56B4E9"),
 }
 PAGE_WORK = {"pages.alloc", "pages.clear", "pages.map", "pages.unmap", "pages.free"}
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
@@ -127,7 +129,8 @@ def zone_grid(z: dict, width: int = 16) -> tuple[list, list]:
 def zone_figure(z: dict, width: int = 16) -> go.Figure:
     """Each zone of ``zone_pages`` pages coloured by the node that owns its busy and lazy VAs."""
     rows, text = zone_grid(z, width)
-    fig = go.Figure(go.Heatmap(z=rows, text=text, texttemplate="%{text}", colorscale="Turbo", showscale=False,
+    fig = go.Figure(go.Heatmap(z=rows, text=text, texttemplate="%{text}", colorscale="Turbo",
+                               colorbar=dict(title="vmap<br>node"),
                                zmin=0, zmax=max(z["nr_vmap_nodes"] - 1, 1), xgap=2, ygap=2,
                                hovertemplate="zone %{y}×" + str(width) + "+%{x}: node %{z}<extra></extra>"))
     fig.update_layout(**LAYOUT, height=140 + 28 * len(rows), title=zone_title(z))
@@ -142,14 +145,53 @@ def zone_title(z: dict) -> str:
             f"({z['zone_size'] // 1024} KiB)")
 
 
+def address_cells_figure(c: dict, addr: int | None = None) -> go.Figure:
+    """``lessons.address_cells`` as a grid: each cell a fixed stretch of addresses coloured by its node
+    (the colour bar names the nodes), the cell holding ``addr`` outlined."""
+    per, cell = c["per_row"], c["cell_pages"]
+    ids = c["node"]
+    rows = [ids[i:i + per] for i in range(0, len(ids), per)]
+    kib = cell * PAGE_SIZE // 1024
+    hover = [[f"{c['start'] + (r * per + k) * cell * PAGE_SIZE:#x}: pages {(r * per + k) * cell}-"
+              f"{(r * per + k + 1) * cell - 1} from VMALLOC_START, node {v}" for k, v in enumerate(row)]
+             for r, row in enumerate(rows)]
+    fig = go.Figure(go.Heatmap(z=rows, text=[[str(v) for v in row] for row in rows],
+                               texttemplate="%{text}" if c["nr_vmap_nodes"] <= 64 and len(rows) <= 24 else "",
+                               colorscale="Turbo", zmin=0, zmax=max(c["nr_vmap_nodes"] - 1, 1), xgap=1, ygap=1,
+                               hovertext=hover, hoverinfo="text", colorbar=dict(title="vmap<br>node")))
+    if addr is not None:
+        k = (addr - c["start"]) // (cell * PAGE_SIZE)
+        if 0 <= k < len(ids):
+            fig.add_shape(type="rect", x0=k % per - 0.5, x1=k % per + 0.5, y0=k // per - 0.5, y1=k // per + 0.5,
+                          line=dict(color="black", width=3))
+    capped = " (capped at 128)" if c["nr_cpus"] > c["cap"] else ""
+    wrap = "; node 0 comes round again" if c["wraps"] else ""
+    fig.update_layout(**LAYOUT, height=170 + 18 * len(rows),
+                      title=f"{c['nr_cpus']} CPUs → nr_vmap_nodes = {c['nr_vmap_nodes']}{capped}; zones of "
+                            f"{c['zone_pages']} pages = {c['zone_pages'] // cell} cells of one colour{wrap}")
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(len(rows)))[::max(1, len(rows) // 8)],
+                     ticktext=[f"+{r * per * cell * PAGE_SIZE // 1024} KiB" for r in range(len(rows))][::max(1, len(rows) // 8)],
+                     title_text="from VMALLOC_START")
+    fig.update_xaxes(title_text=f"cell = {cell} pages ({kib} KiB) of addresses, {per} a row")
+    return fig
+
+
 def node_balance_figure(rows: list[dict]) -> go.Figure:
-    """Busy areas per node (``lessons.busy_by_node``)."""
-    fig = go.Figure(go.Bar(x=[r["node"] for r in rows], y=[r["areas"] for r in rows],
-                           marker_color=[node_colour(r["node"]) for r in rows],
-                           hovertext=[f"node {r['node']}: {r['areas']} areas, {r['pages']} pages" for r in rows],
-                           hoverinfo="text"))
-    fig.update_layout(**LAYOUT, height=300, title="busy VAs per vmap node (sharded by address)",
-                      xaxis_title="node", yaxis_title="busy VAs")
+    """Busy areas per node (``lessons.busy_by_node``): as 6.9 shards them, by address, beside where
+    they would be if each were recorded in its allocating CPU's node."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=[r["node"] for r in rows], y=[r["areas"] for r in rows], name="sharded by address (6.9)",
+                         marker_color="#0072B2", text=[r["areas"] for r in rows], textposition="outside",
+                         hovertext=[f"node {r['node']}: {r['areas']} areas, {r['pages']} pages" for r in rows],
+                         hoverinfo="text"))
+    if all("by_cpu" in r for r in rows):
+        fig.add_trace(go.Bar(x=[r["node"] for r in rows], y=[r["by_cpu"] for r in rows],
+                             name="if recorded by the allocating CPU", marker_color="#D55E00",
+                             text=[r["by_cpu"] for r in rows], textposition="outside",
+                             hovertext=[f"node {r['node']}: {r['by_cpu']} areas allocated by its CPU" for r in rows],
+                             hoverinfo="text"))
+    fig.update_layout(**LAYOUT, height=320, barmode="group", title="busy areas per vmap node",
+                      xaxis_title="vmap node", yaxis_title="busy areas", xaxis=dict(dtick=1))
     return fig
 
 
@@ -159,7 +201,8 @@ def pools_heatmap_trace(frame) -> dict:
     return dict(type="heatmap", z=pools, text=[[str(v) if v else "" for v in row] for row in pools],
                 texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=max(24, max(map(max, pools), default=0)),
                 x=list(range(1, len(pools[0]) + 1)), y=[f"node {i}" for i in range(len(pools))],
-                hovertemplate="%{y}, pool of %{x} page(s): %{z} VAs<extra></extra>", showscale=True)
+                hovertemplate="%{y}, pool of %{x} page(s): %{z} VAs<extra></extra>", showscale=True,
+                colorbar=dict(title="VAs in<br>the pool"))
 
 
 def pools_figure(frame) -> go.Figure:
@@ -180,24 +223,31 @@ def pools_title(frame) -> str:
 
 
 def pool_history_figure(frames) -> go.Figure:
-    """Pooled VAs, lazy pages and the cumulative hit rate over the steps of a ``PoolsDemo``."""
+    """Pooled VAs, lazy pages and the cumulative hit rate over the steps of a ``PoolsDemo``: three
+    panels on one step axis, each in its own unit."""
     steps = [f.step for f in frames]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=("areas waiting in the pools (VAs)", "pages waiting in the lazy trees",
+                                        "pool hit rate so far (%)"))
     fig.add_trace(go.Bar(x=steps, y=[sum(map(sum, f.pools)) for f in frames], name="pooled VAs",
-                         marker_color="#1565c0"))
-    fig.add_trace(go.Bar(x=steps, y=[f.lazy_pages for f in frames], name="lazy pages", marker_color="#ff9800"))
+                         marker_color="#1565c0"), row=1, col=1)
+    fig.add_trace(go.Bar(x=steps, y=[f.lazy_pages for f in frames], name="lazy pages", marker_color="#ff9800"),
+                  row=2, col=1)
     rate = [100 * f.hits / (f.hits + f.misses) if f.hits + f.misses else None for f in frames]
     fig.add_trace(go.Scatter(x=steps, y=rate, name="pool hit rate %", mode="lines+markers",
-                             line=dict(color="#2e7d32")), secondary_y=True)
-    fig.update_layout(**LAYOUT, height=320, title="pools over the script", xaxis_title="step", barmode="group")
-    fig.update_yaxes(title_text="count", secondary_y=False)
-    fig.update_yaxes(title_text="hit rate %", range=[0, 100], secondary_y=True)
+                             line=dict(color="#2e7d32")), row=3, col=1)
+    fig.update_layout(**LAYOUT, height=520, title="the pools over the script", showlegend=False)
+    fig.update_yaxes(title_text="VAs", row=1, col=1)
+    fig.update_yaxes(title_text="pages", row=2, col=1)
+    fig.update_yaxes(title_text="%", range=[0, 100], row=3, col=1)
+    fig.update_xaxes(title_text="step", row=3, col=1)
     return fig
 
 
 # ------------------------------------------------------------------------------- address space
 def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
-    """Busy, lazy and pooled VAs of a ``Vmalloc``, coloured by node, on a page axis from the lowest VA."""
+    """Busy, lazy and pooled VAs of a ``Vmalloc`` coloured by node (with a legend of the nodes), and
+    the free-tree blocks between them, on a page axis from the lowest VA."""
     rows = []
     for vn in vm.nodes:
         rows += [("busy", va, vn.id) for va in vn.busy]
@@ -205,25 +255,42 @@ def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
         rows += [("pooled", va, vn.id) for p in vn.pool for va in p]
     rows.sort(key=lambda r: r[1].va_start)
     rows = rows[:max_areas]
+    counts = {state: sum(r[0] == state for r in rows) for state in ("busy", "lazy", "pooled")}
     fig = go.Figure()
     if rows:
         lo = rows[0][1].va_start
-        for state in ("busy", "lazy", "pooled"):
+        hi = max(va.va_end for _s, va, _n in rows)
+        free = [(max(va.va_start, lo), min(va.va_end, hi)) for va in vm.free_space if va.va_end > lo and va.va_start < hi]
+        counts["free"] = len(free)
+        fig.add_trace(go.Bar(orientation="h", y=["free"] * len(free), base=[(a - lo) // PAGE_SIZE for a, _b in free],
+                             x=[(b - a) // PAGE_SIZE for a, b in free], name="free (in the free tree)",
+                             marker=dict(color="#eeeeee", line=dict(color="#9e9e9e", width=1)),
+                             hovertext=[f"free {a:#x}-{b:#x}: {(b - a) // PAGE_SIZE} pages" for a, b in free],
+                             hoverinfo="text", showlegend=False))
+        for state in ("pooled", "lazy", "busy"):
             sel = [r for r in rows if r[0] == state]
             fig.add_trace(go.Bar(orientation="h", y=[state] * len(sel), base=[(va.va_start - lo) // PAGE_SIZE
                                                                             for _s, va, _n in sel],
-                                 x=[va.size // PAGE_SIZE for _s, va, _n in sel], name=state,
+                                 x=[va.size // PAGE_SIZE for _s, va, _n in sel], name=state, showlegend=False,
                                  marker=dict(color=[node_colour(n) for _s, _va, n in sel],
                                              line=dict(color="#fff", width=0.5)),
-                                 hovertext=[f"{state} {va.va_start:#x}-{va.va_end:#x} ({va.size // PAGE_SIZE} pages), "
-                                            f"node {n}" for _s, va, n in sel], hoverinfo="text"))
-    fig.update_layout(**LAYOUT, height=260, barmode="overlay", showlegend=False,
-                      title=f"{vm.version}: {repr(vm)[1:-1]}", xaxis_title="pages from the lowest VA (colour = node)")
+                                 hovertext=[f"{state}: {va.va_start:#x}-{va.va_end:#x}, {va.size // PAGE_SIZE} pages "
+                                            f"(guard included), node {n}" for _s, va, n in sel], hoverinfo="text"))
+        for n in sorted({n for _s, _va, n in rows})[:24]:        # the legend: one swatch per node shown
+            fig.add_trace(go.Bar(x=[None], y=[None], orientation="h", name=f"node {n}", marker_color=node_colour(n),
+                                 showlegend=True, hoverinfo="skip"))
+    what = ", ".join(f"{v} {k}" for k, v in counts.items())
+    nodes = f"{vm.nr_vmap_nodes} vmap node{'s' * (vm.nr_vmap_nodes > 1)}"
+    fig.update_layout(**LAYOUT, height=300, barmode="overlay", legend_title_text="colour = node",
+                      title=f"Linux {vm.version}, {nodes}: {what} areas",
+                      xaxis_title="pages from the lowest area")
+    fig.update_yaxes(categoryorder="array", categoryarray=["free", "pooled", "lazy", "busy"])
     return fig
 
 
 def vread_figure(vm, addr: int, count: int) -> go.Figure:
-    """``vm.vread(addr, count)`` as a 16-column byte grid, hover showing the area (or hole) of each byte."""
+    """``vm.vread(addr, count)`` as a 16-column byte grid with an ASCII column; hover says which
+    area (or hole) each byte came from; the colour bar is the byte's value."""
     data = vm.vread(addr, count)
     rows = (count + 15) // 16
     z, text, hover = [], [], []
@@ -241,26 +308,46 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
                      else "no area here (a hole or a guard page): reads as zero")
             zr.append(data[i]), tr.append(f"{data[i]:02x}"), hr.append(f"{a:#x}: {data[i]:#04x} — {where}")
         z.append(zr), text.append(tr), hover.append(hr)
+    ascii_rows = ["".join(chr(b) if 32 <= b < 127 else "." for b in data[16 * r:16 * r + 16]) for r in range(rows)]
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
-                               colorscale="Viridis", zmin=0, zmax=255, showscale=False, xgap=1, ygap=1))
-    fig.update_layout(**LAYOUT, height=80 + 22 * rows, title=f"vread({addr:#x}, {count})")
+                               colorscale="Viridis", zmin=0, zmax=255, xgap=1, ygap=1,
+                               colorbar=dict(title="byte value", len=0.8)))
+    for r, line in enumerate(ascii_rows):
+        fig.add_annotation(x=16.2, y=r, text=f"<span style='font-family:monospace'>|{html_escape(line)}|</span>",
+                           showarrow=False, xanchor="left")
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=110, r=200, t=70, b=20)}, height=100 + 22 * rows,
+                      title=f"vread({addr:#x}, {count}): zeros where no area is mapped (holes, guard pages)")
     fig.update_yaxes(autorange="reversed", tickvals=list(range(rows)),
                      ticktext=[f"{addr + 16 * r:#x}" for r in range(rows)])
-    fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top")
+    fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top",
+                     range=[-0.5, 15.5])
     return fig
 
 
+def html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def vmallocinfo_callers_figure(info, top: int = 12) -> go.Figure:
-    """Bytes of vmalloc space per caller (busy lines) and the unpurged total, from a parsed vmallocinfo."""
+    """Bytes of vmalloc space per caller (busy lines) and the unpurged total, from a parsed vmallocinfo,
+    on a log axis (one caller often holds most of it), each bar labelled."""
     sizes: dict[str, int] = {}
+    areas: dict[str, int] = {}
     for line in info.lines:
         key = "(unpurged vm_area)" if line.kind == "unpurged" else (line.caller or "?").split("+")[0]
         sizes[key] = sizes.get(key, 0) + line.size
-    rows = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
-    fig = go.Figure(go.Bar(y=[k for k, _ in rows][::-1], x=[v / 2**20 for _, v in rows][::-1], orientation="h",
-                           marker_color=["#ff9800" if k.startswith("(") else "#1565c0" for k, _ in rows][::-1]))
-    fig.update_layout(**LAYOUT, height=120 + 26 * len(rows), title="vmalloc space by caller (MiB, guard pages included)",
-                      xaxis_title="MiB")
+        areas[key] = areas.get(key, 0) + 1
+    rows = sorted(sizes.items(), key=lambda kv: -kv[1])[:top][::-1]
+    mib = [v / 2**20 for _, v in rows]
+    fig = go.Figure(go.Bar(y=[k for k, _ in rows], x=mib, orientation="h",
+                           text=[f"{m:.2f} MiB" if m < 10 else f"{m:.0f} MiB" for m in mib], textposition="outside",
+                           customdata=[areas[k] for k, _ in rows],
+                           hovertemplate="%{y}: %{x:.3f} MiB in %{customdata} area(s)<extra></extra>",
+                           marker_color=["#ff9800" if k.startswith("(") else "#1565c0" for k, _ in rows]))
+    fig.update_layout(**LAYOUT, height=140 + 26 * len(rows),
+                      title="vmalloc space by caller, the largest first (MiB, guard pages included; orange: freed, "
+                            "not yet purged)", xaxis_title="MiB (log)")
+    fig.update_xaxes(type="log")
     return fig
 
 
@@ -283,8 +370,28 @@ def category_colour(cat: str) -> str:
     return LOCK_COLOURS[lock][0 if kind == "spin" else 1]
 
 
+def _timeline_words(cpu: int, state: str, label: str, lock: str, t0: float, t1: float) -> str:
+    span = f"{t0 / 1e3:.3f}-{t1 / 1e3:.3f} µs"
+    if state == "spin":
+        return f"CPU {cpu} spins on {lock} (to enter {label}), {span}"
+    if state == "cs":
+        return f"CPU {cpu} holds {lock} in {label} (its critical section), {span}"
+    if state == "ipi":
+        return f"CPU {cpu} handles a TLB-flush IPI, {span}"
+    return f"CPU {cpu} runs {label}, {span}"
+
+
+def category_name(cat: str) -> str:
+    """Legend words for a category: "spinning on X", "holding X (critical section)", or the state."""
+    if cat in STATE_COLOURS:
+        return {"work": "allocator work", "page work": "page work (alloc, clear, map)", "IPI": "TLB-flush IPI"}[cat]
+    kind, lock = cat.split(" ", 1)
+    return f"spinning on {lock}" if kind == "spin" else f"holding {lock}"
+
+
 def timeline_traces(records, t_lo: float, t_hi: float, cursor: float | None = None, row_label: str = "") -> list[dict]:
-    """One bar trace per state category for the records overlapping [t_lo, min(t_hi, cursor)), in µs."""
+    """One bar trace per state category for the records overlapping [t_lo, min(t_hi, cursor)), in µs;
+    a lock's spinning and holding share its colour, the spinning hatched."""
     end = t_hi if cursor is None else min(t_hi, cursor)
     cats: dict[str, dict] = {}
     for cpu, t0, t1, state, label, lock in records:
@@ -294,10 +401,18 @@ def timeline_traces(records, t_lo: float, t_hi: float, cursor: float | None = No
         cat = timeline_state(state, label, lock)
         d = cats.setdefault(cat, {"y": [], "base": [], "x": [], "hovertext": []})
         d["y"].append(cpu), d["base"].append(a / 1e3), d["x"].append((b - a) / 1e3)
-        d["hovertext"].append(f"CPU {cpu} {state} {label} {lock} {t0 / 1e3:.3f}-{t1 / 1e3:.3f} µs")
+        d["hovertext"].append(_timeline_words(cpu, state, label, lock, t0, t1))
+
+    def group(cat):
+        return "CPU" if cat in STATE_COLOURS else cat.split(" ", 1)[1]
     # an explicit width: plotly would size a trace's bars by the gaps between its own rows
-    return [dict(type="bar", orientation="h", name=cat, legendgroup=cat, marker=dict(color=category_colour(cat)),
-                 width=0.8, hoverinfo="text", **d) for cat, d in sorted(cats.items())]
+    return [dict(type="bar", orientation="h", name=category_name(cat), legendgroup=group(cat),
+                 legendgrouptitle=dict(text=group(cat)),
+                 marker=dict(color=category_colour(cat), line=dict(width=0),
+                             pattern=dict(shape="/" if cat.startswith("spin ") else "", fgcolor="#ffffff",
+                                          size=6, solidity=0.45)),
+                 width=0.8, hoverinfo="text", **d)
+            for cat, d in sorted(cats.items(), key=lambda kv: (group(kv[0]) != "CPU", group(kv[0]), kv[0]))]
 
 
 def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | None = None) -> go.Figure:
@@ -310,12 +425,15 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
         for tr in timeline_traces(results[v].timeline, t_lo, t_hi, cursor):
             tr = {k: val for k, val in tr.items() if k != "type"}
             tr["showlegend"] = tr["name"] not in seen
+            if not tr["showlegend"]:
+                tr.pop("legendgrouptitle")
             seen.add(tr["name"])
             fig.add_trace(go.Bar(**tr), row=i, col=1)
         rows = results[v].nr_threads
         fig.update_yaxes(title_text="CPU", range=[rows - 0.5, -0.5], row=i, col=1)     # CPU 0 on top
     fig.update_layout(**LAYOUT, barmode="overlay", bargap=0.1, height=330 * len(versions),
-                      title="what each CPU does (simulated µs of the scaled run)")
+                      title="what each CPU does (simulated µs of the scaled run): a colour per lock, "
+                            "hatched while spinning on it, solid while holding it", legend=dict(groupclick="toggleitem"))
     fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
     return fig
 
@@ -357,12 +475,17 @@ def wall_figure(results: dict, published: dict | None = None, reference_name: st
     return fig
 
 
-def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_title: str) -> go.Figure:
-    """Lines of a sweep: ``rows`` of dicts, ``x`` the key on the axis, ``ys`` {key: legend name}."""
+def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_title: str,
+                 log_y: bool = False) -> go.Figure:
+    """Lines of a sweep: ``rows`` of dicts, ``x`` the key on the axis, ``ys`` {key: legend name};
+    ``log_y`` when the curves span decades (low ones would sit on the axis otherwise)."""
     fig = go.Figure()
     for key, name in ys.items():
-        fig.add_trace(go.Scatter(x=[r[x] for r in rows], y=[r.get(key) for r in rows], mode="lines+markers", name=name))
-    fig.update_layout(**LAYOUT, height=340, title=title, xaxis_title=x, yaxis_title=y_title)
+        fig.add_trace(go.Scatter(x=[r[x] for r in rows], y=[r.get(key) for r in rows], mode="lines+markers", name=name,
+                                 line=dict(color=VERSION_COLOURS.get(key)) if key in VERSION_COLOURS else None,
+                                 hovertemplate=f"{name}, {x} %{{x}}: %{{y:.3g}}<extra></extra>"))
+    fig.update_layout(**LAYOUT, height=360, title=title, xaxis_title=x,
+                      yaxis_title=y_title + (" (log)" if log_y else ""), yaxis_type="log" if log_y else "linear")
     return fig
 
 

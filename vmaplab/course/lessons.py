@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..kernel.vmalloc import Vmalloc
-from ..kernel.area import VmapArea
+from ..kernel.area import VmapArea, decode_vn_id
 from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
 from ..kernel.errors import InvalidArgumentError
 from ..kernel.freespace import (
@@ -237,10 +237,38 @@ def zone_nodes(nr_cpus: int, zone_pages: int = 16, nr_zones: int = 64) -> dict:
             "node": [vm.addr_to_node_id(start + z * zone) for z in range(nr_zones)]}
 
 
+def address_cells(nr_cpus: int, zone_pages: int = 16, cell_pages: int = 4, max_cells: int = 2048,
+                  per_row: int = 32) -> dict:
+    """The node of every ``cell_pages``-page stretch of the vmalloc space from its start (6.9), as many
+    rows of ``per_row`` cells as it takes to see the zones wrap round to node 0 (at most ``max_cells``).
+
+    A fixed cell size (not one cell per zone) makes the zone size visible: a 64-page zone is 16
+    cells of one colour. Uses a real 6.9 machine's ``addr_to_node_id``.
+
+    >>> c = address_cells(4, zone_pages=8, cell_pages=4, per_row=8)
+    >>> c["node"][:8], c["wraps"]
+    ([0, 0, 1, 1, 2, 2, 3, 3], True)
+    """
+    if not isinstance(cell_pages, int) or cell_pages < 1 or zone_pages % cell_pages:
+        raise InvalidArgumentError(f"cell_pages must divide zone_pages ({zone_pages}), got {cell_pages!r}")
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", vmap_zone_size_pages=zone_pages, pools=False)
+    cells_per_turn = vm.nr_vmap_nodes * zone_pages // cell_pages
+    wanted = min(max_cells, max(2 * cells_per_turn, 8 * per_row))
+    n = -(-wanted // per_row) * per_row
+    start = vm.VMALLOC_START
+    return {"nr_cpus": nr_cpus, "nr_vmap_nodes": vm.nr_vmap_nodes, "zone_pages": zone_pages,
+            "cell_pages": cell_pages, "per_row": per_row, "start": start, "cap": MAX_VMAP_NODES,
+            "zone_size": vm.vmap_zone_size, "wraps": n > cells_per_turn,
+            "node": [vm.addr_to_node_id(start + c * cell_pages * PAGE_SIZE) for c in range(n)]}
+
+
 def busy_by_node(vm: Vmalloc) -> list[dict]:
-    """Busy VAs and pages per node: how evenly address sharding spreads them."""
-    return [{"node": vn.id, "areas": len(vn.busy), "pages": sum(va.size for va in vn.busy) // PAGE_SIZE}
-            for vn in vm.nodes]
+    """Busy VAs and pages per node: how evenly address sharding spreads them; ``by_cpu`` counts the
+    busy VAs whose recorded owner (the allocating CPU's node, kept in ``va.flags``) is this node:
+    where they would sit if the busy trees were sharded by CPU."""
+    owners = [decode_vn_id(va.flags, vm.nr_vmap_nodes) for vn in vm.nodes for va in vn.busy]
+    return [{"node": vn.id, "areas": len(vn.busy), "pages": sum(va.size for va in vn.busy) // PAGE_SIZE,
+             "by_cpu": owners.count(vn.id)} for vn in vm.nodes]
 
 
 def sharding_workload(nr_cpus: int = 8, nr_areas: int = 400, seed: int = 0, hot_cpus: int = 1) -> Vmalloc:

@@ -25,7 +25,7 @@ from ..contention.costs import ContentionCosts
 from ..contention.published import published
 from ..contention.sim import ContentionSim
 from ..workloads.costs import CostModel
-from .lessons import FreeTreeDemo, PoolsDemo, free_tree_quiz, zone_nodes
+from .lessons import FreeTreeDemo, PoolsDemo, address_cells, free_tree_quiz, zone_nodes
 
 
 def _apply(fig: go.FigureWidget, traces: list[dict], first: int = 0) -> None:
@@ -139,26 +139,39 @@ class QuizApp(App):
 
 # ------------------------------------------------------------------------------- segment mapping
 class SegmentApp(App):
-    """Zones coloured by node for a CPU count and zone size; addr_to_node_id of any address."""
+    """A fixed grid of addresses coloured by node for a CPU count and zone size; addr_to_node_id of any
+    address, its cell outlined in the grid."""
 
     def __init__(self, nr_cpus: int = 32, zone_pages: int = 16, nr_zones: int = 128):
         self.nr_zones = nr_zones
         self.cpus = W.IntSlider(value=nr_cpus, min=1, max=256, description="CPUs", continuous_update=False)
-        self.zone = W.Dropdown(options=[1, 2, 4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
+        self.zone = W.Dropdown(options=[4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
         self.addr = W.Text(value="0xffffc90000123000", description="address")
         self.node = W.HTML()
-        self.fig = go.FigureWidget(figures.zone_figure(zone_nodes(nr_cpus, zone_pages, nr_zones)))
+        self.fig = go.FigureWidget(figures.address_cells_figure(address_cells(nr_cpus, zone_pages), self._addr()))
         for w in (self.cpus, self.zone, self.addr):
             w.observe(lambda _ch: self.update(), "value")
         self.widget = W.VBox([W.HBox([self.cpus, self.zone]), W.HBox([self.addr, self.node]), self.fig])
         self.update()
 
+    def _addr(self) -> int | None:
+        try:
+            addr = int(self.addr.value, 0)
+        except ValueError:
+            return None
+        return addr if addr >= 0 else None
+
     def update(self) -> None:
         z = zone_nodes(self.cpus.value, self.zone.value, self.nr_zones)
-        rows, text = figures.zone_grid(z)
+        fresh = figures.address_cells_figure(address_cells(self.cpus.value, self.zone.value), self._addr())
         with self.fig.batch_update():
-            self.fig.data[0].update(z=rows, text=text, zmax=max(z["nr_vmap_nodes"] - 1, 1))
-            self.fig.layout.title.text = figures.zone_title(z)
+            self.fig.data[0].update(z=fresh.data[0].z, text=fresh.data[0].text, hovertext=fresh.data[0].hovertext,
+                                    zmax=fresh.data[0].zmax, texttemplate=fresh.data[0].texttemplate)
+            self.fig.layout.shapes = fresh.layout.shapes
+            self.fig.layout.title.text = fresh.layout.title.text
+            self.fig.layout.height = fresh.layout.height
+            self.fig.layout.yaxis.tickvals = fresh.layout.yaxis.tickvals
+            self.fig.layout.yaxis.ticktext = fresh.layout.yaxis.ticktext
         self.node.value = self.describe(z)
 
     def describe(self, z: dict) -> str:
@@ -170,8 +183,10 @@ class SegmentApp(App):
             return "<span style='color:#d32f2f'>addresses are unsigned</span>"
         zone = addr // z["zone_size"]
         node = zone % z["nr_vmap_nodes"]
+        shown = self.fig.layout.shapes
+        where = " (outlined in the grid)" if shown else " (beyond the stretch the grid shows)"
         return (f"&nbsp;zone {zone:#x} → <code>addr_to_node_id</code> = ({addr:#x} / {z['zone_size']:#x}) % "
-                f"{z['nr_vmap_nodes']} = <b>node {node}</b>")
+                f"{z['nr_vmap_nodes']} = <b>node {node}</b>{where}")
 
 
 # ------------------------------------------------------------------------------- pools
@@ -250,7 +265,7 @@ class ContentionApp(App):
                 if t0 <= t < t1:
                     cat = figures.timeline_state(state, label, lock)
                     counts[cat] = counts.get(cat, 0) + 1
-            desc = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            desc = ", ".join(f"{n} {figures.category_name(cat)}" for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]))
             parts.append(f"<b>{version}</b>: {desc or 'no CPU recorded'}")
         return f"at {t / 1e3:.2f} µs — " + " &nbsp;|&nbsp; ".join(parts)
 
