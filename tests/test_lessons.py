@@ -118,3 +118,12 @@ def test_address_cells_show_the_zone_size_and_the_wrap():
     assert c["node"][:8] == [0, 0, 0, 0, 1, 1, 1, 1] and c["node"][128 * 4] == 0
     with pytest.raises(InvalidArgumentError, match="cell_pages must divide zone_pages"):
         address_cells(4, zone_pages=16, cell_pages=3)
+
+
+def test_the_128_page_script_grows_a_tree_worth_drawing_and_meets_every_fit():
+    from vmaplab.course.lessons import TREE_SCRIPT_128
+    demo = FreeTreeDemo(128, TREE_SCRIPT_128)
+    assert max(len(f.after) for f in demo.frames) >= 10
+    assert {f.outcome for f in demo.frames if f.kind == "alloc"} == {"FL_FIT_TYPE", "LE_FIT_TYPE", "NE_FIT_TYPE",
+                                                                       "RE_FIT_TYPE"}
+    assert any("previous" in f.outcome or "previous" in f.title or "previous" in f.explain for f in demo.frames)

@@ -169,3 +169,16 @@ def test_exercise_app_checks_reveals_and_makes_a_new_problem():
     assert app.answer.value == "" and app.feedback.value == "" and app.exercise == make("decay", 4)
     app.reveal()
     assert make("decay", 4).explanation.split(":")[0] in app.feedback.value
+
+
+def test_quiz_reveal_draws_the_path_and_where_the_request_lands():
+    app = QuizApp(seed=2)
+    landing = app.fig.data[-1]
+    assert len(landing.x) == 0 and "orange" not in app.answer.value          # nothing given away
+    frame = app.quiz.demo.frames[-1]
+    app.show_answer()
+    assert "Answer:" in app.answer.value and frame.outcome in app.fig.layout.title.text
+    if frame.result is not None:
+        assert list(app.fig.data[-1].base) == [frame.result[0]]
+    outlines = app.fig.data[1].marker.line.color
+    assert "#ff9800" in outlines or "#2e7d32" in outlines

@@ -11,20 +11,21 @@
 # %%
 import vmaplab
 from vmaplab.course import figures as viz
-from vmaplab.course.lessons import FreeTreeDemo, free_tree_quiz
+from vmaplab.course.lessons import TREE_SCRIPT_128, FreeTreeDemo, free_tree_quiz
 from vmaplab.course.widgets import FreeTreeApp, QuizApp
 
 vmaplab.__version__
 
 # %% [markdown]
-# ## A 64-page window and a script
+# ## A 128-page window and a script
 # The lesson runs the allocator's own free tree (`FreeSpace`: the augmented red-black tree,
-# `find_vmap_lowest_match`, `va_clip`, `merge_or_add_vmap_area`) on a window of 64 pages.
-# Each step is an allocation (pages, alignment) or a free:
+# `find_vmap_lowest_match`, `va_clip`, `merge_or_add_vmap_area`) on a window of 128 pages.
+# Each step is an allocation (pages, alignment) or a free: twenty areas, every other one freed
+# (the tree grows to ten free blocks), then each fit type and merges:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-demo = FreeTreeDemo()
+demo = FreeTreeDemo(128, TREE_SCRIPT_128)
 for f in demo.frames:
     print(f"{f.step:2}  {f.title:32}  {f.outcome:30}  nodes read: {len(f.path)}")
 
@@ -39,13 +40,13 @@ for f in demo.frames:
 # ```
 #
 # ## The picture of one step
-# Step 6 asks for 2 pages aligned to 4: the search (orange) walks from the root, entering a
+# Step 33 asks for 2 pages aligned to 4: the search (orange) walks from the root, entering a
 # subtree only if its `subtree_max_size` can hold `size + align - 1`; the chosen block (green) is
-# split in two (NE).
+# split in two (NE), and the green box on the address line is where the request lands.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.free_tree_figure(demo.frames[6], demo.pages, "before")
+viz.free_tree_figure(demo.frames[33], demo.pages, "before")
 
 # %% [markdown]
 # ## Now step through it yourself
@@ -94,10 +95,7 @@ for n in (10, 100, 1000, 10000):
 # NBVAL_CHECK_OUTPUT
 q = free_tree_quiz(seed=1)
 print(q.question)
-
-# %%
-# NBVAL_CHECK_OUTPUT
-print(q.answer)
+print("(the answer: q.answer, or the reveal button below)")
 
 # %%
 # NBVAL_IGNORE_OUTPUT

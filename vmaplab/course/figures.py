@@ -65,13 +65,13 @@ def free_tree_traces(frame, which: str = "after") -> list[dict]:
             ey += [-p["depth"], -n["depth"], None]
     on_path = set(frame.path) if which == "before" else set()
     edge = dict(type="scatter", x=ex, y=ey, mode="lines", line=dict(color="#888"), hoverinfo="skip",
-                name="links")
+                name="tree links", showlegend=False)
     text = [f"[{n['start']}, {n['end']})<br>max {n['smax']}" for n in nodes]
     colour = ["#d32f2f" if n["red"] else "#212121" for n in nodes]
     outline = ["#2e7d32" if which == "before" and n["x"] == frame.found else
                "#ff9800" if n["x"] in on_path else "#ffffff" for n in nodes]
     dots = dict(type="scatter", x=[n["x"] for n in nodes], y=[-n["depth"] for n in nodes], mode="markers+text",
-                text=text, textposition="bottom center", name="free blocks",
+                text=text, textposition="bottom center", name="free block (orange ring: searched, green: chosen)",
                 marker=dict(size=22, color=colour, line=dict(width=4, color=outline)),
                 hovertext=[f"free [{n['start']}, {n['end']}) pages, subtree_max_size {n['smax']} pages"
                            for n in nodes], hoverinfo="text")
@@ -91,17 +91,29 @@ def strip_traces(busy, free, pages: int) -> list[dict]:
 
 
 def frame_strip_traces(frame, which: str, pages: int) -> list[dict]:
-    """The address line of a ``TreeFrame`` before or after its step."""
+    """The address line of a ``TreeFrame`` before or after its step, and where the step's range is
+    (the request landing, or the range freed): a third trace, empty when there is none."""
     nodes, busy = (frame.before, frame.busy_before) if which == "before" else (frame.after, frame.busy)
-    return strip_traces(busy, [(n["start"], n["end"]) for n in nodes], pages)
+    traces = strip_traces(busy, [(n["start"], n["end"]) for n in nodes], pages)
+    r = frame.result if frame.kind in ("alloc", "free") else None
+    what = "the request lands here" if frame.kind == "alloc" else "the range freed"
+    traces.append(dict(type="bar", orientation="h", y=["window"] if r else [], base=[r[0]] if r else [],
+                       x=[r[1] - r[0]] if r else [], name=what if r else "this step's range",
+                       marker=dict(color="rgba(0,0,0,0)", line=dict(color="#009E73", width=4)),
+                       hovertext=[f"{what}: [{r[0]}, {r[1]})"] if r else [], hoverinfo="text"))
+    return traces
 
 
 def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
-    """The free tree (search path in orange, chosen block in green) over the window's address line."""
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.78, 0.22], vertical_spacing=0.08,
-                        subplot_titles=("free_vmap_area_root (red-black, augmented)", "the window, in pages"))
+    """The free tree (search path in orange, chosen block in green, each node's free range and
+    ``subtree_max_size``) over the window's address line, with a legend for both."""
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.74, 0.26], vertical_spacing=0.1,
+                        subplot_titles=("free_vmap_area_root: free blocks [start, end), max = subtree_max_size "
+                                        "(pages); red/black: the node's colour",
+                                        "the window, in pages"))
     _fill_tree_figure(fig, frame, pages, which)
-    fig.update_layout(**LAYOUT, height=460, showlegend=False, barmode="overlay")
+    fig.update_layout(**LAYOUT, height=540, barmode="overlay",
+                      legend=dict(orientation="h", y=-0.12, x=0, title_text=""))
     fig.update_xaxes(visible=False, row=1, col=1)
     fig.update_yaxes(visible=False, row=1, col=1)
     fig.update_xaxes(range=[0, pages], title_text="page", row=2, col=1)
@@ -115,6 +127,14 @@ def _fill_tree_figure(fig, frame, pages: int, which: str) -> None:
     for tr in frame_strip_traces(frame, which, pages):
         fig.add_trace(go.Bar(**{k: v for k, v in tr.items() if k != "type"}), row=2, col=1)
     fig.update_layout(title=f"step {frame.step}: {frame.title}  →  {frame.outcome}")
+    fig.update_yaxes(range=tree_y_range(frame, which), row=1, col=1)
+
+
+def tree_y_range(frame, which: str) -> list[float]:
+    """Room below the deepest node for its two lines of text (plotly's autorange ignores text)."""
+    nodes = frame.before if which == "before" else frame.after
+    depth = max((n["depth"] for n in nodes), default=0)
+    return [-(depth + 0.9), 0.4]
 
 
 # ------------------------------------------------------------------------------- segments

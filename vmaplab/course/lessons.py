@@ -79,6 +79,14 @@ DEFAULT_TREE_SCRIPT = (
 ``("alloc", pages, align_pages)`` allocates; ``("free", i)`` frees the i-th allocation."""
 
 
+TREE_SCRIPT_128 = (tuple(("alloc", n, 1) for n in (3, 5, 2, 6, 4, 3, 7, 2, 5, 4, 3, 6, 2, 4, 5, 3, 6, 2, 4, 3)) +
+                   tuple(("free", i) for i in range(1, 20, 2)) +
+                   (("alloc", 5, 1), ("alloc", 2, 8), ("alloc", 2, 4), ("alloc", 6, 1), ("alloc", 3, 1),
+                    ("free", 2), ("free", 4), ("alloc", 16, 16), ("free", 0), ("free", 23)))
+"""A 128-page script whose tree grows to 11 free blocks: twenty areas, every other one freed, then
+each fit type (FL, RE, NE, LE) and merges with the previous and the next block."""
+
+
 class FreeTreeDemo:
     """A free tree over ``pages`` pages, driven by a script of allocations and frees.
 
@@ -392,5 +400,5 @@ class PoolsDemo:
                          purges, tuple(events))
 
 
-__all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "Quiz",
+__all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "TREE_SCRIPT_128", "Quiz",
            "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]

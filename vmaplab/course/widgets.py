@@ -98,6 +98,7 @@ class FreeTreeApp(Stepper):
         with self.fig.batch_update():
             _apply(self.fig, figures.free_tree_traces(frame, which) + figures.frame_strip_traces(frame, which, self.demo.pages))
             self.fig.layout.title.text = f"step {frame.step}: {frame.title}  →  {frame.outcome}"
+            self.fig.layout.yaxis.range = figures.tree_y_range(frame, which)
         self.text.value = (f"<b>{html.escape(frame.title)}</b>: {html.escape(frame.explain)}"
                            "<br><span style='color:#ff9800'>orange</span>: nodes the search stood on; "
                            "<span style='color:#2e7d32'>green</span>: the block chosen.")
@@ -127,14 +128,22 @@ class QuizApp(App):
         frame = self.quiz.demo.frames[-1]
         with self.fig.batch_update():
             # the tree before the request, without the search path (that is the answer)
-            blank = replace(frame, path=(), found=None, outcome="?")
+            blank = replace(frame, path=(), found=None, outcome="?", result=None)
             _apply(self.fig, figures.free_tree_traces(blank, "before") + figures.frame_strip_traces(blank, "before", self.pages))
             self.fig.layout.title.text = f"quiz, seed {seed}: where does the request land?"
+            self.fig.layout.yaxis.range = figures.tree_y_range(frame, "before")
         self.question.value = "<pre>" + html.escape(self.quiz.question) + "</pre>"
         self.answer.value = ""
 
     def show_answer(self) -> None:
-        self.answer.value = "<b>Answer:</b> " + html.escape(self.quiz.answer)
+        """The answer in words, and in the figure: the search path, the chosen block, where it lands."""
+        frame = self.quiz.demo.frames[-1]
+        with self.fig.batch_update():
+            _apply(self.fig, figures.free_tree_traces(frame, "before") + figures.frame_strip_traces(frame, "before", self.pages))
+            self.fig.layout.title.text = f"quiz, seed {self.quiz.seed}: {frame.outcome} after reading {len(frame.path)} node(s)"
+        self.answer.value = ("<b>Answer:</b> " + html.escape(self.quiz.answer) +
+                             "<br><span style='color:#ff9800'>orange</span>: the nodes the search read; "
+                             "<span style='color:#2e7d32'>green</span>: the block chosen and where the request lands.")
 
 
 # ------------------------------------------------------------------------------- segment mapping
