@@ -85,13 +85,15 @@ tables["6.9"]
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from vmaplab.contention.profile import format_atomics, format_locks, format_sections, format_spin_split
+from vmaplab.contention.profile import format_atomics, format_spin_split
 
+viz.locks_table_figure(results)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
 for v, r in results.items():
-    print(f"Linux {v}")
-    print("\n".join(format_locks(r.locks, r.scale, 6)))
-    print(format_spin_split(r.locks, r.busy_ns))
-    print("\n".join(format_atomics(r.atomics, r.busy_ns)))
+    print(f"Linux {v}: {format_spin_split(r.locks, r.busy_ns)}")
+    print("   " + "\n   ".join(format_atomics(r.atomics, r.busy_ns)))
 
 # %% [markdown]
 # ## Why a critical section is long
@@ -103,9 +105,7 @@ for v, r in results.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-for v, r in results.items():
-    print(f"Linux {v}")
-    print("\n".join(format_sections(r.sections, 5)))
+viz.sections_table_figure(results)
 
 # %% [markdown]
 # ## Threads: from 1 to 64

@@ -80,7 +80,11 @@ viz.vread_figure(vm, addr, 64)
 
 # %% [markdown]
 # ## This machine's own vmallocinfo
-# The first lines of the seeded scenario's `/proc/vmallocinfo`, as 6.9 prints it:
+# The first lines of the seeded scenario's `/proc/vmallocinfo`, as 6.9 prints it. Note the order:
+# 6.8 prints one sorted busy list, but 6.9 walks the vmap nodes one after the other (node 0's
+# busy tree, then node 1's, ...), each in address order, so the addresses jump back down at each
+# new node; the unpurged areas follow, node by node again. A tool that assumes a sorted file
+# breaks on 6.9.
 
 # %%
 # NBVAL_CHECK_OUTPUT

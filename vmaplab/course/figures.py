@@ -459,19 +459,54 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
 
 
 def profile_table_figure(simulated: list[dict], published: list[dict] | None, title: str, limit: int = 14) -> go.Figure:
-    """The perf-like table (children %, self %, symbol) beside the cover letter's, as a table figure."""
-    cols = [[f"{r['children_pct']:.2f}%" for r in simulated[:limit]], [f"{r['self_pct']:.2f}%" for r in simulated[:limit]],
-            [r["symbol"] for r in simulated[:limit]]]
-    header = ["sim children", "sim self", "sim symbol"]
+    """The perf-like table joined on the symbol: each row one symbol, the simulated children and self
+    beside the cover letter's (the letter's top rows first, then the simulator's others; "–" where
+    a side does not list the symbol)."""
+    sim = {r["symbol"]: r for r in simulated}
+    pub = {r["symbol"]: r for r in (published or [])}
+    order = list(dict.fromkeys([r["symbol"] for r in (published or [])[:limit]] +
+                               [r["symbol"] for r in simulated[:limit]]))
+
+    def pct(table, sym, key):
+        return f"{table[sym][key]:.2f}%" if sym in table else "–"
+    header = ["symbol", "simulated children", "simulated self"]
+    cols = [order, [pct(sim, s, "children_pct") for s in order], [pct(sim, s, "self_pct") for s in order]]
     if published:
-        cols += [[f"{r['children_pct']:.2f}%" for r in published[:limit]],
-                 [f"{r['self_pct']:.2f}%" for r in published[:limit]], [r["symbol"] for r in published[:limit]]]
-        header += ["published children", "published self", "published symbol"]
+        header += ["cover letter children", "cover letter self"]
+        cols += [[pct(pub, s, "children_pct") for s in order], [pct(pub, s, "self_pct") for s in order]]
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e3f2fd", align="left"),
-                             cells=dict(values=cols, align="left", font=dict(size=11)),
-                             columnwidth=[1, 1, 3] * (len(header) // 3)))
-    fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=80 + 24 * limit, title=title)
+                             cells=dict(values=cols, align=["left"] + ["right"] * (len(header) - 1), font=dict(size=11)),
+                             columnwidth=[3] + [1] * (len(header) - 1)))
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=90 + 24 * len(order), title=title)
     return fig
+
+
+def locks_table_figure(results: dict, limit: int = 6) -> go.Figure:
+    """Per version, the locks the CPUs waited for longest (``SimResult.locks``, real-equivalent)."""
+    rows = []
+    for v, r in results.items():
+        for d in r.locks[:limit]:
+            rows.append({"version": v, "lock": d["lock"], "acquisitions": d["acquisitions"] * r.scale,
+                         "contended": 100 * d["contended_share"], "wait": d["mean_wait_ns"], "hold": d["mean_hold_ns"],
+                         "spin": d["spin_ns"] / 1e9})
+    return table_figure(rows, {"version": "Linux", "lock": "lock", "acquisitions": "acquisitions",
+                               "contended": "found taken %", "wait": "mean wait ns (when taken)",
+                               "hold": "mean hold ns", "spin": "CPU-seconds spinning"},
+                        "the locks waited on longest (real-equivalent counts)",
+                        formats={"acquisitions": ",.0f", "contended": ".1f", "wait": ",.0f", "hold": ",.0f",
+                                 "spin": ",.1f"})
+
+
+def sections_table_figure(results: dict, limit: int = 5) -> go.Figure:
+    """Per version, the longest critical sections and what made them long (``SimResult.sections``)."""
+    rows = [{"version": v, **d} for v, r in results.items() for d in r.sections[:limit]]
+    return table_figure(rows, {"version": "Linux", "section": "critical section", "lock": "lock",
+                               "hold_s": "held, s in all", "mean_hold_ns": "mean hold ns",
+                               "nodes_read": "tree nodes read", "line_hits": "lines already here",
+                               "lines_from_other_cpus": "lines fetched from other CPUs", "cold_lines": "lines from memory"},
+                        "why a critical section is long: its tree accesses and where their cache lines were",
+                        formats={"hold_s": ",.1f", "mean_hold_ns": ",.0f", "nodes_read": ".1f", "line_hits": ".1f",
+                                 "lines_from_other_cpus": ".1f", "cold_lines": ".1f"})
 
 
 def wall_figure(results: dict, published: dict | None = None, reference_name: str = "cover letter") -> go.Figure:
