@@ -193,3 +193,41 @@ def test_experiments_runs_on_dask_and_draws_its_intervals(browser, lab):
     page.locator(".jp-CodeCell", has_text="interval_band_figure").first.scroll_into_view_if_needed()
     assert shot(page, "06-experiments").stat().st_size > 10_000
     page.close()
+
+
+def test_segment_mapping_zone_control_changes_the_grid(browser, lab):
+    page = open_and_run(browser, lab, "02-segment-mapping.ipynb")
+    app = find_app(page, page.locator(".widget-dropdown", has_text="zone pages"))
+    title = app.locator(".js-plotly-plot .gtitle").first
+    title.wait_for(timeout=60_000)
+    before = title.text_content()
+    app.locator(".widget-dropdown select").first.select_option("64")
+    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[title.element_handle(), before],
+                           timeout=30_000)
+    assert "zones of 64 pages = 16 cells" in title.text_content()
+    assert "outlined" in app.inner_text()
+    assert shot(page, "02-segment-mapping").stat().st_size > 10_000
+    page.close()
+
+
+def test_pools_widget_steps(browser, lab):
+    page = open_and_run(browser, lab, "03-pools-and-decay.ipynb")
+    app = find_app(page, page.locator("button", has_text="step ▶"))
+    title = app.locator(".js-plotly-plot .gtitle").first
+    assert step_and_wait(page, app, title).startswith("step 0")
+    assert title.text_content().startswith("step 1")
+    assert shot(page, "03-pools-and-decay").stat().st_size > 10_000
+    page.close()
+
+
+def test_vmallocinfo_notebook_draws_and_its_exercise_checks_answers(browser, lab):
+    page = open_and_run(browser, lab, "05-vmallocinfo-and-vread.ipynb")
+    ex = find_app(page, page.locator("button", has_text="show the solution"))
+    box = ex.locator("input[type='text']").first
+    box.fill("123456789")
+    ex.locator("button", has_text="check").click()
+    ex.get_by_text("Not '123456789'").wait_for(timeout=30_000)
+    ex.locator("button", has_text="show the solution").click()
+    ex.get_by_text("Solution:").wait_for(timeout=30_000)
+    assert shot(page, "05-vmallocinfo-and-vread").stat().st_size > 10_000
+    page.close()
