@@ -187,8 +187,8 @@ def address_cells_figure(c: dict, addr: int | None = None) -> go.Figure:
     capped = " (capped at 128)" if c["nr_cpus"] > c["cap"] else ""
     wrap = "; node 0 comes round again" if c["wraps"] else ""
     fig.update_layout(**LAYOUT, height=170 + 18 * len(rows),
-                      title=f"{c['nr_cpus']} CPUs → nr_vmap_nodes = {c['nr_vmap_nodes']}{capped}; zones of "
-                            f"{c['zone_pages']} pages = {c['zone_pages'] // cell} cells of one colour{wrap}")
+                      title=f"{c['nr_cpus']} CPUs → nr_vmap_nodes = {c['nr_vmap_nodes']}{capped}<br><sub>zones of "
+                            f"{c['zone_pages']} pages = {c['zone_pages'] // cell} cells of one colour{wrap}</sub>")
     fig.update_yaxes(autorange="reversed", tickvals=list(range(len(rows)))[::max(1, len(rows) // 8)],
                      ticktext=[f"+{r * per * cell * PAGE_SIZE // 1024} KiB" for r in range(len(rows))][::max(1, len(rows) // 8)],
                      title_text="from VMALLOC_START")
