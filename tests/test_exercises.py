@@ -139,3 +139,16 @@ def test_vread_zeros_counts_the_written_bytes_inside_the_read():
             lo = bases[area] + int(at)
             inside += max(0, min(lo + int(n), start + count) - max(lo, start))
         assert ex.answer == str(inside)
+
+
+def test_sweep_runs_is_the_union_of_the_products_times_the_samples():
+    import ast
+    from itertools import product
+    for seed in range(30):
+        ex = make("sweep-runs", seed)
+        points = set()
+        for line in re.findall(r"\[\[?grid\]\]?  (.*)", ex.question):
+            table = {k: ast.literal_eval(v) for k, v in re.findall(r"(\w+) = (\[[^\]]*\])", line)}
+            points |= {frozenset(zip(table, values)) for values in product(*table.values())}
+        n = re.search(r"n = (\d+)", ex.question)
+        assert ex.answer == str(len(points) * (int(n.group(1)) if n else 1)), seed

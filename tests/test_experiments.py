@@ -56,6 +56,13 @@ def test_union_of_grids_and_cost_constants():
     assert ex.to_runspec(runs[2]).costs.f_smt == 2.0 and ex.to_runspec(runs[0]).costs.f_smt == 1.6
 
 
+def test_a_point_two_grid_tables_share_runs_once():
+    exp = parse_experiment({"name": "u", "base": {"scale": 20000, "nr_cpus": 8},
+                            "grid": [{"version": ["6.8", "6.9"], "nr_threads": [2]},
+                                     {"version": ["6.9"], "nr_threads": [2, 4]}]})
+    assert [(r["version"], r["nr_threads"]) for r in exp.runs()] == [("6.8", 2), ("6.9", 2), ("6.9", 4)]
+
+
 def test_sample_is_seeded_and_stays_in_its_ranges():
     doc = {"name": "s", "sample": {"n": 50, "seed": 7, "ranges": {"cost.t_mem_ns": [70, 120.0], "seed": [0, 9]}}}
     a, b = parse_experiment(doc).runs(), parse_experiment(doc).runs()

@@ -38,8 +38,9 @@ for v, r in results.items():
 
 # %% [markdown]
 # ## The timeline
-# One row per CPU; grey is allocator work outside locks, green is page work (allocating,
-# clearing, mapping pages), reds are **spinning** on a lock, blues are **holding** it. In 6.8
+# One row per CPU. Light grey is allocator work outside locks, dark grey page work (allocating,
+# clearing, mapping pages), black a TLB-flush IPI. Each lock has its own colour: **hatched** while
+# a CPU spins on it, **solid** while the CPU holds it (its critical section, "cs" for short). In 6.8
 # nearly every CPU waits in one queue for `vmap_area_lock` or `free_vmap_area_lock`: each holder
 # passes the lock on (FIFO), and the next one spins until then. In 6.9 the waits are short and
 # spread over many per-node locks, and most time is page work.
@@ -50,14 +51,15 @@ viz.timeline_figure(results, window[0] * 1e3, window[1] * 1e3)
 
 # %% [markdown]
 # ### Step by step
-# Press **play** to reveal the timeline as it happens, or **step ▶** to advance the cursor by
-# half a microsecond; the line above the figure counts what the CPUs are doing at the cursor.
-# **window µs** zooms onto the last part of the timeline before the cursor.
+# The cursor starts a quarter of the way in. Press **play** to reveal the rest as it happens (drag
+# **time** back to the start to replay from there), or **step ▶** to advance the cursor by a
+# quarter of a microsecond; the line above the figure counts what the CPUs are doing at the
+# cursor. **window µs** zooms onto the last part of the timeline before the cursor.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 app = ContentionApp(results, window_us=window)
-app.go(0)
+app.go(len(app.times) // 4)
 app
 
 # %% [markdown]

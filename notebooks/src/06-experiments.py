@@ -220,6 +220,17 @@ fig.update_layout(**viz.LAYOUT, barmode="group", height=360, yaxis_type="log",
 fig
 
 # %% [markdown]
+# ## Exercise: how many runs?
+# A spec's grid tables are products, several tables a union, a sample multiplies every point.
+# Type your answer and press **check**; change **problem** for a new one. The solution shows
+# only when you ask; `vmaplab exercises --kind sweep-runs --answers` prints a seeded sheet.
+
+# %%
+from vmaplab.course.widgets import ExerciseApp
+
+ExerciseApp("sweep-runs", seed=7)
+
+# %% [markdown]
 # ## What you learned
 # - A sweep is a spec (a grid, and optionally a seeded sample); `vmaplab sweep SPEC.toml` runs it
 #   with `--jobs N`, `--dask-local N` or `--scheduler ADDR`, and resumes where it stopped.

@@ -110,7 +110,15 @@ class Experiment:
                 points = [{k: _draw(rng, lo, hi) for k, (lo, hi) in self.ranges.items()} for _ in range(self.sample_n)]
             # the sample's index pairs the runs that share a draw (6.8 and 6.9 of one set of constants)
             samples = [{"sample": i, **p} for i, p in enumerate(points)]
-        return [{**self.base, **g, **s} for g in grid for s in samples]
+        runs, seen = [], set()
+        for g in grid:                  # a union: a point two grid tables share runs once
+            for smp in samples:
+                params = {**self.base, **g, **smp}
+                key = run_key(params)
+                if key not in seen:
+                    seen.add(key)
+                    runs.append(params)
+        return runs
 
 
 def _draw(rng: random.Random, lo, hi):

@@ -11,7 +11,7 @@ Kinds (``KINDS``): ``next-address`` (which address does this vmalloc return; not
 pool receives a freed area at the purge; notebook 3), ``decay`` (how many areas a pool keeps after
 the next purge; notebook 3), ``spinning-lock`` (which lock a CPU spins on at a time of a simulated
 run; notebook 4), ``vread-zeros`` (how many bytes of a vread across areas and holes are not zero;
-notebook 5).
+notebook 5), ``sweep-runs`` (how many runs an experiment spec makes; notebook 6).
 
 Invariants: the same (kind, seed) gives the same exercise, text and answer; a check never changes
 the exercise. Standard library only (the course's widgets wrap it, ``vmaplab exercises`` prints a
@@ -269,9 +269,52 @@ def vread_zeros(seed: int) -> Exercise:
                     f"past the areas read as zeros, as the kernel fills holes.", _numbers(nonzero))
 
 
+# -- sweep-runs --------------------------------------------------------------------------------------
+def sweep_runs(seed: int) -> Exercise:
+    """A spec with one or two grid tables (which may share points) and maybe a sample: how many runs?"""
+    from ..contention.experiments import parse_experiment
+    r = random.Random(f"sweep-runs/{seed}")
+    choices = {"version": ["6.8", "6.9"], "nr_threads": [1, 2, 4, 8, 16, 32], "seed": [0, 1, 2, 3],
+               "policy": ["fifo", "tas"], "scale": [1000, 2000, 4000]}
+
+    def table():
+        keys = r.sample(sorted(choices), r.randint(1, 3))
+        return {k: sorted(r.sample(choices[k], r.randint(1, len(choices[k]) if k != "nr_threads" else 3)),
+                          key=str) for k in keys}
+    grids = [table() for _ in range(r.choice((1, 2, 2)))]
+    if len(grids) == 2 and r.random() < 0.6:          # make the tables share a point now and then
+        shared = r.choice(sorted(grids[0]))
+        grids[1][shared] = list(grids[0][shared])
+    sample = r.choice((0, 0, 4, 8))
+    doc = {"name": "exercise", "base": {"nr_cpus": 64}, "grid": grids if len(grids) > 1 else grids[0]}
+    if sample:
+        doc["sample"] = {"n": sample, "seed": 1, "ranges": {"cost.t_mem_ns": [70, 120]}}
+    runs = parse_experiment(doc).runs()
+
+    def show(g):
+        return ", ".join(f"{k} = {v}" for k, v in g.items())
+    text = "\n".join(f"  [[grid]]  {show(g)}" for g in grids) if len(grids) > 1 else f"  [grid]  {show(grids[0])}"
+    products = [1] * len(grids)
+    for i, g in enumerate(grids):
+        for v in g.values():
+            products[i] *= len(v)
+    union = len({tuple(sorted((k, str(v)) for k, v in p.items() if k not in ("sample", "cost.t_mem_ns")))
+                 for p in runs})
+    why = (f"each grid table is the product of its lists ({' and '.join(map(str, products))} points)"
+           + (f"; the union counts a point both tables make once (the same point: the same parameters named "
+              f"with the same values), so {union} distinct points" if len(grids) > 1 else "")
+           + (f"; every point runs with each of the {sample} samples: {union} x {sample} = {len(runs)}" if sample
+              else ""))
+    question = ("An experiment spec:\n" + text
+                + (f"\n  [sample]  n = {sample} (a seeded draw of cost.t_mem_ns)" if sample else "")
+                + "\nHow many runs does `vmaplab sweep` make of it?")
+    return Exercise("sweep-runs", seed, question, f"{len(runs)}", f"Because {why}.", _numbers(len(runs)))
+
+
 KINDS: dict[str, Callable[[int], Exercise]] = {"next-address": next_address, "zone-node": zone_node,
                                                "pool-node": pool_node, "decay": decay,
-                                               "spinning-lock": spinning_lock, "vread-zeros": vread_zeros}
+                                               "spinning-lock": spinning_lock, "vread-zeros": vread_zeros,
+                                               "sweep-runs": sweep_runs}
 
 
 def make(kind: str, seed: int) -> Exercise:
