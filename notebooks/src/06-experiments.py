@@ -9,7 +9,8 @@
 #
 # Everything here is `vmaplab.contention.experiments`, the module behind `vmaplab sweep`
 # (docs/experiments.md). Running the whole notebook takes about a minute on a 2-core machine;
-# the cells that take more than a few seconds say so.
+# the cells that take more than a few seconds say so. In the browser (the JupyterLite site) the
+# runs go one at a time, Dask is skipped and the samples are smaller; each such cell says so.
 
 # %%
 import vmaplab
@@ -59,10 +60,13 @@ for bad in ({"name": "x", "grid": {"nr_thread": [2]}},
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from vmaplab.course.browser import IN_BROWSER, note, scaled
 from vmaplab.course.progress import progress
 
+JOBS = scaled(2, 1)          # a browser tab has one thread and no processes: the runs go one by one
+note("one run at a time, no process pool")
 work = Path(tempfile.mkdtemp(prefix="vmaplab-06-"))
-rows_pool = run_experiment(smoke, work / "pool" / "smoke", jobs=2, progress=progress)
+rows_pool = run_experiment(smoke, work / "pool" / "smoke", jobs=JOBS, progress=progress)
 
 # %%
 viz.table_figure(rows_pool, {"version": "kernel", "nr_threads": "threads", "seed": "seed",
@@ -79,7 +83,7 @@ viz.table_figure(rows_pool, {"version": "kernel", "nr_threads": "threads", "seed
 from vmaplab.contention.experiments import already_done
 
 print(f"{already_done(smoke, work / 'pool' / 'smoke')} of {len(smoke.runs())} runs already done")
-again = run_experiment(smoke, work / "pool" / "smoke", jobs=2)
+again = run_experiment(smoke, work / "pool" / "smoke", jobs=JOBS)
 print("the same rows:", again == rows_pool)
 
 # %% [markdown]
@@ -95,9 +99,13 @@ print("the same rows:", again == rows_pool)
 # NBVAL_IGNORE_OUTPUT
 from vmaplab.contention.experiments import dask_executor
 
-with dask_executor(n_workers=2) as (executor, client):
-    print(f"Dask: {len(client.scheduler_info()['workers'])} workers, dashboard {client.dashboard_link}")
-    rows_dask = run_experiment(smoke, work / "dask" / "smoke", executor=executor, progress=progress)
+rows_dask = None
+if IN_BROWSER:
+    note("no Dask: it needs processes and sockets; open the notebook in Jupyter to run this cell")
+else:
+    with dask_executor(n_workers=2) as (executor, client):
+        print(f"Dask: {len(client.scheduler_info()['workers'])} workers, dashboard {client.dashboard_link}")
+        rows_dask = run_experiment(smoke, work / "dask" / "smoke", executor=executor, progress=progress)
 
 # %% [markdown]
 # A row is a pure function of its parameters (every random choice comes from the `seed`
@@ -106,6 +114,9 @@ with dask_executor(n_workers=2) as (executor, client):
 # %%
 # NBVAL_CHECK_OUTPUT
 for suffix in (".csv", ".jsonl"):
+    if rows_dask is None:
+        print(f"smoke{suffix}: Dask did not run here")
+        continue
     same = (work / "pool" / f"smoke{suffix}").read_bytes() == (work / "dask" / f"smoke{suffix}").read_bytes()
     print(f"smoke{suffix}: process pool and Dask identical: {same}")
 
@@ -144,8 +155,9 @@ v1_spec = parse_experiment({
     "name": "uncertainty-v1-small", "report": "uncertainty",
     "base": {"nr_cpus": 64, "run_test_mask": 1, "scale": 32000, "seed": 0},
     "grid": {"nr_threads": [1, 2, 4, 8, 16, 32], "version": ["6.8", "6.9"]},
-    "sample": {"n": 16, "seed": 1, "method": "lhs", "ranges": "costs"}})
-v1_rows = run_experiment(v1_spec, work / "v1", jobs=2, progress=progress)
+    "sample": {"n": scaled(16, 4), "seed": 1, "method": "lhs", "ranges": "costs"}})
+note("4 samples instead of 16, so the band is rougher")
+v1_rows = run_experiment(v1_spec, work / "v1", jobs=JOBS, progress=progress)
 
 # %%
 v1 = uncertainty_report(v1_rows, published_for_report())
@@ -177,10 +189,11 @@ viz.table_figure([{"jobs": dict(i.params)["nr_threads"], "median": i.median, "lo
 # NBVAL_IGNORE_OUTPUT
 head_spec = parse_experiment({
     "name": "uncertainty-headline-small", "report": "uncertainty",
-    "base": {"nr_threads": 64, "run_test_mask": 7, "scale": 32000, "seed": 0},
+    "base": {"nr_threads": 64, "run_test_mask": 7, "scale": scaled(32000, 64000), "seed": 0},
     "grid": {"version": ["6.8", "6.9"]},
-    "sample": {"n": 8, "seed": 1, "method": "lhs", "ranges": "costs"}})
-head_rows = run_experiment(head_spec, work / "headline", jobs=2, progress=progress)
+    "sample": {"n": scaled(8, 4), "seed": 1, "method": "lhs", "ranges": "costs"}})
+note("4 samples at 1/64000 of the loops instead of 8 at 1/32000")
+head_rows = run_experiment(head_spec, work / "headline", jobs=JOBS, progress=progress)
 
 # %%
 headline = uncertainty_report(head_rows, published_for_report())
@@ -202,9 +215,11 @@ viz.interval_points_figure(headline, "64 threads: the model's median and 5-95% i
 # %%
 # NBVAL_IGNORE_OUTPUT
 machines_spec = parse_experiment({
-    "name": "machines", "base": {"nr_threads": 64, "nr_cpus": 64, "run_test_mask": 7, "scale": 32000, "seed": 0},
+    "name": "machines", "base": {"nr_threads": 64, "nr_cpus": 64, "run_test_mask": 7, "scale": scaled(32000, 64000),
+                                 "seed": 0},
     "grid": {"machine": ["threadripper-3970x", "epyc-7702", "epyc-7713", "xeon-8375c-2s"], "version": ["6.8", "6.9"]}})
-machine_rows = run_experiment(machines_spec, work / "machines", jobs=2, progress=progress)
+note("1/64000 of the loops instead of 1/32000")
+machine_rows = run_experiment(machines_spec, work / "machines", jobs=JOBS, progress=progress)
 
 # %%
 import plotly.graph_objects as go
