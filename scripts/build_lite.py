@@ -44,6 +44,7 @@ APP_WHEELS = ("plotly==7.1.0", "ipywidgets==8.1.9", "anywidget==0.11.0", "jupyte
 # compiled dependencies, which only Pyodide's CDN has. A stand-in that says its version is enough,
 # as piplite's own widgetsnbextension 4.0.999 stands in for the real one.
 NBFORMAT_SHIM = "5.999"
+TOUR = "lab/index.html?path=notebooks/00-tour.ipynb"
 INSTALL_CELL = ("# In the browser (JupyterLite): install the course's packages from this site's own wheels.\n"
                 "%pip install -q vmaplab plotly ipywidgets anywidget tqdm nbformat")
 
@@ -212,6 +213,10 @@ def build(out: Path = OUT) -> Path:
     run([sys.executable, "-m", "jupyter", "lite", "build", "--lite-dir", str(LITE), "--output-dir", str(out),
          "--contents", str(LITE / "files")], cwd=LITE)
     check_output(out)
+    # the site opens the tour (JupyterLite's own root page opens an empty lab)
+    (out / "index.html").write_text(
+        '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>vmaplab</title>\n'
+        f'<meta http-equiv="refresh" content="0; url={TOUR}">\n<a href="{TOUR}">the vmaplab course</a>\n')
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"built {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: {len(names)} notebooks, "
           f"{size / 2**20:.0f} MiB")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh virtual environment in .venv and run every test (unit, property, stress, notebooks under
-# nbval, the real-browser tests, the Binder install test, the real-kernel oracle under QEMU). Used by the
+# nbval, the real-browser tests, the Binder install test, the real-kernel oracle under QEMU, the JupyterLite site). Used by the
 # README and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
 . scripts/_chromium.sh
 . scripts/_oracle.sh
+. scripts/_npm.sh
 python -m pip install --quiet -e ".[test]"
 python -m pytest "$@"
