@@ -213,10 +213,13 @@ def build(out: Path = OUT) -> Path:
     run([sys.executable, "-m", "jupyter", "lite", "build", "--lite-dir", str(LITE), "--output-dir", str(out),
          "--contents", str(LITE / "files")], cwd=LITE)
     check_output(out)
-    # the site opens the tour (JupyterLite's own root page opens an empty lab)
-    (out / "index.html").write_text(
-        '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>vmaplab</title>\n'
-        f'<meta http-equiv="refresh" content="0; url={TOUR}">\n<a href="{TOUR}">the vmaplab course</a>\n')
+    # the site opens the tour (JupyterLite's root page opens an empty lab). The root page stays, with
+    # one script in front: the lab pages read their settings from it (its jupyter-config-data)
+    root = out / "index.html"
+    text = root.read_text()
+    if "<head>" not in text:
+        raise SystemExit("build_lite: JupyterLite's root index.html has no <head>")
+    root.write_text(text.replace("<head>", f'<head>\n    <script>location.replace("{TOUR}")</script>', 1))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"built {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: {len(names)} notebooks, "
           f"{size / 2**20:.0f} MiB")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -97,7 +98,9 @@ def main() -> int:
         sources = [s for s in sources if s.stem in args.names or any(s.stem.startswith(n) for n in args.names)]
     for src in sources:
         print(f"building {src.stem} ...", flush=True)
-        print(f"  wrote {build(src).relative_to(ROOT)}", flush=True)
+        t0 = time.monotonic()
+        dest = build(src)
+        print(f"  wrote {dest.relative_to(ROOT)} (executed in {time.monotonic() - t0:.1f} s)", flush=True)
     return 0
 
 

@@ -98,10 +98,10 @@ def _open(browser, site, name: str):
     t0 = time.monotonic()
     target = "" if name == NOTEBOOKS[0] else f"lab/index.html?path=notebooks/{name}"   # the root opens the tour
     page.goto(f"{site['url']}/{target}")
-    page.locator(f".jp-NotebookPanel-toolbar, .jp-Toolbar").first.wait_for(timeout=120_000)
     page.wait_for_function("() => [...document.querySelectorAll('span')].some("
                            "s => s.textContent.includes('Kernel status: Idle'))", timeout=300_000, polling=500)
     page.open_s = time.monotonic() - t0
+    page.get_by_text(name).first.wait_for(state="attached", timeout=60_000)      # the notebook, not an empty lab
     return page
 
 

@@ -35,7 +35,9 @@ def _in_kernel() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+    # ipykernel's shell has a kernel; so has the browser's (Pyodide) one, whose config is empty
+    return shell is not None and (getattr(shell, "kernel", None) is not None
+                                  or "IPKernelApp" in getattr(shell, "config", {}))
 
 
 def progress(iterable: Iterable, total: int | None = None, desc: str = "runs", unit: str = "runs") -> Iterator:
