@@ -144,7 +144,10 @@ viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-whatif = WhatIfApp(scale=20000, nr_threads=32)
+from vmaplab.course.browser import note, scaled
+
+note("the what-if runs at scale 40000 instead of 20000")
+whatif = WhatIfApp(scale=scaled(20000, 40000), nr_threads=32)
 whatif.run()
 whatif
 

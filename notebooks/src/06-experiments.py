@@ -189,10 +189,10 @@ viz.table_figure([{"jobs": dict(i.params)["nr_threads"], "median": i.median, "lo
 # NBVAL_IGNORE_OUTPUT
 head_spec = parse_experiment({
     "name": "uncertainty-headline-small", "report": "uncertainty",
-    "base": {"nr_threads": 64, "run_test_mask": 7, "scale": scaled(32000, 64000), "seed": 0},
+    "base": {"nr_threads": 64, "run_test_mask": 7, "scale": scaled(32000, 128000), "seed": 0},
     "grid": {"version": ["6.8", "6.9"]},
     "sample": {"n": scaled(8, 4), "seed": 1, "method": "lhs", "ranges": "costs"}})
-note("4 samples at 1/64000 of the loops instead of 8 at 1/32000")
+note("4 samples at 1/128000 of the loops instead of 8 at 1/32000")
 head_rows = run_experiment(head_spec, work / "headline", jobs=JOBS, progress=progress)
 
 # %%
@@ -215,10 +215,10 @@ viz.interval_points_figure(headline, "64 threads: the model's median and 5-95% i
 # %%
 # NBVAL_IGNORE_OUTPUT
 machines_spec = parse_experiment({
-    "name": "machines", "base": {"nr_threads": 64, "nr_cpus": 64, "run_test_mask": 7, "scale": scaled(32000, 64000),
+    "name": "machines", "base": {"nr_threads": 64, "nr_cpus": 64, "run_test_mask": 7, "scale": scaled(32000, 128000),
                                  "seed": 0},
     "grid": {"machine": ["threadripper-3970x", "epyc-7702", "epyc-7713", "xeon-8375c-2s"], "version": ["6.8", "6.9"]}})
-note("1/64000 of the loops instead of 1/32000")
+note("1/128000 of the loops instead of 1/32000")
 machine_rows = run_experiment(machines_spec, work / "machines", jobs=JOBS, progress=progress)
 
 # %%
