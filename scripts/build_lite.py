@@ -135,8 +135,14 @@ def add_app_wheels(cache: Path, lite: Path) -> None:
         if "==" in spec:
             found = [w for w in found if w.name.split("-")[1] == spec.split("==")[1]]
         shutil.copy(found[-1], pypi / found[-1].name)
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(pypi), str(ROOT)],
-        stdout=subprocess.DEVNULL)
+    # setuptools leaves build/ in the source tree: remove it unless it was there before
+    had_build = (ROOT / "build").exists()
+    try:
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(pypi), str(ROOT)],
+            stdout=subprocess.DEVNULL)
+    finally:
+        if not had_build:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     write_shim_wheel(pypi, "nbformat", NBFORMAT_SHIM,
                      f'"""A stand-in for nbformat in the browser: plotly checks only its version."""\n'
                      f'__version__ = "{NBFORMAT_SHIM}"\n')

@@ -44,9 +44,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("lite") / "site"
+    had_build = (ROOT / "build").exists()
     t0 = time.monotonic()
     build_lite.build(out)
     built_s = time.monotonic() - t0
+    assert had_build or not (ROOT / "build").exists(), "the site's build left build/ in the checkout"
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                "--directory", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
