@@ -25,13 +25,21 @@ from ..contention.costs import ContentionCosts
 from ..contention.published import published
 from ..contention.sim import ContentionSim
 from ..workloads.costs import CostModel
-from .lessons import FreeTreeDemo, PoolsDemo, address_cells, free_tree_quiz, zone_nodes
+from .lessons import FreeTreeDemo, PoolsDemo, address_cells, free_tree_quiz
 
 
 def _apply(fig: go.FigureWidget, traces: list[dict], first: int = 0) -> None:
     """Write trace dicts (as the figures helpers return them) into ``fig.data[first:]``, in order."""
     for trace, new in zip(fig.data[first:], traces):
         trace.update({k: v for k, v in new.items() if k != "type"})
+
+
+def _display_with_fallback(widget: W.Widget, static: dict) -> None:
+    """One output: the live widget's view, and ``static`` (mimetype -> data) for a stored notebook,
+    where scripts/build_notebooks.py drops the view (no widget state is stored)."""
+    from IPython.display import display
+    display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                          "model_id": widget.model_id}, **static}, raw=True)
 
 
 class App:
@@ -44,12 +52,9 @@ class App:
         """The live widget and, in the same output, the static figure of its first state: a
         notebook stored without widget state (scripts/build_notebooks.py drops the widget view)
         then shows the figure where the widget will be, not a repr."""
-        from IPython.display import display
-        bundle = {"application/vnd.plotly.v1+json": json.loads(self.static().to_json()),
-                  "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
-                                                               "model_id": self.widget.model_id},
-                  "text/plain": f"{type(self).__name__}: an interactive figure; run the notebook to use its controls"}
-        display(bundle, raw=True)
+        _display_with_fallback(self.widget, {
+            "application/vnd.plotly.v1+json": json.loads(self.static().to_json()),
+            "text/plain": f"{type(self).__name__}: an interactive figure; run the notebook to use its controls"})
 
     def static(self) -> go.Figure:
         return go.Figure(self.fig)
@@ -151,8 +156,9 @@ class SegmentApp(App):
     """A fixed grid of addresses coloured by node for a CPU count and zone size; addr_to_node_id of any
     address, its cell outlined in the grid."""
 
-    def __init__(self, nr_cpus: int = 32, zone_pages: int = 16, nr_zones: int = 128):
-        self.nr_zones = nr_zones
+    def __init__(self, nr_cpus: int = 32, zone_pages: int = 16, nr_zones: int | None = None):
+        # nr_zones: accepted for callers of the one-cell-per-zone grid; the grid now shows as many
+        # address cells as it takes to see the zones wrap round (lessons.address_cells)
         self.cpus = W.IntSlider(value=nr_cpus, min=1, max=256, description="CPUs", continuous_update=False)
         self.zone = W.Dropdown(options=[4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
         self.addr = W.Text(value="0xffffc90000123000", description="address")
@@ -171,8 +177,8 @@ class SegmentApp(App):
         return addr if addr >= 0 else None
 
     def update(self) -> None:
-        z = zone_nodes(self.cpus.value, self.zone.value, self.nr_zones)
-        fresh = figures.address_cells_figure(address_cells(self.cpus.value, self.zone.value), self._addr())
+        z = address_cells(self.cpus.value, self.zone.value)
+        fresh = figures.address_cells_figure(z, self._addr())
         with self.fig.batch_update():
             self.fig.data[0].update(z=fresh.data[0].z, text=fresh.data[0].text, hovertext=fresh.data[0].hovertext,
                                     zmax=fresh.data[0].zmax, texttemplate=fresh.data[0].texttemplate)
@@ -414,10 +420,8 @@ class ExerciseApp:
 
     def _ipython_display_(self):
         """The live widget; a stored notebook shows the question (never the answer) in its place."""
-        from IPython.display import display
         text = f"Exercise ({self.kind}, problem {self.seed.value}):\n{self.exercise.question}"
-        display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
-                                                              "model_id": self.widget.model_id},
-                 "text/html": f"<pre style='white-space:pre-wrap'>{html.escape(text)}\n\n(run the notebook to "
-                              f"answer it and check)</pre>",
-                 "text/plain": text}, raw=True)
+        _display_with_fallback(self.widget, {
+            "text/html": f"<pre style='white-space:pre-wrap'>{html.escape(text)}\n\n(run the notebook to "
+                         f"answer it and check)</pre>",
+            "text/plain": text})
