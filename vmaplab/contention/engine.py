@@ -10,8 +10,28 @@ the clock never goes backwards; an event may not be scheduled in the past.
 """
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Callable
+from contextlib import contextmanager
+
+_heappush = heapq.heappush
+
+# Young collections per allocated object while events run: a run allocates millions of short-lived
+# closures and tuples, and the default threshold (700) would walk the young generation thousands of
+# times for the few cycles a run leaves (results do not depend on when garbage is collected).
+RUN_GC_THRESHOLD = 100_000
+
+
+@contextmanager
+def fewer_collections(threshold: int = RUN_GC_THRESHOLD):
+    """A block with the garbage collector's young threshold raised to ``threshold`` (restored after)."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], threshold), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 class Engine:
@@ -29,7 +49,7 @@ class Engine:
         """Run ``action()`` at simulated time ``t_ns`` (not before now)."""
         if t_ns < self.now_ns:
             raise ValueError(f"cannot schedule at {t_ns} ns: the clock is already at {self.now_ns} ns")
-        heapq.heappush(self._heap, (t_ns, self._seq, action))
+        _heappush(self._heap, (t_ns, self._seq, action))
         self._seq += 1
 
     def __len__(self) -> int:
@@ -52,6 +72,13 @@ class Engine:
     def run(self, until_ns: float | None = None) -> float:
         """Run events until none is left or the next one is later than ``until_ns``; returns the clock."""
         heap, pop = self._heap, heapq.heappop
+        with fewer_collections():
+            self._loop(heap, pop, until_ns)
+        if until_ns is not None and until_ns > self.now_ns:
+            self.now_ns = until_ns
+        return self.now_ns
+
+    def _loop(self, heap, pop, until_ns: float | None) -> None:
         n = 0
         try:
             if until_ns is None:                   # the common case, without the bound check
@@ -68,6 +95,3 @@ class Engine:
                     action()
         finally:
             self.events_run += n
-        if until_ns is not None and until_ns > self.now_ns:
-            self.now_ns = until_ns
-        return self.now_ns

@@ -86,10 +86,12 @@ class FifoLock(_Lock):
         super().__init__(name, engine, topology, c_lock_ns, c_set_ns)
         self.free_at = 0.0
 
-    def request(self, cpu: int, hold_ns: float, done) -> None:
-        """CPU ``cpu`` asks now; ``done(t_req, grant, release, contended)`` runs when it releases."""
-        eng = self.engine
-        t = eng.now_ns
+    def acquire(self, cpu: int, hold_ns: float) -> tuple[float, float, float, bool]:
+        """CPU ``cpu`` asks now for ``hold_ns``: (request, grant, release, contended), the lock's state updated.
+
+        The caller runs the release itself, at the returned time (``request`` schedules it).
+        """
+        t = self.engine.now_ns
         prev = self.last_owner
         xfer = 0.0 if prev is None or prev == cpu else self.topology.xfer_ns(prev, cpu)
         st = self.stats                        # _account, inlined: this is the engine's hot path
@@ -106,7 +108,12 @@ class FifoLock(_Lock):
         release = grant + hold_ns
         self.free_at = release
         self.last_owner = cpu
-        eng.schedule(release, lambda: done(t, grant, release, contended))
+        return t, grant, release, contended
+
+    def request(self, cpu: int, hold_ns: float, done) -> None:
+        """CPU ``cpu`` asks now; ``done(t_req, grant, release, contended)`` runs when it releases."""
+        t, grant, release, contended = self.acquire(cpu, hold_ns)
+        self.engine.schedule(release, lambda: done(t, grant, release, contended))
 
 
 class TasLock(_Lock):

@@ -33,30 +33,36 @@ class SectionPricer:
         self.real_size_locks = real_size_locks  # trees as big as the real ones in a scaled run
         self.last_writes: dict[str, float] = {}     # lock -> lines its previous holder wrote, per search
         self.sections: dict[tuple[str, str], list] = {}   # (lock group, section) -> [holds, ns, visits, ...]
-        self.lock_groups: dict[str, str] = {}
+        self._acc: dict[tuple[str, str], list] = {}     # (lock, section) -> its group's row of ``sections``
 
     def hold_ns(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
         """The section's hold time (:meth:`price`), added to the per-(lock group, section) table."""
         hold = self.price(cpu, prev_owner, cs)
-        name, lines = cs.lock, cs.lines
-        group = self.lock_groups.get(name)
-        if group is None:
-            group = self.lock_groups[name] = lock_group(name)
-        acc = self.sections.get((group, cs.section))
+        acc = self._acc.get((cs.lock, cs.section))
         if acc is None:
-            acc = self.sections[(group, cs.section)] = [0, 0.0, 0, 0, 0, 0]
+            acc = self._accumulator(cs.lock, cs.section)
         acc[0] += 1
         acc[1] += hold
         acc[2] += cs.visits
+        lines = cs.lines
         if lines is not None:
             acc[3] += lines.hits
             acc[4] += len(lines.remote)
             acc[5] += lines.cold
         return hold
 
+    def _accumulator(self, lock: str, section: str) -> list:
+        """The table row a (lock, section) adds to: one per lock group, shared by its locks (vn[*])."""
+        key = (lock_group(lock), section)
+        acc = self.sections.get(key)
+        if acc is None:
+            acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0]     # holds, ns, visits, hits, remote, cold
+        self._acc[(lock, section)] = acc
+        return acc
+
     def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
         """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
-        name, ops, visits, writes, size, lines = cs.lock, cs.ops, cs.visits, cs.writes, cs.size, cs.lines
+        name, _section, ops, visits, writes, size, lines = cs
         c = self.costs
         if not (ops or writes):          # list heads and counters the previous holder wrote
             return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, prev_owner, name, 0, 0)
@@ -71,7 +77,7 @@ class SectionPricer:
         extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
         xfer = self.xfer_to[cpu]
         return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                + sum(map(xfer.__getitem__, remote)) + max(map(xfer.__getitem__, upgrades), default=0.0))
+                + sum(map(xfer.__getitem__, remote)) + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
 
     def _handover_lines(self, cpu: int, prev: int | None, name: str, visits: int, written: float) -> float:
         """The lines the previous holder wrote, fetched from its cache (§4.1's d).

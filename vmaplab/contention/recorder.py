@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..kernel.trace import FreeVmapAreaNoflush, Lock, PurgeNode, TlbFlush
+from ..kernel.trace import AllocVmapArea, FreeVmapAreaNoflush, Lock, Pool, PurgeNode, TlbFlush, Vmalloc
 from .cachelines import CacheLineObserver
+
+# NamedTuple construction without the generated __new__'s Python frame (one record per lock hold)
+_tuple_new = tuple.__new__
 
 
 class LineTally(NamedTuple):
@@ -60,6 +63,7 @@ class SectionRecorder:
     def __init__(self, vm, track_lines: bool = False):
         self.items: list[NamedTuple] = []
         self._open: dict[str, tuple] = {}
+        self._ignored = frozenset((Vmalloc, Pool, AllocVmapArea))      # the common events it has no use for
         self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run
@@ -69,28 +73,14 @@ class SectionRecorder:
             self.real_size.add(vn.lazy_lock)     # lazy_max_pages is not scaled
 
     def emit(self, cls, cpu: int, *args) -> None:
-        if cls is Lock:
+        if cls is Lock:                 # most events: a lock taken or dropped
             lock, op, section = args
-            if lock == "vmap_purge_lock":
-                return
-            tree = self.trees.get(lock)
             if op == "acquire":
-                self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes) if tree is not None \
-                    else (section, None, 0, 0, 0)
-                if tree is not None and self.track_lines:
-                    tree.observer = CacheLineObserver(cpu)
+                self._acquire(cpu, lock, section)
             else:
-                section, tree, o0, v0, w0 = self._open.pop(lock)
-                if tree is None:
-                    self.items.append(CriticalSection(lock, section, 0, 0, 0, 0, None))
-                else:
-                    obs = tree.observer
-                    lines = None
-                    if obs is not None:
-                        lines = LineTally(obs.hits, obs.cold, obs.remote, obs.upgrades)
-                        tree.observer = None
-                    self.items.append(CriticalSection(lock, section, tree.ops - o0, tree.visits - v0,
-                                                      tree.writes - w0, len(tree), lines))
+                self._release(lock)
+        elif cls in self._ignored:      # API calls, pool and tree-search records: nothing to price
+            return
         elif cls is FreeVmapAreaNoflush:
             # kernel-model.md §4.5: free_vmap_area_noflush adds to vmap_lazy_nr before it takes the
             # lazy lock, and fires this tracepoint after releasing it: the atomic goes before that section
@@ -103,3 +93,31 @@ class SectionRecorder:
             self.items.append(FlushIpi())
         elif cls is PurgeNode and args[1]:
             self.items.append(PurgedVas(args[1], args[0]))
+
+    def _acquire(self, cpu: int, lock: str, section: str) -> None:
+        """A hold starts: note the tree's counters (and watch its lines) to diff them at the release."""
+        if lock == "vmap_purge_lock":        # a mutex, never contended in the model (sim.py's module doc)
+            return
+        tree = self.trees.get(lock)
+        if tree is None:
+            self._open[lock] = (section, None, 0, 0, 0)
+            return
+        self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes)
+        if self.track_lines:
+            tree.observer = CacheLineObserver(cpu)
+
+    def _release(self, lock: str) -> None:
+        """A hold ends: its :class:`CriticalSection`, from the tree counters' deltas and the observed lines."""
+        if lock == "vmap_purge_lock":
+            return
+        section, tree, o0, v0, w0 = self._open.pop(lock)
+        if tree is None:
+            self.items.append(_tuple_new(CriticalSection, (lock, section, 0, 0, 0, 0, None)))
+            return
+        obs = tree.observer
+        lines = None
+        if obs is not None:
+            lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades))
+            tree.observer = None
+        self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
+                                                       tree.writes - w0, tree.count, lines)))

@@ -74,11 +74,21 @@ from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, Sectio
 from .warm import WarmStart
 from .topology import TOPOLOGIES
 
+# NamedTuple construction without the generated __new__'s Python frame: the script's hot path
+# builds one Request per critical section
+_tuple_new = tuple.__new__
+
 
 class Run(NamedTuple):
-    """Script step: local work of ``ns`` on the CPU, charged to ``who`` = (test, function)."""
+    """Script step: local work of ``ns`` on the CPU, charged to ``who`` = (test, function).
+
+    ``path`` is its perf call path and ``clear`` says whether it is clear_page work (its own
+    SMT factor): both follow from ``who`` and are computed once per kind of step (``_call_runs``).
+    """
     who: tuple[str, str]
     ns: float
+    path: tuple[str, ...]
+    clear: bool
 
 
 class Request(NamedTuple):
@@ -223,6 +233,9 @@ class ContentionSim:
         self.timeline: list[tuple] = []
         self.progress = progress
         self._calls: list[tuple] = []
+        self._runs: dict[tuple, tuple] = {}        # (test, call, pages, zero) -> its Runs (_call_runs)
+        self._cs_paths: dict[tuple, tuple] = {}    # (who, section) -> call paths: spin, fast, cs
+        self._fifo = policy == "fifo"
         self._gens = {}
         self._workers = {}
         # the warm start of a scaled 6.9 run (warm.py), or None
@@ -254,32 +267,52 @@ class ContentionSim:
 
     def _script(self, w) -> list:
         """Turn the step's calls and recorded sections into run/lock/flush items, in order."""
-        c = self.costs.calls
         test = w.caller.split(" ", 1)[0]
+        items = self.rec.items
         script: list = []
+        append = script.append
         start = 0
-        fixed_ns = self._fixed_ns
         for kind, pages, zero, end in self._calls:
-            fixed = fixed_ns.get(kind, c.vfree_fixed_ns)
-            script.append(Run((test, kind), fixed))
-            for item in self.rec.items[start:end]:
-                script.append(self._item(item, test, kind))
-            if kind == "vmalloc" and pages:
-                script.append(Run((test, "pages.alloc"), pages * c.page_alloc_ns))
-                if zero or c.init_on_alloc:
-                    script.append(Run((test, "pages.clear"), pages * c.clear_page_ns))
-                script.append(Run((test, "pages.map"), pages * c.page_map_ns))
-            elif kind == "vfree" and pages:
-                script.append(Run((test, "pages.unmap"), pages * c.page_unmap_ns))
-                script.append(Run((test, "pages.free"), pages * c.page_free_ns))
-            elif kind == "vm_map_ram":
-                script.append(Run((test, "pages.map"), pages * c.page_map_ns))
-            elif kind == "vm_unmap_ram":
-                script.append(Run((test, "pages.unmap"), pages * c.page_unmap_ns))
+            key = (test, kind, pages, zero)
+            runs = self._runs.get(key)
+            if runs is None:
+                runs = self._runs[key] = self._call_runs(*key)
+            head, tail = runs
+            append(head)
+            who = head.who
+            for k in range(start, end):
+                item = items[k]
+                if type(item) is CriticalSection:         # the common item, without _item's dispatch
+                    append(_tuple_new(Request, (item, who)))
+                else:
+                    append(self._item(item, test, kind))
+            script += tail
             start = end
-        for item in self.rec.items[start:]:          # sections after the last call (none expected)
-            script.append(self._item(item, test, "vfree"))
+        for item in items[start:]:          # sections after the last call (none expected)
+            append(self._item(item, test, "vfree"))
         return script
+
+    def _call_runs(self, test: str, kind: str, pages: int, zero: bool) -> tuple[Run, tuple[Run, ...]]:
+        """The local work of one allocator call: its fixed cost (before its sections) and its page work (after)."""
+        c = self.costs.calls
+
+        def run(call: str, ns: float) -> Run:
+            who = (test, call)
+            return Run(who, ns, call_path("run", who, None, self.version), call == "pages.clear")
+        tail: list[Run] = []
+        if kind == "vmalloc" and pages:
+            tail.append(run("pages.alloc", pages * c.page_alloc_ns))
+            if zero or c.init_on_alloc:
+                tail.append(run("pages.clear", pages * c.clear_page_ns))
+            tail.append(run("pages.map", pages * c.page_map_ns))
+        elif kind == "vfree" and pages:
+            tail.append(run("pages.unmap", pages * c.page_unmap_ns))
+            tail.append(run("pages.free", pages * c.page_free_ns))
+        elif kind == "vm_map_ram":
+            tail.append(run("pages.map", pages * c.page_map_ns))
+        elif kind == "vm_unmap_ram":
+            tail.append(run("pages.unmap", pages * c.page_unmap_ns))
+        return run(kind, self._fixed_ns.get(kind, c.vfree_fixed_ns)), tuple(tail)
 
     def _item(self, item, test: str, kind: str):
         """A recorded item as a script step: sections learn who entered them; purged VAs become local work."""
@@ -393,9 +426,9 @@ class ContentionSim:
         add = self.profile.add
         window = self.window
         for k in range(i, j):
-            who, ns = script[k]
-            ns *= f_clear if who[1] == "pages.clear" else f
-            add(call_path("run", who, None, version), ns * wgt)
+            who, ns, path, clear = script[k]
+            ns *= f_clear if clear else f
+            add(path, ns * wgt)
             if window is not None:
                 self._record(cpu, t, t + ns, "run", who[1])
             t += ns
@@ -489,31 +522,46 @@ class ContentionSim:
 
     def _request(self, cpu: int, item: Request, script, i) -> None:
         cs = item.cs
-        lock = self._lock(cs.lock)
+        name = cs.lock
+        lock = self.locks.get(name) or self._lock(name)
         hold = self.pricer.hold_ns(cpu, lock.last_owner, cs)
-        self.state[cpu] = ("spin", cs.lock)
-        who, section = item.who, cs.section
-        queued = getattr(lock, "free_at", 0.0) > self.engine.now_ns     # FIFO: the grant is known now
+        self.state[cpu] = ("spin", name)
+        if self._fifo:
+            # the grant is known now (FIFO): one event, at the release
+            queued = lock.free_at > self.engine.now_ns
+            t_req, grant, release, contended = lock.acquire(cpu, hold)
+            self.engine.schedule(release, lambda: self._released(cpu, script, i, item, t_req, grant, release,
+                                                                 contended))
+            if queued:
+                self.spin_until[cpu] = lock.free_at - hold
+        else:
+            lock.request(cpu, hold, lambda t_req, grant, release, contended: self._released(
+                cpu, script, i, item, t_req, grant, release, contended))
 
-        def done(t_req, grant, release, contended):
-            wgt = self.scale
-            add = self.profile.add
+    def _released(self, cpu: int, script, i: int, item: Request, t_req: float, grant: float, release: float,
+                  contended: bool) -> None:
+        """CPU ``cpu`` released the lock of ``item``: charge its wait and hold, go on with the script."""
+        wgt = self.scale
+        cs, who = item
+        section = cs.section
+        paths = self._cs_paths.get((who, section))
+        if paths is None:
+            paths = self._cs_paths[(who, section)] = tuple(
+                call_path(kind, who, section, self.version) for kind in ("spin", "fast", "cs"))
+        add = self.profile.add
+        if contended:
+            waited = (grant - t_req) * wgt
+            self.spin_ns += waited
+            add(paths[0], waited)
+        else:
+            add(paths[1], (grant - t_req) * wgt)
+        add(paths[2], (release - grant) * wgt)
+        if self.window is not None:
             if contended:
-                waited = (grant - t_req) * wgt
-                self.spin_ns += waited
-                add(call_path("spin", who, section, self.version), waited)
-            else:
-                add(call_path("fast", who, section, self.version), (grant - t_req) * wgt)
-            add(call_path("cs", who, section, self.version), (release - grant) * wgt)
-            if self.window is not None:
-                if contended:
-                    self._record(cpu, t_req, grant, "spin", section, cs.lock)
-                self._record(cpu, grant, release, "cs", section, cs.lock)
-            self.busy_ns[cpu] += (release - t_req) * wgt
-            self._run_script(cpu, script, i + 1)
-        lock.request(cpu, hold, done)
-        if queued:
-            self.spin_until[cpu] = lock.free_at - hold
+                self._record(cpu, t_req, grant, "spin", section, cs.lock)
+            self._record(cpu, grant, release, "cs", section, cs.lock)
+        self.busy_ns[cpu] += (release - t_req) * wgt
+        self._run_script(cpu, script, i + 1)
 
     # -- driving ---------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -52,6 +52,14 @@ class PageAllocator:
 
     def alloc_pages_bulk(self, nr: int, nid: int = 0) -> list[int]:
         """Up to ``nr`` pages, from node ``nid`` first (fewer when memory runs out)."""
+        free = self._free[nid]
+        if len(free) >= nr > 0:                # the common case: recycled pages of the wanted node suffice
+            out = free[-nr:]
+            del free[-nr:]
+            out.reverse()
+            self._mark(out, 1)
+            self._nr_used += nr
+            return out
         out: list[int] = []
         order = [nid] + [k for k in range(self.nr_nodes) if k != nid]
         for k in order:
@@ -77,8 +85,13 @@ class PageAllocator:
     def _mark(self, pfns: list[int], value: int) -> None:
         """Set the used byte of ``pfns``: one slice store when they are consecutive (recycled batches are)."""
         used = self._used
-        lo, n = (pfns[0], len(pfns)) if pfns else (0, 0)
-        if n > 8 and pfns[-1] - lo == n - 1 and pfns == list(range(lo, lo + n)):
+        n = len(pfns)
+        if n <= 8:                               # the common one-page call: a plain loop is cheapest
+            for pfn in pfns:
+                used[pfn] = value
+            return
+        lo = pfns[0]
+        if pfns[-1] - lo == n - 1 and pfns == list(range(lo, lo + n)):
             used[lo:lo + n] = (b"\x01" if value else b"\x00") * n
             return
         any(map(used.__setitem__, pfns, repeat(value)))      # a store per pfn, looped in C (each returns None)
