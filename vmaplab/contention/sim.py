@@ -61,6 +61,7 @@ Simplifications:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
@@ -75,7 +76,8 @@ from .warm import WarmStart
 from .topology import TOPOLOGIES
 
 # NamedTuple construction without the generated __new__'s Python frame: the script's hot path
-# builds one Request per critical section
+# builds one Request per critical section. Events are partials, not lambdas, for the same reason:
+# calling one runs its target without a wrapper frame.
 _tuple_new = tuple.__new__
 
 
@@ -332,7 +334,8 @@ class ContentionSim:
         self._calls = []
         self._purging.discard(cpu)              # its previous step, a purge or not, is over
         # the worker's clock is the simulated one (real-equivalent), so its Summary times are too
-        self._workers[cpu].clock_ns = self._real_ns(self.engine.now_ns)
+        w = self._workers[cpu]
+        w.clock_ns = self._real_ns(self.engine.now_ns)
         purges = self.vm.stats.purges
         try:
             next(self._gens[cpu])
@@ -345,9 +348,9 @@ class ContentionSim:
             if self.progress is not None:
                 self.progress(1)
             return
-        script = self._script(self._workers[cpu])
+        script = self._script(w)
         if self.drain == "kworker" and self.vm.pending_work and not self._drain_running:
-            script = self._drain_script(self._workers[cpu]) + script
+            script = self._drain_script(w) + script
         self._run_script(cpu, script, 0)
 
     def _purge_starts(self, who) -> None:
@@ -386,6 +389,9 @@ class ContentionSim:
         while i < n:
             item = script[i]
             kind = type(item)
+            if kind is Request:                     # the most common step
+                self._request(cpu, item, script, i)
+                return
             if kind is Run:
                 # consecutive local work (e.g. a call's page work) is one event: same CPU, no lock between
                 j = i + 1
@@ -412,8 +418,7 @@ class ContentionSim:
             if kind is Atomic:
                 self._atomic(cpu, item, script, i)
                 return
-            self._request(cpu, item, script, i)
-            return
+            raise TypeError(f"unknown script step {item!r}")
         self._advance(cpu)
 
     def _run_local(self, cpu: int, script: list, i: int, j: int) -> None:
@@ -447,7 +452,7 @@ class ContentionSim:
             debt += purge
         self.busy_ns[cpu] += (t - now + debt) * wgt
         self.state[cpu] = ("run", who[1])          # formatted by snapshot()
-        eng.schedule(t + debt, lambda: self._run_script(cpu, script, j))
+        eng.schedule(t + debt, partial(self._run_script, cpu, script, j))
 
     def smt_factors(self, cpu: int) -> tuple[float, float]:
         """How much slower ``cpu``'s local work runs now: (any work, clear_page), from its SMT sibling.
@@ -518,7 +523,7 @@ class ContentionSim:
             self._record(cpu, now, now + ns, "run", f"atomic {name}")
         self.busy_ns[cpu] += ns * self.scale
         self.state[cpu] = ("run", f"atomic {name}")
-        self.engine.schedule(now + ns, lambda: self._run_script(cpu, script, i + 1))
+        self.engine.schedule(now + ns, partial(self._run_script, cpu, script, i + 1))
 
     def _request(self, cpu: int, item: Request, script, i) -> None:
         cs = item.cs
@@ -530,13 +535,12 @@ class ContentionSim:
             # the grant is known now (FIFO): one event, at the release
             queued = lock.free_at > self.engine.now_ns
             t_req, grant, release, contended = lock.acquire(cpu, hold)
-            self.engine.schedule(release, lambda: self._released(cpu, script, i, item, t_req, grant, release,
-                                                                 contended))
+            self.engine.schedule(release, partial(self._released, cpu, script, i, item, t_req, grant, release,
+                                                  contended))
             if queued:
                 self.spin_until[cpu] = lock.free_at - hold
         else:
-            lock.request(cpu, hold, lambda t_req, grant, release, contended: self._released(
-                cpu, script, i, item, t_req, grant, release, contended))
+            lock.request(cpu, hold, partial(self._released, cpu, script, i, item))
 
     def _released(self, cpu: int, script, i: int, item: Request, t_req: float, grant: float, release: float,
                   contended: bool) -> None:
@@ -574,7 +578,7 @@ class ContentionSim:
             self._workers[w.cpu] = w
             self.active[w.cpu] = True
         for cpu in sorted(self._gens):
-            self.engine.schedule(0.0, lambda cpu=cpu: self._advance(cpu))
+            self.engine.schedule(0.0, partial(self._advance, cpu))
 
     def step(self) -> bool:
         """Run one event (for step-by-step viewing); False when the run is over."""

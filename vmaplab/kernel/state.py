@@ -264,13 +264,14 @@ class VmallocState:
 
     def _locked(self, cpu: int, lock: str, section: str, fn, *args):
         """Run ``fn(*args)`` as one critical section of ``lock`` (traced when tracing)."""
-        if self._tr is None:
+        tr = self._tr
+        if tr is None:
             return fn(*args)
-        self._tr.emit(Lock, cpu, lock, "acquire", section)
+        tr.emit(Lock, cpu, lock, "acquire", section)
         try:
             return fn(*args)
         finally:
-            self._tr.emit(Lock, cpu, lock, "release", section)
+            tr.emit(Lock, cpu, lock, "release", section)      # to the sink that saw the acquire
 
     @contextmanager
     def _purge_mutex(self, cpu: int):
