@@ -88,7 +88,7 @@ class SectionPricer:
         """
         extra = 0.0
         if prev is not None and prev != cpu:
-            extra = min(self.last_writes.get(name, 0.0), max(visits, 2)) * self.topology.xfer_ns(prev, cpu)
+            extra = min(self.last_writes.get(name, 0.0), max(visits, 2)) * self.xfer_to[cpu][prev]
         self.last_writes[name] = written if visits or written else 2.0
         return extra
 

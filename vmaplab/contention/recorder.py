@@ -73,12 +73,31 @@ class SectionRecorder:
             self.real_size.add(vn.lazy_lock)     # lazy_max_pages is not scaled
 
     def emit(self, cls, cpu: int, *args) -> None:
-        if cls is Lock:                 # most events: a lock taken or dropped
+        if cls is Lock:                 # most events: a lock taken or dropped (one function: the hot path)
             lock, op, section = args
+            if lock == "vmap_purge_lock":        # a mutex, never contended in the model (sim.py's module doc)
+                return
+            tree = self.trees.get(lock)
             if op == "acquire":
-                self._acquire(cpu, lock, section)
-            else:
-                self._release(lock)
+                # note the tree's counters (and watch its lines) to diff them at the release
+                if tree is None:
+                    self._open[lock] = (section, None, 0, 0, 0)
+                    return
+                self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes)
+                if self.track_lines:
+                    tree.observer = CacheLineObserver(cpu)
+                return
+            section, tree, o0, v0, w0 = self._open.pop(lock)
+            if tree is None:
+                self.items.append(_tuple_new(CriticalSection, (lock, section, 0, 0, 0, 0, None)))
+                return
+            obs = tree.observer
+            lines = None
+            if obs is not None:
+                lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades))
+                tree.observer = None
+            self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
+                                                           tree.writes - w0, tree.count, lines)))
         elif cls in self._ignored:      # API calls, pool and tree-search records: nothing to price
             return
         elif cls is FreeVmapAreaNoflush:
@@ -93,31 +112,3 @@ class SectionRecorder:
             self.items.append(FlushIpi())
         elif cls is PurgeNode and args[1]:
             self.items.append(PurgedVas(args[1], args[0]))
-
-    def _acquire(self, cpu: int, lock: str, section: str) -> None:
-        """A hold starts: note the tree's counters (and watch its lines) to diff them at the release."""
-        if lock == "vmap_purge_lock":        # a mutex, never contended in the model (sim.py's module doc)
-            return
-        tree = self.trees.get(lock)
-        if tree is None:
-            self._open[lock] = (section, None, 0, 0, 0)
-            return
-        self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes)
-        if self.track_lines:
-            tree.observer = CacheLineObserver(cpu)
-
-    def _release(self, lock: str) -> None:
-        """A hold ends: its :class:`CriticalSection`, from the tree counters' deltas and the observed lines."""
-        if lock == "vmap_purge_lock":
-            return
-        section, tree, o0, v0, w0 = self._open.pop(lock)
-        if tree is None:
-            self.items.append(_tuple_new(CriticalSection, (lock, section, 0, 0, 0, 0, None)))
-            return
-        obs = tree.observer
-        lines = None
-        if obs is not None:
-            lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades))
-            tree.observer = None
-        self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
-                                                       tree.writes - w0, tree.count, lines)))

@@ -6,7 +6,7 @@ While it does, the recorder attached as the allocator's event sink
 (``recorder.py``) turns its lock events into critical sections, each with the
 tree searches, node visits and node writes it really performed. The step's
 calls are then replayed in simulated time on the worker's CPU as a script of
-named steps (:class:`Run`, :class:`Request`, :class:`Atomic`, ...): local work
+named steps (:class:`Run`, the recorder's records, :class:`Request`, ...): local work
 (per call, per page), lock requests (FIFO qspinlock or TAS, held for a time
 ``pricing.py`` computes from those counts), TLB-flush interrupts. When the
 script ends, the next step runs. Scaled 6.9 runs start each loop warm
@@ -75,10 +75,7 @@ from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, Sectio
 from .warm import WarmStart
 from .topology import TOPOLOGIES
 
-# NamedTuple construction without the generated __new__'s Python frame: the script's hot path
-# builds one Request per critical section. Events are partials, not lambdas, for the same reason:
-# calling one runs its target without a wrapper frame.
-_tuple_new = tuple.__new__
+# Events are partials, not lambdas: calling one runs its target without a wrapper frame.
 
 
 class Run(NamedTuple):
@@ -94,7 +91,11 @@ class Run(NamedTuple):
 
 
 class Request(NamedTuple):
-    """Script step: take ``cs.lock``, hold it for the priced section, release it."""
+    """Script step: take ``cs.lock``, hold it for the priced section, release it, charged to ``who``.
+
+    For a section outside any call of the step (the kworker drain's); a call's own sections are
+    in the script as the recorder's :class:`CriticalSection` records, charged to their call.
+    """
     cs: CriticalSection
     who: tuple[str, str]
 
@@ -238,6 +239,7 @@ class ContentionSim:
         self._runs: dict[tuple, tuple] = {}        # (test, call, pages, zero) -> its Runs (_call_runs)
         self._cs_paths: dict[tuple, tuple] = {}    # (who, section) -> call paths: spin, fast, cs
         self._fifo = policy == "fifo"
+        self._who: list[tuple[str, str]] = [("", "")] * nr_cpus    # per CPU: the call its recent Run began
         self._gens = {}
         self._workers = {}
         # the warm start of a scaled 6.9 run (warm.py), or None
@@ -268,30 +270,27 @@ class ContentionSim:
         return lock
 
     def _script(self, w) -> list:
-        """Turn the step's calls and recorded sections into run/lock/flush items, in order."""
+        """Turn the step's calls and recorded sections into run/lock/flush items, in order.
+
+        Each call is its fixed cost (a Run), the records its kernel work left, as they are, then
+        its page work (Runs). A record's (test, call) is its call's, the Run just before it
+        (``_run_local`` keeps it per CPU in ``_who``): no wrapper per record.
+        """
         test = w.caller.split(" ", 1)[0]
         items = self.rec.items
         script: list = []
-        append = script.append
         start = 0
         for kind, pages, zero, end in self._calls:
             key = (test, kind, pages, zero)
             runs = self._runs.get(key)
             if runs is None:
                 runs = self._runs[key] = self._call_runs(*key)
-            head, tail = runs
-            append(head)
-            who = head.who
-            for k in range(start, end):
-                item = items[k]
-                if type(item) is CriticalSection:         # the common item, without _item's dispatch
-                    append(_tuple_new(Request, (item, who)))
-                else:
-                    append(self._item(item, test, kind))
-            script += tail
+            script.append(runs[0])
+            script += items[start:end]
+            script += runs[1]
             start = end
         for item in items[start:]:          # sections after the last call (none expected)
-            append(self._item(item, test, "vfree"))
+            script.append(self._item(item, test, "vfree"))
         return script
 
     def _call_runs(self, test: str, kind: str, pages: int, zero: bool) -> tuple[Run, tuple[Run, ...]]:
@@ -389,8 +388,8 @@ class ContentionSim:
         while i < n:
             item = script[i]
             kind = type(item)
-            if kind is Request:                     # the most common step
-                self._request(cpu, item, script, i)
+            if kind is CriticalSection:             # the most common step: a recorded section of this call
+                self._request(cpu, item, self._who[cpu], script, i)
                 return
             if kind is Run:
                 # consecutive local work (e.g. a call's page work) is one event: same CPU, no lock between
@@ -411,12 +410,22 @@ class ContentionSim:
                     n = len(script)
                 i += 1
                 continue
+            if kind is AtomicUpdate:
+                self._atomic(cpu, item.counter, self._who[cpu], script, i)
+                return
+            if kind is PurgedVas:
+                self.charge_purge_work(cpu, item.nr * self.costs.purge_va_ns, item.node)
+                i += 1
+                continue
+            if kind is Request:                     # a drain's section, or one after the step's last call
+                self._request(cpu, item.cs, item.who, script, i)
+                return
             if kind is PurgeWork:
                 self.charge_purge_work(cpu, item.ns, item.node)
                 i += 1
                 continue
             if kind is Atomic:
-                self._atomic(cpu, item, script, i)
+                self._atomic(cpu, item.counter, item.who, script, i)
                 return
             raise TypeError(f"unknown script step {item!r}")
         self._advance(cpu)
@@ -429,15 +438,17 @@ class ContentionSim:
         version = self.version
         f, f_clear = self.smt_factors(cpu)
         add = self.profile.add
+        pns = self.profile.ns              # Profile.add inlined for the common item
         window = self.window
         for k in range(i, j):
             who, ns, path, clear = script[k]
             ns *= f_clear if clear else f
-            add(path, ns * wgt)
+            if ns:
+                pns[path] += ns * wgt
             if window is not None:
                 self._record(cpu, t, t + ns, "run", who[1])
             t += ns
-        who = script[j - 1].who
+        who = self._who[cpu] = script[j - 1].who     # the call the records that follow belong to
         debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
         purge = self.purge_debt[cpu] + self.purge_wait[cpu]
         self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
@@ -506,27 +517,25 @@ class ContentionSim:
         """Real-equivalent time of simulated time ``t_ns``."""
         return t_ns * self.scale
 
-    def _atomic(self, cpu: int, item, script, i) -> None:
+    def _atomic(self, cpu: int, name: str, who: tuple[str, str], script, i) -> None:
         """A locked RMW on a line every CPU writes (``vmap_lazy_nr``): the CPU stalls for the line (SharedLine).
 
         The stall is the caller's self time (free_vmap_area_noflush), not the spinlock slow path,
         and no SMT factor applies (it waits on the fabric, not on the core).
         """
-        name = item.counter
         line = self.atomics.get(name)
         if line is None:
             line = self.atomics[name] = SharedLine(name, self.topology, self.costs.atomic_rmw_ns)
         ns = line.rmw(cpu)
         now = self.engine.now_ns
-        self.profile.add(call_path("atomic", item.who, name, self.version), ns * self.scale)
+        self.profile.add(call_path("atomic", who, name, self.version), ns * self.scale)
         if self.window is not None:
             self._record(cpu, now, now + ns, "run", f"atomic {name}")
         self.busy_ns[cpu] += ns * self.scale
         self.state[cpu] = ("run", f"atomic {name}")
         self.engine.schedule(now + ns, partial(self._run_script, cpu, script, i + 1))
 
-    def _request(self, cpu: int, item: Request, script, i) -> None:
-        cs = item.cs
+    def _request(self, cpu: int, cs: CriticalSection, who: tuple[str, str], script, i) -> None:
         name = cs.lock
         lock = self.locks.get(name) or self._lock(name)
         hold = self.pricer.hold_ns(cpu, lock.last_owner, cs)
@@ -535,18 +544,17 @@ class ContentionSim:
             # the grant is known now (FIFO): one event, at the release
             queued = lock.free_at > self.engine.now_ns
             t_req, grant, release, contended = lock.acquire(cpu, hold)
-            self.engine.schedule(release, partial(self._released, cpu, script, i, item, t_req, grant, release,
+            self.engine.schedule(release, partial(self._released, cpu, script, i, cs, who, t_req, grant, release,
                                                   contended))
             if queued:
                 self.spin_until[cpu] = lock.free_at - hold
         else:
-            lock.request(cpu, hold, partial(self._released, cpu, script, i, item))
+            lock.request(cpu, hold, partial(self._released, cpu, script, i, cs, who))
 
-    def _released(self, cpu: int, script, i: int, item: Request, t_req: float, grant: float, release: float,
-                  contended: bool) -> None:
-        """CPU ``cpu`` released the lock of ``item``: charge its wait and hold, go on with the script."""
+    def _released(self, cpu: int, script, i: int, cs: CriticalSection, who: tuple[str, str], t_req: float,
+                  grant: float, release: float, contended: bool) -> None:
+        """CPU ``cpu`` released the lock of ``cs``: charge its wait and hold, go on with the script."""
         wgt = self.scale
-        cs, who = item
         section = cs.section
         paths = self._cs_paths.get((who, section))
         if paths is None:
