@@ -35,21 +35,46 @@ class SectionPricer:
         self.sections: dict[tuple[str, str], list] = {}   # (lock group, section) -> [holds, ns, visits, ...]
         self._acc: dict[tuple[str, str], list] = {}     # (lock, section) -> its group's row of ``sections``
 
-    def hold_ns(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
-        """The section's hold time (:meth:`price`), added to the per-(lock group, section) table."""
-        hold = self.price(cpu, prev_owner, cs)
-        acc = self._acc.get((cs.lock, cs.section))
-        if acc is None:
-            acc = self._accumulator(cs.lock, cs.section)
-        acc[0] += 1
-        acc[1] += hold
-        acc[2] += cs.visits
-        lines = cs.lines
-        if lines is not None:
-            acc[3] += lines.hits
-            acc[4] += len(lines.remote)
-            acc[5] += lines.cold
+    def hold_ns(self, cpu: int, prev_owner: int | None, cs: CriticalSection, account: bool = True) -> float:
+        """A critical section's hold time from what it did (tree accesses and their lines, or a list op).
+
+        Added to the per-(lock group, section) table unless ``account`` is False (:meth:`price`).
+        """
+        name, section, ops, visits, writes, size, lines = cs
+        c = self.costs
+        if not (ops or writes):          # list heads and counters the previous holder wrote
+            hold = c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, prev_owner, name, 0, 0)
+        else:
+            per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
+            real = self.real_size(name, size)
+            if lines is None:
+                hold = (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
+                        + self._handover_lines(cpu, prev_owner, name, visits, writes / max(ops, 1)))
+            else:
+                self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
+                hits, cold, remote, upgrades = lines
+                # the levels a scaled tree lacks lie on the path every search shares: cached
+                extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
+                xfer = self.xfer_to[cpu]
+                hold = (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
+                        + sum(map(xfer.__getitem__, remote))
+                        + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
+        if account:
+            acc = self._acc.get((name, section))
+            if acc is None:
+                acc = self._accumulator(name, section)
+            acc[0] += 1
+            acc[1] += hold
+            acc[2] += visits
+            if lines is not None:
+                acc[3] += lines.hits
+                acc[4] += len(lines.remote)
+                acc[5] += lines.cold
         return hold
+
+    def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
+        """The hold time of :meth:`hold_ns`, not added to the table (what-if questions, tests)."""
+        return self.hold_ns(cpu, prev_owner, cs, account=False)
 
     def _accumulator(self, lock: str, section: str) -> list:
         """The table row a (lock, section) adds to: one per lock group, shared by its locks (vn[*])."""
@@ -59,25 +84,6 @@ class SectionPricer:
             acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0]     # holds, ns, visits, hits, remote, cold
         self._acc[(lock, section)] = acc
         return acc
-
-    def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
-        """A critical section's hold time from what it did (tree accesses and their lines, or a list op)."""
-        name, _section, ops, visits, writes, size, lines = cs
-        c = self.costs
-        if not (ops or writes):          # list heads and counters the previous holder wrote
-            return c.cs_base_ns + c.pool_op_ns + self._handover_lines(cpu, prev_owner, name, 0, 0)
-        per_level = c.free_visits_per_level if name == "free_vmap_area_lock" else c.busy_visits_per_level
-        real = self.real_size(name, size)
-        if lines is None:
-            return (c.cs_base_ns + c.tree_ns(ops, visits, writes, size, real, per_level)
-                    + self._handover_lines(cpu, prev_owner, name, visits, writes / max(ops, 1)))
-        self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
-        hits, cold, remote, upgrades = lines
-        # the levels a scaled tree lacks lie on the path every search shares: cached
-        extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
-        xfer = self.xfer_to[cpu]
-        return (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                + sum(map(xfer.__getitem__, remote)) + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
 
     def _handover_lines(self, cpu: int, prev: int | None, name: str, visits: int, written: float) -> float:
         """The lines the previous holder wrote, fetched from its cache (§4.1's d).

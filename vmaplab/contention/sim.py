@@ -560,14 +560,15 @@ class ContentionSim:
         if paths is None:
             paths = self._cs_paths[(who, section)] = tuple(
                 call_path(kind, who, section, self.version) for kind in ("spin", "fast", "cs"))
-        add = self.profile.add
+        pns = self.profile.ns               # Profile.add inlined: nothing is added for 0 ns
+        waited = (grant - t_req) * wgt
         if contended:
-            waited = (grant - t_req) * wgt
             self.spin_ns += waited
-            add(paths[0], waited)
-        else:
-            add(paths[1], (grant - t_req) * wgt)
-        add(paths[2], (release - grant) * wgt)
+        if waited:
+            pns[paths[0] if contended else paths[1]] += waited
+        held = (release - grant) * wgt
+        if held:
+            pns[paths[2]] += held
         if self.window is not None:
             if contended:
                 self._record(cpu, t_req, grant, "spin", section, cs.lock)
