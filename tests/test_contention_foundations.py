@@ -17,6 +17,28 @@ def test_engine_runs_in_time_then_scheduling_order():
         eng.schedule(1, lambda: None)
 
 
+def test_engine_counts_the_events_it_ran_including_ones_scheduled_while_running():
+    eng = Engine()
+
+    def chain(k):
+        if k:
+            eng.schedule(eng.now_ns + 1, lambda: chain(k - 1))
+    eng.schedule(0, lambda: chain(3))          # 4 events: t = 0, 1, 2, 3
+    eng.schedule(10, lambda: None)
+    eng.run(until_ns=2.5)
+    assert eng.events_run == 3 and len(eng) == 2
+    assert eng.step() and eng.events_run == 4
+    eng.run()
+    assert eng.events_run == 5 and len(eng) == 0
+
+
+def test_fifo_lock_acquire_is_request_without_the_event():
+    eng = Engine()
+    lock = FifoLock("L", eng, generic(2, xfer_ns=5), c_lock_ns=1, c_set_ns=2)
+    assert lock.acquire(0, 10) == (0, 1, 11, False)
+    assert lock.acquire(1, 10) == (0, 18, 28, True) and len(eng) == 0     # nothing scheduled
+
+
 def test_fifo_lock_timeline_by_hand():
     # grant = max(t_req + c_lock + xfer, previous release + xfer + c_set); release = grant + hold
     eng = Engine()

@@ -60,13 +60,14 @@ class _Lock:
         self.name = name
         self.engine = engine
         self.topology = topology
+        self._xfer_to = topology.xfer_rows()      # _xfer_to[cpu][src] = xfer_ns(src, cpu), without a call
         self.c_lock_ns = c_lock_ns        # [E] §2.3/§6.3: uncontended lock+unlock, line local
         self.c_set_ns = c_set_ns          # [E] §6.3: set_locked after a contended handover
         self.last_owner: int | None = None
         self.stats = LockStats(name)
 
     def _xfer(self, cpu: int) -> float:
-        return 0.0 if self.last_owner is None else self.topology.xfer_ns(self.last_owner, cpu)
+        return 0.0 if self.last_owner is None else self._xfer_to[cpu][self.last_owner]
 
     def _account(self, t_req: float, grant: float, hold_ns: float, contended: bool) -> None:
         s = self.stats
@@ -93,7 +94,7 @@ class FifoLock(_Lock):
         """
         t = self.engine.now_ns
         prev = self.last_owner
-        xfer = 0.0 if prev is None or prev == cpu else self.topology.xfer_ns(prev, cpu)
+        xfer = 0.0 if prev is None or prev == cpu else self._xfer_to[cpu][prev]
         st = self.stats                        # _account, inlined: this is the engine's hot path
         st.acquisitions += 1
         st.hold_ns += hold_ns
@@ -167,6 +168,7 @@ class SharedLine:
     def __init__(self, name: str, topology, rmw_ns: float = 5.0):
         self.name = name
         self.topology = topology
+        self._xfer_to = topology.xfer_rows()
         self.rmw_ns = rmw_ns
         self.last_owner: int | None = None
         self.rmws = 0
@@ -176,7 +178,7 @@ class SharedLine:
     def rmw(self, cpu: int) -> float:
         """CPU ``cpu`` updates the counter: returns its stall (ns)."""
         prev, self.last_owner = self.last_owner, cpu
-        xfer = 0.0 if prev is None else self.topology.xfer_ns(prev, cpu)      # 0 for the same CPU
+        xfer = 0.0 if prev is None else self._xfer_to[cpu][prev]      # 0 for the same CPU
         self.rmws += 1
         self.transfers += xfer > 0
         ns = xfer + self.rmw_ns

@@ -28,6 +28,7 @@ has the table with what each preset borrows:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,12 @@ class Topology:
             return self.t_ccx_ns
         return self.t_cross_ns
 
-    def xfer_rows(self) -> list[list[float]]:
-        """``rows[b][a]`` = xfer_ns(a, b): one row per receiving CPU, for summing many transfers fast."""
-        return [[self.xfer_ns(a, b) for a in range(self.nr_cpus)] for b in range(self.nr_cpus)]
+    def xfer_rows(self) -> tuple[tuple[float, ...], ...]:
+        """``rows[b][a]`` = xfer_ns(a, b): one row per receiving CPU, for summing many transfers fast.
+
+        Computed once per topology and shared by every lock and pricer of a run (read only).
+        """
+        return _xfer_rows(self)
 
     def spread_order(self) -> list[int]:
         """CPUs in the order an idle machine's scheduler fills them: one per core complex, then
@@ -140,3 +144,8 @@ def machine_help() -> str:
     """One line per machine, for ``--help``."""
     return "; ".join([f"{p.name}: {p.description}" for p in PRESETS.values()]
                      + ["generic: any CPU count, every transfer 50 ns"])
+
+
+@lru_cache(maxsize=32)
+def _xfer_rows(topo: Topology) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(topo.xfer_ns(a, b) for a in range(topo.nr_cpus)) for b in range(topo.nr_cpus))
