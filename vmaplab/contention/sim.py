@@ -106,12 +106,6 @@ class Atomic(NamedTuple):
     who: tuple[str, str]
 
 
-class PurgeWork(NamedTuple):
-    """Script step: ``ns`` of a purged node's per-VA accounting (see ``charge_purge_work``)."""
-    ns: float
-    node: int
-
-
 class DrainDone(NamedTuple):
     """Script step: the kworker drain that ran for ``worker`` has ended."""
     worker: object
@@ -316,12 +310,10 @@ class ContentionSim:
         return run(kind, self._fixed_ns.get(kind, c.vfree_fixed_ns)), tuple(tail)
 
     def _item(self, item, test: str, kind: str):
-        """A recorded item as a script step: sections learn who entered them; purged VAs become local work."""
+        """A record outside any call of the step as a script step: sections and atomics learn who they are charged to."""
         t = type(item)
         if t is CriticalSection:
             return Request(item, (test, kind))
-        if t is PurgedVas:
-            return PurgeWork(item.nr * self.costs.purge_va_ns, item.node)
         if t is AtomicUpdate:
             return Atomic(item.counter, (test, kind))
         return item
@@ -420,10 +412,6 @@ class ContentionSim:
             if kind is Request:                     # a drain's section, or one after the step's last call
                 self._request(cpu, item.cs, item.who, script, i)
                 return
-            if kind is PurgeWork:
-                self.charge_purge_work(cpu, item.ns, item.node)
-                i += 1
-                continue
             if kind is Atomic:
                 self._atomic(cpu, item.counter, item.who, script, i)
                 return

@@ -52,24 +52,17 @@ class PageAllocator:
 
     def alloc_pages_bulk(self, nr: int, nid: int = 0) -> list[int]:
         """Up to ``nr`` pages, from node ``nid`` first (fewer when memory runs out)."""
-        free = self._free[nid]
-        if len(free) >= nr > 0:                # the common case: recycled pages of the wanted node suffice
-            out = free[-nr:]
-            del free[-nr:]
-            out.reverse()
+        if len(self._free[nid]) >= nr > 0:     # the common case: recycled pages of the wanted node suffice
+            out = self._take_recycled(nid, nr)
             self._mark(out, 1)
             self._nr_used += nr
             return out
         out: list[int] = []
         order = [nid] + [k for k in range(self.nr_nodes) if k != nid]
         for k in order:
-            free = self._free[k]
             need = nr - len(out)
-            if free and need > 0:
-                take = free[-need:]                # the most recently freed first, as pops would
-                del free[-need:]
-                take.reverse()
-                out += take
+            if self._free[k] and need > 0:
+                out += self._take_recycled(k, need)
             fresh = min(nr - len(out), self._lo[k + 1] - self._next_fresh[k])
             if fresh > 0:
                 lo = self._next_fresh[k]
@@ -81,6 +74,14 @@ class PageAllocator:
         self._mark(out, 1)                    # recycled ones (fresh ones are already 1)
         self._nr_used += len(out)
         return out
+
+    def _take_recycled(self, node: int, need: int) -> list[int]:
+        """Up to ``need`` recycled pfns of ``node``, the most recently freed first (as pops would)."""
+        free = self._free[node]
+        take = free[-need:]
+        del free[-need:]
+        take.reverse()
+        return take
 
     def _mark(self, pfns: list[int], value: int) -> None:
         """Set the used byte of ``pfns``: one slice store when they are consecutive (recycled batches are)."""
