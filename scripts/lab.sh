@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
-python -m pip install --quiet -e ".[notebooks]"
+python -m pip install --quiet -e ".[notebooks,speedups]"
+. scripts/_speedups.sh
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)         # JupyterLab refuses to run as root without it
 exec jupyter lab --ServerApp.root_dir="$PWD" "${extra[@]}" "$@" notebooks/00-tour.ipynb

@@ -9,4 +9,5 @@ cd "$(dirname "$0")/.."
 . scripts/_oracle.sh
 . scripts/_npm.sh
 python -m pip install --quiet -e ".[test]"
+. scripts/_speedups.sh
 python -m pytest "$@"

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import os
 
+# The suite tests the source files (doctests are collected from them): never the compiled speedups,
+# which tests/test_speedups.py compares with the source in subprocesses. Set before vmaplab is imported.
+os.environ["VMAPLAB_PURE"] = "1"
+
 import pytest
 from hypothesis import HealthCheck, settings
 

@@ -13,6 +13,10 @@ re-exports the public API; docs/ says where each piece lives and why.
 >>> vm.nr_vmap_nodes, vm.vmap_zone_size, vm.lazy_max_pages()
 (64, 65536, 57344)
 """
+from . import speedups as _speedups
+
+_speedups.install()     # compiled builds of the hot modules, when built for their current source (speedups.py)
+
 from .formats import VmallocInfo, VmallocInfoError, VmallocInfoLine, from_vmallocinfo, parse_vmallocinfo
 from .kernel.area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
 from .kernel.check import render_address_map

@@ -259,6 +259,28 @@ def cmd_vread(args) -> int:
     return 0
 
 
+def cmd_speedups(args) -> int:
+    """Build, list or prune the compiled builds of the hot modules (speedups.py): results never depend on them."""
+    from . import speedups
+    if args.action == "build":
+        try:
+            speedups.build(jobs=args.jobs, force=args.force)
+        except speedups.SpeedupsError as e:
+            print(f"vmaplab speedups: error: {e}", file=sys.stderr)
+            return 2
+        speedups.prune()
+    elif args.action == "prune":
+        speedups.prune()
+    rows = speedups.status()
+    built, loaded = sum(r.built for r in rows), sum(r.loaded for r in rows)
+    print(f"speedups: {built} of {len(rows)} modules built for their current source in {speedups.cache_dir()}; "
+          f"{loaded} compiled in use in this process"
+          + ("" if speedups.enabled() else " (VMAPLAB_PURE is set: the source is used)"))
+    for r in rows:
+        print(f"  {r.name:34} {'built' if r.built else '-':5} {'in use' if r.loaded else ''}".rstrip())
+    return 0
+
+
 def _ratio(a: float, b: float) -> float | None:
     """a / b, or None when b is 0 (a mask of tests that do nothing, e.g. pcpu_alloc_test alone)."""
     return a / b if b else None
@@ -517,6 +539,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"only this kind (repeatable): {', '.join(KINDS)}")
     x.add_argument("--answers", action="store_true", help="print the answer key after the problems")
     x.set_defaults(func=cmd_exercises)
+
+    sp = sub.add_parser("speedups", help="the optional compiled builds of the simulator's hot modules "
+                                         "(status, build, prune)")
+    sp.add_argument("action", nargs="?", choices=["status", "build", "prune"], default="status",
+                    help="status (default): which modules have a build of their current source and are in use; "
+                         "build: compile the missing ones (needs the [speedups] extra and a C compiler); "
+                         "prune: delete builds of older sources")
+    sp.add_argument("--jobs", type=_int_in(1, 256), default=min(2, os.cpu_count() or 1),
+                    help="compiler processes (default: min(2, CPUs))")
+    sp.add_argument("--force", action="store_true", help="rebuild every module")
+    sp.set_defaults(func=cmd_speedups)
 
     from .oracle.cli import add_parser as add_oracle_parser
     add_oracle_parser(sub, _int_in)
