@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vmaplab import speedups  # noqa: E402
 from vmaplab.contention.experiments import dask_executor, parse_experiment, run_experiment  # noqa: E402
 
 
@@ -44,6 +45,9 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     ARGS = p.parse_args(argv)
     print("ARG " + " ".join(sys.argv[1:] if argv is None else argv))
+    built = sum(r.built for r in speedups.status()) if speedups.enabled() else 0
+    print(f"speedups: {built} of {len(speedups.MODULES)} modules compiled for this run and its workers"
+          + ("" if speedups.enabled() else " (VMAPLAB_PURE is set)"))
     # executors in turns, --rounds times: this machine's speed drifts by 15% within minutes, and a
     # round's executors run close together, under about the same drift
     times: dict[str, list[float]] = {"one": [], "pool": [], "dask": []}

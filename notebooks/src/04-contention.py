@@ -161,9 +161,10 @@ whatif.static()
 
 # %% [markdown]
 # ## How close is it? The published numbers
-# The headline comparison at scale 1000 takes under a minute on two cores (41.5 s on our test
-# machine on 2026-12-02, `benchmarks/bench_contention.py`; `vmaplab simulate
-# run_test_mask=7 nr_threads=64 --jobs 2`); the README gives its results, over scales and seeds,
+# The headline comparison at scale 1000 takes about half a minute on two cores with the compiled
+# speedups that `scripts/lab.sh` builds, under a minute from source (`vmaplab simulate
+# run_test_mask=7 nr_threads=64 --jobs 2`; docs/results.md gives the times of
+# `benchmarks/bench_contention.py`); the README gives its results, over scales and seeds,
 # with their error against these published values:
 
 # %%
