@@ -273,9 +273,13 @@ def cmd_speedups(args) -> int:
         speedups.prune()
     rows = speedups.status()
     built, loaded = sum(r.built for r in rows), sum(r.loaded for r in rows)
-    print(f"speedups: {built} of {len(rows)} modules built for their current source in {speedups.cache_dir()}; "
-          f"{loaded} compiled in use in this process"
-          + ("" if speedups.enabled() else " (VMAPLAB_PURE is set: the source is used)"))
+    if not speedups.enabled():
+        use = "VMAPLAB_PURE is set: the source is used"
+    elif args.action == "build":
+        use = "in use from the next start of Python"
+    else:
+        use = f"{loaded} compiled in use in this process"
+    print(f"speedups: {built} of {len(rows)} modules built for their current source in {speedups.cache_dir()}; {use}")
     for r in rows:
         print(f"  {r.name:34} {'built' if r.built else '-':5} {'in use' if r.loaded else ''}".rstrip())
     return 0
