@@ -38,8 +38,9 @@ MODULES = (
     "vmaplab.kernel.state", "vmaplab.kernel.trace", "vmaplab.kernel.vmalloc",
     "vmaplab.workloads.costs", "vmaplab.workloads.test_vmalloc",
     "vmaplab.contention.cachelines", "vmaplab.contention.engine", "vmaplab.contention.locks",
-    "vmaplab.contention.pricing", "vmaplab.contention.profile", "vmaplab.contention.recorder",
-    "vmaplab.contention.sim", "vmaplab.contention.synthetic", "vmaplab.contention.warm",
+    "vmaplab.contention.numeric", "vmaplab.contention.pricing", "vmaplab.contention.profile",
+    "vmaplab.contention.recorder", "vmaplab.contention.sim", "vmaplab.contention.synthetic",
+    "vmaplab.contention.warm",
 )
 _EXT = importlib.machinery.EXTENSION_SUFFIXES[0]      # e.g. .cpython-311-x86_64-linux-gnu.so (the ABI)
 # Cython's settings; annotation_typing off: a hint is not a type (Python semantics, e.g. a defaultdict

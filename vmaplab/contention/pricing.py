@@ -17,6 +17,7 @@ from math import log2
 
 from .costs import ContentionCosts
 from .locks import lock_group
+from .numeric import plain_sum
 from .recorder import CriticalSection
 
 
@@ -57,7 +58,7 @@ class SectionPricer:
                 extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
                 xfer = self.xfer_to[cpu]
                 hold = (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                        + sum(map(xfer.__getitem__, remote))
+                        + plain_sum(map(xfer.__getitem__, remote))
                         + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
         if account:
             acc = self._acc.get((name, section))

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 
+from .numeric import plain_sum
+
 KTHREAD = ("ret_from_fork_asm", "ret_from_fork", "kthread")
 WORKER = KTHREAD + ("worker_thread", "process_one_work", "drain_vmap_area_work", "__purge_vmap_area_lazy")
 TEST_ENTRY = {"fix_size_alloc_test": "vmalloc", "full_fit_alloc_test": "vmalloc",
@@ -93,7 +95,7 @@ class Profile:
             self.ns[path] += ns
 
     def total(self) -> float:
-        return sum(self.ns.values())
+        return plain_sum(self.ns.values())
 
     def table(self, min_children_pct: float = 0.5) -> list[dict]:
         """Rows {children_pct, self_pct, symbol} sorted by children, like ``perf report --children``."""

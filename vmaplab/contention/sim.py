@@ -69,6 +69,7 @@ from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
 from .locks import FifoLock, SharedLine, TasLock
+from .numeric import plain_sum
 from .profile import Profile, call_path
 from .pricing import SectionPricer
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
@@ -596,7 +597,7 @@ class ContentionSim:
 
     def result(self) -> SimResult:
         s = self.scale
-        busy = sum(self.busy_ns)
+        busy = plain_sum(self.busy_ns)
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
         atomics = [line.as_dict() for _name, line in sorted(self.atomics.items())]
         for d in locks:

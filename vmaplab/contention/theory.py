@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from math import sqrt
 
+from .numeric import plain_sum
+
 
 def amdahl_speedup(n: int, serial_fraction: float) -> float:
     """Amdahl: 1 / (σ + (1 − σ)/N)."""
@@ -49,7 +51,7 @@ def mva(n: int, z_ns: float, demands_ns: dict[str, float]) -> dict:
     x, resp = 0.0, {}
     for m in range(1, n + 1):
         resp = {k: d * (1 + q[k]) for k, d in demands_ns.items()}
-        x = m / (z_ns + sum(resp.values()))
+        x = m / (z_ns + plain_sum(resp.values()))
         q = {k: x * r for k, r in resp.items()}
-    spin = sum(x * (resp[k] - d) for k, d in demands_ns.items()) / n
+    spin = plain_sum(x * (resp[k] - d) for k, d in demands_ns.items()) / n
     return {"X": x, "R": resp, "Q": q, "spin_share": spin}
