@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -130,3 +131,16 @@ def test_simulate_json_is_the_same_compiled_and_pure(name):
 def test_cli_output_is_the_same_compiled_and_pure(args):
     _need_builds()
     assert _run(args, pure=False) == _run(args, pure=True)
+
+
+def test_a_failing_compiler_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("VMAPLAB_SPEEDUPS_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", "false")                              # a "compiler" that always fails
+    pytest.importorskip("Cython")
+    if not shutil.which("false"):
+        pytest.skip("no false(1)")
+    monkeypatch.setattr(speedups, "MODULES", ("vmaplab.kernel.nodes",))  # one small module: quick
+    assert main(["speedups", "build"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("vmaplab speedups: error: the build failed"), err
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

@@ -171,8 +171,8 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
             cmd = dist.get_command_obj("build_ext")
             cmd.build_lib, cmd.build_temp, cmd.parallel = str(Path(tmp) / "lib"), str(Path(tmp) / "tmp"), jobs
             dist.run_command("build_ext")
-        except SystemExit as e:         # distutils reports a compiler failure this way
-            raise SpeedupsError(f"the C compiler failed ({e})") from None
+        except (SystemExit, Exception) as e:    # Cython's or the compiler's failure (distutils exits)
+            raise SpeedupsError(f"the build failed: {type(e).__name__}: {e}".splitlines()[0]) from None
         finally:
             os.chdir(here)
         out = cache_dir()
