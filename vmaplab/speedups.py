@@ -25,6 +25,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -151,7 +152,7 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
         from setuptools import Distribution, Extension
     except ImportError as e:
         raise SpeedupsError(f"the build needs Cython and setuptools (pip install 'vmaplab[speedups]'): {e}") from None
-    include = Path(__import__("sysconfig").get_paths()["include"]) / "Python.h"
+    include = Path(sysconfig.get_paths()["include"]) / "Python.h"
     if not include.is_file():
         raise SpeedupsError(f"no Python headers ({include}): on Debian, apt-get install python3-dev")
     if shutil.which(os.environ.get("CC", "cc").split()[0]) is None:
