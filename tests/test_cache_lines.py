@@ -64,7 +64,7 @@ def test_a_blind_write_fetches_the_line_and_upgrades_cost_the_slowest_once():
     t.note_write(node)                            # CPU 5 never read it: a read for ownership from CPU 0
     assert lines.remote == [0] and lines.upgrades == [] and (node.line.writer, node.line.holders) == (5, 1 << 5)
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
-    item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32]))
+    item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32], 0))
     c = sim.costs
     # three upgrades (same CCX 24 ns, across 94 ns, SMT sibling 6.5 ns) overlap: the slowest one counts
     assert sim.pricer.price(0, None, item) == pytest.approx(c.cs_base_ns + 94.0)
@@ -93,7 +93,7 @@ def test_one_cpu_never_fetches_a_line_from_another():
     seen = _sections(sim)
     sim.run()
     tracked = [it.lines for it in seen if it.lines is not None]
-    assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades in tracked)
+    assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades, _l3 in tracked)
     assert sum(lines.hits for lines in tracked) > 0
 
 
@@ -192,3 +192,108 @@ def test_smt_factor_full_for_a_running_sibling_half_for_a_spinning_one():
     for active, spin_until, expect in ((False, 0.0, 1.0), (True, 0.0, 1.6), (True, 1e9, 1.3)):
         sim.active[32], sim.spin_until[32] = active, spin_until
         assert sim.smt_factors(0) == pytest.approx((expect, expect))
+
+
+# -- finite caches (contention-model.md §6.4) -------------------------------------------------------
+from vmaplab.contention.cachelines import (Caches, CapacityObserver, LINE_BYTES, PAGE_BYTES,  # noqa: E402
+                                           page_work_bytes)
+from vmaplab.contention.topology import TOPOLOGIES  # noqa: E402
+
+
+def _caches() -> Caches:
+    # the 3970X: CPUs 0 and 32 share core 0; CPUs 0-3 (and their siblings) share complex 0
+    return Caches(TOPOLOGIES["threadripper-3970x"](64))
+
+
+def _cap(t: RBTree, cpu: int, caches: Caches) -> CapacityObserver:
+    t.observer = CapacityObserver(cpu, caches)
+    return t.observer
+
+
+def test_capacity_sizes_come_from_the_machine():
+    c = _caches()
+    assert (c.l2_bytes, c.l3_bytes) == (512 * 1024, 16 * 1024 * 1024)
+    assert len(c.l2) == 32 and len(c.l3) == 8
+    c7713 = Caches(TOPOLOGIES["epyc-7713"](128))
+    assert c7713.l3_bytes == 32 * 1024 * 1024 and len(c7713.l3) == 8
+
+
+def test_a_line_stays_in_l2_until_a_cache_full_of_bytes_went_through():
+    c = _caches()
+    t = _tree(15, cpu=None)
+    _cap(t, 1, c)
+    t.find(14 * 0x2000)                           # cold: nobody has these lines
+    lines = _cap(t, 1, c)
+    t.find(14 * 0x2000)
+    path = lines.hits
+    assert path > 0 and lines.cold == 0 and lines.l3 == 0
+    # 100 cleared pages (400 KiB) leave the L2 (512 KiB) holding the path; 128 (512 KiB) evict it
+    c.stream(1, page_work_bytes("vmalloc", 100, True))
+    lines = _cap(t, 1, c)
+    t.find(14 * 0x2000)
+    assert lines.hits == path
+    c.stream(1, 128 * PAGE_BYTES)
+    lines = _cap(t, 1, c)
+    t.find(14 * 0x2000)
+    assert lines.hits == 0 and lines.l3 == path and lines.cold == 0     # still in the complex's L3
+    # the SMT sibling (CPU 33 shares core 1) streams through the same L2
+    c.stream(33, 128 * PAGE_BYTES)
+    lines = _cap(t, 1, c)
+    t.find(14 * 0x2000)
+    assert lines.hits == 0 and lines.l3 == path
+    # a complex-mate (CPU 2) finds the lines in the shared L3; another complex's CPU does not
+    lines = _cap(t, 2, c)
+    t.find(14 * 0x2000)
+    assert lines.l3 == path
+    lines = _cap(t, 4, c)                         # complex 1: a clean copy in complex 0, a transfer
+    t.find(14 * 0x2000)
+    assert lines.remote and lines.cold == 0 and lines.l3 == 0
+    # 16 MiB through complex 0 and complex 1 evict them everywhere: memory
+    for cpu in (0, 4):
+        c.stream(cpu, 16 * 1024 * 1024)
+    lines = _cap(t, 3, c)
+    t.find(14 * 0x2000)
+    assert lines.cold == path and lines.remote == [] and lines.hits == 0
+
+
+def test_fetched_lines_count_as_stream_and_writes_move_the_line():
+    c = _caches()
+    t = _tree(15, cpu=None)
+    lines = _cap(t, 0, c)
+    t.find(14 * 0x2000)
+    assert c.l2[0] == lines.cold * LINE_BYTES == c.l3[0]
+    _cap(t, 8, c)                                 # CPU 8: core 8, complex 2
+    t.erase(t.find(14 * 0x2000))
+    lines = _cap(t, 0, c)
+    t.find(13 * 0x2000)
+    assert 8 in lines.remote                      # what CPU 8 wrote comes from CPU 8
+    c.stream(8, 17 * 1024 * 1024)                 # ... until CPU 8's caches dropped it
+    lines = _cap(t, 1, c)
+    t.find(13 * 0x2000)
+    assert 8 not in lines.remote
+
+
+def test_page_work_bytes():
+    assert page_work_bytes("vmalloc", 100, True) == 100 * (4096 + 64 + 8)
+    assert page_work_bytes("vmalloc", 1, False) == 72
+    assert page_work_bytes("vfree", 3, False) == 3 * 72
+    assert page_work_bytes("vm_map_ram", 4, False) == 32
+    assert page_work_bytes("kvfree_rcu", 4, False) == 0
+
+
+def test_missing_levels_are_priced_like_the_clean_lines_read():
+    from vmaplab.contention.costs import ContentionCosts
+    from vmaplab.contention.pricing import SectionPricer
+    costs = ContentionCosts()
+    p = SectionPricer(costs, TOPOLOGIES["threadripper-3970x"](64), 1, None, None, set())
+    # 2 L2 hits, 1 L3 hit, 1 memory miss: a missing level costs their mean
+    mean = (2 * costs.t_hit_ns + costs.t_l3_ns + costs.t_mem_ns) / 4
+    assert p._missing_levels_ns(3.0, 2, 1, 1) == pytest.approx(3 * mean)
+    assert p._missing_levels_ns(3.0, 0, 0, 0) == 3 * costs.t_hit_ns
+    assert p._missing_levels_ns(0.0, 2, 1, 1) == 0.0
+    off = costs.with_(cache_capacity=False)
+    cs = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 4, 2, 10,
+                         LineTally(2, 1, [], [], 1))
+    assert SectionPricer(off, TOPOLOGIES["threadripper-3970x"](64), 1, None, None, set()).price(0, None, cs) \
+        == off.cs_base_ns + (2 + 2) * off.t_hit_ns + off.t_mem_ns
+    assert p.price(0, None, cs) == costs.cs_base_ns + 4 * costs.t_hit_ns + costs.t_l3_ns + costs.t_mem_ns

@@ -15,8 +15,17 @@ hold:
   section pays the slowest one (``upgrades`` lists the CPUs waited for); a struct no cache has
   seen yet (just allocated by this CPU) costs nothing. A write leaves the writer the only holder.
 
-Invariants: ``holders`` always has the writer's bit after a write; nothing is ever evicted (no
-capacity model), so a line this CPU read and nobody wrote since is a hit however long ago.
+Invariants: ``holders`` always has the writer's bit after a write. Without a capacity model
+nothing is ever evicted, so a line this CPU read and nobody wrote since is a hit however long ago.
+
+Capacity (contention-model.md §6.4, :class:`Caches` and :class:`CapacityObserver`): each core's
+L2 and each complex's L3 keep a count of the bytes that went through them (page work, fetched
+lines); a line remembers that count when a core or a complex last touched it (``seen``). A copy
+is still there while fewer bytes than the cache's size went through since: an LRU cache evicts a
+line once that many distinct bytes passed it. So a read is an L2 hit, an L3 hit (the complex's
+copy), a transfer from the writer whose copy is still cached, or a miss to memory (``cold``:
+never cached, or evicted everywhere). Simplification: bytes streamed are counted, not distinct
+bytes, and each cache is a single LRU set (no associativity, no prefetch).
 """
 from __future__ import annotations
 
@@ -24,11 +33,12 @@ from __future__ import annotations
 class Line:
     """One struct's cache line: its last writer (-1: none) and the CPUs holding a copy (bitmask)."""
 
-    __slots__ = ("writer", "holders")
+    __slots__ = ("writer", "holders", "seen")
 
     def __init__(self):
         self.writer = -1
         self.holders = 0
+        self.seen = None        # capacity model: {core: its L2 stream, ~complex: its L3 stream} at the last touch
 
     def __repr__(self) -> str:
         return f"Line(writer={self.writer}, holders={self.holders:#x})"
@@ -93,3 +103,142 @@ class CacheLineObserver:
                     self.upgrades.append(writer if 0 <= writer != cpu else (others & -others).bit_length() - 1)
             line.writer = cpu
             line.holders = bit
+
+
+LINE_BYTES = 64
+
+PAGE_BYTES = 4096
+STRUCT_PAGE_BYTES = 64     # one struct page per page allocated or freed
+PTE_BYTES = 8              # one page-table entry per page mapped or unmapped
+
+
+def page_work_bytes(kind: str, pages: int, cleared: bool) -> int:
+    """Bytes an allocator call's page work moves through the CPU's caches (contention-model.md §6.4).
+
+    vmalloc: each page's struct page, its PTE and, when it is zeroed, the page itself (clear_page
+    stores through the caches, a line at a time); vfree: the struct page and the PTE;
+    vm_map_ram / vm_unmap_ram: the PTEs.
+    """
+    if kind == "vmalloc":
+        return pages * (STRUCT_PAGE_BYTES + PTE_BYTES + (PAGE_BYTES if cleared else 0))
+    if kind == "vfree":
+        return pages * (STRUCT_PAGE_BYTES + PTE_BYTES)
+    if kind in ("vm_map_ram", "vm_unmap_ram"):
+        return pages * PTE_BYTES
+    return 0
+
+
+class Caches:
+    """How many bytes went through each core's L2 and each complex's L3 (contention-model.md §6.4).
+
+    The simulator adds a call's page work (:meth:`stream`); a :class:`CapacityObserver` adds the
+    lines its reads fetched. Counts are ints, so runs stay exact and deterministic.
+    """
+
+    __slots__ = ("core_of", "ccx_of", "l2", "l3", "l2_bytes", "l3_bytes", "first_cpu")
+
+    def __init__(self, topology):
+        self.core_of = topology.core_of
+        self.ccx_of = topology.ccx_of
+        self.l2 = [0] * (max(self.core_of) + 1)      # per core (shared by its SMT threads)
+        self.l3 = [0] * (max(self.ccx_of) + 1)       # per complex
+        self.l2_bytes = topology.l2_kib * 1024
+        self.l3_bytes = topology.l3_kib * 1024
+        self.first_cpu = [self.ccx_of.index(x) if x in self.ccx_of else 0 for x in range(len(self.l3))]    # a transfer's source in a complex
+
+    def stream(self, cpu: int, nbytes: int) -> None:
+        """``cpu`` moved ``nbytes`` through its caches (cleared pages, struct pages, PTEs, fetched lines)."""
+        self.l2[self.core_of[cpu]] += nbytes
+        self.l3[self.ccx_of[cpu]] += nbytes
+
+    def fresh(self, line: Line, cpu: int) -> int:
+        """Where ``cpu``'s core would find ``line`` by capacity alone: 2 (its L2), 3 (its complex's L3), 0 (neither)."""
+        seen = line.seen
+        if not seen:
+            return 0
+        core, ccx = self.core_of[cpu], self.ccx_of[cpu]
+        t = seen.get(core)
+        if t is not None and self.l2[core] - t < self.l2_bytes:
+            return 2
+        t = seen.get(~ccx)
+        if t is not None and self.l3[ccx] - t < self.l3_bytes:
+            return 3
+        return 0
+
+
+class CapacityObserver(CacheLineObserver):
+    """:class:`CacheLineObserver` with finite caches: a copy evicted since counts as not held.
+
+    A read is an L2 hit (this CPU holds the line and its core's L2 kept it), a transfer from
+    the writer (another CPU wrote it and that copy is still in the writer's L2 or L3; within this
+    CPU's complex a copy only the L3 keeps is an L3 hit), an L3 hit (a copy in this complex's L3),
+    a transfer from another holder's complex, or a miss to memory (``cold``). Every line not
+    found in the L2 adds :data:`LINE_BYTES` to the stream. Writes behave as in the parent and
+    leave the writer's core and complex the only ones holding the line.
+    """
+
+    __slots__ = ("caches", "l3")
+
+    def __init__(self, cpu: int, caches: Caches):
+        super().__init__(cpu)
+        self.caches = caches
+        self.l3 = 0
+
+    def read(self, nodes) -> None:
+        cpu = self.cpu
+        bit = 1 << cpu
+        c = self.caches
+        core, ccx = c.core_of[cpu], c.ccx_of[cpu]
+        s2, s3 = c.l2[core], c.l3[ccx]
+        fetched = 0
+        for node in nodes:
+            line = node.line
+            if line is None:
+                line = node.line = Line()
+            seen = line.seen
+            if seen is None:
+                seen = line.seen = {}
+            holders = line.holders
+            t = seen.get(core)
+            if holders & bit and t is not None and s2 - t < c.l2_bytes:
+                self.hits += 1
+            else:
+                fetched += LINE_BYTES
+                self._miss(line, cpu, ccx)
+            line.holders = holders | bit
+            seen[core] = s2
+            seen[~ccx] = s3
+        if fetched:
+            c.l2[core] = s2 + fetched
+            c.l3[ccx] = s3 + fetched
+
+    def _miss(self, line: Line, cpu: int, ccx: int) -> None:
+        """Where a line not in this core's L2 comes from: the writer, this complex's L3, another complex, memory."""
+        c = self.caches
+        writer = line.writer
+        if 0 <= writer != cpu:
+            where = c.fresh(line, writer)
+            if where == 2 or (where == 3 and c.ccx_of[writer] != ccx):
+                self.remote.append(writer)
+                return
+            if where == 3:
+                self.l3 += 1
+                return
+        elif c.fresh(line, cpu) == 3:
+            self.l3 += 1
+            return
+        for key, t in line.seen.items():     # a clean copy in another complex's L3
+            if key < 0 and key != ~ccx and c.l3[~key] - t < c.l3_bytes:
+                self.remote.append(c.first_cpu[~key])
+                return
+        self.cold += 1
+
+    def write(self, *nodes) -> None:
+        super().write(*nodes)
+        c = self.caches
+        cpu = self.cpu
+        core, ccx = c.core_of[cpu], c.ccx_of[cpu]
+        stamps = {core: c.l2[core], ~ccx: c.l3[ccx]}
+        for node in nodes:
+            if node is not None:
+                node.line.seen = dict(stamps)

@@ -76,6 +76,12 @@ class ContentionCosts:
     cache_model: str = "lines"
     t_cross_ns: float | None = None    # [S] §2.3 cross-CCX transfer; None keeps the machine's own (94 ns on
     #                                    the 3970X preset); set it to sweep t_x (75-120)
+    # finite caches (contention-model.md §6.4): a line a core touched stays in its L2 (the machine's
+    # l2_kib, shared by the SMT pair) until that many bytes went through it, then in its complex's L3
+    # (l3_kib) likewise; the levels a scaled tree lacks are priced like the clean lines its search read.
+    # False: §6.1's model, where nothing is evicted and those levels are hits
+    cache_capacity: bool = True
+    t_l3_ns: float = 11.0          # [S] §6.4: Zen 2 L3 load-to-use, about 40 cycles at 3.7 GHz
     purge_va_ns: float = 184.0     # [E] per VA a purge accounts: the VA, freed long ago on another CPU (t_mem 90)
     #                                plus the vmap_lazy_nr atomic on a line all CPUs write (a cross-CCX transfer,
     #                                94 ns, §2.3); purge_vmap_node's own work (6.8: __purge_vmap_area_lazy's)

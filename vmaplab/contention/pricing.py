@@ -53,13 +53,19 @@ class SectionPricer:
                         + self._handover_lines(cpu, prev_owner, name, visits, writes / max(ops, 1)))
             else:
                 self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
-                hits, cold, remote, upgrades = lines
-                # the levels a scaled tree lacks lie on the path every search shares: cached
+                hits, cold, remote, upgrades, l3 = lines
                 extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
                 xfer = self.xfer_to[cpu]
-                hold = (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
-                        + plain_sum(map(xfer.__getitem__, remote))
-                        + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
+                if not c.cache_capacity:
+                    # §6.1: the levels a scaled tree lacks lie on the path every search shares: cached
+                    hold = (c.cs_base_ns + (hits + extra + writes) * c.t_hit_ns + cold * c.t_mem_ns
+                            + plain_sum(map(xfer.__getitem__, remote))
+                            + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
+                else:
+                    hold = (c.cs_base_ns + (hits + writes) * c.t_hit_ns + l3 * c.t_l3_ns + cold * c.t_mem_ns
+                            + self._missing_levels_ns(extra, hits, l3, cold)
+                            + plain_sum(map(xfer.__getitem__, remote))
+                            + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
         if account:
             acc = self._acc.get((name, section))
             if acc is None:
@@ -71,7 +77,23 @@ class SectionPricer:
                 acc[3] += lines.hits
                 acc[4] += len(lines.remote)
                 acc[5] += lines.cold
+                acc[6] += lines.l3
         return hold
+
+    def _missing_levels_ns(self, extra: float, hits: int, l3: int, cold: int) -> float:
+        """The ``extra`` levels a scaled tree lacks, priced like the clean lines this search read (§6.4).
+
+        In the real tree they lie on the same paths, to the same keys, as the levels the scaled tree
+        has, so they are reused as often; they are the unscaled setup's areas, which nobody writes,
+        so none is a transfer. A search that read no clean line prices them as L2 hits.
+        """
+        if not extra:
+            return 0.0
+        c = self.costs
+        clean = hits + l3 + cold
+        if not clean:
+            return extra * c.t_hit_ns
+        return extra * (hits * c.t_hit_ns + l3 * c.t_l3_ns + cold * c.t_mem_ns) / clean
 
     def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
         """The hold time of :meth:`hold_ns`, not added to the table (what-if questions, tests)."""
@@ -82,7 +104,7 @@ class SectionPricer:
         key = (lock_group(lock), section)
         acc = self.sections.get(key)
         if acc is None:
-            acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0]     # holds, ns, visits, hits, remote, cold
+            acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0, 0]     # holds, ns, visits, hits, remote, cold, l3
         self._acc[(lock, section)] = acc
         return acc
 
@@ -118,6 +140,6 @@ class SectionPricer:
         s = self.scale
         return sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
                         "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
-                        "lines_from_other_cpus": remote / n, "cold_lines": cold / n}
-                       for (lk, sec), (n, h, v, hits, remote, cold) in self.sections.items()),
+                        "lines_from_other_cpus": remote / n, "cold_lines": cold / n, "l3_hits": l3 / n}
+                       for (lk, sec), (n, h, v, hits, remote, cold, l3) in self.sections.items()),
                       key=lambda d: -d["hold_s"])

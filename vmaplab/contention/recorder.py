@@ -17,18 +17,22 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..kernel.trace import AllocVmapArea, FreeVmapAreaNoflush, Lock, Pool, PurgeNode, TlbFlush, Vmalloc
-from .cachelines import CacheLineObserver
+from .cachelines import CacheLineObserver, CapacityObserver
 
 # NamedTuple construction without the generated __new__'s Python frame (one record per lock hold)
 _tuple_new = tuple.__new__
 
 
 class LineTally(NamedTuple):
-    """How a hold's node accesses fell: hits, cold misses, fetched lines (by source CPU), upgrades."""
+    """How a hold's node accesses fell: hits, cold misses, fetched lines (by source CPU), upgrades, L3 hits.
+
+    Without the capacity model (contention-model.md §6.4) ``hits`` are every held line and ``l3`` is 0.
+    """
     hits: int
     cold: int
     remote: list[int]
     upgrades: list[int]
+    l3: int
 
 
 class CriticalSection(NamedTuple):
@@ -60,11 +64,12 @@ class PurgedVas(NamedTuple):
 class SectionRecorder:
     """The event sink of a contention run: lock acquire/release pairs become :class:`CriticalSection` s."""
 
-    def __init__(self, vm, track_lines: bool = False):
+    def __init__(self, vm, track_lines: bool = False, caches=None):
         self.items: list[NamedTuple] = []
         self._open: dict[str, tuple] = {}
         self._ignored = frozenset((Vmalloc, Pool, AllocVmapArea))      # the common events it has no use for
         self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
+        self.caches = caches                  # cachelines.Caches: finite caches (§6.4), or None
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run
         for vn in vm.nodes:
@@ -85,7 +90,8 @@ class SectionRecorder:
                     return
                 self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes)
                 if self.track_lines:
-                    tree.observer = CacheLineObserver(cpu)
+                    tree.observer = CacheLineObserver(cpu) if self.caches is None \
+                        else CapacityObserver(cpu, self.caches)
                 return
             section, tree, o0, v0, w0 = self._open.pop(lock)
             if tree is None:
@@ -94,7 +100,8 @@ class SectionRecorder:
             obs = tree.observer
             lines = None
             if obs is not None:
-                lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades))
+                lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades,
+                                               getattr(obs, "l3", 0)))
                 tree.observer = None
             self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
                                                            tree.writes - w0, tree.count, lines)))

@@ -68,6 +68,7 @@ from ..kernel.vmalloc import Vmalloc
 from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
 from .costs import ContentionCosts
 from .engine import Engine
+from .cachelines import Caches, page_work_bytes
 from .locks import FifoLock, SharedLine, TasLock
 from .numeric import plain_sum
 from .profile import Profile, call_path
@@ -190,7 +191,10 @@ class ContentionSim:
         self.vm = Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, pools=pools, nr_vmap_nodes=nr_vmap_nodes,
                           vmap_zone_size_pages=vmap_zone_size_pages, max_va_size_pages=max_va_size_pages,
                           nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
-        self.rec = SectionRecorder(self.vm, track_lines=self.costs.cache_model == "lines")
+        lines = self.costs.cache_model == "lines"
+        # finite caches (contention-model.md §6.4): page work and fetched lines stream through them
+        self.caches = Caches(self.topology) if lines and self.costs.cache_capacity else None
+        self.rec = SectionRecorder(self.vm, track_lines=lines, caches=self.caches)
         self.vm.attach_tracer(self.rec)
         # a scaled 6.9 run starts each measured loop with the pools the real run's long phase has
         self.warm_start = bool(warm_start) and scale > 1 and self.vm.has_pools
@@ -249,6 +253,8 @@ class ContentionSim:
     # -- recording the calls of one step ---------------------------------------------------------
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
+        if self.caches is not None and pages:
+            self.caches.stream(w.cpu, page_work_bytes(kind, pages, zero or self.costs.calls.init_on_alloc))
         if self.warm is not None:
             self.warm.on_call(w, kind, pages)
 

@@ -41,6 +41,8 @@ class Topology:
     t_smt_ns: float = 6.5
     t_ccx_ns: float = 24.0
     t_cross_ns: float = 94.0
+    l2_kib: int = 512             # per core, shared by its SMT threads (contention-model.md §6.4)
+    l3_kib: int = 16384           # per complex (CCX, or an Intel socket)
 
     def __post_init__(self):
         if self.nr_cpus < 1 or len(self.core_of) != self.nr_cpus or len(self.ccx_of) != self.nr_cpus:
@@ -93,6 +95,8 @@ class Preset:
     t_ccx_ns: float
     t_cross_ns: float
     source: str
+    l2_kib: int = 512            # [S] per core (vendor data; contention-model.md §6.4)
+    l3_kib: int = 16384          # [S] per core complex
 
     @property
     def max_cpus(self) -> int:
@@ -106,7 +110,8 @@ class Preset:
                              "(machine 'generic' takes any count)")
         core = tuple(c % self.cores for c in range(nr_cpus))
         return Topology(self.name, nr_cpus, core, tuple(k // self.complex_cores for k in core),
-                        t_smt_ns=self.t_smt_ns, t_ccx_ns=self.t_ccx_ns, t_cross_ns=self.t_cross_ns)
+                        t_smt_ns=self.t_smt_ns, t_ccx_ns=self.t_ccx_ns, t_cross_ns=self.t_cross_ns,
+                        l2_kib=self.l2_kib, l3_kib=self.l3_kib)
 
 
 PRESETS = {p.name: p for p in (
@@ -115,9 +120,10 @@ PRESETS = {p.name: p for p in (
     Preset("epyc-7702", "AMD EPYC 7702 (Zen 2): 64 cores, CCXes of 4, 128 CPUs",
            64, 4, 6.5, 24.0, 107.0, "[S] Zen 2 SMT and CCX (3960X); [E] cross-CCX from the EPYC 7R13"),
     Preset("epyc-7713", "AMD EPYC 7713 (Zen 3): 64 cores, CCXes of 8, 128 CPUs",
-           64, 8, 9.8, 23.0, 107.0, "[S] EPYC 7R13 (Milan, AWS c6a.metal) medians"),
+           64, 8, 9.8, 23.0, 107.0, "[S] EPYC 7R13 (Milan, AWS c6a.metal) medians", 512, 32768),
     Preset("xeon-8375c-2s", "two Intel Xeon Platinum 8375C (Ice Lake): 2 x 32 cores, 128 CPUs",
-           64, 32, 8.1, 51.0, 108.0, "[S] Xeon Platinum 8375C (AWS c6i.metal) medians, one socket and two"),
+           64, 32, 8.1, 51.0, 108.0, "[S] Xeon Platinum 8375C (AWS c6i.metal) medians, one socket and two",
+           1280, 55296),
 )}
 
 
