@@ -11,7 +11,8 @@ reproduced exactly. Subcommands:
 * ``vmallocinfo``: /proc/vmallocinfo of a seeded scenario, or of a real file
   re-emitted by a machine rebuilt from it (``--from /proc/vmallocinfo``);
 * ``vread``: a hexdump of what /proc/kcore would read at an address;
-* ``simulate``: N CPUs contending on the allocator's spinlocks;
+* ``simulate``: N CPUs contending on the allocator's spinlocks (``--compare-profile``: its
+  profile against the cover letter's two perf tables, symbol by symbol);
 * ``oracle``: Linux 6.12 under QEMU as the referee (vmaplab/oracle/cli.py).
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections import Counter
 from .kernel.vmalloc import Vmalloc
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
+from .contention.compare import (LETTER_WORKLOAD, comparison_as_dict, compare_profile, format_comparison,
+                                 is_letter_workload)
 from .contention.published import published
 from .contention.topology import TOPOLOGIES, machine_help
 from .kernel.errors import ConfigError, VmallocError
@@ -335,8 +338,13 @@ def cmd_simulate(args) -> int:
             sim.progress = bar
             results[version] = sim.run()
             bar.close()
+    letter_workload = is_letter_workload(given, nr_threads, args.machine)
     if args.json:
         out = {v: {**r.as_dict(), "machine": args.machine, "nr_cpus": args.cpus} for v, r in results.items()}
+        if args.compare_profile:
+            for v, r in results.items():
+                out[v]["profile_comparison"] = {**comparison_as_dict(compare_profile(r.profile, v)),
+                                                "letter_workload": letter_workload}
         if len(results) == 2:
             out["ratio"] = _ratio(results["6.8"].wall_s, results["6.9"].wall_s)
         print(json.dumps(out, indent=1, sort_keys=True))
@@ -366,7 +374,19 @@ def cmd_simulate(args) -> int:
     if "6.9" in results and args.scale > 1:
         print("note: a scaled 6.9 run starts each test loop with its pools in their steady state (README, "
               "'scale'); results vary by a few percent from seed to seed: compare a few --seed values")
+    if args.compare_profile:
+        _print_profile_comparison(results, letter_workload)
     return 0
+
+
+def _print_profile_comparison(results: dict, letter_workload: bool) -> None:
+    """``--compare-profile``: each version's profile against the letter's tables (contention-model.md §7.4)."""
+    if not letter_workload:
+        print(f"note: the cover letter's tables are for {LETTER_WORKLOAD}; this run is another workload or "
+              f"machine, so the comparison below is not a validation")
+    for version, r in results.items():
+        print(f"== profile vs the cover letter's {version} table (every symbol of its 6.8 and 6.9 tables)")
+        print("\n".join(format_comparison(compare_profile(r.profile, version))))
 
 
 def cmd_exercises(args) -> int:
@@ -516,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     m.add_argument("--top", type=_int_in(0, 10 ** 6), default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    m.add_argument("--compare-profile", action="store_true",
+                   help="compare each version's profile with the cover letter's two perf tables, symbol by "
+                        "symbol (with --json: a profile_comparison key; docs/contention-model.md §7.4)")
     m.add_argument("--jobs", type=_int_in(1, 256), default=min(2, os.cpu_count() or 1),
                    help="processes for the two versions (default: up to 2)")
     m.add_argument("--quiet", action="store_true")

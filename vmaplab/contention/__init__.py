@@ -8,7 +8,8 @@ into named critical-section records), ``costs`` and ``pricing`` (every constant,
 a section), ``warm`` (the warm start of a scaled 6.9 run), ``sim`` (the CPU processes and results),
 ``runs`` (pairs and sweeps shared by notebooks, benchmarks and widgets), ``profile`` (the perf-like
 tables), ``theory`` and ``synthetic`` (the analytical models and a one-lock workload they check),
-``published`` (the cover letter's numbers). docs/contention-model.md states the model.
+``published`` (the cover letter's numbers), ``compare`` (a simulated profile against the letter's two
+tables, symbol by symbol). docs/contention-model.md states the model.
 
 What it may import: the standard library, :mod:`vmaplab.kernel` and :mod:`vmaplab.workloads`, public
 names only (tests/test_layers.py). Never the course or Jupyter.
