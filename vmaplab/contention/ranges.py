@@ -26,7 +26,7 @@ COST_RANGES: dict[str, CostRange] = {
     "page_map_ns": CostRange(5.0, 20.0, "estimate: one PTE, hot or not"),
     "page_unmap_ns": CostRange(5.0, 20.0, "estimate: as page_map_ns"),
     "page_free_ns": CostRange(15.0, 40.0, "estimate: free_unref_page, pcp list"),
-    "clear_page_ns": CostRange(60.0, 300.0, "sensitivity: in cache (60) to from memory (300)"),
+    "clear_page_ns": CostRange(35.0, 125.0, "measured: benchmarks/clear_page.py, a page in cache (35-45) to from memory (115-125)"),
     "tree_visit_ns": CostRange(2.0, 5.0, "estimate: an L2 hit, 8-18 cycles"),
     "rcu_queue_ns": CostRange(10.0, 40.0, "estimate"),
     "cpu_ghz": CostRange(3.6, 4.5, "vendor: the 3970X base 3.7 and boost 4.5 GHz; 3.68 from the v1 letter"),
@@ -47,6 +47,7 @@ COST_RANGES: dict[str, CostRange] = {
     "free_visits_per_level": CostRange(0.85, 1.05, "measured: as busy_visits_per_level"),
     "t_cross_ns": CostRange(75.0, 120.0, "sensitivity"),
     "purge_va_ns": CostRange(90.0, 400.0, "sensitivity"),
+    "t_l3_ns": CostRange(9.0, 14.0, "vendor/measured: Zen 2 L3 load-to-use 35-50 cycles at 3.7 GHz"),
 }
 
 

@@ -28,7 +28,7 @@ class CostModel:
     page_map_ns: float = 10.0         # [D] §4.2
     page_unmap_ns: float = 10.0       # [D] §4.2
     page_free_ns: float = 25.0        # [D] §4.2: free_unref_page
-    clear_page_ns: float = 110.0      # [D] §4.2: from the after profile, in cache
+    clear_page_ns: float = 40.0       # [M] §6.3: rep stosq of a page in L1-L3 (benchmarks/clear_page.py)
     init_on_alloc: bool = True        # [D] §4.2: the cover letter's machine zeroed every page
     tree_visit_ns: float = 3.0        # [E] §6.3 t_hit: an L2 hit per visited node
     rcu_queue_ns: float = 20.0        # [E] kvfree_rcu: put a pointer in a per-CPU batch
