@@ -10,7 +10,8 @@ from vmaplab.contention.costs import ContentionCosts, visits_per_level
 
 if __name__ == "__main__":
     c = ContentionCosts()
-    for tree, const in (("busy", c.busy_visits_per_level), ("free", c.free_visits_per_level)):
+    for tree, const in (("busy", c.busy_visits_per_level), ("interior", c.busy_private_visits_per_level),
+                        ("free", c.free_visits_per_level)):
         for small, large in ((1000, 8000), (2000, 16000), (4000, 32000)):
             print(f"{tree:5s} {small:6d} -> {large:6d}: {visits_per_level(tree, small, large):5.2f} "
                   f"nodes per doubling (model: {const})")

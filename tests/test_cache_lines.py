@@ -64,7 +64,7 @@ def test_a_blind_write_fetches_the_line_and_upgrades_cost_the_slowest_once():
     t.note_write(node)                            # CPU 5 never read it: a read for ownership from CPU 0
     assert lines.remote == [0] and lines.upgrades == [] and (node.line.writer, node.line.holders) == (5, 1 << 5)
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
-    item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32], 0))
+    item = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 0, 0, 10, LineTally(0, 0, [], [1, 4, 32], 0, []))
     c = sim.costs
     # three upgrades (same CCX 24 ns, across 94 ns, SMT sibling 6.5 ns) overlap: the slowest one counts
     assert sim.pricer.price(0, None, item) == pytest.approx(c.cs_base_ns + 94.0)
@@ -93,7 +93,7 @@ def test_one_cpu_never_fetches_a_line_from_another():
     seen = _sections(sim)
     sim.run()
     tracked = [it.lines for it in seen if it.lines is not None]
-    assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades, _l3 in tracked)
+    assert tracked and all(not remote and not upgrades for _h, _c, remote, upgrades, _l3, _p in tracked)
     assert sum(lines.hits for lines in tracked) > 0
 
 
@@ -293,7 +293,59 @@ def test_missing_levels_are_priced_like_the_clean_lines_read():
     assert p._missing_levels_ns(0.0, 2, 1, 1) == 0.0
     off = costs.with_(cache_capacity=False)
     cs = CriticalSection("vn[0].busy.lock", "insert_vmap_area", 1, 4, 2, 10,
-                         LineTally(2, 1, [], [], 1))
+                         LineTally(2, 1, [], [], 1, []))
     assert SectionPricer(off, TOPOLOGIES["threadripper-3970x"](64), 1, None, None, set()).price(0, None, cs) \
         == off.cs_base_ns + (2 + 2) * off.t_hit_ns + off.t_mem_ns
     assert p.price(0, None, cs) == costs.cs_base_ns + 4 * costs.t_hit_ns + costs.t_l3_ns + costs.t_mem_ns
+
+
+# -- a key's own path among setup areas (contention-model.md §6.5) ---------------------------------
+from vmaplab.workloads.test_vmalloc import SetupAreas  # noqa: E402
+
+
+def test_setup_areas_know_what_lies_among_them():
+    s = SetupAreas()
+    assert not s.around(5)
+    for a in (30, 10, 20):
+        s.add(a)
+    assert s.addrs == [10, 20, 30] and 20 in s and len(s) == 3
+    assert s.around(10) and s.around(25) and s.around(30)
+    assert not s.around(9) and not s.around(31)
+    s.discard(30)
+    s.discard(99)                                  # not there: nothing happens
+    assert s.addrs == [10, 20] and not s.around(25)
+
+
+def test_a_search_among_setup_areas_notes_where_its_path_was():
+    c = _caches()
+    t = _tree(15, cpu=None)                       # areas at 0, 0x2000, ... 14 * 0x2000
+    setup = SetupAreas()
+    for k in (0, 14):
+        setup.add(k * 0x2000)
+    obs = CapacityObserver(1, c, setup)
+    t.observer = obs
+    t.find(7 * 0x2000)                            # among setup areas, never searched by this core
+    t.find(7 * 0x2000)                            # again at once: its L2
+    c.stream(1, 128 * PAGE_BYTES)                 # a cache-full through the L2: its complex's L3
+    t.find(7 * 0x2000)
+    c.stream(1, 16 * 1024 * 1024)                 # 16 MiB through its core and complex 0: memory
+    t.find(7 * 0x2000)
+    assert obs.private == [-1, 2, 3, 0]
+    setup.discard(14 * 0x2000)                    # now no setup area above the key: a shared path
+    t.find(7 * 0x2000)
+    assert obs.private == [-1, 2, 3, 0]
+    t.observer = CapacityObserver(1, c, None)     # not a busy tree: nothing noted
+    t.find(7 * 0x2000)
+    assert t.observer.private == []
+
+
+def test_own_path_levels_are_priced_by_where_the_path_was():
+    from vmaplab.contention.costs import ContentionCosts
+    from vmaplab.contention.pricing import SectionPricer
+    costs = ContentionCosts()
+    p = SectionPricer(costs, TOPOLOGIES["threadripper-3970x"](64), 1, None, None, set())
+    assert p._own_path_ns([2, 3, 0], 4.0, 0, 0, 0) == pytest.approx(
+        4 * (costs.t_hit_ns + costs.t_l3_ns + costs.t_mem_ns))
+    # never searched there: like the clean lines the search read (one L2 hit, one memory)
+    assert p._own_path_ns([-1], 4.0, 1, 0, 1) == pytest.approx(4 * (costs.t_hit_ns + costs.t_mem_ns) / 2)
+    assert p._own_path_ns([], 4.0, 1, 0, 1) == 0.0

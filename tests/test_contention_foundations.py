@@ -142,6 +142,7 @@ def test_visits_per_level_constants_match_the_trees():
     c = ContentionCosts()
     assert abs(visits_per_level("busy", 500, 4000) - c.busy_visits_per_level) < 0.2
     assert abs(visits_per_level("free", 2000, 16000) - c.free_visits_per_level) < 0.2
+    assert abs(visits_per_level("interior", 500, 4000) - c.busy_private_visits_per_level) < 0.2
     with pytest.raises(ValueError):
         visits_per_level("lazy")
 

@@ -33,12 +33,13 @@ from __future__ import annotations
 class Line:
     """One struct's cache line: its last writer (-1: none) and the CPUs holding a copy (bitmask)."""
 
-    __slots__ = ("writer", "holders", "seen")
+    __slots__ = ("writer", "holders", "seen", "walked")
 
     def __init__(self):
         self.writer = -1
         self.holders = 0
         self.seen = None        # capacity model: {core: its L2 stream, ~complex: its L3 stream} at the last touch
+        self.walked = None      # the same, kept through other CPUs' writes: when a core last searched to here (§6.5)
 
     def __repr__(self) -> str:
         return f"Line(writer={self.writer}, holders={self.holders:#x})"
@@ -151,9 +152,12 @@ class Caches:
         self.l2[self.core_of[cpu]] += nbytes
         self.l3[self.ccx_of[cpu]] += nbytes
 
-    def fresh(self, line: Line, cpu: int) -> int:
-        """Where ``cpu``'s core would find ``line`` by capacity alone: 2 (its L2), 3 (its complex's L3), 0 (neither)."""
-        seen = line.seen
+    def fresh(self, line: Line, cpu: int, seen: dict | None = None) -> int:
+        """Where ``cpu``'s core would find ``line`` by capacity alone: 2 (its L2), 3 (its complex's L3), 0 (neither).
+
+        ``seen`` replaces the line's stamps (its ``walked`` ones, §6.5).
+        """
+        seen = line.seen if seen is None else seen
         if not seen:
             return 0
         core, ccx = self.core_of[cpu], self.ccx_of[cpu]
@@ -177,14 +181,18 @@ class CapacityObserver(CacheLineObserver):
     leave the writer's core and complex the only ones holding the line.
     """
 
-    __slots__ = ("caches", "l3")
+    __slots__ = ("caches", "l3", "setup", "private")
 
-    def __init__(self, cpu: int, caches: Caches):
+    def __init__(self, cpu: int, caches: Caches, setup=None):
         super().__init__(cpu)
         self.caches = caches
         self.l3 = 0
+        self.setup = setup            # a busy tree's: the live setup areas (SetupAreas, §6.5); None: not a busy tree
+        self.private: list[int] = []  # per search among setup areas: where its key's path was (2, 3, 0; -1: never)
 
     def read(self, nodes) -> None:
+        if self.setup is not None and nodes:
+            self._search_end(nodes[-1])
         cpu = self.cpu
         bit = 1 << cpu
         c = self.caches
@@ -238,7 +246,38 @@ class CapacityObserver(CacheLineObserver):
         c = self.caches
         cpu = self.cpu
         core, ccx = c.core_of[cpu], c.ccx_of[cpu]
-        stamps = {core: c.l2[core], ~ccx: c.l3[ccx]}
+        s2, s3 = c.l2[core], c.l3[ccx]
         for node in nodes:
             if node is not None:
-                node.line.seen = dict(stamps)
+                line = node.line
+                line.seen = {core: s2, ~ccx: s3}
+                walked = line.walked
+                if walked is None:
+                    line.walked = {core: s2, ~ccx: s3}
+                else:
+                    walked[core] = s2
+                    walked[~ccx] = s3
+
+    def _search_end(self, node) -> None:
+        """A busy-tree search ended at ``node``: if its key lies among setup areas, note where its path was (§6.5).
+
+        Among setup areas (some below and some above it: ``setup.around``), the real tree's
+        levels that the scaled one lacks are setup areas on this key's own path, last read when
+        this core last searched here: ``node``'s ``walked`` stamps say whether that is still in its
+        L2 (2), its complex's L3 (3), neither (0), or never happened (-1). Then they are stamped.
+        """
+        if not self.setup.around(node.va_start):
+            return
+        c = self.caches
+        line = node.line
+        if line is None:
+            line = node.line = Line()
+        walked = line.walked
+        self.private.append(-1 if walked is None else c.fresh(line, self.cpu, walked))
+        core, ccx = c.core_of[self.cpu], c.ccx_of[self.cpu]
+        if walked is None:
+            line.walked = {core: c.l2[core], ~ccx: c.l3[ccx]}
+        else:
+            walked[core] = c.l2[core]
+            walked[~ccx] = c.l3[ccx]
+

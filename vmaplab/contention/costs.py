@@ -69,6 +69,9 @@ class ContentionCosts:
     # tree's path is about 2 log2 n; the free tree's lowest-fit descent reads about one node a level
     busy_visits_per_level: float = 2.0
     free_visits_per_level: float = 0.95
+    # the same for a search whose key lies among the setup areas (contention-model.md §6.5): a balanced
+    # tree's interior, one node a level (benchmarks/tree_visits.py, "interior")
+    busy_private_visits_per_level: float = 1.0
     # how tree nodes are priced (contention-model.md §6.1): "lines" keeps each node's line state
     # (last writer, CPUs with a copy) and charges hits, transfers by topology and cold misses;
     # "depth" is §6.1's fallback (the top k_hot levels hit, deeper ones miss, plus d lines the
@@ -164,7 +167,8 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
     """Measure how many more nodes a search reads per doubling of a tree, on vmaplab's own trees.
 
     ``tree`` is ``"busy"`` (long_busy's pattern: ``n`` live 1-page areas, then 100-page and
-    1-page areas allocated and freed above them) or ``"free"`` (full_fit's: ``n`` one-page holes
+    1-page areas allocated and freed above them), ``"interior"`` (searches for keys spread among
+    ``n`` live areas of a 6.9 node's busy tree, §6.5) or ``"free"`` (full_fit's: ``n`` one-page holes
     between live areas, then 1-page areas allocated and freed). Runs one CPU of 6.8 at two
     sizes and returns the growth of visits per search over the growth of log2 of the tree.
     Keep ``turns`` well under ``small``: each turn fills one of the free tree's holes.
@@ -178,6 +182,17 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             for _ in range(n):
                 vm.vmalloc(page, cpu=0)
             t, sizes = vm.nodes[0].busy, (100 * page, page)
+        elif tree == "interior":
+            # 6.9's per-node busy trees (contention-model.md §6.5): n one-page areas of one CPU,
+            # spread over the nodes by address; searches for areas inside them, spread evenly
+            vm = Vmalloc(nr_cpus=4, version="6.9", seed=0, nr_ram_pages=1 << 22)
+            areas = [vm.vmalloc(page, cpu=0) for _ in range(4 * n)]
+            t = vm.nodes[0].busy
+            keys = [a for a in areas if vm.addr_to_node_id(a) == 0]
+            ops, visits = t.ops, t.visits
+            for i in range(turns):
+                t.find(keys[(i * 7919) % len(keys)])
+            return (t.visits - visits) / (t.ops - ops), log2(len(t) + 2)
         elif tree == "free":
             junk = []
             for _ in range(n):
@@ -188,7 +203,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             vm.purge(cpu=0)
             t, sizes = vm.free_space.tree, (page,)
         else:
-            raise ValueError(f"tree must be 'busy' or 'free', got {tree!r}")
+            raise ValueError(f"tree must be 'busy', 'interior' or 'free', got {tree!r}")
         ops, visits = t.ops, t.visits
         for _ in range(turns):
             got = [vm.vmalloc(size, cpu=0) for size in sizes]

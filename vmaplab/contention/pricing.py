@@ -53,7 +53,7 @@ class SectionPricer:
                         + self._handover_lines(cpu, prev_owner, name, visits, writes / max(ops, 1)))
             else:
                 self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
-                hits, cold, remote, upgrades, l3 = lines
+                hits, cold, remote, upgrades, l3, private = lines
                 extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
                 xfer = self.xfer_to[cpu]
                 if not c.cache_capacity:
@@ -62,8 +62,15 @@ class SectionPricer:
                             + plain_sum(map(xfer.__getitem__, remote))
                             + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
                 else:
+                    if private and real > size:
+                        # §6.5: searches among setup areas lack levels of their own key's path
+                        grow = log2(real + 2) - log2(size + 2)
+                        extra = (ops - len(private)) * per_level * grow if ops > len(private) else 0.0
+                        own = self._own_path_ns(private, c.busy_private_visits_per_level * grow, hits, l3, cold)
+                    else:
+                        own = 0.0
                     hold = (c.cs_base_ns + (hits + writes) * c.t_hit_ns + l3 * c.t_l3_ns + cold * c.t_mem_ns
-                            + self._missing_levels_ns(extra, hits, l3, cold)
+                            + self._missing_levels_ns(extra, hits, l3, cold) + own
                             + plain_sum(map(xfer.__getitem__, remote))
                             + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
         if account:
@@ -94,6 +101,17 @@ class SectionPricer:
         if not clean:
             return extra * c.t_hit_ns
         return extra * (hits * c.t_hit_ns + l3 * c.t_l3_ns + cold * c.t_mem_ns) / clean
+
+    def _own_path_ns(self, private: list[int], levels: float, hits: int, l3: int, cold: int) -> float:
+        """§6.5: ``levels`` missing nodes per search on each key's own path, priced by where that path was.
+
+        ``private`` holds, per search, 2 (this core's L2 still has it), 3 (its complex's L3), 0
+        (evicted: memory) or -1 (this core never searched there: priced like the clean lines read).
+        """
+        c = self.costs
+        cost = {2: c.t_hit_ns, 3: c.t_l3_ns, 0: c.t_mem_ns}
+        return plain_sum(levels * cost[w] if w >= 0 else self._missing_levels_ns(levels, hits, l3, cold)
+                         for w in private)
 
     def price(self, cpu: int, prev_owner: int | None, cs: CriticalSection) -> float:
         """The hold time of :meth:`hold_ns`, not added to the table (what-if questions, tests)."""

@@ -45,6 +45,7 @@ COST_RANGES: dict[str, CostRange] = {
     "ipi_receiver_ns": CostRange(750.0, 3000.0, "estimate: x0.5 to x2"),
     "busy_visits_per_level": CostRange(1.8, 2.2, "measured: the spread over address patterns"),
     "free_visits_per_level": CostRange(0.85, 1.05, "measured: as busy_visits_per_level"),
+    "busy_private_visits_per_level": CostRange(0.9, 1.2, "measured: a balanced tree's interior, 1.0 a doubling, up to a red-black tree's extra red levels"),
     "t_cross_ns": CostRange(75.0, 120.0, "sensitivity"),
     "purge_va_ns": CostRange(90.0, 400.0, "sensitivity"),
     "t_l3_ns": CostRange(9.0, 14.0, "vendor/measured: Zen 2 L3 load-to-use 35-50 cycles at 3.7 GHz"),

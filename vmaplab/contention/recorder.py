@@ -21,6 +21,7 @@ from .cachelines import CacheLineObserver, CapacityObserver
 
 # NamedTuple construction without the generated __new__'s Python frame (one record per lock hold)
 _tuple_new = tuple.__new__
+_NONE: list[int] = []           # LineTally.private without the capacity model (never appended to)
 
 
 class LineTally(NamedTuple):
@@ -33,6 +34,7 @@ class LineTally(NamedTuple):
     remote: list[int]
     upgrades: list[int]
     l3: int
+    private: list[int]          # §6.5: per busy-tree search among setup areas, where its key's path was (2/3/0/-1)
 
 
 class CriticalSection(NamedTuple):
@@ -70,6 +72,8 @@ class SectionRecorder:
         self._ignored = frozenset((Vmalloc, Pool, AllocVmapArea))      # the common events it has no use for
         self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
         self.caches = caches                  # cachelines.Caches: finite caches (§6.4), or None
+        self.setup_areas: set | None = None   # the workload's live setup areas (§6.5), set by the simulator
+        self.busy_locks = frozenset(vn.busy_lock for vn in vm.nodes)
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run
         for vn in vm.nodes:
@@ -90,8 +94,8 @@ class SectionRecorder:
                     return
                 self._open[lock] = (section, tree, tree.ops, tree.visits, tree.writes)
                 if self.track_lines:
-                    tree.observer = CacheLineObserver(cpu) if self.caches is None \
-                        else CapacityObserver(cpu, self.caches)
+                    tree.observer = CacheLineObserver(cpu) if self.caches is None else CapacityObserver(
+                        cpu, self.caches, self.setup_areas if lock in self.busy_locks else None)
                 return
             section, tree, o0, v0, w0 = self._open.pop(lock)
             if tree is None:
@@ -101,7 +105,7 @@ class SectionRecorder:
             lines = None
             if obs is not None:
                 lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades,
-                                               getattr(obs, "l3", 0)))
+                                               getattr(obs, "l3", 0), getattr(obs, "private", _NONE)))
                 tree.observer = None
             self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
                                                            tree.writes - w0, tree.count, lines)))

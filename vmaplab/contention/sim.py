@@ -211,6 +211,8 @@ class ContentionSim:
                                    on_call=self._on_call, on_loop=self._on_loop if self.warm_start else None,
                                    touch=False,       # the tests' byte stores cost nothing in the model: skip them
                                    cpus=cpus)
+        if self.caches is not None:
+            self.rec.setup_areas = self.run_.setup_areas
         self.pricer = SectionPricer(self.costs, self.topology, scale, self.vm, self.run_, self.rec.real_size)
         self.engine = Engine()
         self.locks: dict[str, object] = {}

@@ -25,6 +25,7 @@ Simplifications:
 """
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 import random
 from dataclasses import dataclass, field, replace
 
@@ -127,6 +128,39 @@ def shuffled_order(rng: random.Random, n: int = len(TEST_NAMES)) -> list[int]:
     return order
 
 
+class SetupAreas:
+    """The addresses of the live setup areas, sorted: does an address lie among them?
+
+    The contention model asks it of the keys it searches for (contention-model.md §6.5): a key
+    with setup areas on both sides has, in the unscaled run, thousands of them around it.
+    """
+
+    __slots__ = ("addrs",)
+
+    def __init__(self):
+        self.addrs: list[int] = []
+
+    def add(self, addr: int) -> None:
+        insort(self.addrs, addr)
+
+    def discard(self, addr) -> None:
+        i = bisect_left(self.addrs, addr)
+        if i < len(self.addrs) and self.addrs[i] == addr:
+            del self.addrs[i]
+
+    def __contains__(self, addr) -> bool:
+        i = bisect_left(self.addrs, addr)
+        return i < len(self.addrs) and self.addrs[i] == addr
+
+    def __len__(self) -> int:
+        return len(self.addrs)
+
+    def around(self, addr: int) -> bool:
+        """True when setup areas lie below and above ``addr`` (or it is one)."""
+        a = self.addrs
+        return bool(a) and a[0] <= addr <= a[-1]
+
+
 class TestVmallocRun:
     """One ``modprobe test_vmalloc ...`` on a simulated machine.
 
@@ -165,6 +199,7 @@ class TestVmallocRun:
         # contention model uses them to price trees at their real size.
         self.setup_live = 0
         self.junk_holes = 0
+        self.setup_areas = SetupAreas()          # the live setup areas (ptr[] of full_fit, long_busy)
         self.setup_live_real = 0.0
         self.junk_holes_real = 0.0
         self._nr_pages: dict[int, int] = {}      # pages of each live area this run allocated
@@ -229,8 +264,15 @@ class TestVmallocRun:
 
     def _free_all(self, w, ptrs):
         for p in ptrs:
+            self.setup_areas.discard(p)
             self._vfree(w, p)
             yield
+
+    def _setup_area(self, addr):
+        """A setup area was allocated (the contention model asks where they lie: contention-model.md §6.5)."""
+        if addr is not None:
+            self.setup_areas.add(addr)
+        return addr
 
     def _count_setup(self, live: int, holes: int, weight: float) -> None:
         """Setup areas (and full_fit's holes) come or go; each stands for ``weight`` of the unscaled run's."""
@@ -261,8 +303,8 @@ class TestVmallocRun:
             return -1
         ptr, junk = [], []
         for _ in range(junk_length):
-            ptr.append(self._vmalloc(w, PAGE_SIZE))
-            junk.append(self._vmalloc(w, PAGE_SIZE))
+            ptr.append(self._setup_area(self._vmalloc(w, PAGE_SIZE)))
+            junk.append(self._setup_area(self._vmalloc(w, PAGE_SIZE)))
             self._count_setup(2, 0, weight)
             yield
         self._count_setup(-len(junk), len(junk), weight)
@@ -283,7 +325,7 @@ class TestVmallocRun:
             return -1
         ptr = []
         for _ in range(nr_busy):
-            ptr.append(self._vmalloc(w, PAGE_SIZE))
+            ptr.append(self._setup_area(self._vmalloc(w, PAGE_SIZE)))
             self._count_setup(1, 0, weight)
             yield
         rv = -1
