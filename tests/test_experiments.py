@@ -209,3 +209,27 @@ def test_the_shipped_uncertainty_specs_meet_their_published_values():
         report = ex.uncertainty_report(rows, pub)
         points = {iv.point for iv in report}
         assert len(points) == expected and all(iv.published is not None for iv in report if iv.metric == "wall 6.8 (s)")
+
+
+def test_profile_intervals_line_up_each_symbol_with_the_letter():
+    from vmaplab.contention.experiments import profile_intervals
+    from vmaplab.contention.published import published
+    pub = published()
+    rows = [{"version": "6.9", "nr_threads": 64, "run_test_mask": 7, "sample": i,
+             "profile": {"clear_page_rep": [20.0 + i, 20.0 + i], "fix_size_alloc_test": [4.0 + i, 0.0]}}
+            for i in range(5)]
+    rows.append({"version": "6.9", "nr_threads": 8, "run_test_mask": 7, "sample": 0,
+                 "profile": {"clear_page_rep": [90.0, 90.0]}})          # not the letter's workload: ignored
+    got = {(iv.symbol, iv.column): iv for iv in profile_intervals(rows)}
+    n69 = len(pub["6.9"]["profile"]) + len({r["symbol"] for r in pub["6.8"]["profile"]}
+                                           - {r["symbol"] for r in pub["6.9"]["profile"]})
+    assert len(got) == 2 * n69 and all(iv.version == "6.9" and iv.n == 5 for iv in got.values())
+    clear = got[("clear_page_rep", "self")]
+    assert (clear.median, clear.letter, clear.bound) == (22.0, 21.67, None)
+    assert clear.low == pytest.approx(20.2) and clear.high == pytest.approx(23.8) and clear.inside
+    fix = got[("fix_size_alloc_test", "children")]              # only in 6.8's table: bounded by 6.9's last row
+    assert fix.letter is None and fix.bound == pub["6.9"]["profile"][-1]["children_pct"]
+    assert fix.low == pytest.approx(4.2) and fix.inside          # 4.2 < 4.47: some of the interval under the bound
+    slow = got[("native_queued_spin_lock_slowpath", "self")]    # missing from every run: 0
+    assert (slow.low, slow.high, slow.inside) == (0.0, 0.0, False)
+    assert profile_intervals([{k: v for k, v in r.items() if k != "profile"} for r in rows]) == []

@@ -441,6 +441,23 @@ def _print_uncertainty(rows) -> None:
         inside = "" if iv.inside is None else ("yes" if iv.inside else "no")
         print(f"{iv.point:26s} {iv.metric:18s} {iv.n:4d} {iv.median:10.3f} {iv.low:10.3f} {iv.high:10.3f} "
               f"{pub:>10s}  {inside}")
+    _print_profile_intervals(rows)
+
+
+def _print_profile_intervals(rows) -> None:
+    """Per-symbol intervals beside the letter's tables, when the sweep ran the letter's workload."""
+    from .contention.experiments import profile_intervals
+    intervals = profile_intervals(rows)
+    if not intervals:
+        return
+    print(f"\n{'version':7s} {'symbol':34s} {'column':8s} {'n':>4s} {'median':>8s} {'5%':>8s} {'95%':>8s} "
+          f"{'letter':>8s}  inside")
+    for iv in intervals:
+        letter = f"{iv.letter:8.2f}" if iv.letter is not None else f"<{iv.bound:.2f}".rjust(8)
+        print(f"{iv.version:7s} {iv.symbol:34s} {iv.column:8s} {iv.n:4d} {iv.median:8.2f} {iv.low:8.2f} "
+              f"{iv.high:8.2f} {letter}  {'yes' if iv.inside else 'no'}")
+    inside = sum(iv.inside for iv in intervals)
+    print(f"inside: {inside} of {len(intervals)} symbol/column intervals")
 
 
 def _tqdm_progress():

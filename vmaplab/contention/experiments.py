@@ -239,8 +239,18 @@ def _package_version() -> str:
 def _measure(params: dict) -> dict:
     """One run (a top-level function, so any executor can ship it): its row."""
     summary = run_spec(to_runspec(params))
+    letter = letter_symbols()
     return {"key": run_key(params), **params, "wall_s": summary.wall_s,
-            "slowpath_self_pct": summary.slowpath_self_pct, "vmaplab": _package_version()}
+            "slowpath_self_pct": summary.slowpath_self_pct, "vmaplab": _package_version(),
+            # the shares of the symbols the cover letter's tables show (JSON lines only, not the CSV)
+            "profile": {sym: [c, s] for sym, c, s in summary.profile if sym in letter}}
+
+
+def letter_symbols() -> frozenset:
+    """Every symbol of the v3 cover letter's two perf tables."""
+    from .published import published
+    pub = published()
+    return frozenset(r["symbol"] for v in ("6.8", "6.9") for r in pub[v]["profile"])
 
 
 def _read_rows(jsonl: Path) -> dict[str, dict]:
@@ -257,10 +267,10 @@ def _read_rows(jsonl: Path) -> dict[str, dict]:
 
 
 def _write_tables(rows: list[dict], out: Path) -> None:
-    columns = sorted({c for r in rows for c in r} - {"key", "wall_s", "slowpath_self_pct", "vmaplab"})
+    columns = sorted({c for r in rows for c in r} - {"key", "wall_s", "slowpath_self_pct", "vmaplab", "profile"})
     columns = ["key", *columns, "wall_s", "slowpath_self_pct", "vmaplab"]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, columns, lineterminator="\n")
+    w = csv.DictWriter(buf, columns, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
     out.with_suffix(".csv").write_text(buf.getvalue())
@@ -356,7 +366,7 @@ def uncertainty_report(rows: list[dict], published_values: dict | None = None) -
     A point is the parameters other than version, sample and the sampled constants.
     """
     sampled = {k for r in rows for k in r if k.startswith("cost.")}
-    skip = {"key", "version", "sample", "wall_s", "slowpath_self_pct", "vmaplab", *sampled}
+    skip = {"key", "version", "sample", "wall_s", "slowpath_self_pct", "vmaplab", "profile", *sampled}
     pairs: dict[tuple, dict] = {}
     for r in rows:
         point = tuple(sorted((k, r[k]) for k in r if k not in skip))
@@ -378,6 +388,56 @@ def uncertainty_report(rows: list[dict], published_values: dict | None = None) -
         for m in METRICS:
             med, lo, hi = _quantiles(sorted(metrics[m]))
             out.append(Interval(label, m, len(metrics[m]), med, lo, hi, pub.get(m), point))
+    return out
+
+
+@dataclass(frozen=True)
+class SymbolInterval:
+    """One symbol's simulated share (one column) over the samples, beside the cover letter's table."""
+    version: str
+    symbol: str
+    column: str                 # "children" or "self"
+    n: int
+    median: float
+    low: float                  # 5th percentile
+    high: float                 # 95th percentile
+    letter: float | None        # the letter's value; None: not in its table, only bounded
+    bound: float | None         # the table's last row (children) when the symbol is absent
+
+    @property
+    def inside(self) -> bool:
+        """The letter's value inside [low, high]; for an absent symbol, some of the interval under the bound."""
+        if self.letter is None:
+            return self.low <= self.bound
+        return self.low <= self.letter <= self.high
+
+
+def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
+    """Per-symbol 5-95% intervals of the letter's workload (64 threads, run_test_mask 7) over the samples.
+
+    Every symbol of both letter tables, each version against its own table (contention-model.md
+    §7.4); a symbol a run's profile lacks (under its 0.5% cut) counts 0. Rows without a profile
+    (an older sweep's) are skipped.
+    """
+    from .published import published
+    pub = published()
+    out = []
+    for version in ("6.8", "6.9"):
+        runs = [r for r in rows if r.get("version") == version and "profile" in r
+                and r.get("nr_threads") == 64 and r.get("run_test_mask", 7) == 7]
+        if not runs:
+            continue
+        table = {row["symbol"]: row for row in pub[version]["profile"]}
+        bound = pub[version]["profile"][-1]["children_pct"]
+        symbols = [row["symbol"] for row in pub[version]["profile"]]
+        other = "6.9" if version == "6.8" else "6.8"
+        symbols += [row["symbol"] for row in pub[other]["profile"] if row["symbol"] not in table]
+        for sym in symbols:
+            for i, column in enumerate(("children", "self")):
+                med, lo, hi = _quantiles(sorted(r["profile"].get(sym, [0.0, 0.0])[i] for r in runs))
+                letter = table[sym][f"{column}_pct"] if sym in table else None
+                out.append(SymbolInterval(version, sym, column, len(runs), med, lo, hi, letter,
+                                          None if sym in table else bound))
     return out
 
 

@@ -61,10 +61,14 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a sweep keeps of one run: real-equivalent wall time and the spinlock slow path's share."""
+    """What a sweep keeps of one run: real-equivalent wall time, the spinlock slow path's share, the profile.
+
+    ``profile``: the perf-like table's rows as (symbol, children %, self %).
+    """
     spec: RunSpec
     wall_ns: float
     slowpath_self_pct: float
+    profile: tuple = ()
 
     @property
     def wall_s(self) -> float:
@@ -74,7 +78,8 @@ class RunSummary:
 def run_spec(spec: RunSpec) -> RunSummary:
     """Run one spec to the end (a top-level function, so a process pool can pickle it)."""
     r = spec.simulator().run()
-    return RunSummary(spec, r.wall_ns, r.slowpath_self_pct)
+    return RunSummary(spec, r.wall_ns, r.slowpath_self_pct,
+                      tuple((row["symbol"], row["children_pct"], row["self_pct"]) for row in r.profile))
 
 
 def run_specs(specs: Iterable[RunSpec], jobs: int = 1, progress: Callable | None = None,
