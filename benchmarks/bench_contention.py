@@ -17,7 +17,12 @@ speedups, ``vmaplab speedups build``) and ``pure`` (``VMAPLAB_PURE=1``, the sour
 default is both when the speedups are built, modes in turns, so each ratio compiled/pure is
 taken under about the same drift.
 
+4. With ``--capacity``: the headline at once with the finite caches of contention-model.md §6.4-§6.5
+   (the default model) and without them (``cache_capacity=False``), in turns, ``--rounds`` times,
+   and the ratio of their medians (issue 23's target: at most 1.2).
+
 Usage: python benchmarks/bench_contention.py [--no-headline] [--scale 1000] [--rounds 5] [--modes compiled,pure]
+       [--capacity]
 """
 from __future__ import annotations
 
@@ -66,11 +71,13 @@ def _floor_and_engine(rounds: int) -> tuple[list[float], list[float], int]:
     return floors, engines, _in_use()
 
 
-def _headline(version: str, scale: int) -> tuple[float, int, float, int]:
+def _headline(version: str, scale: int, capacity: bool = True) -> tuple[float, int, float, int]:
     """One headline run: (host seconds, lock acquisitions, simulated wall seconds, compiled modules in use)."""
+    from vmaplab.contention.costs import ContentionCosts
     from vmaplab.contention.sim import ContentionSim
     t0 = time.perf_counter()
-    res = ContentionSim(version, nr_threads=64, nr_cpus=64, scale=scale).run()
+    res = ContentionSim(version, nr_threads=64, nr_cpus=64, scale=scale,
+                        costs=ContentionCosts(cache_capacity=capacity)).run()
     return time.perf_counter() - t0, sum(lk["acquisitions"] for lk in res.locks), res.wall_s, _in_use()
 
 
@@ -88,11 +95,30 @@ def _mode_label(mode: str, in_use: int) -> str:
     return f"{mode} ({in_use} of {len(speedups.MODULES)} modules compiled)"
 
 
+def _capacity_cost(mode: str, scale: int, rounds: int) -> int:
+    """The headline at once (2 processes) with finite caches and without, in turns: the cost of §6.4-§6.5."""
+    import statistics
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for capacity in ((True, False) if r % 2 == 0 else (False, True)):   # alternate, so drift favours neither
+            t0 = time.perf_counter()
+            with _pool(mode, 2) as pool:
+                list(pool.map(_headline, ("6.8", "6.9"), (scale, scale), (capacity, capacity)))
+            times[capacity].append(time.perf_counter() - t0)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    print(f"[{mode}] headline at once, scale 1/{scale}, {rounds} rounds each: finite caches {on:.1f} s "
+          f"(runs {', '.join(f'{t:.1f}' for t in times[True])}), without {off:.1f} s "
+          f"(runs {', '.join(f'{t:.1f}' for t in times[False])}); ratio of medians {on / off:.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--no-headline", action="store_true")
     p.add_argument("--scale", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--capacity", action="store_true",
+                   help="only the headline at once with and without finite caches, in turns (the first mode)")
     built = all(r.built for r in speedups.status()) and speedups.enabled()
     p.add_argument("--modes", default="compiled,pure" if built else "pure",
                    help="compiled and/or pure, comma-separated (default: both when the speedups are built)")
@@ -102,6 +128,8 @@ def main(argv=None) -> int:
         p.error(f"--modes: compiled and/or pure ({'built' if built else 'no speedups built: vmaplab speedups build'})")
     print("ARG " + " ".join(sys.argv[1:] if argv is None else argv))
     print(f"python {platform.python_version()} at {sys.executable} (-> {Path(sys.executable).resolve()})")
+    if args.capacity:
+        return _capacity_cost(modes[0], args.scale, args.rounds)
     engine: dict[str, float] = {}
     for mode in modes:
         with _pool(mode, 1) as pool:

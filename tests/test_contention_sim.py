@@ -205,3 +205,19 @@ def test_cold_start_flag_leaves_the_pools_as_the_previous_loop_left_them(capsys)
         stats = json.loads(out[out.index("{"):])["6.9"]["allocator"]
         return stats["pool_misses"] / (stats["pool_hits"] + stats["pool_misses"])
     assert misses("--cold-start") > misses() + 0.05
+
+
+def test_waiting_for_a_lock_the_caller_took_is_under_the_caller():
+    """alloc_vmap_area takes the busy lock and calls insert_vmap_area with it held (contention-model.md §2.4)."""
+    who = ("long_busy_list_alloc_test", "vmalloc")
+    spin = call_path("spin", who, "insert_vmap_area", "6.9")
+    assert spin[-3:] == ("alloc_vmap_area", "_raw_spin_lock", "native_queued_spin_lock_slowpath")
+    assert "insert_vmap_area" not in spin and "insert_vmap_area" not in call_path("fast", who, "insert_vmap_area")
+    assert call_path("cs", who, "insert_vmap_area", "6.9")[-2:] == ("alloc_vmap_area", "insert_vmap_area")
+    free = ("long_busy_list_alloc_test", "vfree")
+    for version, callee in (("6.8", "merge_or_add_vmap_area"), ("6.9", "insert_vmap_area")):
+        lazy = call_path("spin", free, "free_vmap_area_noflush", version)
+        assert lazy[-3:] == ("free_vmap_area_noflush", "_raw_spin_lock", "native_queued_spin_lock_slowpath")
+        assert call_path("cs", free, "free_vmap_area_noflush", version)[-1] == callee
+    # find_unlink_vmap_area takes its lock itself: the waiting is under it
+    assert call_path("spin", free, "find_unlink_vmap_area")[-3] == "find_unlink_vmap_area"

@@ -33,6 +33,13 @@ CS_TAIL = {"alloc_vmap_area": ALLOC, "insert_vmap_area": ALLOC + ("insert_vmap_a
            "find_vmap_area": ("find_vmap_area",), "free_vmap_area": ALLOC + ("free_vmap_area",)}
 
 
+# Sections whose lock the caller takes before it calls the section's function (read in mm/vmalloc.c of
+# 6.8 and 6.9): alloc_vmap_area takes the busy lock, then calls insert_vmap_area; free_vmap_area_noflush
+# takes the purge (6.8) or lazy (6.9) lock, then calls merge_or_add_vmap_area / insert_vmap_area. perf
+# puts the waiting under the frame that called spin_lock, so it is not under the callee (§2.4).
+CALLER_LOCKED = frozenset(("insert_vmap_area", "free_vmap_area_noflush"))
+
+
 def _base(test: str) -> tuple[str, ...]:
     return KTHREAD + ("test_func", test)
 
@@ -77,6 +84,8 @@ def call_path(kind: str, who: tuple[str, str], section: str | None = None, versi
         path = _base(test) + ("vfree.part.0",) + CS_TAIL[section]
     else:
         path = _base(test) + (call, section)
+    if kind in ("spin", "fast") and section in CALLER_LOCKED:
+        path = path[:-1]
     if kind == "spin":
         return path + ("_raw_spin_lock", "native_queued_spin_lock_slowpath")
     if kind == "fast":
