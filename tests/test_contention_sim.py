@@ -221,3 +221,18 @@ def test_waiting_for_a_lock_the_caller_took_is_under_the_caller():
         assert call_path("cs", free, "free_vmap_area_noflush", version)[-1] == callee
     # find_unlink_vmap_area takes its lock itself: the waiting is under it
     assert call_path("spin", free, "find_unlink_vmap_area")[-3] == "find_unlink_vmap_area"
+
+
+def test_sections_say_where_the_busy_searches_own_paths_were():
+    """§6.5: only busy-tree sections have searches among the setup areas; each is counted once."""
+    r = small("6.9", machine="threadripper-3970x", nr_cpus=64, nr_threads=8)
+    rows = {(s["lock"], s["section"]): s for s in r.sections}
+    insert = rows[("vn[*].busy.lock", "insert_vmap_area")]
+    own = insert["own_path"]
+    assert 0 < own["l2"] + own["l3"] + own["memory"] + own["never"] <= 1.0 + 1e-9
+    for (lock, _section), s in rows.items():
+        if "busy" not in lock:
+            assert sum(s["own_path"].values()) == 0
+    off = small("6.9", machine="threadripper-3970x", nr_cpus=64, nr_threads=8,
+                costs=ContentionCosts(cache_capacity=False))
+    assert all(sum(s["own_path"].values()) == 0 for s in off.sections)

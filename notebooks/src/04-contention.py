@@ -185,16 +185,17 @@ print(f"ratio {pub['ratio']:.2f}x")
 # alone has 8.7% self time: inserting into a busy tree is slow.
 #
 # The model's answer, from one 6.9 run (64 threads, scale 8000, a few seconds): the slow path
-# split by lock, and what the busy-tree sections read. The columns: nodes read per hold, and how
-# many of them were L2 hits, L3 hits, lines fetched from another CPU, or read from memory. The
-# model has finite caches (contention-model.md §6.4): every `long_busy_list_alloc_test` iteration
-# clears 101 pages, 404 KiB, through its core's 512 KiB L2, so a line the core has not touched
-# since is gone from its L2. Yet the scaled run's busy trees are small (1/s of the real run's
-# 15,000 areas per node) and every CPU's areas land in them, so their few nodes stay hot and are
-# mostly fetched from the CPU that wrote them last. In the real tree most of a search's levels
-# are nodes nobody wrote for a long time; the model prices those missing levels like the clean
-# lines the scaled search read, which are mostly L2 hits here. That is where it is weakest:
-# docs/results.md lists it among the misses.
+# split by lock, and why a busy-tree section is long. A busy tree of the real run holds about
+# 15,000 areas per node, and the areas a CPU recycles through its pools sit among them. Each
+# `long_busy_list_alloc_test` iteration clears 101 pages, 404 KiB, through its core's 512 KiB L2,
+# and its complex's 8 CPUs push about 3 MiB an iteration through their 16 MiB L3. So when a CPU
+# inserts an area it last used a purge interval ago (about nine iterations: a purge comes every
+# 57,344 lazily freed pages, 64 CPUs free 103 an iteration), the part of the tree
+# on that area's own path has left its caches: those nodes come from memory, one after the other
+# (contention-model.md §6.4, §6.5). The lookup in `vfree` comes a few hundred KiB later and finds
+# them still in the L2. The columns: the mean hold; per hold, the tree nodes the scaled run read and
+# how many came from another CPU; and, per hold, how many searches had their own path still in the
+# L2, in the L3, or only in memory (the levels the scaled tree lacks, priced that way).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -204,10 +205,11 @@ from vmaplab.contention.sim import ContentionSim
 after = ContentionSim("6.9", nr_threads=64, scale=scaled(8000, 40000), seed=1).run()
 print(f"Linux 6.9: {after.wall_s:.1f} s real-equivalent, slow path {after.slowpath_self_pct:.2f}%")
 print(format_spin_split(after.locks, after.busy_ns))
-print("  section (lock)                                 mean hold ns  nodes  L2   L3   other CPU  memory")
+print("  section (lock)                             mean hold ns  nodes  other CPU   own path: L2    L3  memory")
 for sec in after.sections[:5]:
-    print(f"  {sec['section'] + ' (' + sec['lock'] + ')':<46} {sec['mean_hold_ns']:>12.0f} {sec['nodes_read']:>6.1f} "
-          f"{sec['line_hits']:>4.1f} {sec['l3_hits']:>4.1f} {sec['lines_from_other_cpus']:>10.1f} {sec['cold_lines']:>7.2f}")
+    own = sec["own_path"]
+    print(f"  {sec['section'] + ' (' + sec['lock'] + ')':<42} {sec['mean_hold_ns']:>12.0f} {sec['nodes_read']:>6.1f} "
+          f"{sec['lines_from_other_cpus']:>10.1f} {own['l2']:>14.2f} {own['l3']:>5.2f} {own['memory']:>7.2f}")
 
 # %% [markdown]
 # ### Symbol by symbol
@@ -218,6 +220,12 @@ for sec in after.sections[:5]:
 # stars as what the model still lacks: the thread-entry rows (`kthread`, `test_func`) are the
 # letter's cut stacks, the rest are the model's own misses, listed with their evidence in
 # docs/results.md.
+#
+# How sure is the model? docs/results.md also gives each of these numbers as a 5-95% interval over
+# 64 samples of every cost constant in its documented range (`vmaplab sweep
+# experiments/uncertainty-headline.toml`), and what the model predicts for 64 and 128 threads on the
+# 128-CPU EPYC 7713 preset (`experiments/uncertainty-epyc.toml`), where 6.9 still has one global
+# lock, `free_vmap_area_lock`, for every pool miss and every decayed area.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -240,7 +248,7 @@ ExerciseApp("spinning-lock", seed=5)
 # - In 6.8 every vmalloc and vfree takes the same global locks; with 64 threads they spin most of the time.
 # - 6.9's per-node trees and pools move the traffic onto per-node locks; the global free lock is left to pool misses.
 # - The simulator's profile reads like perf's: self time in `native_queued_spin_lock_slowpath` is the spinning.
-# - After the series the spinning left is on vmalloc's own locks; a busy-tree section is long because its lines
-#   were evicted by the pages every iteration clears, and the model still falls short of the letter there.
+# - After the series the spinning left is on vmalloc's own locks, mostly the per-node busy locks: inserting a
+#   recycled area walks a path the pages cleared since have pushed out of the caches.
 #
 # **Next:** [05 · vmallocinfo and vread](05-vmallocinfo-and-vread.ipynb): reading a real machine's areas back.

@@ -21,6 +21,9 @@ from .numeric import plain_sum
 from .recorder import CriticalSection
 
 
+_OWN_SLOT = {2: 7, 3: 8, 0: 9, -1: 10}     # §6.5 class -> its slot in a section's accumulator
+
+
 class SectionPricer:
     """Hold times for one run's critical sections, and the per-section table the results report."""
 
@@ -85,6 +88,8 @@ class SectionPricer:
                 acc[4] += len(lines.remote)
                 acc[5] += lines.cold
                 acc[6] += lines.l3
+                for where in lines.private:        # §6.5: where each search's own path was
+                    acc[_OWN_SLOT[where]] += 1
         return hold
 
     def _missing_levels_ns(self, extra: float, hits: int, l3: int, cold: int) -> float:
@@ -122,7 +127,8 @@ class SectionPricer:
         key = (lock_group(lock), section)
         acc = self.sections.get(key)
         if acc is None:
-            acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0, 0]     # holds, ns, visits, hits, remote, cold, l3
+            # holds, ns, visits, hits, remote, cold, l3, own paths in L2, in L3, in memory, never searched
+            acc = self.sections[key] = [0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         self._acc[(lock, section)] = acc
         return acc
 
@@ -158,6 +164,7 @@ class SectionPricer:
         s = self.scale
         return sorted(({"lock": lk, "section": sec, "holds": n * s, "mean_hold_ns": h / n,
                         "hold_s": h * s / 1e9, "nodes_read": v / n, "line_hits": hits / n,
-                        "lines_from_other_cpus": remote / n, "cold_lines": cold / n, "l3_hits": l3 / n}
-                       for (lk, sec), (n, h, v, hits, remote, cold, l3) in self.sections.items()),
+                        "lines_from_other_cpus": remote / n, "cold_lines": cold / n, "l3_hits": l3 / n,
+                        "own_path": {"l2": o2 / n, "l3": o3 / n, "memory": o0 / n, "never": on / n}}
+                       for (lk, sec), (n, h, v, hits, remote, cold, l3, o2, o3, o0, on) in self.sections.items()),
                       key=lambda d: -d["hold_s"])
