@@ -220,6 +220,8 @@ def test_profile_intervals_line_up_each_symbol_with_the_letter():
             for i in range(5)]
     rows.append({"version": "6.9", "nr_threads": 8, "run_test_mask": 7, "sample": 0,
                  "profile": {"clear_page_rep": [90.0, 90.0]}})          # not the letter's workload: ignored
+    rows.append({"version": "6.9", "nr_threads": 64, "run_test_mask": 7, "sample": 0, "machine": "epyc-7713",
+                 "nr_cpus": 128, "profile": {"clear_page_rep": [90.0, 90.0]}})   # nor the letter's machine
     got = {(iv.symbol, iv.column): iv for iv in profile_intervals(rows)}
     n69 = len(pub["6.9"]["profile"]) + len({r["symbol"] for r in pub["6.8"]["profile"]}
                                            - {r["symbol"] for r in pub["6.9"]["profile"]})

@@ -413,7 +413,7 @@ class SymbolInterval:
 
 
 def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
-    """Per-symbol 5-95% intervals of the letter's workload (64 threads, run_test_mask 7) over the samples.
+    """Per-symbol 5-95% intervals of the letter's workload (64 threads, run_test_mask 7, the 3970X) over the samples.
 
     Every symbol of both letter tables, each version against its own table (contention-model.md
     §7.4); a symbol a run's profile lacks (under its 0.5% cut) counts 0. Rows without a profile
@@ -424,7 +424,8 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
     out = []
     for version in ("6.8", "6.9"):
         runs = [r for r in rows if r.get("version") == version and "profile" in r
-                and r.get("nr_threads") == 64 and r.get("run_test_mask", 7) == 7]
+                and r.get("nr_threads") == 64 and r.get("run_test_mask", 7) == 7
+                and r.get("machine", "threadripper-3970x") == "threadripper-3970x" and r.get("nr_cpus") in (None, 64)]
         if not runs:
             continue
         table = {row["symbol"]: row for row in pub[version]["profile"]}
