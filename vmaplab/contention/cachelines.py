@@ -196,9 +196,14 @@ class CapacityObserver(CacheLineObserver):
         cpu = self.cpu
         bit = 1 << cpu
         c = self.caches
-        core, ccx = c.core_of[cpu], c.ccx_of[cpu]
-        s2, s3 = c.l2[core], c.l3[ccx]
-        fetched = 0
+        core_of, ccx_of, l2, l3 = c.core_of, c.ccx_of, c.l2, c.l3
+        core, ccx = core_of[cpu], ccx_of[cpu]
+        nccx = ~ccx
+        s2, s3 = l2[core], l3[ccx]
+        l2_bytes, l3_bytes = c.l2_bytes, c.l3_bytes
+        remote = self.remote
+        hits = fetched = 0
+        # one loop, everything inlined: this is the hot path of a capacity run (§5.4's habit)
         for node in nodes:
             line = node.line
             if line is None:
@@ -206,57 +211,83 @@ class CapacityObserver(CacheLineObserver):
             seen = line.seen
             if seen is None:
                 seen = line.seen = {}
-            holders = line.holders
             t = seen.get(core)
-            if holders & bit and t is not None and s2 - t < c.l2_bytes:
-                self.hits += 1
+            writer = line.writer
+            if t is not None and s2 - t < l2_bytes and (line.holders & bit or not 0 <= writer != cpu):
+                hits += 1               # in this core's L2: read here, or by its SMT sibling, since
             else:
                 fetched += LINE_BYTES
-                self._miss(line, cpu, ccx)
-            line.holders = holders | bit
+                if 0 <= writer != cpu:
+                    # the writer's copy: still in its L2 (a transfer), in its complex's L3 (a transfer
+                    # from another complex, an L3 hit in this one), or gone
+                    wcore = core_of[writer]
+                    t = seen.get(wcore)
+                    if t is not None and l2[wcore] - t < l2_bytes:
+                        remote.append(writer)
+                    else:
+                        wccx = ccx_of[writer]
+                        t = seen.get(~wccx)
+                        if t is not None and l3[wccx] - t < l3_bytes:
+                            if wccx != ccx:
+                                remote.append(writer)
+                            else:
+                                self.l3 += 1
+                        else:
+                            self._elsewhere(seen, ccx)
+                else:
+                    t = seen.get(nccx)
+                    if t is not None and s3 - t < l3_bytes:
+                        self.l3 += 1
+                    else:
+                        self._elsewhere(seen, ccx)
+            line.holders |= bit
             seen[core] = s2
-            seen[~ccx] = s3
+            seen[nccx] = s3
+        self.hits += hits
         if fetched:
-            c.l2[core] = s2 + fetched
-            c.l3[ccx] = s3 + fetched
+            l2[core] = s2 + fetched
+            l3[ccx] = s3 + fetched
 
-    def _miss(self, line: Line, cpu: int, ccx: int) -> None:
-        """Where a line not in this core's L2 comes from: the writer, this complex's L3, another complex, memory."""
+    def _elsewhere(self, seen: dict, ccx: int) -> None:
+        """A line not in this complex: a clean copy in another complex's L3 (a transfer), else memory."""
         c = self.caches
-        writer = line.writer
-        if 0 <= writer != cpu:
-            where = c.fresh(line, writer)
-            if where == 2 or (where == 3 and c.ccx_of[writer] != ccx):
-                self.remote.append(writer)
-                return
-            if where == 3:
-                self.l3 += 1
-                return
-        elif c.fresh(line, cpu) == 3:
-            self.l3 += 1
-            return
-        for key, t in line.seen.items():     # a clean copy in another complex's L3
+        for key, t in seen.items():
             if key < 0 and key != ~ccx and c.l3[~key] - t < c.l3_bytes:
                 self.remote.append(c.first_cpu[~key])
                 return
         self.cold += 1
 
     def write(self, *nodes) -> None:
-        super().write(*nodes)
-        c = self.caches
+        """As the parent's, and the writer's core and complex become the only ones whose caches hold the line."""
         cpu = self.cpu
+        bit = 1 << cpu
+        c = self.caches
         core, ccx = c.core_of[cpu], c.ccx_of[cpu]
+        nccx = ~ccx
         s2, s3 = c.l2[core], c.l3[ccx]
         for node in nodes:
-            if node is not None:
-                line = node.line
-                line.seen = {core: s2, ~ccx: s3}
-                walked = line.walked
-                if walked is None:
-                    line.walked = {core: s2, ~ccx: s3}
+            if node is None:
+                continue
+            line = node.line
+            if line is None:
+                line = node.line = Line()
+            holders = line.holders
+            if holders and holders != bit:
+                writer = line.writer
+                if not holders & bit:
+                    self.remote.append(writer if writer >= 0 else (holders & -holders).bit_length() - 1)
                 else:
-                    walked[core] = s2
-                    walked[~ccx] = s3
+                    others = holders & ~bit
+                    self.upgrades.append(writer if 0 <= writer != cpu else (others & -others).bit_length() - 1)
+            line.writer = cpu
+            line.holders = bit
+            line.seen = {core: s2, nccx: s3}
+            walked = line.walked
+            if walked is None:
+                line.walked = {core: s2, nccx: s3}
+            else:
+                walked[core] = s2
+                walked[nccx] = s3
 
     def _search_end(self, node) -> None:
         """A busy-tree search ended at ``node``: if its key lies among setup areas, note where its path was (§6.5).
