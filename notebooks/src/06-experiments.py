@@ -136,7 +136,7 @@ defaults = ContentionCosts()
 viz.table_figure([{"name": k, "low": r.low, "default": "the machine's" if defaults.value(k) is None else defaults.value(k), "high": r.high, "source": r.source}
                   for k, r in COST_RANGES.items()],
                  {"name": "constant", "low": "low", "default": "default", "high": "high", "source": "source"},
-                 "the 26 cost constants and their ranges (vmaplab/contention/ranges.py)", height=720)
+                 f"the {len(COST_RANGES)} cost constants and their ranges (vmaplab/contention/ranges.py)", height=760)
 
 # %% [markdown]
 # ## The v1 curve with its band
@@ -202,9 +202,10 @@ viz.interval_points_figure(headline, "64 threads: the model's median and 5-95% i
 
 # %% [markdown]
 # With 8 samples the "5-95%" interval is nearly the whole spread of the sample; the docs' 64
-# samples give the table to quote. Where the cover letter's value falls outside (6.9's slow-path
-# share, in the docs' run), the model misses something the constants cannot make up for: the
-# docs discuss which part of 6.9's remaining spinning it does not model.
+# samples give the table to quote. Where the cover letter's value falls outside (in the docs' run:
+# 6.8's wall and slow path a little too high, so the ratio too, and 6.9's slow path a point too
+# low), the model misses something the constants cannot make up for: docs/results.md ("Issue 23")
+# names each miss with its evidence, symbol by symbol.
 #
 # ## The same benchmark on other machines
 # The topology presets (`vmaplab simulate --help` lists them) change which CPUs share a core and an

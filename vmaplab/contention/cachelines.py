@@ -184,7 +184,11 @@ class CapacityObserver(CacheLineObserver):
     __slots__ = ("caches", "l3", "setup", "private")
 
     def __init__(self, cpu: int, caches: Caches, setup=None):
-        super().__init__(cpu)
+        self.cpu = cpu                # the parent's fields, set here: one observer per lock hold
+        self.hits = 0
+        self.cold = 0
+        self.remote = []
+        self.upgrades = []
         self.caches = caches
         self.l3 = 0
         self.setup = setup            # a busy tree's: the live setup areas (SetupAreas, §6.5); None: not a busy tree
@@ -213,8 +217,13 @@ class CapacityObserver(CacheLineObserver):
                 seen = line.seen = {}
             t = seen.get(core)
             writer = line.writer
-            if t is not None and s2 - t < l2_bytes and (line.holders & bit or not 0 <= writer != cpu):
+            holders = line.holders
+            if t is not None and s2 - t < l2_bytes and (holders & bit or not 0 <= writer != cpu):
                 hits += 1               # in this core's L2: read here, or by its SMT sibling, since
+                if holders & bit:
+                    seen[core] = s2
+                    seen[nccx] = s3
+                    continue
             else:
                 fetched += LINE_BYTES
                 if 0 <= writer != cpu:
@@ -240,7 +249,7 @@ class CapacityObserver(CacheLineObserver):
                         self.l3 += 1
                     else:
                         self._elsewhere(seen, ccx)
-            line.holders |= bit
+            line.holders = holders | bit
             seen[core] = s2
             seen[nccx] = s3
         self.hits += hits
@@ -297,18 +306,27 @@ class CapacityObserver(CacheLineObserver):
         this core last searched here: ``node``'s ``walked`` stamps say whether that is still in its
         L2 (2), its complex's L3 (3), neither (0), or never happened (-1). Then they are stamped.
         """
-        if not self.setup.around(node.va_start):
+        addrs = self.setup.addrs                  # SetupAreas.around, inlined: once per busy-tree search
+        if not addrs or not addrs[0] <= node.va_start <= addrs[-1]:
             return
         c = self.caches
+        cpu = self.cpu
+        core, ccx = c.core_of[cpu], c.ccx_of[cpu]
+        s2, s3 = c.l2[core], c.l3[ccx]
         line = node.line
         if line is None:
             line = node.line = Line()
         walked = line.walked
-        self.private.append(-1 if walked is None else c.fresh(line, self.cpu, walked))
-        core, ccx = c.core_of[self.cpu], c.ccx_of[self.cpu]
         if walked is None:
-            line.walked = {core: c.l2[core], ~ccx: c.l3[ccx]}
+            self.private.append(-1)
+            line.walked = {core: s2, ~ccx: s3}
+            return
+        t = walked.get(core)
+        if t is not None and s2 - t < c.l2_bytes:
+            self.private.append(2)
         else:
-            walked[core] = c.l2[core]
-            walked[~ccx] = c.l3[ccx]
+            t = walked.get(~ccx)
+            self.private.append(3 if t is not None and s3 - t < c.l3_bytes else 0)
+        walked[core] = s2
+        walked[~ccx] = s3
 

@@ -57,7 +57,8 @@ class SectionPricer:
             else:
                 self.last_writes[name] = writes / max(ops, 1)        # for a section without a tree that follows
                 hits, cold, remote, upgrades, l3, private = lines
-                extra = ops * per_level * (log2(real + 2) - log2(size + 2)) if real > size else 0.0
+                grow = log2(real + 2) - log2(size + 2) if real > size else 0.0
+                extra = ops * per_level * grow if grow else 0.0
                 xfer = self.xfer_to[cpu]
                 if not c.cache_capacity:
                     # §6.1: the levels a scaled tree lacks lie on the path every search shares: cached
@@ -65,9 +66,8 @@ class SectionPricer:
                             + plain_sum(map(xfer.__getitem__, remote))
                             + (max(map(xfer.__getitem__, upgrades)) if upgrades else 0.0))
                 else:
-                    if private and real > size:
+                    if private and grow:
                         # §6.5: searches among setup areas lack levels of their own key's path
-                        grow = log2(real + 2) - log2(size + 2)
                         extra = (ops - len(private)) * per_level * grow if ops > len(private) else 0.0
                         own = self._own_path_ns(private, c.busy_private_visits_per_level * grow, hits, l3, cold)
                     else:
@@ -114,6 +114,10 @@ class SectionPricer:
         (evicted: memory) or -1 (this core never searched there: priced like the clean lines read).
         """
         c = self.costs
+        if len(private) == 1:                 # the common case: one search per hold
+            w = private[0]
+            return levels * (c.t_hit_ns if w == 2 else c.t_l3_ns if w == 3 else c.t_mem_ns) if w >= 0 \
+                else self._missing_levels_ns(levels, hits, l3, cold)
         cost = {2: c.t_hit_ns, 3: c.t_l3_ns, 0: c.t_mem_ns}
         return plain_sum(levels * cost[w] if w >= 0 else self._missing_levels_ns(levels, hits, l3, cold)
                          for w in private)
