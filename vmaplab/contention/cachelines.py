@@ -86,24 +86,29 @@ class CacheLineObserver:
 
     def write(self, *nodes) -> None:
         """This CPU wrote ``nodes`` (None entries are skipped): other copies are invalidated."""
-        cpu = self.cpu
-        bit = 1 << cpu
         for node in nodes:
-            if node is None:
-                continue
-            line = node.line
-            if line is None:
-                line = node.line = Line()
-            holders = line.holders
-            if holders and holders != bit:
-                writer = line.writer
-                if not holders & bit:
-                    self.remote.append(writer if writer >= 0 else (holders & -holders).bit_length() - 1)
-                else:
-                    others = holders & ~bit
-                    self.upgrades.append(writer if 0 <= writer != cpu else (others & -others).bit_length() - 1)
-            line.writer = cpu
-            line.holders = bit
+            if node is not None:
+                _own(self, node)
+
+
+def _own(obs, node) -> Line:
+    """``obs.cpu`` writes ``node``: a read for ownership or an upgrade, noted in ``obs``; it becomes the only holder."""
+    cpu = obs.cpu
+    bit = 1 << cpu
+    line = node.line
+    if line is None:
+        line = node.line = Line()
+    holders = line.holders
+    if holders and holders != bit:
+        writer = line.writer
+        if not holders & bit:
+            obs.remote.append(writer if writer >= 0 else (holders & -holders).bit_length() - 1)
+        else:
+            others = holders & ~bit
+            obs.upgrades.append(writer if 0 <= writer != cpu else (others & -others).bit_length() - 1)
+    line.writer = cpu
+    line.holders = bit
+    return line
 
 
 LINE_BYTES = 64
@@ -268,28 +273,14 @@ class CapacityObserver(CacheLineObserver):
 
     def write(self, *nodes) -> None:
         """As the parent's, and the writer's core and complex become the only ones whose caches hold the line."""
-        cpu = self.cpu
-        bit = 1 << cpu
         c = self.caches
-        core, ccx = c.core_of[cpu], c.ccx_of[cpu]
+        core, ccx = c.core_of[self.cpu], c.ccx_of[self.cpu]
         nccx = ~ccx
         s2, s3 = c.l2[core], c.l3[ccx]
         for node in nodes:
             if node is None:
                 continue
-            line = node.line
-            if line is None:
-                line = node.line = Line()
-            holders = line.holders
-            if holders and holders != bit:
-                writer = line.writer
-                if not holders & bit:
-                    self.remote.append(writer if writer >= 0 else (holders & -holders).bit_length() - 1)
-                else:
-                    others = holders & ~bit
-                    self.upgrades.append(writer if 0 <= writer != cpu else (others & -others).bit_length() - 1)
-            line.writer = cpu
-            line.holders = bit
+            line = _own(self, node)
             line.seen = {core: s2, nccx: s3}
             walked = line.walked
             if walked is None:
