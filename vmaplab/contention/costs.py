@@ -11,10 +11,12 @@ read is a hit (``t_hit``) if this CPU has a copy, a transfer from the writer
 cache has it. A write to a line only other caches hold costs one transfer; a
 write to a line this CPU read in the section only invalidates the other copies:
 the store waits in the store buffer, so a section's invalidations overlap and
-it pays for the slowest one (§6.1 charges writes nothing). Nothing
-is evicted: test_vmalloc's searches all run down the same few paths (the right
-end of the busy trees, the lowest holes of the free tree), which stay cached;
-what misses is what other CPUs wrote. The fallback (``cache_model="depth"``,
+it pays for the slowest one (§6.1 charges writes nothing). With
+``cache_capacity`` (§6.4, the default) caches are finite: a line survives in a
+core's L2 and its complex's L3 until that many bytes went through them since
+(cleared pages, fetched lines), then it is an L3 hit (``t_l3_ns``) or a miss to
+memory (``t_mem_ns``); without it nothing is evicted and what misses is only
+what other CPUs wrote. The fallback (``cache_model="depth"``,
 §6.1's cheaper rule) charges the top ``k_hot`` levels of each search as hits,
 deeper ones as misses, plus the lines the previous holder wrote.
 
@@ -22,8 +24,10 @@ A scaled-down run shrinks the setup populations (full_fit's J pairs and holes,
 long_busy's 15000 areas) by ``s``; a tree holding them is priced at its real
 size (simulated size plus what the scaled setup left out): each search reads
 ``*_visits_per_level`` more nodes per doubling (measured on vmaplab's trees),
-hits in the line model (they lie on the path every search shares), misses
-below ``k_hot`` in the depth model. While an SMT sibling is busy, local work
+hits in the line model without capacity (they lie on the path every search
+shares), like the clean lines read with it, and, for a search among the setup
+areas, by where this core left its own path (§6.5); misses below ``k_hot`` in
+the depth model. While an SMT sibling is busy, local work
 runs ``f_smt`` times slower (half that much more while the sibling spins, §6.1).
 Every lazy free's add to ``vmap_lazy_nr`` fetches that line from its last
 writer (``atomic_rmw_ns`` plus the transfer). A purge's TLB flush costs its sender
@@ -55,9 +59,8 @@ class ContentionCosts:
     c_lock_ns: float = 15.0        # [E] §2.3: uncontended lock+unlock, line local
     c_set_ns: float = 10.0         # [E] §6.3: set_locked after a contended handover
     f_smt: float = 1.6             # [E] §4.2: local work with the SMT sibling busy (sweep 1.3-2.0)
-    # the same for clear_page; None: f_smt, as §5.2 says of all local work. clear_page's 110 ns was
-    # derived (§4.2) from the after profile, whose siblings were busy, so 1.0 is the reading that
-    # does not count the SMT slowdown twice (a sensitivity variant, not the default)
+    # the same for clear_page; None: f_smt, as §5.2 says of all local work (clear_page_ns is measured
+    # on a core alone, §6.3, so the sibling's slowdown applies once; 1.0 is a sensitivity variant)
     f_smt_clear: float | None = None
     atomic_rmw_ns: float = 5.0     # [E] one locked RMW once its line is here: vmap_lazy_nr on every lazy free,
     #                                §4.2's "t_x per free" (the transfer from the last writer comes from the topology)

@@ -6,7 +6,9 @@ cache-line model (``ContentionCosts.cache_model="lines"``, contention-model.md �
 and the section's invalidations the slowest one once; with the depth model, ``ContentionCosts.tree_ns``
 plus the lines the previous holder wrote. A section without a tree (a pool list, a vm_struct link)
 costs ``pool_op_ns`` plus those lines. A tree of a scaled run is priced at its real size: the levels
-it lacks lie on the path every search shares, so they are hits.
+it lacks lie on the path every search shares, so they are hits (§6.1); with finite caches (§6.4)
+they cost what the clean lines the search read cost, and a busy-tree search among the setup areas
+pays them by where this core left its own path (§6.5: L2, L3 or memory).
 
 Invariants: the price depends only on the section's record, the CPU, the previous holder and what
 this pricer saw before (the previous holder's writes per lock), so a run stays deterministic.

@@ -21,9 +21,10 @@ Simplifications:
     sections are then replayed; with FIFO locks processed in request order the
     order of tree updates is the order of lock grants, except between locks;
   * tree nodes are priced by their cache lines (``ContentionCosts.cache_model``):
-    each node keeps its last writer and the CPUs holding a copy; nothing is
-    evicted, so a line this CPU read and nobody wrote since is a hit however
-    long ago it was read;
+    each node keeps its last writer and the CPUs holding a copy; with
+    ``cache_capacity`` (contention-model.md §6.4) a copy lasts until a cache-full
+    of bytes (cleared pages, fetched lines) went through its core's L2 or its
+    complex's L3; a call's page bytes are counted when the call is recorded;
   * the purge runs inside the call that crossed the threshold, on that CPU (the
     kernel's drain work runs on the queueing CPU's workqueue and steals its
     time), so ``vmap_lazy_nr`` never runs ahead of the purges and no drain is
