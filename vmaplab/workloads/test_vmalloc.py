@@ -167,7 +167,7 @@ class TestVmallocRun:
     >>> from vmaplab import Vmalloc
     >>> run = TestVmallocRun(Vmalloc(nr_cpus=2), TestVmallocParams(run_test_mask=1, test_loop_count=10))
     >>> run.run()[0]
-    'Summary: fix_size_alloc_test passed: 1 failed: 0 repeat: 1 loops: 10 avg: 4 usec'
+    'Summary: fix_size_alloc_test passed: 1 failed: 0 repeat: 1 loops: 10 avg: 3 usec'
     """
     __test__ = False
 
