@@ -150,29 +150,13 @@ class Caches:
         self.l3 = [0] * (max(self.ccx_of) + 1)       # per complex
         self.l2_bytes = topology.l2_kib * 1024
         self.l3_bytes = topology.l3_kib * 1024
-        self.first_cpu = [self.ccx_of.index(x) if x in self.ccx_of else 0 for x in range(len(self.l3))]    # a transfer's source in a complex
+        # a transfer's source CPU in a complex (only its distance matters)
+        self.first_cpu = [self.ccx_of.index(x) if x in self.ccx_of else 0 for x in range(len(self.l3))]
 
     def stream(self, cpu: int, nbytes: int) -> None:
         """``cpu`` moved ``nbytes`` through its caches (cleared pages, struct pages, PTEs, fetched lines)."""
         self.l2[self.core_of[cpu]] += nbytes
         self.l3[self.ccx_of[cpu]] += nbytes
-
-    def fresh(self, line: Line, cpu: int, seen: dict | None = None) -> int:
-        """Where ``cpu``'s core would find ``line`` by capacity alone: 2 (its L2), 3 (its complex's L3), 0 (neither).
-
-        ``seen`` replaces the line's stamps (its ``walked`` ones, §6.5).
-        """
-        seen = line.seen if seen is None else seen
-        if not seen:
-            return 0
-        core, ccx = self.core_of[cpu], self.ccx_of[cpu]
-        t = seen.get(core)
-        if t is not None and self.l2[core] - t < self.l2_bytes:
-            return 2
-        t = seen.get(~ccx)
-        if t is not None and self.l3[ccx] - t < self.l3_bytes:
-            return 3
-        return 0
 
 
 class CapacityObserver(CacheLineObserver):
