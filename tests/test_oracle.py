@@ -329,3 +329,35 @@ def test_the_real_test_vmalloc_agrees_pass_for_fail(capsys):
     assert doc["kernel"].startswith("6.12.")
     assert len(doc["tests"]) == 22 and {t["test"] for t in doc["tests"]} >= {"vm_map_ram_test", "pcpu_alloc_test"}
     assert doc["agree"] and rc == 0, [t for t in doc["tests"] if not t["agree"]]
+
+
+def _function_body(source: str, name: str) -> str:
+    """The text of C function ``name`` in ``source``, from its definition line to the next closing brace at column 0."""
+    m = re.search(rf"^(?:[\w*]+[ \t]+)*\**{name}\([^;{{]*\)\s*\{{", source, re.M)
+    assert m, f"{name} not defined here"
+    end = source.index("\n}", m.end())
+    return source[m.end():end]
+
+
+@pytest.mark.oracle
+def test_claims_about_who_takes_which_lock_hold_in_the_kernel_source():
+    """What profile.CALLER_LOCKED and contention-model.md §7.5 say, read in Debian's 6.12 source.
+
+    alloc_vmap_area and free_vmap_area_noflush take the node's lock themselves and then call
+    insert_vmap_area, so perf puts the waiting under them; find_unlink_vmap_area takes its own;
+    the page allocator takes zone->lock with spin_lock_irqsave (not under _raw_spin_lock).
+    """
+    from vmaplab.contention.profile import CALLER_LOCKED
+    from vmaplab.oracle.debian import source_files
+    kernel, _probe = _kernel_or_skip()
+    files = source_files(kernel, ["mm/vmalloc.c", "mm/page_alloc.c"])
+    vmalloc = files["mm/vmalloc.c"].read_text()
+    page_alloc = files["mm/page_alloc.c"].read_text()
+    locked_insert = r"spin_lock\(&vn->{tree}\.lock\);\s*insert_vmap_area\(va, &vn->{tree}\.root"
+    assert re.search(locked_insert.format(tree="busy"), _function_body(vmalloc, "alloc_vmap_area"))
+    assert re.search(locked_insert.format(tree="lazy"), _function_body(vmalloc, "free_vmap_area_noflush"))
+    assert "spin_lock(&vn->busy.lock)" in _function_body(vmalloc, "find_unlink_vmap_area")
+    assert "spin_lock" not in _function_body(vmalloc, "insert_vmap_area")
+    assert {"insert_vmap_area", "free_vmap_area_noflush"} <= CALLER_LOCKED
+    for fn in ("free_pcppages_bulk", "rmqueue_bulk"):
+        assert "spin_lock_irqsave(&zone->lock" in _function_body(page_alloc, fn)

@@ -33,10 +33,12 @@ CS_TAIL = {"alloc_vmap_area": ALLOC, "insert_vmap_area": ALLOC + ("insert_vmap_a
            "find_vmap_area": ("find_vmap_area",), "free_vmap_area": ALLOC + ("free_vmap_area",)}
 
 
-# Sections whose lock the caller takes before it calls the section's function (read in mm/vmalloc.c of
-# 6.8 and 6.9): alloc_vmap_area takes the busy lock, then calls insert_vmap_area; free_vmap_area_noflush
-# takes the purge (6.8) or lazy (6.9) lock, then calls merge_or_add_vmap_area / insert_vmap_area. perf
-# puts the waiting under the frame that called spin_lock, so it is not under the callee (§2.4).
+# Sections whose lock the caller takes before it calls the section's function: alloc_vmap_area takes
+# the busy lock, then calls insert_vmap_area; free_vmap_area_noflush takes the lazy lock, then calls
+# insert_vmap_area (read in Debian's 6.12 source, the vmap-nodes design of 6.9; tests/test_oracle.py's
+# claim test pins it). For 6.8, whose free_vmap_area_noflush takes purge_vmap_area_lock around
+# merge_or_add_vmap_area, the same shape is assumed, not read. perf puts the waiting under the frame
+# that called spin_lock, so it is not under the callee (contention-model.md §2.4).
 CALLER_LOCKED = frozenset(("insert_vmap_area", "free_vmap_area_noflush"))
 
 
