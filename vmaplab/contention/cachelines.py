@@ -56,7 +56,7 @@ def line_of(node) -> Line:
 class CacheLineObserver:
     """The accesses of one lock hold by ``cpu``: hits, cold misses, transfers (by source CPU), upgrades."""
 
-    __slots__ = ("cpu", "hits", "cold", "remote", "upgrades")
+    __slots__ = ("cpu", "hits", "cold", "remote", "upgrades", "l3", "private")
 
     def __init__(self, cpu: int):
         self.cpu = cpu
@@ -64,6 +64,8 @@ class CacheLineObserver:
         self.cold = 0
         self.remote: list[int] = []       # the CPU each fetched line came from
         self.upgrades: list[int] = []     # CPUs whose copies a write to a line held here invalidated
+        self.l3 = 0                       # L3 hits: only with finite caches (CapacityObserver, §6.4)
+        self.private: list[int] = []      # where each search's own path was: only with finite caches (§6.5)
 
     def read(self, nodes) -> None:
         """This CPU read ``nodes``: a hit if it holds a copy, else a transfer from the writer, else cold."""
@@ -153,6 +155,17 @@ class Caches:
         # a transfer's source CPU in a complex (only its distance matters)
         self.first_cpu = [self.ccx_of.index(x) if x in self.ccx_of else 0 for x in range(len(self.l3))]
 
+    def level(self, stamps: dict, core: int, ccx: int) -> int:
+        """Which cache of ``core`` still holds a line with these stamps: 2 (its L2), 3 (its complex's L3), 0 (neither).
+
+        The rule :meth:`CapacityObserver.read` applies inline, line by line, on its hot path.
+        """
+        t = stamps.get(core)
+        if t is not None and self.l2[core] - t < self.l2_bytes:
+            return 2
+        t = stamps.get(~ccx)
+        return 3 if t is not None and self.l3[ccx] - t < self.l3_bytes else 0
+
     def stream(self, cpu: int, nbytes: int) -> None:
         """``cpu`` moved ``nbytes`` through its caches (cleared pages, struct pages, PTEs, fetched lines)."""
         self.l2[self.core_of[cpu]] += nbytes
@@ -170,18 +183,12 @@ class CapacityObserver(CacheLineObserver):
     leave the writer's core and complex the only ones holding the line.
     """
 
-    __slots__ = ("caches", "l3", "setup", "private")
+    __slots__ = ("caches", "setup")
 
     def __init__(self, cpu: int, caches: Caches, setup=None):
-        self.cpu = cpu                # the parent's fields, set here: one observer per lock hold
-        self.hits = 0
-        self.cold = 0
-        self.remote = []
-        self.upgrades = []
+        super().__init__(cpu)
         self.caches = caches
-        self.l3 = 0
         self.setup = setup            # a busy tree's: the live setup areas (SetupAreas, §6.5); None: not a busy tree
-        self.private: list[int] = []  # per search among setup areas: where its key's path was (2, 3, 0; -1: never)
 
     def read(self, nodes) -> None:
         if self.setup is not None and nodes:
@@ -281,8 +288,7 @@ class CapacityObserver(CacheLineObserver):
         this core last searched here: ``node``'s ``walked`` stamps say whether that is still in its
         L2 (2), its complex's L3 (3), neither (0), or never happened (-1). Then they are stamped.
         """
-        addrs = self.setup.addrs                  # SetupAreas.around, inlined: once per busy-tree search
-        if not addrs or not addrs[0] <= node.va_start <= addrs[-1]:
+        if not self.setup.around(node.va_start):
             return
         c = self.caches
         cpu = self.cpu
@@ -296,12 +302,7 @@ class CapacityObserver(CacheLineObserver):
             self.private.append(-1)
             line.walked = {core: s2, ~ccx: s3}
             return
-        t = walked.get(core)
-        if t is not None and s2 - t < c.l2_bytes:
-            self.private.append(2)
-        else:
-            t = walked.get(~ccx)
-            self.private.append(3 if t is not None and s3 - t < c.l3_bytes else 0)
+        self.private.append(c.level(walked, core, ccx))
         walked[core] = s2
         walked[~ccx] = s3
 

@@ -33,6 +33,8 @@ class SectionPricer:
         self.costs = costs
         self.topology = topology
         self.xfer_to = topology.xfer_rows()     # xfer_to[cpu][src]: a line's transfer time
+        # a line's cost by the cache that held it (cachelines.Caches.level: 2 L2, 3 L3, 0 memory)
+        self._level_ns = {2: costs.t_hit_ns, 3: costs.t_l3_ns, 0: costs.t_mem_ns}
         self.scale = scale
         self.vm = vm
         self.run = run                          # the TestVmallocRun: how much setup a scaled run left out
@@ -115,12 +117,10 @@ class SectionPricer:
         ``private`` holds, per search, 2 (this core's L2 still has it), 3 (its complex's L3), 0
         (evicted: memory) or -1 (this core never searched there: priced like the clean lines read).
         """
-        c = self.costs
+        cost = self._level_ns
         if len(private) == 1:                 # the common case: one search per hold
             w = private[0]
-            return levels * (c.t_hit_ns if w == 2 else c.t_l3_ns if w == 3 else c.t_mem_ns) if w >= 0 \
-                else self._missing_levels_ns(levels, hits, l3, cold)
-        cost = {2: c.t_hit_ns, 3: c.t_l3_ns, 0: c.t_mem_ns}
+            return levels * cost[w] if w >= 0 else self._missing_levels_ns(levels, hits, l3, cold)
         return plain_sum(levels * cost[w] if w >= 0 else self._missing_levels_ns(levels, hits, l3, cold)
                          for w in private)
 

@@ -21,7 +21,6 @@ from .cachelines import CacheLineObserver, CapacityObserver
 
 # NamedTuple construction without the generated __new__'s Python frame (one record per lock hold)
 _tuple_new = tuple.__new__
-_NONE: list[int] = []           # LineTally.private without the capacity model (never appended to)
 
 
 class LineTally(NamedTuple):
@@ -72,7 +71,7 @@ class SectionRecorder:
         self._ignored = frozenset((Vmalloc, Pool, AllocVmapArea))      # the common events it has no use for
         self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
         self.caches = caches                  # cachelines.Caches: finite caches (§6.4), or None
-        self.setup_areas: set | None = None   # the workload's live setup areas (§6.5), set by the simulator
+        self.setup_areas = None               # the workload's live setup areas (SetupAreas, §6.5), set by the simulator
         self.busy_locks = frozenset(vn.busy_lock for vn in vm.nodes)
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run
@@ -104,8 +103,7 @@ class SectionRecorder:
             obs = tree.observer
             lines = None
             if obs is not None:
-                lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades,
-                                               getattr(obs, "l3", 0), getattr(obs, "private", _NONE)))
+                lines = _tuple_new(LineTally, (obs.hits, obs.cold, obs.remote, obs.upgrades, obs.l3, obs.private))
                 tree.observer = None
             self.items.append(_tuple_new(CriticalSection, (lock, section, tree.ops - o0, tree.visits - v0,
                                                            tree.writes - w0, tree.count, lines)))

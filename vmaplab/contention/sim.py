@@ -257,7 +257,7 @@ class ContentionSim:
     def _on_call(self, w, kind: str, pages: int, zero: bool) -> None:
         self._calls.append((kind, pages, zero, len(self.rec.items)))
         if self.caches is not None and pages:
-            self.caches.stream(w.cpu, page_work_bytes(kind, pages, zero or self.costs.calls.init_on_alloc))
+            self.caches.stream(w.cpu, page_work_bytes(kind, pages, self.costs.calls.clears(zero)))
         if self.warm is not None:
             self.warm.on_call(w, kind, pages)
 
@@ -307,7 +307,7 @@ class ContentionSim:
         tail: list[Run] = []
         if kind == "vmalloc" and pages:
             tail.append(run("pages.alloc", pages * c.page_alloc_ns))
-            if zero or c.init_on_alloc:
+            if c.clears(zero):
                 tail.append(run("pages.clear", pages * c.clear_page_ns))
             tail.append(run("pages.map", pages * c.page_map_ns))
         elif kind == "vfree" and pages:

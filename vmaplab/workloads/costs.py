@@ -34,8 +34,12 @@ class CostModel:
     rcu_queue_ns: float = 20.0        # [E] kvfree_rcu: put a pointer in a per-CPU batch
     cpu_ghz: float = 3.68             # [S] T6: 51.37 G cycles / 13.98 s on the author's machine
 
+    def clears(self, zero: bool) -> bool:
+        """Whether a vmalloc's pages are zeroed: __GFP_ZERO asked for, or init_on_alloc."""
+        return zero or self.init_on_alloc
+
     def vmalloc_ns(self, pages: int, zero: bool, visits: int) -> float:
-        per_page = self.page_alloc_ns + self.page_map_ns + (self.clear_page_ns if zero or self.init_on_alloc else 0)
+        per_page = self.page_alloc_ns + self.page_map_ns + (self.clear_page_ns if self.clears(zero) else 0)
         return self.vmalloc_fixed_ns + pages * per_page + visits * self.tree_visit_ns
 
     def vfree_ns(self, pages: int, visits: int) -> float:
