@@ -419,13 +419,14 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
     §7.4); a symbol a run's profile lacks (under its 0.5% cut) counts 0. Rows without a profile
     (an older sweep's) are skipped.
     """
+    from .compare import is_letter_workload
     from .published import published
     pub = published()
     out = []
     for version in ("6.8", "6.9"):
-        runs = [r for r in rows if r.get("version") == version and "profile" in r
-                and r.get("nr_threads") == 64 and r.get("run_test_mask", 7) == 7
-                and r.get("machine", "threadripper-3970x") == "threadripper-3970x" and r.get("nr_cpus") in (None, 64)]
+        runs = [r for r in rows if r.get("version") == version and "profile" in r and r.get("nr_cpus") in (None, 64)
+                and is_letter_workload({"run_test_mask": r.get("run_test_mask", 7)}, r.get("nr_threads"),
+                                       r.get("machine", "threadripper-3970x"))]
         if not runs:
             continue
         table = {row["symbol"]: row for row in pub[version]["profile"]}
