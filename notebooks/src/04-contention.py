@@ -190,7 +190,7 @@ print(f"ratio {pub['ratio']:.2f}x")
 # `long_busy_list_alloc_test` iteration clears 101 pages, 404 KiB, through its core's 512 KiB L2,
 # and its complex's 8 CPUs push about 3 MiB an iteration through their 16 MiB L3. So when a CPU
 # inserts an area it last used a purge interval ago (about nine iterations: a purge comes every
-# 57,344 lazily freed pages, 64 CPUs free 103 an iteration), the part of the tree
+# 57,344 lazily freed pages, and each of the 64 CPUs frees 103 an iteration), the part of the tree
 # on that area's own path has left its caches: those nodes come from memory, one after the other
 # (contention-model.md §6.4, §6.5). The lookup in `vfree` comes a few hundred KiB later and finds
 # them still in the L2. The columns: the mean hold; per hold, the tree nodes the scaled run read and
