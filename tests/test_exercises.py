@@ -152,3 +152,24 @@ def test_sweep_runs_is_the_union_of_the_products_times_the_samples():
             points |= {frozenset(zip(table, values)) for values in product(*table.values())}
         n = re.search(r"n = (\d+)", ex.question)
         assert ex.answer == str(len(points) * (int(n.group(1)) if n else 1)), seed
+
+
+def test_routing_busy_by_address_lazy_and_pool_by_owner():
+    """Hand rule (notebook 02, "the three routing rules"): the busy node is the zone of the address
+    counted round the nodes; with a whole-window request the lazy tree and the pool are the
+    allocating CPU's node, whichever CPU frees; without (a limited window) the lazy tree is the
+    address's node and nothing is pooled."""
+    kinds = set()
+    for seed in range(30):
+        ex = make("routing", seed)
+        m = re.search(r"\((\d+) vmap nodes.* belongs to node (\d+)\)\. CPU (\d+) calls (\w+)\(.*VMALLOC_START \+ "
+                      r"(\d+) pages\. CPU (\d+) frees", ex.question)
+        nodes, first, alloc_cpu, call, pages, free_cpu = m.groups()
+        nodes, first, alloc_cpu, pages, free_cpu = map(int, (nodes, first, alloc_cpu, pages, free_cpu))
+        busy = (first + pages // 16) % nodes
+        owner = alloc_cpu % nodes if call == "vmalloc" else None
+        want = f"{busy},{busy if owner is None else owner},{'none' if owner is None else owner}"
+        assert ex.answer == want, (seed, ex.question)
+        assert ex.check(want.replace(",", ", ")).correct and not ex.check(f"{busy},{free_cpu % nodes},x").correct
+        kinds.add((call, busy == owner))
+    assert {("vmalloc", False), ("get_vm_area", False)} <= kinds    # both rules, and busy != owner, are met

@@ -67,6 +67,10 @@ def test_segment_app_shows_the_cap_and_any_address():
     assert flat[127] == 127 and flat[128] == 0                                 # the wrap is in the grid
     app.addr.value = "0xffffc90000010000"                         # page 16 = cell 4 with 4-page zones
     assert "node 4" in app.node.value and "outlined" in app.node.value
+    assert "4-page zones are a vmaplab what-if" in app.node.value                # the kernel's zone is 16 pages
+    app.zone.value = 16
+    assert "what-if" not in app.node.value
+    app.zone.value = 4
     (box,) = app.fig.layout.shapes
     assert (box.x0 + 0.5, box.y0 + 0.5) == (4, 0)
     app.addr.value = "0xffffd90000000000"

@@ -7,7 +7,8 @@ typed in; the explanation quotes what the model did (which tree or pool the area
 the purge decayed, who held the lock).
 
 Kinds (``KINDS``): ``next-address`` (which address does this vmalloc return; notebooks 0 and 1),
-``zone-node`` (which node's busy tree records an address; notebook 2), ``pool-node`` (which node's
+``zone-node`` (which node's busy tree records an address; notebook 2), ``routing`` (which nodes'
+busy tree, lazy tree and pool get an area; notebook 2), ``pool-node`` (which node's
 pool receives a freed area at the purge; notebook 3), ``decay`` (how many areas a pool keeps after
 the next purge; notebook 3), ``spinning-lock`` (which lock a CPU spins on at a time of a simulated
 run; notebook 4), ``vread-zeros`` (how many bytes of a vread across areas and holes are not zero;
@@ -150,8 +151,9 @@ def pool_node(seed: int) -> Exercise:
                 f"{pages} page{'s' * (pages > 1)} at {addr:#x} (its zone belongs to node {zone_node}); CPU {b} "
                 f"frees it; then a purge runs. Into which node's pool does the area go?")
     return Exercise("pool-node", seed, question, f"node {node}",
-                    f"The area came from CPU {a}'s node when it was allocated, and 6.9 records that node's id "
-                    f"in the area; at the purge it goes back to the pool of that node ({node}), whichever CPU "
+                    f"CPU {a} allocated it, so 6.9 recorded CPU {a}'s node ({a} % {vm.nr_vmap_nodes} = {node}) in "
+                    f"the area as its owner; the lazy free parks it in that node's lazy tree and the purge puts "
+                    f"it into that node's pool, whichever CPU "
                     f"freed it and whichever node owns its address zone ({zone_node}: that one only holds it "
                     f"in its busy tree).", _numbers(node) | {f"node{node}"})
 
@@ -176,7 +178,7 @@ def decay(seed: int) -> Exercise:
     rule = (f"a purge decays every pool by a quarter, rounded down: {before} >> 2 = {before >> 2} areas go "
             f"back to the free tree, {after} stay" if before >= 4 else
             f"a quarter of {before} rounds down to 0, and 6.9's countdown then wraps around and never stops "
-            f"early: a pool of 1-3 areas is emptied completely (a later kernel leaves such pools alone)")
+            f"early: a pool of 1-3 areas is emptied completely (6.9 to 6.12; 7.3's decay leaves such pools alone)")
     question = (f"On a 6.9 machine, node 0's pool of {pages + 1}-page areas ({pages} page{'s' * (pages > 1)} "
                 f"and the guard) holds {before} recycled areas and nothing is waiting in the lazy trees. A "
                 f"purge runs. How many areas does that pool keep?")
@@ -228,17 +230,72 @@ def zone_node(seed: int) -> Exercise:
     addr = vm.VMALLOC_START + offset
     node = vm.addr_to_node_id(addr)
     first = vm.addr_to_node_id(vm.VMALLOC_START)
+    whatif = ("" if zone_pages == 16 else
+              " (a vmaplab what-if: the kernel's zone is always 16 pages; only the arithmetic changes)")
     question = (f"A 6.9 machine with {nr_cpus} possible CPUs ({vm.nr_vmap_nodes} vmap nodes) and zones of "
-                f"{zone_pages} pages ({zone_pages * 4} KiB). The zone at VMALLOC_START ({vm.VMALLOC_START:#x}) "
+                f"{zone_pages} pages ({zone_pages * 4} KiB){whatif}. The zone at VMALLOC_START ({vm.VMALLOC_START:#x}) "
                 f"belongs to node {first}. An area starts at {addr:#x}, VMALLOC_START + {offset // PAGE_SIZE} "
                 f"pages. Which node's busy tree records it?")
-    cap = " (possible CPUs, capped at 128)" if nr_cpus > 128 else ""
+    cap = " (possible CPUs, capped at 128 on a 64-bit kernel)" if nr_cpus > 128 else ""
     return Exercise("zone-node", seed, question, f"node {node}",
                     f"addr_to_node_id divides the address by the zone size and takes the rest modulo the "
                     f"node count{cap}. Counted from VMALLOC_START: {offset // PAGE_SIZE} pages // {zone_pages} "
                     f"= {offset // PAGE_SIZE // zone_pages} zones further, and ({first} + "
                     f"{offset // PAGE_SIZE // zone_pages}) % {vm.nr_vmap_nodes} = {node}. Zones go round the "
                     f"nodes in turn, whatever CPU allocated the area.", _numbers(node) | {f"node{node}"})
+
+
+# -- routing ---------------------------------------------------------------------------------------
+def routing(seed: int) -> Exercise:
+    """An area allocated on CPU a and freed on CPU b: which nodes' busy tree, lazy tree and pool get it?"""
+    r = random.Random(f"routing/{seed}")
+    nr_cpus = r.choice((4, 6, 8))
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed)
+    a, b = r.sample(range(nr_cpus), 2)
+    for _ in range(r.randint(0, 12)):            # others' areas first, so the address lands in some zone
+        vm.vmalloc(r.randint(1, 16) * PAGE_SIZE, cpu=r.randrange(nr_cpus))
+    pages = r.randint(1, 8)
+    whole = r.random() < 0.75                    # else a request limited to part of the window: no owner
+    if whole:
+        addr = vm.vmalloc(pages * PAGE_SIZE, cpu=a)
+        call = f"vmalloc({pages} page{'s' * (pages > 1)})"
+    else:
+        lo = vm.VMALLOC_START + (1 << 30)
+        area = vm.get_vm_area(pages * PAGE_SIZE, cpu=a, start=lo, end=lo + (1 << 30))
+        addr = area.addr
+        call = (f"get_vm_area({pages} page{'s' * (pages > 1)}) limited to [VMALLOC_START + 1 GiB, "
+                f"VMALLOC_START + 2 GiB)")
+    busy = [vn.id for vn in vm.nodes if vn.busy.find(addr) is not None]
+    if whole:
+        vm.vfree(addr, cpu=b)
+    else:
+        vm.free_vm_area(area, cpu=b)
+    lazy = [vn.id for vn in vm.nodes if any(va.va_start == addr for va in vn.lazy)]
+    vm.purge(cpu=b)
+    pooled = [vn.id for vn in vm.nodes if any(va.va_start == addr for pool in vn.pool for va in pool.va_list)]
+    if len(busy) != 1 or len(lazy) != 1 or len(pooled) > 1:
+        raise ExerciseError(f"seed {seed}: the area was not in exactly one busy and one lazy tree")
+    pool = str(pooled[0]) if pooled else "none"
+    answer = f"{busy[0]},{lazy[0]},{pool}"
+    zone = (addr - vm.VMALLOC_START) // vm.vmap_zone_size
+    first = vm.addr_to_node_id(vm.VMALLOC_START)
+    owner = (f"the request spanned the whole vmalloc window, so node_alloc recorded CPU {a}'s node "
+             f"({a} % {vm.nr_vmap_nodes} = {a % vm.nr_vmap_nodes}) as its owner: the lazy tree of the owner "
+             f"node takes it whichever CPU frees it, and at the purge it goes into that node's pool"
+             if whole else
+             "the request was limited to part of the window, so node_alloc recorded no owner: the lazy "
+             "free falls back to the node of the address, and the purge returns the area to the free tree "
+             "(only areas with an owner are pooled)")
+    question = (f"A 6.9 machine with {nr_cpus} CPUs ({vm.nr_vmap_nodes} vmap nodes, zones of 16 pages; the zone at "
+                f"VMALLOC_START belongs to node {first}). CPU {a} calls {call} and gets {addr:#x}, "
+                f"VMALLOC_START + {(addr - vm.VMALLOC_START) // PAGE_SIZE} pages. CPU {b} frees it, then a purge "
+                f"runs. Which node's busy tree held it, which node's lazy tree took it, and which node's pool "
+                f"holds it after the purge? Answer as three numbers, e.g. 3,1,1 (write none for no pool).")
+    return Exercise("routing", seed, question, answer,
+                    f"The busy tree is chosen by the address: zone {zone} from VMALLOC_START, ({first} + {zone}) "
+                    f"% {vm.nr_vmap_nodes} = node {busy[0]}. The lazy tree and the pool are chosen by the owner: "
+                    f"{owner}. (Which CPU freed it does not matter; only the next allocation's own CPU decides "
+                    f"which pool it looks in.)", frozenset({_normalise(answer), _normalise(answer.replace(",", " "))}))
 
 
 # -- vread-zeros ---------------------------------------------------------------------------------------
@@ -312,7 +369,7 @@ def sweep_runs(seed: int) -> Exercise:
 
 
 KINDS: dict[str, Callable[[int], Exercise]] = {"next-address": next_address, "zone-node": zone_node,
-                                               "pool-node": pool_node, "decay": decay,
+                                               "pool-node": pool_node, "decay": decay, "routing": routing,
                                                "spinning-lock": spinning_lock, "vread-zeros": vread_zeros,
                                                "sweep-runs": sweep_runs}
 

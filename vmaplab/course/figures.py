@@ -215,6 +215,39 @@ def node_balance_figure(rows: list[dict]) -> go.Figure:
     return fig
 
 
+def routing_figure(d: dict) -> go.Figure:
+    """The three routing rules side by side (``lessons.routing_demo``): the busy tree by address,
+    the lazy tree and the pools by owner, each panel's bars per vmap node, with the lock holds the
+    vfrees took; the title says what the pool lookups by the current CPU found."""
+    rows, look = d["rows"], d["lookups"]
+    a, f = d["alloc_cpu"], d["free_cpu"]
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=(
+        "busy tree: by address", f"lazy tree: by owner (CPU {a}'s node)", f"pools: by owner (CPU {a}'s node)"))
+    nodes = [r["node"] for r in rows]
+    panels = (("busy", "busy_locks", "busy areas", f"vfree's busy-lock holds (CPU {f})"),
+              ("lazy", "lazy_locks", "lazy areas", f"vfree's lazy-lock holds (CPU {f})"),
+              ("pooled", None, "pooled areas after the purge", None))
+    for col, (key, locks, name, lock_name) in enumerate(panels, 1):
+        fig.add_trace(go.Bar(x=nodes, y=[r[key] for r in rows], name=name, marker_color=node_colour(col - 1),
+                             text=[r[key] for r in rows], textposition="outside", showlegend=True,
+                             hovertext=[f"node {r['node']}: {r[key]} {name}" for r in rows], hoverinfo="text"),
+                      row=1, col=col)
+        if locks:
+            fig.add_trace(go.Scatter(x=nodes, y=[r[locks] for r in rows], mode="markers", name=lock_name,
+                                     marker=dict(symbol="diamond", size=9, color="#000000" if col == 1 else "#009E73"),
+                                     hovertext=[f"node {r['node']}: {r[locks]} holds" for r in rows],
+                                     hoverinfo="text"), row=1, col=col)
+    lookups = "; ".join(f"CPU {cpu} (node {v['node']}) asks for {v['asked']}: {v['hits']} from its pools"
+                        for cpu, v in look.items())
+    fig.update_layout(**LAYOUT, height=380, barmode="group",
+                      title=f"{d['nr_areas']} areas allocated on CPU {a}, freed on CPU {f}, purged<br><sub>"
+                            f"pool lookup by the current CPU: {lookups}</sub>",
+                      legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(margin=dict(l=50, r=20, t=90, b=40))
+    fig.update_xaxes(title_text="vmap node", dtick=1)
+    return fig
+
+
 # ------------------------------------------------------------------------------- pools
 def pools_heatmap_trace(frame) -> dict:
     pools = [list(p) for p in frame.pools]

@@ -292,6 +292,71 @@ def sharding_workload(nr_cpus: int = 8, nr_areas: int = 400, seed: int = 0, hot_
     return vm
 
 
+def routing_demo(nr_cpus: int = 8, nr_areas: int = 64, alloc_cpu: int = 0, free_cpu: int = 5,
+                 seed: int = 0) -> dict:
+    """The three routing rules of 6.9, on one run: ``alloc_cpu`` allocates ``nr_areas`` areas of 1..8
+    pages, ``free_cpu`` vfrees them all, a purge runs, then both CPUs ask for the same sizes again.
+
+    Mirrors what ``alloc_vmap_area`` (busy tree of ``addr_to_node(va_start)``),
+    ``free_vmap_area_noflush`` (lazy tree of the owner node, ``decode_vn_id(va->flags)``),
+    ``purge_vmap_node`` (pools of that same node) and ``node_alloc`` (pools of the *current*
+    CPU's node) do; every count is read from the machine's trees and trace records.
+
+    ``rows[i]``: node ``i``'s busy areas after the allocations and the busy-lock holds the vfrees
+    took there (``find_unlink_vmap_area``); its lazy areas after the vfrees and their lazy-lock
+    holds (``free_vmap_area_noflush``); its pooled areas after the purge. ``lookups[cpu]``: how
+    many of ``asked`` requests each CPU's pools served. ``probe``: ``find_vmap_area`` of an interior
+    address of an area that crosses into the next zone, with the busy trees it had to lock.
+
+    >>> d = routing_demo(nr_cpus=4, nr_areas=16, alloc_cpu=1, free_cpu=2)
+    >>> [r["lazy"] for r in d["rows"]], [r["pooled"] for r in d["rows"]]
+    ([0, 16, 0, 0], [0, 16, 0, 0])
+    >>> d["lookups"][2]["hits"], d["lookups"][1]["hits"] == d["lookups"][1]["asked"]
+    (0, True)
+    """
+    if not isinstance(nr_areas, int) or nr_areas < 1:
+        raise InvalidArgumentError(f"nr_areas must be a positive int, got {nr_areas!r}")
+    for name, cpu in (("alloc_cpu", alloc_cpu), ("free_cpu", free_cpu)):
+        if not isinstance(cpu, int) or not 0 <= cpu < nr_cpus:
+            raise InvalidArgumentError(f"{name} must be a CPU in 0..{nr_cpus - 1}, got {cpu!r}")
+    r = random.Random(seed)
+    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed, nr_ram_pages=1 << 16)
+    tracer = vm.start_trace()
+    sizes = [r.randint(1, 8) for _ in range(nr_areas)]
+    addrs = [vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu) for pages in sizes]
+    busy = [len(vn.busy) for vn in vm.nodes]
+    span = next(((a, n) for a, n in zip(addrs, sizes)
+                 if vm.addr_to_node_id(a + n * PAGE_SIZE - 1) != vm.addr_to_node_id(a)), None)
+    probe = None
+    if span is not None:
+        inner = span[0] + span[1] * PAGE_SIZE - 1            # the area's last byte, in the next zone
+        mark = len(tracer.records)
+        found = vm.find_vmap_area(inner, cpu=free_cpu)
+        locked = [rec.lock for rec in tracer.records[mark:] if rec.event == "lock" and rec.op == "acquire"]
+        probe = {"addr": inner, "va_start": found.va_start, "addr_node": vm.addr_to_node_id(inner),
+                 "busy_node": vm.addr_to_node_id(found.va_start), "probes": len(locked), "locks": locked}
+    mark = len(tracer.records)
+    for a in addrs:
+        vm.vfree(a, cpu=free_cpu)
+    held = [rec for rec in tracer.records[mark:] if rec.event == "lock" and rec.op == "acquire"]
+    lazy = [len(vn.lazy) for vn in vm.nodes]
+    vm.purge(cpu=free_cpu)
+    pooled = [vn.pool_total() for vn in vm.nodes]
+    lookups = {}
+    for cpu in (free_cpu, alloc_cpu):                   # the other CPU first: its misses take nothing
+        hits = vm.stats.pool_hits
+        for pages in sizes[:8]:
+            vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+        lookups[cpu] = {"node": cpu % vm.nr_vmap_nodes, "asked": len(sizes[:8]), "hits": vm.stats.pool_hits - hits}
+    rows = [{"node": vn.id, "busy": busy[vn.id],
+             "busy_locks": sum(rec.lock == vn.busy_lock and rec.section == "find_unlink_vmap_area" for rec in held),
+             "lazy": lazy[vn.id],
+             "lazy_locks": sum(rec.lock == vn.lazy_lock and rec.section == "free_vmap_area_noflush" for rec in held),
+             "pooled": pooled[vn.id]} for vn in vm.nodes]
+    return {"nr_cpus": nr_cpus, "nr_vmap_nodes": vm.nr_vmap_nodes, "alloc_cpu": alloc_cpu, "free_cpu": free_cpu,
+            "nr_areas": nr_areas, "rows": rows, "lookups": lookups, "probe": probe}
+
+
 # ------------------------------------------------------------------------------- pools and decay
 @dataclass(frozen=True)
 class PoolFrame:
@@ -401,4 +466,4 @@ class PoolsDemo:
 
 
 __all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "TREE_SCRIPT_128", "Quiz",
-           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]
+           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]

@@ -200,8 +200,10 @@ class SegmentApp(App):
         node = zone % z["nr_vmap_nodes"]
         shown = self.fig.layout.shapes
         where = " (outlined in the grid)" if shown else " (beyond the stretch the grid shows)"
+        whatif = ("" if z["zone_pages"] == 16 else
+                  f"<br>&nbsp;<i>{z['zone_pages']}-page zones are a vmaplab what-if: the kernel's are 16 pages</i>")
         return (f"&nbsp;zone {zone:#x} → <code>addr_to_node_id</code> = ({addr:#x} / {z['zone_size']:#x}) % "
-                f"{z['nr_vmap_nodes']} = <b>node {node}</b>{where}")
+                f"{z['nr_vmap_nodes']} = <b>node {node}</b>{where}{whatif}")
 
 
 # ------------------------------------------------------------------------------- pools
