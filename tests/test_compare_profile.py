@@ -10,7 +10,7 @@ import pytest
 
 from vmaplab.cli import main
 from vmaplab.contention.compare import (compare_profile, comparison_as_dict, format_comparison, is_letter_workload,
-                                        summarize_comparison)
+                                        summarize_comparison, time_budget)
 from vmaplab.contention.published import published
 
 
@@ -175,13 +175,21 @@ def test_cli_compare_profile_json_and_text(capsys):
     union = {r["symbol"] for v in ("6.8", "6.9") for r in published()[v]["profile"]}
     for version in ("6.8", "6.9"):
         cmp_ = doc[version]["profile_comparison"]
-        assert set(cmp_) == {"rows", "pairs", "within", "outside", "misses", "letter_workload"}
+        assert set(cmp_) == {"rows", "pairs", "within", "outside", "misses", "letter_workload", "seconds"}
         assert cmp_["letter_workload"] is False
         assert {r["symbol"] for r in cmp_["rows"]} == union
         assert cmp_["pairs"] == 2 * len(cmp_["rows"]) == cmp_["within"] + cmp_["outside"] == \
             cmp_["within"] + len(cmp_["misses"])
+        seconds = cmp_.pop("seconds")
         assert cmp_ == {**comparison_as_dict(compare_profile(doc[version]["profile"], version)),
                         "letter_workload": False}
+        # the time budget: the letter's own symbols, each share times its wall
+        own = {r["symbol"]: r for r in published()[version]["profile"]}
+        assert [b["symbol"] for b in seconds] == list(own)
+        for b in seconds:
+            assert b["letter_children_s"] == pytest.approx(own[b["symbol"]]["children_pct"] *
+                                                           published()[version]["wall_s"] / 100)
+            assert b["diff_self_s"] == pytest.approx(b["sim_self_s"] - b["letter_self_s"])
 
     assert main(TINY + ["--compare-profile"]) == 0
     text = capsys.readouterr().out.splitlines()
@@ -193,3 +201,23 @@ def test_cli_compare_profile_json_and_text(capsys):
         assert table[0].split()[:3] == ["symbol", "letter", "children"]
         assert {line.split()[0] for line in table[1:]} == union
         assert text[head + 2 + len(union)].startswith("  within tolerance: ")
+        budget = head + 4 + len(union)
+        assert text[budget].startswith("  seconds per CPU (share x wall): the letter's "
+                                       f"{published()[version]['wall_s']:.2f} s")
+        assert text[budget + 1].split()[:3] == ["symbol", "letter", "children"]
+        assert [line.split()[0] for line in text[budget + 2:budget + 2 + len(published()[version]["profile"])]] == \
+            [r["symbol"] for r in published()[version]["profile"]]
+
+
+def test_time_budget_by_hand_and_bad_walls():
+    row = lambda c, s, sym: {"children_pct": c, "self_pct": s, "symbol": sym}  # noqa: E731
+    letter = {"6.8": {"profile": [row(40.0, 1.0, "a"), row(2.0, 2.0, "b")]},
+              "6.9": {"profile": [row(80.0, 0.0, "a"), row(25.0, 25.0, "c")]}}
+    records = compare_profile([row(50.0, 5.0, "a"), row(30.0, 30.0, "b")], "6.9", letter)
+    a, c = time_budget(records, 50.0, 30.0)          # "b" is not in 6.9's table: no time budget for it
+    assert (a.symbol, a.letter_children_s, a.sim_children_s, a.diff_children_s) == ("a", 40.0, 15.0, -25.0)
+    assert (a.letter_self_s, a.sim_self_s) == (0.0, 1.5)
+    assert (c.symbol, c.letter_self_s, c.sim_self_s, c.diff_self_s) == ("c", 12.5, 0.0, -12.5)
+    for bad in (-1.0, float("nan"), "51"):
+        with pytest.raises(ValueError, match="letter_wall_s"):
+            time_budget(records, bad, 30.0)

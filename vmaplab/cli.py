@@ -21,11 +21,13 @@ import argparse
 import os
 import sys
 from collections import Counter
+from dataclasses import asdict
 
 from .kernel.vmalloc import Vmalloc
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
 from .contention.compare import (LETTER_WORKLOAD, comparison_as_dict, compare_profile, format_comparison,
+                                 format_time_budget, time_budget,
                                  is_letter_workload)
 from .contention.published import published
 from .contention.topology import TOPOLOGIES, machine_help
@@ -343,8 +345,10 @@ def cmd_simulate(args) -> int:
         out = {v: {**r.as_dict(), "machine": args.machine, "nr_cpus": args.cpus} for v, r in results.items()}
         if args.compare_profile:
             for v, r in results.items():
-                out[v]["profile_comparison"] = {**comparison_as_dict(compare_profile(r.profile, v)),
-                                                "letter_workload": letter_workload}
+                records = compare_profile(r.profile, v)
+                out[v]["profile_comparison"] = {
+                    **comparison_as_dict(records), "letter_workload": letter_workload,
+                    "seconds": [asdict(b) for b in time_budget(records, published()[v]["wall_s"], r.wall_s)]}
         if len(results) == 2:
             out["ratio"] = _ratio(results["6.8"].wall_s, results["6.9"].wall_s)
         print(json.dumps(out, indent=1, sort_keys=True))
@@ -386,7 +390,10 @@ def _print_profile_comparison(results: dict, letter_workload: bool) -> None:
               f"machine, so the comparison below is not a validation")
     for version, r in results.items():
         print(f"== profile vs the cover letter's {version} table (every symbol of its 6.8 and 6.9 tables)")
-        print("\n".join(format_comparison(compare_profile(r.profile, version))))
+        records = compare_profile(r.profile, version)
+        print("\n".join(format_comparison(records)))
+        wall = published()[version]["wall_s"]
+        print("\n".join(format_time_budget(time_budget(records, wall, r.wall_s), wall, r.wall_s)))
 
 
 def cmd_exercises(args) -> int:

@@ -194,6 +194,57 @@ def comparison_as_dict(records: list[SymbolComparison]) -> dict:
             "outside": summary.outside, "misses": [asdict(m) for m in summary.misses]}
 
 
+@dataclass(frozen=True)
+class SymbolSeconds:
+    """One symbol of the letter's own table as time: its share times the run's wall, in seconds per CPU.
+
+    A perf share is a fraction of all samples, taken on every CPU alike, so share x wall is the time
+    an average CPU spent in the symbol (children: with its callees; self: in it alone). Where the
+    shares agree but the walls differ, this says which symbols the missing time belongs to.
+    """
+    symbol: str
+    letter_children_s: float
+    letter_self_s: float
+    sim_children_s: float
+    sim_self_s: float
+    diff_children_s: float        # simulated minus letter
+    diff_self_s: float
+
+
+def time_budget(records: list[SymbolComparison], letter_wall_s: float, sim_wall_s: float) -> list[SymbolSeconds]:
+    """The symbols of this version's letter table (``in_letter``), each share turned into seconds per CPU.
+
+    >>> row = lambda c, s, sym: {"children_pct": c, "self_pct": s, "symbol": sym}
+    >>> letter = {"6.8": {"profile": [row(40.0, 1.0, "a")]}, "6.9": {"profile": [row(50.0, 10.0, "a")]}}
+    >>> [b] = time_budget(compare_profile([row(50.0, 20.0, "a")], "6.9", letter), 40.0, 20.0)
+    >>> b.letter_children_s, b.sim_children_s, b.diff_children_s, b.diff_self_s
+    (20.0, 10.0, -10.0, 0.0)
+    """
+    for name, wall in (("letter_wall_s", letter_wall_s), ("sim_wall_s", sim_wall_s)):
+        if not isinstance(wall, (int, float)) or not math.isfinite(wall) or wall < 0:
+            raise ValueError(f"{name} must be a finite time >= 0, got {wall!r}")
+    out = []
+    for r in records:
+        if not r.in_letter:
+            continue
+        lc, ls = r.letter_children * letter_wall_s / 100, r.letter_self * letter_wall_s / 100
+        sc, ss = r.sim_children * sim_wall_s / 100, r.sim_self * sim_wall_s / 100
+        out.append(SymbolSeconds(r.symbol, lc, ls, sc, ss, sc - lc, ss - ls))
+    return out
+
+
+def format_time_budget(rows: list[SymbolSeconds], letter_wall_s: float, sim_wall_s: float) -> list[str]:
+    """An aligned table of :func:`time_budget`, in the letter's order, with the two walls above it."""
+    width = max([len("symbol")] + [len(r.symbol) for r in rows])
+    out = [f"  seconds per CPU (share x wall): the letter's {letter_wall_s:.2f} s, the simulation's {sim_wall_s:.2f} s",
+           f"  {'symbol':<{width}}  {'letter children':>15} {'self':>7}  {'simulated children':>18} {'self':>7}"
+           f"  {'diff children':>13} {'self':>7}"]
+    for r in rows:
+        out.append(f"  {r.symbol:<{width}}  {r.letter_children_s:>15.2f} {r.letter_self_s:>7.2f}  "
+                   f"{r.sim_children_s:>18.2f} {r.sim_self_s:>7.2f}  {r.diff_children_s:>+13.2f} {r.diff_self_s:>+7.2f}")
+    return [line.rstrip() for line in out]
+
+
 def is_letter_workload(params: dict, nr_threads: int, machine: str) -> bool:
     """Whether a run is the letter's: ``run_test_mask=7 nr_threads=64`` (no other module parameter
     changed) on the threadripper-3970x. ``params`` are the parameters given besides nr_threads;
