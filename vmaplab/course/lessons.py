@@ -357,6 +357,159 @@ def routing_demo(nr_cpus: int = 8, nr_areas: int = 64, alloc_cpu: int = 0, free_
             "nr_areas": nr_areas, "rows": rows, "lookups": lookups, "probe": probe}
 
 
+# ------------------------------------------------------------------------------- lazy freeing
+def largest_free_pages(vm: Vmalloc) -> int:
+    """The largest free block inside ``vm``'s vmalloc window, in pages (what a request there can get)."""
+    end = vm.VMALLOC_END + 1
+    return max((min(va.va_end, end) - max(va.va_start, vm.VMALLOC_START) for va in vm.free_space
+                if va.va_start < end and va.va_end > vm.VMALLOC_START), default=0) // PAGE_SIZE
+
+
+def _fill(vm: Vmalloc, cpu: int) -> list[int]:
+    """One-page vmallocs on ``cpu`` while the window has room for one (two pages with the guard)."""
+    addrs = []
+    while largest_free_pages(vm) >= 2:
+        addrs.append(vm.vmalloc(PAGE_SIZE, cpu=cpu))
+    return addrs
+
+
+def lazy_free_demo(pages: int = 8, alloc_cpu: int = 1, free_cpu: int = 2, seed: int = 0) -> dict:
+    """What a 6.9 ``vfree`` does at once and what it defers, read from a 4-CPU machine.
+
+    Mirrors ``vfree`` → ``remove_vm_area`` → ``free_unmap_vmap_area`` (page tables unmapped, no TLB
+    flush) → ``free_vmap_area_noflush`` (the VA into a lazy tree), then the pages freed; and the
+    purge that flushes the TLB and makes the range reusable. Returns the counts before and after.
+
+    >>> d = lazy_free_demo()
+    >>> d["pages_back_at_vfree"], d["flushes_at_vfree"], d["reused_before_purge"], d["reused_after_purge"]
+    (8, 0, False, True)
+    """
+    vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed, nr_ram_pages=1 << 12)
+    addr = vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu)
+    vm.write(addr, b"\x5a" * 16)
+    free_before = vm.pages.nr_free
+    vm.vfree(addr, cpu=free_cpu)
+    out = {"addr": addr, "pages": pages, "pages_back_at_vfree": vm.pages.nr_free - free_before,
+           "mapped_after_vfree": vm.find_vmap_area(addr) is not None, "read_after_vfree": vm.vread(addr, 16),
+           "lazy_node": next(vn.id for vn in vm.nodes if any(va.va_start == addr for va in vn.lazy)),
+           "vmap_lazy_nr": vm.vmap_lazy_nr, "lazy_max_pages": vm.lazy_max_pages(),
+           "flushes_at_vfree": vm.stats.tlb_flushes}
+    out["reused_before_purge"] = vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu) == addr
+    vm.purge(cpu=free_cpu)
+    out["flushes_at_purge"] = vm.stats.tlb_flushes - out["flushes_at_vfree"]
+    out["reused_after_purge"] = vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu) == addr
+    return out
+
+
+def purge_triggers(seed: int = 0) -> list[dict]:
+    """The three ways a 6.9 purge starts, each on a small 4-CPU machine: one row per trigger.
+
+    ``drain work``: lazily freed pages pass ``lazy_max_pages()`` (``free_vmap_area_noflush``
+    schedules ``drain_vmap_area_work``; with twice the threshold pending, ``__purge_vmap_area_lazy``
+    hands a node to a helper); ``vm_unmap_aliases``: a caller asks, below the threshold;
+    ``allocation failure``: ``alloc_vmap_area`` finds no room and calls
+    ``reclaim_and_purge_vmap_areas`` (full decay, nothing pooled). Each row: ``lazy`` pages before,
+    ``purges``, ``helpers``, ``pooled`` VAs after, ``reclaims``.
+
+    >>> [(r["trigger"], r["purges"] >= 1) for r in purge_triggers()]
+    [('drain work', True), ('vm_unmap_aliases', True), ('allocation failure', True)]
+    """
+    rows = []
+    # drain work: a 2-page lazy_max unit, work run by hand so twice the threshold is pending
+    vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed, lazy_max_unit_pages=8, autorun_work=False)
+    addrs = [(vm.vmalloc(PAGE_SIZE, cpu=c % 4), c % 4) for c in range(40)]
+    for a, c in addrs:
+        vm.vfree(a, cpu=c)
+    lazy = vm.vmap_lazy_nr
+    pending = vm.pending_work
+    vm.run_workqueue()
+    rows.append({"trigger": "drain work", "lazy": lazy, "lazy_max_pages": vm.lazy_max_pages(),
+                 "scheduled": pending, "purges": vm.stats.purges, "helpers": vm.stats.purge_helpers,
+                 "pooled": sum(vn.pool_total() for vn in vm.nodes), "reclaims": vm.stats.reclaims})
+    # vm_unmap_aliases: one lazy area, far below the threshold
+    vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed)
+    vm.vfree(vm.vmalloc(PAGE_SIZE, cpu=0), cpu=0)
+    lazy = vm.vmap_lazy_nr
+    vm.vm_unmap_aliases(cpu=0)
+    rows.append({"trigger": "vm_unmap_aliases", "lazy": lazy, "lazy_max_pages": vm.lazy_max_pages(),
+                 "scheduled": [], "purges": vm.stats.purges, "helpers": vm.stats.purge_helpers,
+                 "pooled": sum(vn.pool_total() for vn in vm.nodes), "reclaims": vm.stats.reclaims})
+    # allocation failure: a 32-page window whose only room is lazily freed
+    vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed, vmalloc_size=32 * PAGE_SIZE)
+    addrs = _fill(vm, 0)
+    for a in addrs:
+        vm.vfree(a, cpu=0)
+    lazy = vm.vmap_lazy_nr
+    got = vm.vmalloc(8 * PAGE_SIZE, cpu=1)
+    rows.append({"trigger": "allocation failure", "lazy": lazy, "lazy_max_pages": vm.lazy_max_pages(),
+                 "scheduled": [], "purges": vm.stats.purges, "helpers": vm.stats.purge_helpers,
+                 "pooled": sum(vn.pool_total() for vn in vm.nodes), "reclaims": vm.stats.reclaims,
+                 "allocated": got is not None})
+    return rows
+
+
+def guard_demo(seed: int = 0) -> dict:
+    """What the guard page catches, and which areas have none (6.9).
+
+    A one-page ``vmalloc`` gets a two-page VA: its trailing guard page is never mapped, so a write
+    one byte past the area faults (the model raises ``VmallocError``, the kernel oopses).
+    ``vm_map_ram`` areas of their own (more than ``VMAP_MAX_ALLOC`` pages) and ``get_vm_area(...,
+    VM_NO_GUARD)`` get exactly their size, so two of them can touch: a write past the first lands in
+    the second.
+
+    >>> d = guard_demo()
+    >>> d["vmalloc_va_pages"], d["overrun_faults"], d["map_ram_va_pages"] == d["map_ram_pages"], d["overrun_lands_in_next"]
+    (2, True, True, True)
+    """
+    from ..kernel.config import VM_NO_GUARD
+    from ..kernel.errors import VmallocError
+    vm = Vmalloc(nr_cpus=2, version="6.9", seed=seed, nr_ram_pages=1 << 12)
+    addr = vm.vmalloc(PAGE_SIZE, cpu=0)
+    va = vm.find_vmap_area(addr)
+    try:
+        vm.write(addr + PAGE_SIZE, b"!")
+        faults = False
+    except VmallocError:
+        faults = True
+    n = vm.vmap_max_alloc + 1
+    first = vm.vm_map_ram(vm.alloc_pages(n), cpu=0)
+    second = vm.vm_map_ram(vm.alloc_pages(n), cpu=0)
+    vm.write(first + n * PAGE_SIZE, b"!")             # one byte past the first mapping
+    no_guard = vm.get_vm_area(3 * PAGE_SIZE, flags=VM_NO_GUARD)
+    return {"vmalloc_va_pages": va.size // PAGE_SIZE, "overrun_faults": faults,
+            "map_ram_pages": n, "map_ram_va_pages": vm.find_vmap_area(first).size // PAGE_SIZE,
+            "adjacent": second == first + n * PAGE_SIZE,
+            "overrun_lands_in_next": vm.vread(second, 1) == b"!",
+            "no_guard_va_pages": vm.find_vmap_area(no_guard.addr).size // PAGE_SIZE}
+
+
+def pool_price_demo(seed: int = 0) -> dict:
+    """The price of pooling address space (6.9): pooled VAs are out of the free tree.
+
+    On a 64-page window, CPU 0 allocates and frees one-page areas until the window is full of
+    them; a purge pools them all in node 0. A 16-page request on CPU 1 then finds no room in the
+    free tree: ``alloc_vmap_area`` calls ``reclaim_and_purge_vmap_areas``, whose full decay gives
+    every pooled VA back, and the retry succeeds. The shrinker (``vmap_node_shrink_scan``) does the
+    same full decay under memory pressure; each purge's partial decay does a quarter.
+
+    >>> d = pool_price_demo()
+    >>> d["pooled"] > 0, d["largest_free_pages"] < 16, d["retry_succeeded"], d["reclaims"], d["pooled_after"]
+    (True, True, True, 1, 0)
+    """
+    vm = Vmalloc(nr_cpus=2, version="6.9", seed=seed, vmalloc_size=64 * PAGE_SIZE, nr_ram_pages=1 << 12)
+    addrs = _fill(vm, 0)
+    for a in addrs:
+        vm.vfree(a, cpu=0)
+    vm.purge(cpu=0)
+    pooled = sum(vn.pool_total() for vn in vm.nodes)
+    largest = largest_free_pages(vm)
+    shrinker_count = vm.shrinker.count()
+    got = vm.vmalloc(16 * PAGE_SIZE, cpu=1)
+    return {"window_pages": 64, "areas": len(addrs), "pooled": pooled, "pooled_pages": 2 * pooled,
+            "largest_free_pages": largest, "shrinker_count": shrinker_count, "retry_succeeded": got is not None,
+            "reclaims": vm.stats.reclaims, "pooled_after": sum(vn.pool_total() for vn in vm.nodes)}
+
+
 # ------------------------------------------------------------------------------- pools and decay
 @dataclass(frozen=True)
 class PoolFrame:
@@ -466,4 +619,5 @@ class PoolsDemo:
 
 
 __all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "TREE_SCRIPT_128", "Quiz",
-           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]
+           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo",
+           "lazy_free_demo", "purge_triggers", "guard_demo", "pool_price_demo", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]
