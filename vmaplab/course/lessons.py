@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..kernel.vmalloc import Vmalloc
 from ..kernel.area import VmapArea, decode_vn_id
 from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
-from ..kernel.errors import InvalidArgumentError
+from ..kernel.errors import InvalidArgumentError, InvariantError
 from ..kernel.freespace import (
     FIT_TYPE_NAMES, FreeSpace, adjust_search_size, candidate_start, classify_va_fit_type,
     find_vmap_lowest_linear_match,
@@ -360,7 +360,7 @@ def routing_demo(nr_cpus: int = 8, nr_areas: int = 64, alloc_cpu: int = 0, free_
 # ------------------------------------------------------------------------------- lazy freeing
 def largest_free_pages(vm: Vmalloc) -> int:
     """The largest free block inside ``vm``'s vmalloc window, in pages (what a request there can get)."""
-    end = vm.VMALLOC_END + 1
+    end = vm.VMALLOC_END              # exclusive, as the allocator treats it
     return max((min(va.va_end, end) - max(va.va_start, vm.VMALLOC_START) for va in vm.free_space
                 if va.va_start < end and va.va_end > vm.VMALLOC_START), default=0) // PAGE_SIZE
 
@@ -369,7 +369,10 @@ def _fill(vm: Vmalloc, cpu: int) -> list[int]:
     """One-page vmallocs on ``cpu`` while the window has room for one (two pages with the guard)."""
     addrs = []
     while largest_free_pages(vm) >= 2:
-        addrs.append(vm.vmalloc(PAGE_SIZE, cpu=cpu))
+        addr = vm.vmalloc(PAGE_SIZE, cpu=cpu)
+        if addr is None:
+            raise InvariantError("a one-page vmalloc failed with room for it in the window")
+        addrs.append(addr)
     return addrs
 
 
