@@ -41,7 +41,8 @@ for f in demo.frames:
 #
 # ## The picture of one step
 # Step 33 asks for 2 pages aligned to 4: the search (orange) walks from the root, entering a
-# subtree only if its `subtree_max_size` can hold `size + align - 1`; the chosen block (green) is
+# subtree only if its `subtree_max_size` can hold `size + align - 1` (the adjusted length, used
+# only because the alignment exceeds a page; a page-aligned request searches for its size); the chosen block (green) is
 # split in two (NE), and the green box on the address line is where the request lands.
 
 # %%
@@ -59,9 +60,11 @@ FreeTreeApp(demo)
 
 # %% [markdown]
 # ## Why the lowest match is O(log n)
-# Without `subtree_max_size`, finding the lowest block that fits needs a scan of the free list
-# (what vmalloc did before 2019). With it, the search descends left whenever the left subtree
-# *can* hold the request, so it reads at most about two root-to-leaf paths. The benchmark
+# Without `subtree_max_size`, finding the lowest block that fits needs a linear scan. Before
+# Linux 5.2 (2019) there was no free tree or free list at all: `alloc_vmap_area` walked the list
+# of *busy* areas looking for a hole big enough, starting from a cached hint. With the augmented
+# free tree, the search descends left whenever the left subtree *can* hold the request, so it
+# reads at most about two root-to-leaf paths. The benchmark
 # `python benchmarks/bench_freetree.py` measures both on up to 10^6 areas; here is the number of
 # tree nodes one search reads as the tree grows (the allocator's own counter):
 

@@ -35,8 +35,9 @@ viz.vmallocinfo_callers_figure(info)
 
 # %% [markdown]
 # The many `unpurged vm_area` lines are lazily freed areas waiting for a purge: on a quiet
-# machine they can sit there a long time, because the purge only runs when `lazy_max_pages`
-# worth of them piles up.
+# machine they can sit there a long time, because the drain work runs only when `lazy_max_pages`
+# worth of them piles up; otherwise only `vm_unmap_aliases` or an allocation that finds no room
+# (`reclaim_and_purge_vmap_areas`) purges them (notebook 3).
 #
 # ## Rebuild a machine from it, and print it again
 # `Vmalloc.from_vmallocinfo` builds a 6.9 machine whose areas reproduce the file's lines; its own
@@ -59,8 +60,10 @@ print(f"re-emitted {len(again.splitlines())} lines; same lines as a multiset, ad
 # ## vread across areas and holes
 # A seeded scenario with recognisable page contents: each vmalloc area is filled with one letter.
 # Reading across the start of an area shows zeros (the previous area's guard page, or a hole),
-# then the area's bytes. `vread` finds each area in the busy tree of its own node; hover over a
-# byte in the figure to see which area (and node) it came from.
+# then the area's bytes. To find the next area, `vread` scans every node's busy tree for the
+# lowest area ending above the address (the areas of one stretch of addresses are spread over all
+# nodes), then locks that area's node again to read it; hover over a byte in the figure to see
+# which area (and node) it came from.
 
 # %%
 # NBVAL_CHECK_OUTPUT
