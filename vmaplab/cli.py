@@ -412,32 +412,76 @@ def cmd_exercises(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """Run an experiment spec (docs/experiments.md) on a process pool or Dask; print its table."""
-    from .contention.experiments import already_done, dask_executor, load_experiment, run_experiment
+    """Run an experiment spec (docs/experiments.md) on a process pool or Dask; print its table.
+
+    Ctrl-C: every finished run is kept; one line says how to resume; exit status 130.
+    """
+    from .contention.experiments import SweepInterrupted
+    try:
+        return _sweep(args)
+    except SweepInterrupted as e:
+        print(f"vmaplab: {e}; `{_sweep_command(args)}` resumes", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("vmaplab: interrupted before any run was recorded", file=sys.stderr)
+        return 130
+
+
+def _sweep_command(args) -> str:
+    import shlex
+    out = args.out or os.path.join("results", _sweep_name(args))
+    where = (f" --dask-local {args.dask_local}" if args.dask_local else
+             f" --scheduler {shlex.quote(args.scheduler)}" if args.scheduler else f" --jobs {args.jobs}")
+    return f"vmaplab sweep {shlex.quote(args.spec)} --out {shlex.quote(out)}{where}"
+
+
+def _sweep_name(args) -> str:
+    from .contention.experiments import load_experiment
+    return load_experiment(args.spec).name
+
+
+def _sweep(args) -> int:
+    from .contention.experiments import dask_executor, load_experiment, output_paths, resume_state, run_experiment
     exp = load_experiment(args.spec)
-    out = args.out or os.path.join("results", exp.name)
+    out = os.path.join("results", exp.name) if args.out is None else args.out
+    _, jsonl = output_paths(out)
     runs = exp.runs()
     progress = None if args.quiet else _tqdm_progress()
-    have = already_done(exp, out)
-    print(f"sweep {exp.name}: {len(runs)} runs ({have} already in {out}.jsonl, not run again) -> "
-          f"{out}.csv, {out}.jsonl", flush=True)
+    have = len(resume_state(exp, out).kept)
+    print(f"sweep {exp.name}: {len(runs)} runs ({have} already in {jsonl}, not run again) -> "
+          f"{out}.csv, {jsonl}", flush=True)
+    report = _note_printer()
     if args.dask_local or args.scheduler:
         with dask_executor(args.dask_local, args.scheduler) as (executor, client):
             print(f"dask: {len(client.scheduler_info()['workers'])} workers, dashboard {client.dashboard_link}",
                   flush=True)
-            rows = run_experiment(exp, out, executor=executor, progress=progress)
+            rows = run_experiment(exp, out, executor=executor, progress=progress, report=report)
     else:
-        rows = run_experiment(exp, out, jobs=args.jobs, progress=progress)
+        rows = run_experiment(exp, out, jobs=args.jobs, progress=progress, report=report)
     if exp.report == "uncertainty":
         _print_uncertainty(rows)
         return 0
-    varying = [k for k in rows[0] if k not in ("key", "wall_s", "slowpath_self_pct", "vmaplab")
+    varying = [k for k in rows[0] if k not in ("key", "wall_s", "slowpath_self_pct", "vmaplab", "model", "profile")
                and len({str(r.get(k)) for r in rows}) > 1]
     print("  ".join(f"{k:>14s}" for k in varying) + f"  {'wall s':>10s}  {'slow path %':>11s}")
     for r in rows:
         print("  ".join(f"{str(r.get(k, '')):>14s}" for k in varying)
               + f"  {r['wall_s']:>10.3f}  {r['slowpath_self_pct']:>11.2f}")
     return 0
+
+
+def _note_printer(limit: int = 5):
+    """``report`` for run_experiment: the first ``limit`` lines not kept, then how many more."""
+    count = [0]
+
+    def note(line: str) -> None:
+        count[0] += 1
+        if count[0] <= limit:
+            print(f"note: {line}", flush=True)
+        elif count[0] == limit + 1:
+            print("note: more lines not kept; `vmaplab.contention.experiments.resume_state` lists them all",
+                  flush=True)
+    return note
 
 
 def _print_uncertainty(rows) -> None:

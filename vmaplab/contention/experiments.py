@@ -17,14 +17,22 @@ naming the field.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
+import math
+import os
 import random
+import re
+import signal
+import stat
+import tempfile
+import threading
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import Executor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
@@ -37,7 +45,18 @@ from .topology import TOPOLOGIES
 
 
 class SpecError(VmallocError):
-    """A malformed experiment spec; the message names the table and the field."""
+    """A malformed experiment spec or output stem; the message names the table and the field (or ``out``)."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_experiment`: every finished run is in the files; running again resumes.
+
+    ``recorded`` of the spec's ``total`` runs are in ``jsonl``.
+    """
+
+    def __init__(self, recorded: int, total: int, jsonl: Path):
+        super().__init__(f"interrupted: {recorded} of {total} runs recorded in {jsonl}")
+        self.recorded, self.total, self.jsonl = recorded, total, jsonl
 
 
 def _choice(*options):
@@ -152,6 +171,7 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: 'name' must be a non-empty string")
+    check_name(name, where)
     base = doc.get("base", {})
     grids = doc.get("grid", {})
     grids = [grids] if isinstance(grids, dict) else grids      # [grid], or [[grid]] for a union
@@ -202,16 +222,64 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
     return exp
 
 
+# A name is a file-name stem: the default output is results/NAME.csv and .jsonl, nothing else
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME = 100
+MAX_SPEC_BYTES = 1 << 20            # a spec is a few hundred bytes; /dev/zero is not a spec
+MAX_NESTING = 32                    # tables and arrays inside each other; a spec needs 3
+
+
+def check_name(name: str, where: str = "spec") -> str:
+    """``name`` if it is a plain file-name stem (letters, digits, ``.``, ``_``, ``-``; starting with a
+    letter or digit; at most 100 characters; not ending in .csv or .jsonl); else SpecError."""
+    if (not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.fullmatch(name)
+            or name.endswith((".csv", ".jsonl"))):
+        shown = repr(name[:40]) + ("..." if isinstance(name, str) and len(name) > 40 else "")
+        raise SpecError(f"{where}: 'name' must be a file-name stem (letters, digits, '.', '_', '-', starting "
+                        f"with a letter or digit, at most {MAX_NAME} characters, not ending in .csv or .jsonl), "
+                        f"got {shown}")
+    return name
+
+
 def load_experiment(path: str | Path) -> Experiment:
+    """Read and check a spec file: a regular file of at most 1 MiB, UTF-8, TOML nested at most 32 deep."""
     try:
-        text = Path(path).read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)       # a FIFO would block an open without it
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError(f"{path}: not a regular file")
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
         raise SpecError(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:                    # a NUL in the path
+        raise SpecError(f"{path!r}: cannot read ({e})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES} bytes; not a spec")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 (line {data[:e.start].count(10) + 1})") from None
+    if _nesting(text) > MAX_NESTING:
+        raise SpecError(f"{path}: nested too deeply (more than {MAX_NESTING} arrays or tables inside each other)")
     try:
         doc = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not TOML ({e})") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply") from None
     return parse_experiment(doc, str(path))
+
+
+def _nesting(text: str) -> int:
+    """An upper bound on the nesting of TOML arrays and inline tables (brackets in strings count too)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def to_runspec(params: dict) -> RunSpec:
@@ -236,12 +304,35 @@ def _package_version() -> str:
         return "unknown"
 
 
+# The packages a run executes: a change to any of their sources may change a row.
+MODEL_PACKAGES = ("kernel", "workloads", "contention")
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def model_identity() -> str:
+    """A hash of the simulator's source (every .py of ``MODEL_PACKAGES``): which model made a row.
+
+    The package version stays the same across model changes; this does not. Resume keeps a row
+    only if its ``model`` is this one, so a sweep resumed after the model changed runs again
+    instead of mixing rows of two models. Compiled speedups are built from the same sources and
+    give the same results, so they share the identity.
+    """
+    h = hashlib.sha256()
+    for sub in MODEL_PACKAGES:
+        for path in sorted((_PACKAGE_DIR / sub).rglob("*.py")):
+            h.update(path.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def _measure(params: dict) -> dict:
     """One run (a top-level function, so any executor can ship it): its row."""
     summary = run_spec(to_runspec(params))
     letter = letter_symbols()
     return {"key": run_key(params), **params, "wall_s": summary.wall_s,
             "slowpath_self_pct": summary.slowpath_self_pct, "vmaplab": _package_version(),
+            "model": model_identity(),
             # the shares of the symbols the cover letter's tables show (JSON lines only, not the CSV)
             "profile": {sym: [c, s] for sym, c, s in summary.profile if sym in letter}}
 
@@ -253,57 +344,332 @@ def letter_symbols() -> frozenset:
     return frozenset(r["symbol"] for v in ("6.8", "6.9") for r in pub[v]["profile"])
 
 
-def _read_rows(jsonl: Path) -> dict[str, dict]:
-    rows = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:       # a line cut by an interrupt: that run runs again
-                    continue
-                rows[row["key"]] = row
-    return rows
+# -- the result files ---------------------------------------------------------------------------
+# FILE.jsonl is the record: one JSON object per line, a row per run, possibly of several specs
+# (two sweeps may share an --out). While a sweep runs, each finished row is appended (under a lock
+# on the folder, after a newline if a cut line ends the file). When it ends or is interrupted,
+# FILE.jsonl and FILE.csv are replaced whole: written to a temporary file in the same folder,
+# fsynced, renamed over the old one, so a crash leaves the old file or the new one, never half.
+# The new file is the old one merged: rows of other specs stay as they were, in their places;
+# this spec's rows, in the spec's order, take the place of the first of them (the end if none).
+ROW_FIELDS = ("key", "wall_s", "slowpath_self_pct", "vmaplab", "model", "profile")   # beside the parameters
+MAX_WALL_S = 1e9                    # 31 years of real-equivalent time: anything above is not a result
 
 
-def _write_tables(rows: list[dict], out: Path) -> None:
-    columns = sorted({c for r in rows for c in r} - {"key", "wall_s", "slowpath_self_pct", "vmaplab", "profile"})
-    columns = ["key", *columns, "wall_s", "slowpath_self_pct", "vmaplab"]
+def output_paths(out: str | Path) -> tuple[Path, Path]:
+    """``(FILE.csv, FILE.jsonl)`` of the stem ``out``, the suffixes appended: stem ``ok.v2`` is not ``ok``.
+
+    Raises SpecError (naming ``out``) for a stem that cannot be one: empty, a directory, ending in
+    / or .csv or .jsonl, in /proc, /sys or /dev, a NUL, a folder that is a file.
+    """
+    text = os.fspath(out)
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(f"out: the output stem is empty; give one such as results/NAME")
+    if "\0" in text:
+        raise SpecError(f"out: {text!r} contains a NUL")
+    stem = Path(text)
+    if text.endswith(("/", os.sep)) or stem.name in ("", ".", "..") or stem.is_dir():
+        raise SpecError(f"out: {text} is a directory; give a stem such as {stem / 'NAME'} "
+                        f"(NAME.csv and NAME.jsonl are written)")
+    if stem.name.endswith((".csv", ".jsonl")):
+        raise SpecError(f"out: {text} is a stem, FILE.csv and FILE.jsonl are written; drop the suffix")
+    resolved = stem.resolve()
+    if resolved.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise SpecError(f"out: {text} is under /{resolved.parts[1]}, not a place for results")
+    for parent in resolved.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SpecError(f"out: {text}: {parent} is not a directory")
+            break
+    csv_path, jsonl = Path(f"{text}.csv"), Path(f"{text}.jsonl")
+    for p in (csv_path, jsonl):
+        if p.exists() and not p.is_file():
+            raise SpecError(f"out: {p} exists and is not a regular file")
+    return csv_path, jsonl
+
+
+@contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive flock on the results folder: appends and rewrites by two sweeps do not interleave."""
+    try:
+        import fcntl
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (ImportError, OSError, AttributeError):      # no flock here (a browser's file system): unlocked
+        yield
+        return
+    try:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with suppress(OSError):                  # the rename itself survives a crash once the folder is synced
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _append_row(jsonl: Path, row: dict) -> None:
+    """Append one finished row to the record (a newline first if the file ends in a cut line)."""
+    with jsonl.open("a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write((json.dumps(row, sort_keys=True) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _number(v, low: float, high: float) -> bool:
+    return type(v) in (int, float) and math.isfinite(v) and low <= v <= high
+
+
+def row_problem(row: dict, params: dict) -> str | None:
+    """Why ``row`` is not what a fresh run of ``params`` writes with this model (None: it is).
+
+    Every field a run writes, with its type; the parameters equal, value and type; finite numbers
+    in range (wall_s in [0, 1e9] s, percentages in [0, 100]); the same model.
+    """
+    expected = set(params) | set(ROW_FIELDS)
+    if set(row) != expected:
+        missing, extra = sorted(expected - set(row)), sorted(set(row) - expected)
+        return "fields " + "; ".join(filter(None, (missing and f"missing {missing}", extra and f"unexpected {extra}")))
+    for k, v in params.items():
+        if type(row[k]) is not type(v) or row[k] != v:
+            return f"{k} is {row[k]!r}, the run's parameter is {v!r}"
+    if not _number(row["wall_s"], 0.0, MAX_WALL_S):
+        return f"wall_s {row['wall_s']!r} is not a number in 0..{MAX_WALL_S:g}"
+    if not _number(row["slowpath_self_pct"], 0.0, 100.0):
+        return f"slowpath_self_pct {row['slowpath_self_pct']!r} is not a number in 0..100"
+    if not isinstance(row["vmaplab"], str) or not row["vmaplab"]:
+        return "vmaplab is not a version string"
+    if row["model"] != model_identity():
+        return f"made by another model ({str(row['model'])[:16]}, now {model_identity()})"
+    profile = row["profile"]
+    if not isinstance(profile, dict) or not all(
+            isinstance(sym, str) and isinstance(v, list) and len(v) == 2 and all(_number(x, 0.0, 100.0) for x in v)
+            for sym, v in profile.items()):
+        return "profile is not {symbol: [children %, self %]}"
+    return None
+
+
+@dataclass
+class _Record:
+    """What FILE.jsonl holds: each row by key, the order of the keys, and the lines that are not rows."""
+    rows: dict                  # key -> (raw line, decoded row), the last line of each key
+    order: list                 # keys in order of first appearance
+    not_rows: list              # (line number, why)
+    lines_of: dict              # key -> [line numbers]
+
+
+def _read_record(jsonl: Path) -> _Record:
+    rec = _Record({}, [], [], {})
+    try:
+        data = jsonl.read_bytes()
+    except FileNotFoundError:
+        return rec
+    except OSError as e:
+        raise SpecError(f"out: cannot read {jsonl} ({e.strerror})") from None
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            rec.not_rows.append((n, "not UTF-8"))
+            continue
+        except (ValueError, RecursionError):      # cut by an interrupt, edited, 5,000 digits, nested deep
+            rec.not_rows.append((n, "not JSON"))
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+            rec.not_rows.append((n, "not a row (a JSON object with a string key)"))
+            continue
+        key = row["key"]
+        if key not in rec.rows:
+            rec.order.append(key)
+            rec.lines_of[key] = []
+        rec.lines_of[key].append((n, raw.decode("utf-8"), row))
+        rec.rows[key] = (raw.decode("utf-8"), row)
+    return rec
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What a sweep finds in its output: the valid rows of its runs, and what it will not keep."""
+    kept: dict                  # key -> row: what a fresh run would write, not run again
+    problems: tuple             # one line each: "FILE.jsonl line N: why; ..."
+
+
+def resume_state(exp: Experiment, out: str | Path) -> ResumeState:
+    """Check every line of ``out``.jsonl: the spec's rows that may be kept, and every line that may not."""
+    _, jsonl = output_paths(out)
+    return _resume(exp.runs(), jsonl, _read_record(jsonl))
+
+
+def _resume(runs: list[dict], jsonl: Path, rec: _Record) -> ResumeState:
+    kept, problems = {}, []
+    for params in runs:
+        key = run_key(params)
+        for n, _raw, row in rec.lines_of.get(key, ()):
+            why = row_problem(row, params)
+            if why is None:
+                kept[key] = row                    # the last valid line of a key wins
+            else:
+                problems.append((n, f"{jsonl} line {n}: {why}; that run runs again"))
+    for n, why in rec.not_rows:
+        problems.append((n, f"{jsonl} line {n}: {why}; dropped"))
+    return ResumeState(kept, tuple(p for _n, p in sorted(problems)))
+
+
+def _merged(rec: _Record, ours: list[dict]) -> tuple[list[str], list[dict]]:
+    """The new record's lines and rows: others' rows unchanged in place, ours as one block in spec order."""
+    mine = {r["key"] for r in ours}
+    lines, rows, placed = [], [], False
+    for key in rec.order:
+        if key in mine:
+            if not placed:
+                lines += [json.dumps(r, sort_keys=True) for r in ours]
+                rows += ours
+                placed = True
+        else:
+            raw, row = rec.rows[key]
+            lines.append(raw)
+            rows.append(row)
+    if not placed:
+        lines += [json.dumps(r, sort_keys=True) for r in ours]
+        rows += ours
+    return lines, rows
+
+
+def _csv_text(rows: list[dict]) -> str:
+    tail = ["wall_s", "slowpath_self_pct", "vmaplab", "model"]
+    columns = sorted({c for r in rows for c in r} - {"key", "profile", *tail})
     buf = io.StringIO()
-    w = csv.DictWriter(buf, columns, lineterminator="\n", extrasaction="ignore")
+    w = csv.DictWriter(buf, ["key", *columns, *tail], lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
-    out.with_suffix(".csv").write_text(buf.getvalue())
-    out.with_suffix(".jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    return buf.getvalue()
+
+
+def _write_merged(ours: list[dict], csv_path: Path, jsonl: Path) -> None:
+    """Merge ``ours`` into the record as it is now (under the folder lock) and replace both files."""
+    with _folder_lock(jsonl.parent):
+        lines, rows = _merged(_read_record(jsonl), ours)
+        _replace_atomically(jsonl, "".join(line + "\n" for line in lines))
+        _replace_atomically(csv_path, _csv_text(rows))
 
 
 def already_done(exp: Experiment, out: str | Path) -> int:
-    """How many of ``exp``'s runs ``out``.jsonl already holds (a resumed sweep skips them)."""
-    done = _read_rows(Path(out).with_suffix(".jsonl"))
-    return sum(run_key(p) in done for p in exp.runs())
+    """How many of ``exp``'s runs ``out``.jsonl already holds as valid rows (a resumed sweep skips them)."""
+    return len(resume_state(exp, out).kept)
+
+
+class _SigintGuard:
+    """SIGINT raises KeyboardInterrupt, except inside :meth:`critical`, where it waits for the block's end.
+
+    So a row is appended whole or not at all, and the final rewrite is not left half done. Installed
+    only in the main thread over Python's default handler; elsewhere it does nothing.
+    """
+
+    def __init__(self):
+        self.depth, self.pending, self.previous = 0, False, None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+    def _handler(self, signum, frame):
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 def run_experiment(exp: Experiment, out: str | Path, executor: Executor | None = None, jobs: int = 1,
-                   progress: Callable | None = None) -> list[dict]:
+                   progress: Callable | None = None, report: Callable[[str], None] | None = None) -> list[dict]:
     """Run every run of ``exp`` not yet in ``out`` (.csv and .jsonl beside each other); return all rows.
 
     ``executor``: any ``concurrent.futures.Executor`` (a Dask client's ``get_executor()``); without
     one, ``jobs`` > 1 makes a local process pool and 1 runs here. ``progress(iterable, total=,
-    desc=)`` wraps the stream of finished runs (tqdm).
+    desc=)`` wraps the stream of finished runs (tqdm). ``report(line)`` gets one line per line of
+    the record that is not kept (see :func:`resume_state`).
+
+    Postconditions: the files hold every row they held before that is not one of this spec's runs,
+    unchanged, plus one valid row per run of this spec; each was replaced by a rename, never
+    rewritten in place. Raises SpecError naming ``out`` before anything runs if ``out`` cannot be a
+    stem; SweepInterrupted on Ctrl-C, after writing every finished row.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    jsonl = out.with_suffix(".jsonl")
+    csv_path, jsonl = output_paths(out)
+    try:
+        jsonl.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError(f"out: cannot create {jsonl.parent} ({e.strerror})") from None
+    if not os.access(jsonl.parent, os.W_OK):
+        raise SpecError(f"out: cannot write in {jsonl.parent}")
     runs = exp.runs()
-    done = _read_rows(jsonl)
+    state = _resume(runs, jsonl, _read_record(jsonl))
+    for line in state.problems:
+        if report:
+            report(line)
+    done = dict(state.kept)
     todo = [p for p in runs if run_key(p) not in done]
-    with jsonl.open("a") as log:
-        for _i, row in map_unordered(_measure, todo, executor, jobs, progress, exp.name):
-            done[row["key"]] = row
-            log.write(json.dumps(row, sort_keys=True) + "\n")      # each finished run survives an interrupt
-            log.flush()
-    rows = [done[run_key(p)] for p in runs]
-    _write_tables(rows, out)
+    with _SigintGuard() as guard:
+        try:
+            for _i, row in map_unordered(_measure, todo, executor, jobs, progress, exp.name):
+                with guard.critical(), _folder_lock(jsonl.parent):
+                    _append_row(jsonl, row)            # each finished run survives an interrupt
+                    done[row["key"]] = row
+        except KeyboardInterrupt:
+            with guard.critical():
+                _write_merged([done[run_key(p)] for p in runs if run_key(p) in done], csv_path, jsonl)
+            raise SweepInterrupted(len(done), len(runs), jsonl) from None
+        rows = [done[run_key(p)] for p in runs]
+        with guard.critical():
+            _write_merged(rows, csv_path, jsonl)
     return rows
 
 

@@ -14,9 +14,9 @@ No second sweep loop exists elsewhere: :func:`map_unordered` is the one loop; ``
 """
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .costs import ContentionCosts
@@ -100,27 +100,59 @@ def run_specs(specs: Iterable[RunSpec], jobs: int = 1, progress: Callable | None
 def map_unordered(fn: Callable, items: list, executor: Executor | None = None, jobs: int = 1,
                   progress: Callable | None = None, desc: str = "runs"):
     """Yield ``(index, fn(item))`` as runs finish: in this process (``jobs`` 1, no executor), in a
-    local process pool, or on ``executor``. The one loop every sweep goes through."""
+    local process pool, or on ``executor``. The one loop every sweep goes through.
+
+    Ctrl-C (KeyboardInterrupt) or the consumer stopping early cancels every queued run and, for
+    the local pool, terminates its workers at once (they ignore SIGINT themselves, so a terminal's
+    Ctrl-C reaches only this process's handler); after a KeyboardInterrupt the runs that had
+    already finished are still yielded, then the interrupt is raised again.
+    """
     if not items:
         return
     if executor is None and jobs <= 1:
         results = enumerate(map(fn, items))
         yield from (progress(results, total=len(items), desc=desc) if progress else results)
         return
-    with _pool(executor, jobs) as pool:
+    pool = executor if executor is not None else ProcessPoolExecutor(jobs, initializer=_ignore_sigint)
+    futures: dict = {}
+    yielded = set()
+    try:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
         finished = as_completed(futures)
         for f in (progress(finished, total=len(futures), desc=desc) if progress else finished):
+            yielded.add(f)
             yield futures[f], f.result()
+    except KeyboardInterrupt:
+        _stop(pool, futures, own=executor is None)
+        for f in futures:                    # finished before the interrupt, not yet handed over
+            if f not in yielded and f.done() and not f.cancelled() and f.exception() is None:
+                yield futures[f], f.result()
+        raise
+    except BaseException:
+        _stop(pool, futures, own=executor is None)
+        raise
+    if executor is None:
+        pool.shutdown(wait=True)
 
 
-@contextmanager
-def _pool(executor: Executor | None, jobs: int):
-    if executor is not None:
-        yield executor
+def _ignore_sigint() -> None:
+    """A pool worker's initializer: Ctrl-C is the parent's to handle (it terminates the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: Executor, futures: dict, own: bool) -> None:
+    """Cancel every queued run; terminate a pool we made (its running runs are abandoned)."""
+    for f in futures:
+        f.cancel()
+    if not own:
+        return
+    terminate = getattr(pool, "terminate_workers", None)           # Python 3.14
+    if terminate is not None:
+        terminate()
     else:
-        with ProcessPoolExecutor(jobs) as pool:
-            yield pool
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,
