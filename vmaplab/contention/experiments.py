@@ -10,7 +10,9 @@ again, so an interrupted sweep resumes where it stopped.
 Invariants: a row is a pure function of its run's parameters (every random choice comes from the
 ``seed`` parameter), so the same spec gives the same rows, byte for byte, on every executor and
 with any number of workers; the files are rewritten in the spec's order when the sweep ends,
-whatever order the runs finished in. A spec is checked completely before anything runs: an
+whatever order the runs finished in, merged with the rows of other specs already there (never
+truncated; replaced by rename, see "the result files" below). A row kept on resume is exactly
+what a fresh run with this model writes (:func:`row_problem`); anything else runs again. A spec is checked completely before anything runs: an
 unknown parameter, a value out of range or an unknown cost constant is a :class:`SpecError`
 naming the field.
 """
