@@ -81,7 +81,7 @@ tables["6.9"]
 # ## The locks
 # Which locks the CPUs wait for: acquisitions (real-equivalent), how many found the lock taken,
 # the mean wait of those, the mean hold; and the slow path's share split by lock (6.9's 64
-# per-node locks added up). The last line is not a lock: every lazy free adds its pages to the
+# nodes × 3 locks, busy, lazy and pool, added up by kind). The last line is not a lock: every lazy free adds its pages to the
 # global counter `vmap_lazy_nr` with one atomic instruction, which must first bring that cache
 # line over from the CPU that updated it last. 6.9 did not change that counter.
 
