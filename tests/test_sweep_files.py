@@ -69,6 +69,25 @@ def test_two_specs_sharing_an_output_keep_each_others_rows(reference, tmp_path, 
     assert "".join(line + "\n" for line in lines[:4]) == _files(ref_stem)[1]
 
 
+def test_a_sweep_that_finishes_during_another_keeps_its_rows(reference, tmp_path, monkeypatch):
+    # OTHER runs to the end, into the same files, while TINY's first run is on: TINY's final
+    # rewrite must merge with the file as it is then, not as it was when TINY started
+    _, ref_rows = reference
+    stem = tmp_path / "both"
+    real = ex._measure
+    other_rows = []
+
+    def first_run_meanwhile(p):
+        if not other_rows:
+            monkeypatch.setattr(ex, "_measure", real)
+            other_rows.extend(run_experiment(parse_experiment(OTHER), stem, jobs=1))
+        return real(p)
+    monkeypatch.setattr(ex, "_measure", first_run_meanwhile)
+    assert run_experiment(parse_experiment(TINY), stem, jobs=1) == ref_rows
+    keys = [json.loads(line)["key"] for line in Path(f"{stem}.jsonl").read_text().splitlines()]
+    assert keys == [r["key"] for r in other_rows + ref_rows]
+
+
 def test_a_failed_write_leaves_the_old_files_whole(reference, tmp_path, monkeypatch):
     stem = tmp_path / "w"
     run_experiment(parse_experiment(OTHER), stem, jobs=1)
