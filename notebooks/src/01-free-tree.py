@@ -70,23 +70,12 @@ FreeTreeApp(demo)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import random
+from vmaplab.course.lessons import lowest_match_cost
 
-from vmaplab import PAGE_SIZE, FreeSpace
-
+# n free holes of 1..3 pages: n 4-page slots allocated, a random part of each freed; then 3 pages asked for
 for n in (10, 100, 1000, 10000):
-    r = random.Random(n)
-    base = 1 << 40
-    fs = FreeSpace([(1, base), (base + 4 * n * PAGE_SIZE, 2**64 - 1)])
-    # n free holes of 1..3 pages: allocate everything in 4-page slots, free a random part of each
-    for i in range(n):
-        fs.alloc(4 * PAGE_SIZE, PAGE_SIZE, base, base + 4 * n * PAGE_SIZE)
-    for i in range(n):
-        start = base + 4 * i * PAGE_SIZE
-        fs.free(vmaplab.VmapArea(start, start + r.randint(1, 3) * PAGE_SIZE))
-    before = fs.tree.visits
-    fs.alloc(3 * PAGE_SIZE, PAGE_SIZE, base, base + 4 * n * PAGE_SIZE)
-    print(f"{len(fs):6} free blocks: one lowest-match search read {fs.tree.visits - before} nodes")
+    c = lowest_match_cost(n)
+    print(f"{c['free_blocks']:6} free blocks: one lowest-match search read {c['visits']} nodes")
 
 # %% [markdown]
 # ## Quiz (OSTEP style)

@@ -177,6 +177,37 @@ class FreeTreeDemo:
                          "subtree_max_size was updated up to the root.", busy_before)
 
 
+def lowest_match_cost(n: int, seed: int | None = None) -> dict:
+    """How many tree nodes one lowest-match search reads among ``n`` free holes of 1..3 pages.
+
+    Allocates ``n`` 4-page slots in a window, frees a random 1..3-page part of each (seeded by
+    ``seed``, default ``n``), then asks for 3 pages: ``visits`` is the free tree's own counter for
+    that search (``find_vmap_lowest_match``), ``height`` the tree's height, ``linear`` the block a
+    plain scan in address order picks (``find_vmap_lowest_linear_match``) and ``addr`` the result.
+
+    >>> c = lowest_match_cost(100)
+    >>> c["addr"] == c["linear"], c["visits"] <= 2 * c["height"]
+    (True, True)
+    """
+    if not isinstance(n, int) or n < 1:
+        raise InvalidArgumentError(f"n must be a positive int, got {n!r}")
+    r = random.Random(n if seed is None else seed)
+    base = 1 << 40
+    end = base + 4 * n * PAGE_SIZE
+    fs = FreeSpace([(1, base), (end, ULONG_MAX)])
+    for _ in range(n):
+        fs.alloc(4 * PAGE_SIZE, PAGE_SIZE, base, end)
+    for i in range(n):
+        start = base + 4 * i * PAGE_SIZE
+        fs.free(VmapArea(start, start + r.randint(1, 3) * PAGE_SIZE))
+    linear = find_vmap_lowest_linear_match(fs, 3 * PAGE_SIZE, PAGE_SIZE, base)
+    height = max(row["depth"] for row in tree_layout(fs.tree)) + 1
+    blocks, before = len(fs), fs.tree.visits
+    addr = fs.alloc(3 * PAGE_SIZE, PAGE_SIZE, base, end)
+    return {"free_blocks": blocks, "visits": fs.tree.visits - before, "height": height, "addr": addr,
+            "linear": None if linear is None else linear.va_start}
+
+
 @dataclass(frozen=True)
 class Quiz:
     """An OSTEP-style question: a seeded free tree and one request; the answer stays hidden."""
@@ -622,5 +653,5 @@ class PoolsDemo:
 
 
 __all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "TREE_SCRIPT_128", "Quiz",
-           "free_tree_quiz", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo",
+           "free_tree_quiz", "lowest_match_cost", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo",
            "lazy_free_demo", "purge_triggers", "guard_demo", "pool_price_demo", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]
