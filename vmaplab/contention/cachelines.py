@@ -38,7 +38,8 @@ class Line:
     def __init__(self):
         self.writer = -1
         self.holders = 0
-        self.seen = None        # capacity model: {core: its L2 stream, ~complex: its L3 stream} at the last touch
+        # capacity model: stamps (Caches.stamps), [core] its L2 stream and [~complex] its L3 stream at the last touch
+        self.seen = None
         self.walked = None      # the same, kept through other CPUs' writes: when a core last searched to here (§6.5)
 
     def __repr__(self) -> str:
@@ -143,7 +144,7 @@ class Caches:
     lines its reads fetched. Counts are ints, so runs stay exact and deterministic.
     """
 
-    __slots__ = ("core_of", "ccx_of", "l2", "l3", "l2_bytes", "l3_bytes", "first_cpu")
+    __slots__ = ("core_of", "ccx_of", "l2", "l3", "l2_bytes", "l3_bytes", "first_cpu", "blank")
 
     def __init__(self, topology):
         self.core_of = topology.core_of
@@ -154,16 +155,26 @@ class Caches:
         self.l3_bytes = topology.l3_kib * 1024
         # a transfer's source CPU in a complex (only its distance matters)
         self.first_cpu = [self.ccx_of.index(x) if x in self.ccx_of else 0 for x in range(len(self.l3))]
+        # a line's stamps: one slot per core, then one per complex from the end, so stamps[core] and
+        # stamps[~ccx] index them directly (a list: cheaper than a dict on the hot path); None: never
+        self.blank = [None] * (len(self.l2) + len(self.l3))
 
-    def level(self, stamps: dict, core: int, ccx: int) -> int:
+    def stamps(self, core: int, ccx: int) -> list:
+        """Fresh stamps: only ``core``'s L2 and ``ccx``'s L3, at their current stream counts."""
+        stamps = self.blank.copy()
+        stamps[core] = self.l2[core]
+        stamps[~ccx] = self.l3[ccx]
+        return stamps
+
+    def level(self, stamps: list, core: int, ccx: int) -> int:
         """Which cache of ``core`` still holds a line with these stamps: 2 (its L2), 3 (its complex's L3), 0 (neither).
 
         The rule :meth:`CapacityObserver.read` applies inline, line by line, on its hot path.
         """
-        t = stamps.get(core)
+        t = stamps[core]
         if t is not None and self.l2[core] - t < self.l2_bytes:
             return 2
-        t = stamps.get(~ccx)
+        t = stamps[~ccx]
         return 3 if t is not None and self.l3[ccx] - t < self.l3_bytes else 0
 
     def stream(self, cpu: int, nbytes: int) -> None:
@@ -210,8 +221,8 @@ class CapacityObserver(CacheLineObserver):
                 line = node.line = Line()
             seen = line.seen
             if seen is None:
-                seen = line.seen = {}
-            t = seen.get(core)
+                seen = line.seen = c.blank.copy()
+            t = seen[core]
             writer = line.writer
             holders = line.holders
             if t is not None and s2 - t < l2_bytes and (holders & bit or not 0 <= writer != cpu):
@@ -226,12 +237,12 @@ class CapacityObserver(CacheLineObserver):
                     # the writer's copy: still in its L2 (a transfer), in its complex's L3 (a transfer
                     # from another complex, an L3 hit in this one), or gone
                     wcore = core_of[writer]
-                    t = seen.get(wcore)
+                    t = seen[wcore]
                     if t is not None and l2[wcore] - t < l2_bytes:
                         remote.append(writer)
                     else:
                         wccx = ccx_of[writer]
-                        t = seen.get(~wccx)
+                        t = seen[~wccx]
                         if t is not None and l3[wccx] - t < l3_bytes:
                             if wccx != ccx:
                                 remote.append(writer)
@@ -240,7 +251,7 @@ class CapacityObserver(CacheLineObserver):
                         else:
                             self._elsewhere(seen, ccx)
                 else:
-                    t = seen.get(nccx)
+                    t = seen[nccx]
                     if t is not None and s3 - t < l3_bytes:
                         self.l3 += 1
                     else:
@@ -253,12 +264,18 @@ class CapacityObserver(CacheLineObserver):
             l2[core] = s2 + fetched
             l3[ccx] = s3 + fetched
 
-    def _elsewhere(self, seen: dict, ccx: int) -> None:
-        """A line not in this complex: a clean copy in another complex's L3 (a transfer), else memory."""
+    def _elsewhere(self, seen: list, ccx: int) -> None:
+        """A line not in this complex: a clean copy in another complex's L3 (a transfer), else memory.
+
+        The copy is taken from the lowest-numbered such complex: every machine preset puts all other
+        complexes at one distance (topology.py), so which one serves it does not change the price.
+        """
         c = self.caches
-        for key, t in seen.items():
-            if key < 0 and key != ~ccx and c.l3[~key] - t < c.l3_bytes:
-                self.remote.append(c.first_cpu[~key])
+        l3, l3_bytes = c.l3, c.l3_bytes
+        for other in range(len(l3)):
+            t = seen[~other]
+            if other != ccx and t is not None and l3[other] - t < l3_bytes:
+                self.remote.append(c.first_cpu[other])
                 return
         self.cold += 1
 
@@ -272,10 +289,12 @@ class CapacityObserver(CacheLineObserver):
             if node is None:
                 continue
             line = _own(self, node)
-            line.seen = {core: s2, nccx: s3}
+            seen = line.seen = c.blank.copy()
+            seen[core] = s2
+            seen[nccx] = s3
             walked = line.walked
             if walked is None:
-                line.walked = {core: s2, nccx: s3}
+                line.walked = seen.copy()
             else:
                 walked[core] = s2
                 walked[nccx] = s3
@@ -300,7 +319,7 @@ class CapacityObserver(CacheLineObserver):
         walked = line.walked
         if walked is None:
             self.private.append(-1)
-            line.walked = {core: s2, ~ccx: s3}
+            line.walked = c.stamps(core, ccx)
             return
         self.private.append(c.level(walked, core, ccx))
         walked[core] = s2
