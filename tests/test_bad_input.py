@@ -187,3 +187,57 @@ if __name__ == "__main__":
     for row in ROWS:
         if row[3] != "clean":
             print(row)
+
+
+# ---- issue 26, items 5 and 7: calls that did half their work, or took what they should refuse
+
+def test_pcpu_free_vm_areas_checks_every_area_before_freeing_any():
+    vm, _live = machine()
+    good = vm.pcpu_get_vm_areas([0], [P])[0]
+    for bad in ("bad", None, 5, good):          # the last: the same area twice
+        before = state(vm)
+        with pytest.raises(VmallocError, match=r"pcpu_free_vm_areas: vms\[1\]"):
+            vm.pcpu_free_vm_areas([good, bad])
+        assert state(vm) == before
+        vm.check()
+    for bad in ("ab", None, 5, good):           # not a list of areas at all
+        with pytest.raises(VmallocError, match="pcpu_free_vm_areas: vms"):
+            vm.pcpu_free_vm_areas(bad)
+    vm.pcpu_free_vm_areas((good,))
+    vm.check()
+
+
+def test_attach_tracer_refuses_what_cannot_take_events():
+    vm, live = machine()
+    for bad in ("x", 5, object(), type("NoEmit", (), {"emit": 3})()):
+        with pytest.raises(VmallocError, match="attach_tracer: sink"):
+            vm.attach_tracer(bad)
+        assert vm._tr is None
+        vm.vfree(vm.vmalloc(P))                  # later calls still work
+    assert vm.attach_tracer(None) is None
+
+
+def test_purge_full_must_be_a_bool():
+    for bad in ("no", "", 0, 1, None, 1.0, [True]):
+        vm, _live = machine()
+        vm.vfree(vm.vmalloc(P, cpu=1), cpu=1)
+        before = state(vm)
+        with pytest.raises(VmallocError, match="purge: full"):
+            vm.purge(full=bad)
+        assert state(vm) == before
+
+
+def test_from_vmallocinfo_names_a_bad_nr_cpus():
+    text = ("0xffffc90000000000-0xffffc90000002000    8192 kernel_clone+0xb8/0x400 pages=1 vmalloc N0=1\n")
+    for bad in ("2", None, 1.5, True, 0, -1, [2]):
+        with pytest.raises(VmallocError, match="nr_cpus"):
+            Vmalloc.from_vmallocinfo(text, nr_cpus=bad)
+    assert Vmalloc.from_vmallocinfo(text, nr_cpus=Index(2)).nr_cpus == 2      # as numpy.int64(2)
+
+
+def test_show_numa_info_refuses_what_is_not_a_vm_struct():
+    vm, live = machine()
+    for bad in (None, 5, "vm", live["vmalloc"]):
+        with pytest.raises(VmallocError, match="show_numa_info: vm_struct"):
+            vm.show_numa_info(bad)
+    assert vm.show_numa_info(vm.find_vm_area(live["vmalloc"])) == {0: 1}

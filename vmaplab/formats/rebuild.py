@@ -21,6 +21,8 @@ from ..kernel.config import (
     GFP_KERNEL, MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, VM_UNINITIALIZED,
     VMALLOC_START, VMALLOC_TOTAL, VMAP_RAM,
 )
+from ..kernel.errors import ConfigError
+from ..kernel.state import check_int
 from ..kernel.vmalloc import Vmalloc
 from .vmallocinfo import VmallocInfo, VmallocInfoError, VmallocInfoLine, parse_vmallocinfo
 
@@ -81,6 +83,7 @@ def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool
     first line that differs; ``strict=False`` returns it anyway (``vmaplab vmallocinfo
     --compare`` reports the differences itself).
     """
+    nr_cpus = check_int(nr_cpus, "from_vmallocinfo: nr_cpus", 1, exc=ConfigError, integral=True)
     info = parse_vmallocinfo(text)
     nids = [(nid, line.lineno) for line in info for nid, _ in line.numa]
     kwargs.setdefault("numa", bool(nids))

@@ -136,6 +136,18 @@ class PcpuMixin(VmallocState):
         return vms
 
     def pcpu_free_vm_areas(self, vms, cpu: int = 0) -> None:
-        """pcpu_free_vm_areas(): free_vm_area() on each area of a chunk."""
+        """pcpu_free_vm_areas(): free_vm_area() on each area of a chunk.
+
+        Every area is checked before the first is freed, so a bad one changes nothing.
+        """
+        self._check_cpu(cpu)
+        if isinstance(vms, (str, bytes)) or not isinstance(vms, (list, tuple)):
+            raise InvalidArgumentError(f"pcpu_free_vm_areas: vms must be a list of VmStructs, got {vms!r}")
+        seen: set[int] = set()
+        for i, vm in enumerate(vms):
+            self._check_vm_area(vm, "pcpu_free_vm_areas", f"vms[{i}]", cpu)
+            if id(vm) in seen:
+                raise InvalidArgumentError(f"pcpu_free_vm_areas: vms[{i}] {vm!r} is listed twice")
+            seen.add(id(vm))
         for vm in vms:
             self.free_vm_area(vm, cpu)

@@ -100,6 +100,8 @@ class PurgeMixin(VmallocState):
         Returns True if any VA was purged. (Mirrors the drain work's single purge.)
         """
         self._check_cpu(cpu)
+        if not isinstance(full, bool):
+            raise InvalidArgumentError(f"purge: full must be True or False, got {full!r}")
         with self._purge_mutex(cpu):
             purged = self._purge_vmap_area_lazy(ULONG_MAX, 0, full, cpu)
         self._after_call(cpu)

@@ -159,6 +159,7 @@ class VmallocState:
         def find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None: ...       # vmalloc.py
         def setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller) -> None: ...  # vmalloc.py
         def free_vm_area(self, area: VmStruct, cpu: int = 0) -> None: ...                      # vmalloc.py
+        def _check_vm_area(self, area, func: str, what: str, cpu: int) -> VmapArea: ...        # vmalloc.py
         def check(self) -> None: ...                                                          # vmalloc.py
         def free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None: ...                  # purge.py
         def run_workqueue(self) -> int: ...                                                    # purge.py
@@ -231,8 +232,11 @@ class VmallocState:
 
         Returns the sink attached before. ``start_trace()`` attaches a recording :class:`Tracer`;
         the contention simulator attaches its section recorder. ``vm.trace`` is the attached
-        sink when it is a Tracer, else None.
+        sink when it is a Tracer, else None. Anything else (no callable ``emit``) is refused.
         """
+        if sink is not None and not callable(getattr(sink, "emit", None)):
+            raise InvalidArgumentError(f"attach_tracer: sink must have an emit(cls, cpu, *args) method "
+                                       f"(a Tracer or a recorder) or be None, got {sink!r}")
         previous, self._tr = self._tr, sink
         return previous
 

@@ -392,13 +392,20 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def free_vm_area(self, area: VmStruct, cpu: int = 0) -> None:
         """free_vm_area(): remove_vm_area() + free the vm_struct (pages stay with the caller)."""
         self._check_cpu(cpu)
-        vn, va = self._live_area(area.addr if isinstance(area, VmStruct) else area, "free_vm_area", cpu)
-        if va.vm is not area:
-            raise BadFreeError(f"free_vm_area: {area!r} is not the vm_struct of {va!r}")
-        if va.vm.flags & VM_ALLOC and va.vm.nr_pages:
-            raise WrongFreeFunctionError("free_vm_area() of a vmalloc() area would leak its pages: use vfree()")
+        va = self._check_vm_area(area, "free_vm_area", "area", cpu)
         self._remove_vm_area(va.va_start, cpu)
         self._after_call(cpu)
+
+    def _check_vm_area(self, area, func: str, what: str, cpu: int) -> VmapArea:
+        """What free_vm_area() may release: the live vm_struct of a busy VA, not a vmalloc() area with pages."""
+        if not isinstance(area, VmStruct):
+            raise BadFreeError(f"{func}: {what} must be the VmStruct get_vm_area() returned, got {area!r}")
+        _vn, va = self._live_area(area.addr, func, cpu)
+        if va.vm is not area:
+            raise BadFreeError(f"{func}: {what} {area!r} is not the vm_struct of {va!r}")
+        if va.vm.flags & VM_ALLOC and va.vm.nr_pages:
+            raise WrongFreeFunctionError(f"{func}() of a vmalloc() area would leak its pages: use vfree()")
+        return va
 
     def vmalloc_node_range(self, size: int, align: int, start: int, end: int, flags: int = VM_ALLOC,
                            cpu: int = 0, caller: str | None = None, gfp: int = GFP_KERNEL) -> int | None:

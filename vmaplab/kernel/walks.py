@@ -17,6 +17,7 @@ faults, so a read never stops short; locks are not traced here.
 """
 from __future__ import annotations
 
+from .area import VmStruct
 from .config import (
     PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_IOREMAP, VM_UNINITIALIZED, VMAP_BLOCK, VMAP_FLAGS_MASK, VMAP_RAM,
 )
@@ -35,6 +36,9 @@ class WalksMixin(VmallocState):
     # ------------------------------------------------------------------ vmallocinfo
     def show_numa_info(self, vm_struct) -> dict[int, int] | None:
         """show_numa_info(): pages per memory node; None without CONFIG_NUMA or while uninitialised."""
+        if not isinstance(vm_struct, VmStruct):
+            raise InvalidArgumentError(f"show_numa_info: vm_struct must be a VmStruct (find_vm_area() gives one), "
+                                       f"got {vm_struct!r}")
         if not self.numa or vm_struct.flags & VM_UNINITIALIZED:
             return None
         counts: dict[int, int] = {}
