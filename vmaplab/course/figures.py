@@ -239,11 +239,12 @@ def routing_figure(d: dict) -> go.Figure:
                                      hoverinfo="text"), row=1, col=col)
     lookups = "; ".join(f"CPU {cpu} (node {v['node']}) asks for {v['asked']}: {v['hits']} from its pools"
                         for cpu, v in look.items())
-    fig.update_layout(**LAYOUT, height=380, barmode="group",
-                      title=f"{d['nr_areas']} areas allocated on CPU {a}, freed on CPU {f}, purged<br><sub>"
-                            f"pool lookup by the current CPU: {lookups}</sub>",
+    fig.update_layout(**LAYOUT, height=420, barmode="group",
+                      title=dict(text=f"{d['nr_areas']} areas allocated on CPU {a}, freed on CPU {f}, purged<br><sub>"
+                                      f"pool lookup by the current CPU: {lookups}</sub>", y=0.97, yanchor="top"),
                       legend=dict(orientation="h", y=-0.25))
-    fig.update_layout(margin=dict(l=50, r=20, t=90, b=40))
+    # room for the two-line title above the panels' own titles
+    fig.update_layout(margin=dict(l=50, r=20, t=130, b=40))
     fig.update_xaxes(title_text="vmap node", dtick=1)
     return fig
 
