@@ -21,11 +21,13 @@ problem set with its answer key).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..kernel.config import PAGE_SIZE
 from ..kernel.errors import VmallocError
+from ..kernel.state import check_int, short_int
 from ..kernel.vmalloc import Vmalloc
 
 
@@ -54,23 +56,34 @@ class Exercise:
     def solution(self) -> str:
         return f"{self.answer}. {self.explanation}"
 
-    def check(self, response: str) -> Verdict:
-        """Right or wrong, with the explanation either way (a wrong answer also says what it was)."""
-        got = _normalise(response)
+    def check(self, response: str | int) -> Verdict:
+        """Right or wrong, with the explanation either way (a wrong answer also says what it was).
+
+        ``response`` is the text a learner typed, or an int; anything else is an ExerciseError.
+        """
+        if isinstance(response, bool) or not isinstance(response, (str, int)) and not hasattr(type(response), "__index__"):
+            raise ExerciseError(f"response must be the answer as text (or an int), got {type(response).__name__}")
+        text = response if isinstance(response, str) else str(response.__index__())
+        if len(text) > MAX_ANSWER:               # no answer is this long: wrong, and not echoed whole
+            return Verdict(False, f"Not {text[:40]!r}... ({len(text)} characters). Think again, or reveal "
+                                  f"the solution.")
+        got = _normalise(text)
         if not got:
             return Verdict(False, "No answer yet: type one and check again.")
         if got in self.accepted:
             return Verdict(True, f"Right: {self.answer}. {self.explanation}")
-        return Verdict(False, f"Not {response.strip()!r}. Think again, or reveal the solution.")
+        return Verdict(False, f"Not {text.strip()!r}. Think again, or reveal the solution.")
+
+
+MAX_ANSWER = 200        # characters: the longest right answer is a few dozen
 
 
 def _normalise(text: str) -> str:
-    """Lower case, no spaces; a number in hex or decimal becomes its decimal digits."""
-    t = "".join(str(text).lower().split())
-    try:
-        return str(int(t, 0))
-    except ValueError:
-        return t
+    """Lower case; spaces dropped, except between two numbers, where they separate like a comma
+    (``"1 2"`` is not ``12``); every number in hex or decimal becomes its decimal digits (``"05"`` is 5)."""
+    t = re.sub(r"0x[0-9a-f]+|[0-9]+", lambda m: str(int(m.group(), 16 if m.group()[:2] == "0x" else 10)),
+               str(text).lower().strip())
+    return "".join(re.sub(r"(?<=[0-9])\s*[,\s]\s*(?=[0-9])", ",", t).split())
 
 
 def _numbers(*values: int) -> frozenset:
@@ -376,14 +389,31 @@ KINDS: dict[str, Callable[[int], Exercise]] = {"next-address": next_address, "zo
 
 def make(kind: str, seed: int) -> Exercise:
     """The exercise of ``kind`` made from ``seed`` (ExerciseError naming a bad argument)."""
-    if kind not in KINDS:
-        raise ExerciseError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ExerciseError(f"seed must be an integer >= 0, got {seed!r}")
-    return KINDS[kind](seed)
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ExerciseError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}"[:300])
+    return KINDS[kind](_check_seed(seed))
+
+
+def _check_seed(seed) -> int:
+    """A seed as the CLI takes it: an integer (numpy.int64 too) in 0..2**64-1."""
+    seed = check_int(seed, "seed", exc=ExerciseError, integral=True)
+    if not 0 <= seed <= MAX_SEED:
+        raise ExerciseError(f"seed must be an integer >= 0, got {short_int(seed)}" if seed < 0 else
+                            f"seed must be an integer <= 2**64-1, got {short_int(seed)}")
+    return seed
+
+
+MAX_SEED = (1 << 64) - 1
 
 
 def problem_set(seed: int, count: int = 2, kinds: tuple[str, ...] = tuple(KINDS)) -> list[Exercise]:
     """``count`` exercises of each kind, seeds drawn from ``seed`` (a teacher's sheet)."""
+    seed = _check_seed(seed)
+    count = check_int(count, "count", 1, 1000, exc=ExerciseError, integral=True)
+    if isinstance(kinds, (str, bytes)) or not isinstance(kinds, (list, tuple)):
+        raise ExerciseError(f"kinds must be a tuple of kinds, got {type(kinds).__name__}")
+    for kind in kinds:
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ExerciseError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}"[:300])
     r = random.Random(f"problem-set/{seed}")
     return [make(kind, r.randrange(1 << 30)) for kind in kinds for _ in range(count)]

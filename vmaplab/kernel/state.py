@@ -58,8 +58,13 @@ def check_int(value, what: str, low: int | None = None, high: int | None = None,
     v = int(value.__index__())
     if (low is not None and v < low) or (high is not None and v > high):
         bounds = f">= {low}" if high is None else f"in {low}..{high}" if low is not None else f"<= {high}"
-        raise exc(f"{what} must be {bounds}, got {v}")
+        raise exc(f"{what} must be {bounds}, got {short_int(v)}")
     return v
+
+
+def short_int(v: int) -> str:
+    """``v`` in decimal, or its sign and bit length when too long to print (str() refuses 4,300 digits)."""
+    return str(v) if v.bit_length() <= 256 else f"{'-' * (v < 0)}a {v.bit_length()}-bit integer"
 
 
 def check_pfn_list(pages, what: str) -> list[int]:
