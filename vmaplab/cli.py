@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from .kernel.vmalloc import Vmalloc
 from .kernel.check import render_address_map
@@ -162,8 +162,8 @@ def cmd_test_vmalloc(args) -> int:
         return 0
     if words[0] in PRESETS:
         if len(words) > 1:
-            print(f"Error: a preset takes no more arguments: {' '.join(words[1:])}")
-            return 1
+            print(f"vmaplab: error: a preset takes no more arguments: {' '.join(words[1:])}"[:300], file=sys.stderr)
+            return 2
         preset = words[0]
         messages = PRESET_MESSAGES[preset]
         words = PRESETS[preset].format(NUM_CPUS=args.cpus).split()
@@ -175,6 +175,9 @@ def cmd_test_vmalloc(args) -> int:
         params = TestVmallocParams.from_args(words, args.cpus)
     except ConfigError as e:
         print(f"vmaplab: error: {e}", file=sys.stderr)      # the script's own message, one line
+        return 2
+    if not _run_length_ok(params.loop_iterations(), "lower test_loop_count, test_repeat_count or nr_threads",
+                          "vmaplab"):
         return 2
     for version in args.version:
         vm = Vmalloc(nr_cpus=args.cpus, version=version, seed=args.seed)
@@ -295,6 +298,43 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+NOTE_ITERATIONS = 10 ** 7        # test loop iterations past which a run takes tens of minutes or more: say so
+MAX_ITERATIONS = 10 ** 11        # ... and past which it takes months: refuse
+
+
+def _run_length_ok(iterations: int, knobs: str, prog: str) -> bool:
+    """Refuse a run of ``iterations`` test loop iterations that could not finish; note one of hours first."""
+    if iterations > MAX_ITERATIONS:
+        print(f"{prog}: error: this run would make {iterations:,} test loop iterations per version (more than "
+              f"{MAX_ITERATIONS:,}: months on one core); {knobs}", file=sys.stderr)
+        return False
+    if iterations > NOTE_ITERATIONS:
+        print(f"note: this run makes {iterations:,} test loop iterations per version: expect hours on one "
+              f"core ({knobs} for a quicker run)", file=sys.stderr, flush=True)
+    return True
+
+
+def _simulation_ok(params: TestVmallocParams, nr_threads: int, scale: int) -> bool:
+    """What ContentionSim would accept but cannot measure: no test selected, no loop left, too many threads."""
+    from .contention.runs import MAX_SIM_THREADS
+    prog = "vmaplab simulate"
+    loops = params.test_loop_count
+    if nr_threads > MAX_SIM_THREADS:
+        print(f"{prog}: error: nr_threads must be <= {MAX_SIM_THREADS} (the simulator gives each thread 4 GiB of "
+              f"RAM and models 1 TiB at most), got {nr_threads}", file=sys.stderr)
+        return False
+    if not params.selected_tests():
+        print(f"{prog}: error: run_test_mask={params.run_test_mask} selects none of the 11 tests (bits 0..10): "
+              f"the run would measure nothing", file=sys.stderr)
+        return False
+    if scale > loops:
+        print(f"{prog}: error: --scale {scale} leaves test_loop_count={loops} at {loops // scale} iterations "
+              f"(loops // scale): use --scale <= {loops}", file=sys.stderr)
+        return False
+    return _run_length_ok(params.loop_iterations(scale), "raise --scale, or lower test_loop_count or "
+                          "test_repeat_count", prog)
+
+
 def _simulate_one(version: str, kwargs: dict):
     from .contention.sim import ContentionSim
     return ContentionSim(version, **kwargs).run()
@@ -318,6 +358,10 @@ def cmd_simulate(args) -> int:
         return 2
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
     nr_threads = given.pop("nr_threads", None) or args.cpus
+    # what the simulator runs: run_test_mask 7 unless given (ContentionSim's default), nr_threads as resolved
+    if not _simulation_ok(replace(params, nr_threads=nr_threads, run_test_mask=given.get("run_test_mask", 7)),
+                          nr_threads, args.scale):
+        return 2
     kwargs = dict(nr_threads=nr_threads, nr_cpus=args.cpus, machine=args.machine, scale=args.scale,
                   seed=args.seed, policy=args.policy, params=given, drain=args.drain, costs=costs,
                   placement=args.placement, warm_start=not args.cold_start)

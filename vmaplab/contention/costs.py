@@ -158,6 +158,8 @@ def _parse_cost(name: str, text: str, default) -> object:
             raise ValueError(f"{name} is true or false, got {text!r}")
         return text.lower() in ("1", "true")
     try:
+        if not text.isascii():              # float() takes "١٠" or "１０" as 10: a command line should not
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} wants a number, got {text!r}") from None

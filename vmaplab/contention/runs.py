@@ -24,6 +24,9 @@ from .published import V1_CURVE
 from .sim import ContentionSim, SimResult
 
 VERSIONS = ("6.8", "6.9")
+# ContentionSim gives each thread 4 GiB of simulated RAM (its nr_ram_pages); the kernel model takes at
+# most 1 TiB (MAX_RAM_PAGES): past 256 threads the machine cannot be built
+MAX_SIM_THREADS = 256
 THREADS_SWEEP_JOBS = (1, 2, 4, 8, 16, 32, 64)
 
 

@@ -35,6 +35,7 @@ from ..kernel.errors import ConfigError
 
 INT_MAX = (1 << 31) - 1
 USHRT_MAX = 0xFFFF
+BOOL_PARAMS = ("sequential_test_order", "use_huge")     # module_param(..., bool): the rest are ints
 
 TEST_NAMES = ("fix_size_alloc_test", "full_fit_alloc_test", "long_busy_list_alloc_test",
               "random_size_alloc_test", "fix_align_alloc_test", "random_size_align_alloc_test",
@@ -73,6 +74,18 @@ class TestVmallocParams:
     use_huge: int = 0
     run_test_mask: int = INT_MAX
 
+    def selected_tests(self) -> int:
+        """How many of the 11 test cases ``run_test_mask`` selects."""
+        return bin(self.run_test_mask & ((1 << len(TEST_NAMES)) - 1)).count("1")
+
+    def loop_iterations(self, scale: int = 1) -> int:
+        """Test loop iterations of a whole run (every worker, test and repetition), ``1/scale`` of the loops.
+
+        What a run's length grows with: the CLI says so before a long run and refuses an endless one.
+        """
+        p = self.fixed()
+        return p.nr_threads * self.selected_tests() * p.test_repeat_count * max(1, p.test_loop_count // scale)
+
     def fixed(self) -> "TestVmallocParams":
         """Module init: nr_threads into [1, USHRT_MAX]; repeat and loop counts at least 1."""
         return replace(self, nr_threads=max(1, min(self.nr_threads, USHRT_MAX)),
@@ -92,6 +105,13 @@ class TestVmallocParams:
             # ASCII digits only, as the script's [0-9]+ test: str.isdigit() would take "1²" or full-width digits
             if key not in known or not val.isascii() or not val.isdigit() or int(val) <= 0:
                 raise ConfigError(f"Error: key or value is not correct: {key} {val}")
+            # the module's parameters are C ints and bools: modprobe refuses what does not fit (-EINVAL)
+            if key in BOOL_PARAMS and int(val) != 1:
+                raise ConfigError(f"{key}={val}: a bool module parameter takes 1 (0 is the default); "
+                                  f"modprobe would fail with -EINVAL")
+            if int(val) > INT_MAX:
+                raise ConfigError(f"{key}={val[:30]}{'...' * (len(val) > 30)} does not fit the module's int "
+                                  f"parameter (at most {INT_MAX}); modprobe would fail with -EINVAL")
             values[key] = int(val)
         if values.get("use_huge"):
             raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
