@@ -34,7 +34,7 @@ from .kernel.freespace import FreeSpace, LinearFreeSpace
 from .kernel.vmalloc import Stats, Vmalloc
 from .workloads import TEST_NAMES, CostModel, TestVmallocParams, TestVmallocRun, build_scenario
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"   # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
     "Vmalloc", "Stats", "VmapArea", "VmStruct", "encode_vn_id", "decode_vn_id",
