@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from vmaplab import PAGE_SIZE, Vmalloc, VmallocError
+from vmaplab import PAGE_SIZE, VM_ALLOC, Vmalloc, VmallocError, VmStruct, encode_vn_id
+from vmaplab.kernel.config import VMAP_RAM
 
 from conftest import snapshot, tiny
 
@@ -63,7 +64,7 @@ def CALLS(live):
          dict(size=P, align=1, cpu=0, caller=None, gfp=0)),
         ("vmalloc_node_range", dict(size=BAD_INTS, align=BAD_INTS + [3], start=BAD_INTS, end=BAD_INTS,
                                     flags=BAD_INTS + [1, 4, 0x200], **cpu),
-         lambda vm: dict(size=P, align=1, start=vm.VMALLOC_START, end=vm.VMALLOC_END, flags=0, cpu=0)),
+         lambda vm, live: dict(size=P, align=1, start=vm.VMALLOC_START, end=vm.VMALLOC_END, flags=0, cpu=0)),
         ("vmap", dict(pages=BAD_PAGES + [[]], flags=BAD_INTS + [2, 1], **cpu, caller=BAD_CALLERS),
          dict(pages=live["spare"], flags=4, cpu=0, caller=None)),
         ("ioremap", dict(phys_addr=BAD_INTS, size=BAD_INTS + [0], **cpu), dict(phys_addr=0xfd000000, size=P, cpu=0)),
@@ -94,21 +95,111 @@ def CALLS(live):
         ("unregister_vmap_purge_notifier", dict(fn=[None, 5, lambda vm, cpu: 0]), dict(fn=None)),
         ("shrinker.count", dict(**cpu), dict(cpu=0)),
         ("shrinker.scan", dict(nr_to_scan=BAD_INTS, **cpu), dict(nr_to_scan=1, cpu=0)),
+        ("rcu_barrier", dict(**cpu), dict(cpu=0)),
+        ("attach_tracer", dict(sink=["x", 5, object()]), dict(sink=None)),
+        ("show_numa_info", dict(vm_struct=[None, 5, "vm", a, OTHER["vm_struct"].pages]),
+         lambda vm, live: dict(vm_struct=vm.find_vm_area(live["vmalloc"]))),
+        ("from_vmallocinfo", dict(nr_cpus=[x for x in BAD_INTS if not isinstance(x, Index)] + [0]),
+         dict(text=CAPTURE, nr_cpus=2)),
+        ("pcpu_free_vm_areas", dict(vms=[None, "ab", 5, [None], [5], [OTHER["vm_struct"]]], **cpu),
+         lambda vm, live: dict(vms=vm.pcpu_get_vm_areas([0], [P]), cpu=0)),
+        ("free_vm_area", dict(area=[None, 5, a, OTHER["get_vm_area"]], **cpu),
+         lambda vm, live: dict(area=vm.get_vm_area(P), cpu=0)),
+        ("purge", dict(full=[None, "no", 0, 1, 1.0]), dict(cpu=0, full=False)),
+        # -- the kernel steps, called on their own (issue 26 item 6) --
+        ("alloc_vmap_area", dict(size=BAD_INTS + [0, P + 1], align=BAD_INTS + [0, 3], vstart=BAD_INTS, vend=BAD_INTS,
+                                 va_flags=BAD_INTS + [2, 3, 99 << 8], gfp=BAD_INTS[:-1], **cpu), WINDOW),
+        ("node_alloc", dict(size=BAD_INTS + [0, P + 1], align=BAD_INTS + [0, 3], vstart=BAD_INTS, vend=BAD_INTS, **cpu),
+         lambda vm, live: {k: v for k, v in WINDOW(vm, live).items() if k in ("size", "align", "vstart", "vend", "cpu")}),
+        ("node_pool_del_va", dict(vn=NOT_NODES, size=BAD_INTS + [0, P + 1], align=BAD_INTS + [0, 3],
+                                  vstart=BAD_INTS, vend=BAD_INTS, **cpu),
+         lambda vm, live: dict(vn=vm.nodes[0], **{k: v for k, v in WINDOW(vm, live).items()
+                                                  if k in ("size", "align", "vstart", "vend", "cpu")})),
+        ("carve_vmap_area", dict(size=BAD_INTS + [0, P + 1], align=BAD_INTS + [0, 3], vstart=BAD_INTS, vend=BAD_INTS,
+                                 va_flags=BAD_INTS + [1, 2, 99 << 8]),
+         lambda vm, live: {k: v for k, v in WINDOW(vm, live).items() if k not in ("gfp", "cpu")}),
+        ("setup_vmalloc_vm", dict(vm=[None, 5, OTHER["get_vm_area"]], va=NOT_VAS, flags=BAD_INTS, caller=BAD_CALLERS),
+         lambda vm, live: dict(vm=VmStruct(VM_ALLOC, None), va=bare(vm), flags=VM_ALLOC, caller=None)),
+        ("find_unlink_vmap_area", dict(addr=BAD_INTS + [a], **cpu), lambda vm, live: dict(addr=bare(vm).va_start, cpu=0)),
+        ("free_vmap_area_noflush", dict(va=NOT_VAS, **cpu), lambda vm, live: dict(va=in_flight(vm), cpu=0)),
+        ("free_vmap_area", dict(va=NOT_VAS, **cpu), lambda vm, live: dict(va=bare(vm), cpu=0)),
+        ("schedule_work", dict(name=[None, 5, "vfree", "run_workqueue", "_drain_vmap_area_work"], **cpu),
+         dict(name="drain_vmap_area_work", cpu=0)),
+        ("drain_vmap_area_work", dict(**cpu), dict(cpu=0)),
+        ("purge_vmap_node", dict(vn=NOT_NODES, helper=NOT_BOOLS, **cpu),
+         lambda vm, live: dict(vn=vm.nodes[0], helper=False, cpu=0)),
+        ("reclaim_list_global", dict(lst=[None, 5, "ab", [None], [OTHER["in_flight"]]], **cpu),
+         lambda vm, live: dict(lst=[in_flight(vm)], cpu=0)),
+        ("flush_tlb_kernel_range", dict(start=BAD_INTS, end=BAD_INTS + [1], **cpu),
+         lambda vm, live: dict(start=vm.VMALLOC_START, end=vm.VMALLOC_END, cpu=0)),
+        ("node_pool_add_va", dict(vn=NOT_NODES, va=NOT_VAS, **cpu),
+         lambda vm, live: dict(vn=vm.nodes[0], va=in_flight(vm, owner=0), cpu=0)),
+        ("decay_va_pool_node", dict(vn=NOT_NODES, full_decay=NOT_BOOLS, **cpu),
+         lambda vm, live: dict(vn=vm.nodes[0], full_decay=False, cpu=0)),
+        ("new_vmap_block", dict(order=BAD_INTS + [2], **cpu), dict(order=0, cpu=0)),
+        ("vb_alloc", dict(size=BAD_INTS + [0, 3 * P, P + 1], **cpu), dict(size=P, cpu=0)),
+        ("vb_free", dict(vb=NOT_VBS, addr=BAD_INTS + [live["ram"] + P], order=BAD_INTS + [1], **cpu),
+         lambda vm, live: dict(vb=block(vm), addr=live["ram"], order=0, cpu=0)),
+        ("free_vmap_block", dict(vb=NOT_VBS, **cpu), lambda vm, live: dict(vb=dirty_block(vm, live), cpu=0)),
+        ("purge_fragmented_block", dict(vb=NOT_VBS, force=NOT_BOOLS, purge_list=[None, (), "x", 5]),
+         lambda vm, live: dict(vb=block(vm), force=False, purge_list=[])),
+        ("purge_fragmented_blocks_allcpus", dict(**cpu), dict(cpu=0)),
+        ("find_vmap_area_exceed_addr_lock", dict(addr=BAD_INTS), dict(addr=a)),
+        ("register_ram_mapping", dict(va_start=BAD_INTS + [a, 0], pages=BAD_PAGES),
+         lambda vm, live: dict(va_start=bare(vm, VMAP_RAM).va_start, pages=[])),
+        ("cpu_to_node", dict(**cpu), dict(cpu=0)),
+        ("id_to_node", dict(node_id=BAD_INTS), dict(node_id=0)),
+        ("addr_to_node", dict(addr=BAD_INTS), dict(addr=a)),
+        ("owner_node_id", dict(va=[None, 5, "va"]), lambda vm, live: dict(va=bare(vm))),
+        ("pool_index", dict(size=BAD_INTS + [0]), dict(size=P)),
     ]
 
 
-NOT_SWEPT = {                   # public methods that take no argument a caller could get wrong, or are
-    "check", "vmallocinfo", "busy_areas", "lazy_max_pages", "start_trace", "stop_trace",    # covered elsewhere
-    "run_workqueue", "pending_work", "untraced", "attach_tracer", "from_vmallocinfo", "trace", "has_pools",
-    "nr_online_cpus", "rcu_pending", "rcu_barrier", "mapped_pfn_counts", "show_numa_info",
-    # internal steps of the calls above, public because the kernel names them (their callers validate)
-    "alloc_vmap_area", "node_alloc", "node_pool_del_va", "node_pool_add_va", "setup_vmalloc_vm",
-    "free_vmap_area_noflush", "free_vmap_area", "find_unlink_vmap_area", "purge_vmap_node",
-    "reclaim_list_global", "flush_tlb_kernel_range", "decay_va_pool_node", "drain_vmap_area_work",
-    "schedule_work", "new_vmap_block", "vb_alloc", "vb_free", "free_vmap_block", "purge_fragmented_block",
-    "purge_fragmented_blocks_allcpus", "find_vmap_area_exceed_addr_lock", "register_ram_mapping",
-    "cpu_to_node", "id_to_node", "addr_to_node", "owner_node_id", "pool_index", "pcpu_free_vm_areas",
-    "free_vm_area",
+# Objects of another machine (the sweep builds a fresh one for every call): each must be refused.
+def _other():
+    vm, live = machine()
+    return {"vn": vm.nodes[0], "va": vm.find_vmap_area(live["vmalloc"]), "vm_struct": vm.find_vm_area(live["vmalloc"]),
+            "get_vm_area": vm.get_vm_area(P), "in_flight": in_flight(vm), "vb": block(vm)}
+
+
+def WINDOW(vm, live):
+    return dict(size=2 * P, align=P, vstart=vm.VMALLOC_START, vend=vm.VMALLOC_END, va_flags=0, gfp=0, cpu=0)
+
+
+def bare(vm, flags=0):
+    """A busy VA with nothing bound to it (alloc_vmap_area's)."""
+    return vm.alloc_vmap_area(2 * P, P, vm.VMALLOC_START, vm.VMALLOC_END, flags, 0, 0)
+
+
+def in_flight(vm, owner=None):
+    """A VA out of every tree and pool (find_unlink_vmap_area's, or carved with an owner)."""
+    if owner is None:
+        return vm.find_unlink_vmap_area(bare(vm).va_start)
+    return vm.carve_vmap_area(2 * P, P, vm.VMALLOC_START, vm.VMALLOC_END, encode_vn_id(owner, vm.nr_vmap_nodes))
+
+
+def block(vm):
+    return next(vb for q in vm.vmap_block_queue for vb in q.vmap_blocks.values())
+
+
+def dirty_block(vm, live):
+    vb = block(vm)
+    vm.vm_unmap_ram(live["ram"], 1)
+    assert vm.purge_fragmented_block(vb, True, [])
+    return vb
+
+
+CAPTURE = "0xffffc90000000000-0xffffc90000002000    8192 kernel_clone+0xb8/0x400 pages=1 vmalloc N0=1\n"
+OTHER = _other()
+NOT_NODES = [None, 5, "vn0", OTHER["vn"]]
+NOT_VAS = [None, 5, "va", OTHER["va"], OTHER["in_flight"]]
+NOT_VBS = [None, 5, "vb", OTHER["vb"]]
+NOT_BOOLS = [None, 0, 1, "no", 1.0]
+
+
+NOT_SWEPT = {                   # public names that take no argument a caller could get wrong
+    "check", "vmallocinfo", "busy_areas", "lazy_max_pages", "start_trace", "stop_trace", "run_workqueue",
+    "pending_work", "untraced", "trace", "has_pools", "nr_online_cpus", "rcu_pending", "mapped_pfn_counts",
 }
 
 
@@ -120,7 +211,7 @@ def _sweep():
         for arg, values in bad.items():
             for value in values:
                 vm, live = machine()
-                base = valid(vm) if callable(valid) else dict(valid)
+                base = valid(vm, live) if callable(valid) else dict(valid)
                 if name == "unregister_vmap_purge_notifier":
                     base["fn"] = None
                 fn = vm
@@ -241,3 +332,81 @@ def test_show_numa_info_refuses_what_is_not_a_vm_struct():
         with pytest.raises(VmallocError, match="show_numa_info: vm_struct"):
             vm.show_numa_info(bad)
     assert vm.show_numa_info(vm.find_vm_area(live["vmalloc"])) == {0: 1}
+
+
+def test_every_valid_call_is_accepted_and_leaves_a_sound_machine():
+    """The other half of the sweep: each call's valid arguments pass, and check() holds after it (issue 26
+    item 6: no public method, kernel steps included, may corrupt a machine)."""
+    refused = []
+    for name, _bad, valid in CALLS(machine()[1]):
+        vm, live = machine()
+        fn = vm
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        args = valid(vm, live) if callable(valid) else dict(valid)
+        if name == "unregister_vmap_purge_notifier":
+            vm.register_vmap_purge_notifier(args["fn"] or (lambda vm, cpu: 0))
+            args["fn"] = vm._purge_notifiers[0]
+        try:
+            fn(**args)
+            vm.check()
+        except Exception as e:      # noqa: BLE001 - collect them all
+            refused.append(f"{name}: {type(e).__name__}: {e}"[:300])
+    assert refused == []
+
+
+def test_a_va_in_flight_is_counted_until_a_step_takes_it_back():
+    vm, live = machine()
+    va = vm.alloc_vmap_area(2 * P, P, vm.VMALLOC_START, vm.VMALLOC_END, 0, 0, 1)
+    assert vm.find_unlink_vmap_area(va.va_start + P, cpu=1) is va
+    vm.check()                                         # in flight: in no tree, yet not leaked
+    with pytest.raises(VmallocError, match="find_unlink_vmap_area"):
+        vm.find_unlink_vmap_area(live["vmalloc"])      # a vmalloc area: vfree unlinks it
+    before = state(vm)
+    with pytest.raises(VmallocError, match="reclaim_list_global: lst lists the same VA twice"):
+        vm.reclaim_list_global([va, va], 0)
+    with pytest.raises(VmallocError, match="node_pool_add_va: va .* is owned by node 1, not vn 0"):
+        vm.node_pool_add_va(vm.nodes[0], va, 0)        # CPU 1's node owns it: pools keep their own node's VAs
+    assert state(vm) == before
+    vm.free_vmap_area_noflush(va, 1)
+    vm.check()
+    with pytest.raises(VmallocError, match="free_vmap_area_noflush: va must be a VA in flight"):
+        vm.free_vmap_area_noflush(va, 1)               # twice
+    vm.purge()
+    vm.check()
+
+
+def test_another_machines_node_is_refused_and_both_machines_stay_sound():
+    vm, _ = machine()
+    vm2, _ = machine()
+    va = vm.carve_vmap_area(2 * P, P, vm.VMALLOC_START, vm.VMALLOC_END, encode_vn_id(0, vm.nr_vmap_nodes))
+    before, before2 = state(vm), state(vm2)
+    with pytest.raises(VmallocError, match="vn must be one of this machine's vm.nodes"):
+        vm.node_pool_add_va(vm2.nodes[0], va, 0)       # the issue's corruption of *another* machine
+    with pytest.raises(VmallocError, match="va must be a VA in flight on this machine"):
+        vm2.node_pool_add_va(vm2.nodes[0], va, 0)
+    assert (state(vm), state(vm2)) == (before, before2)
+    assert vm.node_pool_add_va(vm.nodes[0], va, 0)
+    vm.check()
+    vm2.check()
+
+
+def test_vmap_block_steps_refuse_what_would_corrupt():
+    vm, live = machine()
+    vb = block(vm)
+    before = state(vm)
+    with pytest.raises(VmallocError, match="free_vmap_block: vb .* is not fully dirty"):
+        vm.free_vmap_block(vb, 0)                      # a live page in it
+    with pytest.raises(VmallocError, match="vb_alloc: size"):
+        vm.vb_alloc(2 ** 64, 0)                         # was a MemoryError
+    with pytest.raises(VmallocError, match="vb_free: no live"):
+        vm.vb_free(vb, live["ram"], 1, 0)               # the run is one page (order 0)
+    assert state(vm) == before
+    vm.vb_free(vb, live["ram"], 0, 0)                   # its page unmapped as vm_unmap_ram does
+    vm.check()
+    with pytest.raises(VmallocError, match="vm_unmap_ram"):
+        vm.vm_unmap_ram(live["ram"], 1)
+    big = vm.alloc_vmap_area(4 * P, P, vm.VMALLOC_START, vm.VMALLOC_END, VMAP_RAM, 0, 0)
+    with pytest.raises(VmallocError, match="vm_unmap_ram"):
+        vm.vm_unmap_ram(big.va_start, 4)                # VMAP_RAM but no mapping registered: not vm_map_ram's
+    vm.check()

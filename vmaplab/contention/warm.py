@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..kernel.area import VmapArea, encode_vn_id
+from ..kernel.area import encode_vn_id
 from ..kernel.config import PAGE_SIZE
 
 
@@ -23,7 +23,7 @@ def prefill_node_pool(vm, node_id: int, size: int, count: int) -> int:
     """The warm start's carving: up to ``count`` VAs of ``size`` bytes (guard included) onto node ``node_id``'s pool.
 
     Not a kernel function, built from public kernel calls: each VA is the free tree's lowest
-    match in the vmalloc window (``FreeSpace.alloc``, i.e. ``__alloc_vmap_area``), owned by the
+    match in the vmalloc window (``carve_vmap_area``, i.e. ``__alloc_vmap_area``), owned by the
     node (``encode_vn_id``) and pushed with ``node_pool_add_va`` as ``purge_vmap_node`` leaves
     recycled VAs (counted in ``stats.pool_adds``). It stands for work the real run spread over
     its long phases, so the caller runs it untraced. Returns how many it added (0 without pools,
@@ -36,10 +36,10 @@ def prefill_node_pool(vm, node_id: int, size: int, count: int) -> int:
     vn, owner = vm.nodes[node_id], encode_vn_id(node_id, vm.nr_vmap_nodes)
     added = 0
     while added < count:
-        addr = vm.free_space.alloc(size, PAGE_SIZE, vm.VMALLOC_START, vm.VMALLOC_END)
-        if addr is None:
+        va = vm.carve_vmap_area(size, PAGE_SIZE, vm.VMALLOC_START, vm.VMALLOC_END, owner)
+        if va is None:
             break
-        vm.node_pool_add_va(vn, VmapArea(addr, addr + size, owner), node_id)   # the node's CPU
+        vm.node_pool_add_va(vn, va, node_id)   # the node's CPU
         added += 1
     return added
 

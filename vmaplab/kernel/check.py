@@ -49,6 +49,8 @@ def _segments(vm):
                 yield va.va_start, va.va_end, f"pool  vn{vn.id}[{idx}]"
         for va in vn.purge_list:
             yield va.va_start, va.va_end, f"purge vn{vn.id}"
+    for va in vm._in_flight.values():        # handed out by a kernel step called on its own
+        yield va.va_start, va.va_end, "in flight"
 
 
 def _describe(va) -> str:

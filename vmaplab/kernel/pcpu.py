@@ -129,7 +129,7 @@ class PcpuMixin(VmallocState):
             # VM_ALLOC alone, as the kernel sets it: its guard-page arithmetic then takes the last
             # page of each area for a guard (get_vm_area_size() is a page short, vread skips it)
             vm = VmStruct(VM_ALLOC, PCPU_CALLER)
-            self.setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
+            self._setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
             vms.append(vm)
         self._api_event(cpu, "pcpu_get_vm_areas", base, sum(sizes), PCPU_CALLER)
         self._after_call(cpu)

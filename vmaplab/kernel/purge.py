@@ -27,15 +27,18 @@ from .config import PAGE_SHIFT, ULONG_MAX
 from .errors import InvalidArgumentError
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
-from .state import VmallocState
+from .state import VmallocState, check_int
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
+
+
+WORK_ITEMS = ("drain_vmap_area_work",)     # what schedule_work() queues and run_workqueue() runs
 
 
 class PurgeMixin(VmallocState):
     """The lazy-free half of :class:`vmaplab.Vmalloc` (kept apart for readability)."""
 
     # -- lazy free --------------------------------------------------------------------
-    def free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None:
+    def _free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None:
         """free_vmap_area_noflush(): account the pages, park the VA in a lazy tree (§4.5).
 
         6.9 inserts into the owner node's lazy tree without merging; 6.8 merges
@@ -51,7 +54,7 @@ class PurgeMixin(VmallocState):
         if self._tr is not None:
             self._tr.emit(FreeVmapAreaNoflush, cpu, va.va_start, nr_lazy, lazy_max)
         if nr_lazy > lazy_max:
-            self.schedule_work("drain_vmap_area_work", cpu)
+            self._schedule_work("drain_vmap_area_work", cpu)
 
     def _lazy_insert(self, vn, va: VmapArea) -> None:
         """Into the lazy tree (under its lock): 6.8 merges with touching neighbours, 6.9 does not."""
@@ -60,14 +63,14 @@ class PurgeMixin(VmallocState):
         else:
             vn.lazy.insert(va)
 
-    def free_vmap_area(self, va: VmapArea, cpu: int) -> None:
+    def _free_vmap_area(self, va: VmapArea, cpu: int) -> None:
         """free_vmap_area(): unlink from the busy tree and return to the free tree at once (§4.5)."""
         vn = self.addr_to_node(va.va_start)
         self._locked(cpu, vn.busy_lock, "free_vmap_area", vn.busy.erase, va)
         self._locked(cpu, self.free_space.lock_name, "free_vmap_area", self.free_space.free, va)
 
     # -- the workqueue ------------------------------------------------------------------
-    def schedule_work(self, name: str, cpu: int) -> None:
+    def _schedule_work(self, name: str, cpu: int) -> None:
         """schedule_work(): queue a work item once (a pending item is not queued twice)."""
         if all(w != name for w, _ in self._work):
             self._work.append((name, cpu))
@@ -81,11 +84,11 @@ class PurgeMixin(VmallocState):
         ran = 0
         while self._work:
             name, cpu = self._work.pop(0)
-            getattr(self, name)(cpu)
+            getattr(self, "_" + name)(cpu)      # the step itself: its public name validates
             ran += 1
         return ran
 
-    def drain_vmap_area_work(self, cpu: int) -> None:
+    def _drain_vmap_area_work(self, cpu: int) -> None:
         """drain_vmap_area_work(): one purge with partial decay (6.9); loop while over the threshold (6.8)."""
         self.stats.drain_runs += 1
         while True:
@@ -112,7 +115,7 @@ class PurgeMixin(VmallocState):
         self._check_cpu(cpu)
         self.stats.reclaims += 1
         with self._purge_mutex(cpu):
-            self.purge_fragmented_blocks_allcpus(cpu)
+            self._purge_fragmented_blocks_allcpus(cpu)
             self._purge_vmap_area_lazy(ULONG_MAX, 0, True, cpu)
 
     # -- the purge core --------------------------------------------------------------------
@@ -124,7 +127,7 @@ class PurgeMixin(VmallocState):
             vn.purge_list = []
             vn.skip_populate = full_pool_decay
             if self._node_layer:
-                self.decay_va_pool_node(vn, full_pool_decay, cpu)
+                self._decay_va_pool_node(vn, full_pool_decay, cpu)
             if not vn.lazy:
                 continue
             vn.purge_list = self._locked(cpu, vn.lazy_lock, "purge_detach", vn.lazy.detach_all)
@@ -133,7 +136,7 @@ class PurgeMixin(VmallocState):
             marked.append(vn)
         nr_purged = 0
         if marked:
-            self.flush_tlb_kernel_range(start, end, cpu)
+            self._flush_tlb_kernel_range(start, end, cpu)
             helpers = max(1, min(self.vmap_lazy_nr // self.lazy_max_pages(), len(marked))) - 1
             for vn in marked:
                 helper = helpers > 0
@@ -142,13 +145,13 @@ class PurgeMixin(VmallocState):
                     self.stats.purge_helpers += 1
                 # A helper runs on CPU ``vn.id`` if that CPU is online, else anywhere.
                 on = vn.id if helper and vn.id < self.nr_online_cpus else cpu
-                self.purge_vmap_node(vn, helper, on)
+                self._purge_vmap_node(vn, helper, on)
                 nr_purged += vn.nr_purged
         if self._tr is not None:
             self._tr.emit(PurgeVmapAreaLazy, cpu, start & ULONG_MAX, end, nr_purged)
         return nr_purged > 0
 
-    def purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
+    def _purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
         """purge_vmap_node(): account each purged VA, pool it at its owner node or send it home (§4.7)."""
         vn.nr_purged = 0
         to_global: list[VmapArea] = []
@@ -158,32 +161,32 @@ class PurgeMixin(VmallocState):
         for va in vn.purge_list:
             self.vmap_lazy_nr -= (va.va_end - va.va_start) >> PAGE_SHIFT
             vn.nr_purged += 1
-            if populate and decode_vn_id(va.flags, nr_nodes) < nr_nodes and self.node_pool_add_va(vn, va, cpu):
+            if populate and decode_vn_id(va.flags, nr_nodes) < nr_nodes and self._node_pool_add_va(vn, va, cpu):
                 to_pool += 1
                 continue
             to_global.append(va)
         vn.purge_list = []
-        self.reclaim_list_global(to_global, cpu)
+        self._reclaim_list_global(to_global, cpu)
         if self._tr is not None:
             self._tr.emit(PurgeNode, cpu, vn.id, vn.nr_purged, to_pool, len(to_global), helper)
 
-    def reclaim_list_global(self, lst: list[VmapArea], cpu: int) -> None:
+    def _reclaim_list_global(self, lst: list[VmapArea], cpu: int) -> None:
         """reclaim_list_global(): merge a list of VAs into the free tree under one lock hold."""
         if not lst:
             return
         fs = self.free_space
         self._locked(cpu, fs.lock_name, "reclaim_list_global", fs.free_all, lst)
 
-    def flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None:
+    def _flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None:
         """flush_tlb_kernel_range(): counted; the contention model prices the IPIs."""
         self.stats.tlb_flushes += 1
         if self._tr is not None:
             self._tr.emit(TlbFlush, cpu, start, end)
 
     # -- pools ------------------------------------------------------------------------------
-    def node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
+    def _node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
         """node_pool_add_va(): push at the HEAD of the exact-size pool; no length cap in 6.9."""
-        idx = self.pool_index(va.va_end - va.va_start)
+        idx = (va.va_end - va.va_start - 1) >> PAGE_SHIFT        # pool_index()
         if idx >= self.max_va_size_pages:
             return False
         pool = vn.pool[idx]
@@ -194,7 +197,7 @@ class PurgeMixin(VmallocState):
             self._pool_event(cpu, vn.id, idx, "add", va.va_start, vn.pool_lock)
         return True
 
-    def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
+    def _decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
         """decay_va_pool_node() exactly as 6.9 (§3.8): drop ⌊L/4⌋ newest, or all if L <= 3 or full.
 
         The countdown starts at ``len >> 2``; for a pool of 1-3 VAs it starts at
@@ -227,7 +230,86 @@ class PurgeMixin(VmallocState):
             self.stats.decayed += removed
             if tr is not None:
                 tr.emit(Decay, cpu, vn.id, idx, full_decay, before, removed)
-        self.reclaim_list_global(decay_root.detach_all(), cpu)
+        self._reclaim_list_global(decay_root.detach_all(), cpu)
+
+    # -- the steps above called on their own: arguments checked before anything changes ----------
+    def free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None:
+        """free_vmap_area_noflush() called on its own: ``va`` must be in flight (find_unlink_vmap_area's)."""
+        self._check_cpu(cpu)
+        del self._in_flight[self._check_in_flight(va, "free_vmap_area_noflush").va_start]
+        self._free_vmap_area_noflush(va, cpu)
+        self._after_call(cpu)
+
+    def free_vmap_area(self, va: VmapArea, cpu: int) -> None:
+        """free_vmap_area() called on its own: a bare busy VA of this machine (alloc_vmap_area's) back to the free tree."""
+        self._check_cpu(cpu)
+        self._check_busy_va(va, "free_vmap_area")
+        self._free_vmap_area(va, cpu)
+
+    def schedule_work(self, name: str, cpu: int) -> None:
+        """schedule_work() called on its own: ``name`` one of the work items (WORK_ITEMS)."""
+        if not isinstance(name, str) or name not in WORK_ITEMS:
+            raise InvalidArgumentError(f"schedule_work: name must be one of {WORK_ITEMS}, got {name!r}"[:300])
+        self._check_cpu(cpu)
+        self._schedule_work(name, cpu)
+
+    def drain_vmap_area_work(self, cpu: int) -> None:
+        """drain_vmap_area_work() called on its own (not from inside a purge: the mutex is not recursive)."""
+        self._check_cpu(cpu)
+        if self._purge_depth:
+            raise InvalidArgumentError("drain_vmap_area_work: vmap_purge_lock is held (called from inside a purge)")
+        self._drain_vmap_area_work(cpu)
+
+    def purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
+        """purge_vmap_node() called on its own: ``vn`` one of this machine's nodes (its purge list is empty
+        between purges, so only the trace record and ``vn.nr_purged`` change)."""
+        self._check_node(vn, "purge_vmap_node")
+        self._check_bool(helper, "purge_vmap_node", "helper")
+        self._check_cpu(cpu)
+        self._purge_vmap_node(vn, helper, cpu)
+
+    def reclaim_list_global(self, lst: list[VmapArea], cpu: int) -> None:
+        """reclaim_list_global() called on its own: every VA of ``lst`` in flight, each once."""
+        self._check_cpu(cpu)
+        if isinstance(lst, (str, bytes)) or not isinstance(lst, (list, tuple)):
+            raise InvalidArgumentError(f"reclaim_list_global: lst must be a list of VAs in flight, got {type(lst).__name__}")
+        for i, va in enumerate(lst):
+            self._check_in_flight(va, "reclaim_list_global", f"lst[{i}]")
+        if len({id(va) for va in lst}) != len(lst):
+            raise InvalidArgumentError("reclaim_list_global: lst lists the same VA twice")
+        for va in lst:
+            del self._in_flight[va.va_start]
+        self._reclaim_list_global(list(lst), cpu)
+
+    def flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None:
+        """flush_tlb_kernel_range() called on its own: ``start <= end`` addresses, an online CPU."""
+        self._check_cpu(cpu)
+        start = check_int(start, "flush_tlb_kernel_range: start", 0, ULONG_MAX)
+        end = check_int(end, "flush_tlb_kernel_range: end", start, ULONG_MAX)
+        self._flush_tlb_kernel_range(start, end, cpu)
+
+    def node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
+        """node_pool_add_va() called on its own: ``va`` in flight and owned by ``vn``, a node of this machine
+        with pools. False (and ``va`` stays in flight) for a size no pool keeps."""
+        self._check_node(vn, "node_pool_add_va")
+        self._check_in_flight(va, "node_pool_add_va")
+        self._check_cpu(cpu)
+        if not self._node_layer:
+            raise InvalidArgumentError("node_pool_add_va: this machine has no pools (6.8, one node, or pools=False)")
+        if self.owner_node_id(va) != vn.id:
+            raise InvalidArgumentError(f"node_pool_add_va: va {va!r} is owned by node {self.owner_node_id(va)}, "
+                                       f"not vn {vn.id} (a pool keeps its own node's VAs)")
+        added = self._node_pool_add_va(vn, va, cpu)
+        if added:
+            del self._in_flight[va.va_start]
+        return added
+
+    def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
+        """decay_va_pool_node() called on its own: ``vn`` one of this machine's nodes, ``full_decay`` a bool."""
+        self._check_node(vn, "decay_va_pool_node")
+        self._check_bool(full_decay, "decay_va_pool_node", "full_decay")
+        self._check_cpu(cpu)
+        self._decay_va_pool_node(vn, full_decay, cpu)
 
     # -- the purge notifier chain (§4.2) ------------------------------------------------
     def register_vmap_purge_notifier(self, fn) -> None:

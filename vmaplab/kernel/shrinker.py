@@ -47,7 +47,7 @@ class VmapNodeShrinker:
         vm.stats.shrinker_scans += 1
         if vm._node_layer:
             for vn in vm.nodes:
-                vm.decay_va_pool_node(vn, True, cpu)
+                vm._decay_va_pool_node(vn, True, cpu)
         if vm._tr is not None:
             vm._tr.emit(ShrinkerEvent, cpu, "scan", vm.stats.decayed - before)
         vm._after_call(cpu)

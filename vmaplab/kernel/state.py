@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .area import VmapArea, VmStruct, decode_vn_id
 from .config import (
-    MODULES_END, MODULES_VADDR, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_ALL_FLAGS, is_power_of_2,
+    MODULES_END, MODULES_VADDR, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_ALL_FLAGS, VMAP_BLOCK, is_power_of_2,
     lazy_max_pages_for,
 )
 from .dmesg import KernelLog
@@ -78,6 +78,12 @@ class EventSink(Protocol):
     """What ``Vmalloc.attach_tracer`` takes: a Tracer, or any recorder of the same events."""
 
     def emit(self, cls, cpu: int, *args) -> None: ...
+
+
+def _short(value) -> str:
+    """A repr for an error message, cut short (a caller may pass anything, of any size)."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() <= 256 else short_int(value)
+    return text if len(text) <= 100 else text[:100] + "..."
 
 
 @lru_cache(maxsize=1024)
@@ -153,27 +159,28 @@ class VmallocState:
     _page_arrays: dict[int, int]        # a large vmalloc's page-array area -> the area it serves
     _user_pages: dict[int, int]         # pages alloc_pages() handed out -> their live vmap/vm_map_ram mappings
     _notifier_depth: int                # purge notifiers running (one may allocate: no re-entry)
+    _in_flight: dict[int, VmapArea]     # VAs a kernel step called on its own handed out and none took back
     # -- what others read --
     stats: Stats
     dmesg: KernelLog
     _tr: EventSink | None               # the attached event sink (attach_tracer)
 
     if TYPE_CHECKING:       # what one section calls in another (defined in the file named)
-        def alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
+        def _alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
                             gfp: int, cpu: int) -> VmapArea | None: ...                        # vmalloc.py
-        def find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None: ...       # vmalloc.py
-        def setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller) -> None: ...  # vmalloc.py
+        def _find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None: ...       # vmalloc.py
+        def _setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller) -> None: ...  # vmalloc.py
         def free_vm_area(self, area: VmStruct, cpu: int = 0) -> None: ...                      # vmalloc.py
         def _check_vm_area(self, area, func: str, what: str, cpu: int) -> VmapArea: ...        # vmalloc.py
         def check(self) -> None: ...                                                          # vmalloc.py
-        def free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None: ...                  # purge.py
+        def _free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None: ...                  # purge.py
         def run_workqueue(self) -> int: ...                                                    # purge.py
         def reclaim_and_purge_vmap_areas(self, cpu: int) -> None: ...                          # purge.py
-        def flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None: ...          # purge.py
-        def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None: ...              # purge.py
+        def _flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None: ...          # purge.py
+        def _decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None: ...              # purge.py
         def _purge_vmap_area_lazy(self, start: int, end: int, full_pool_decay: bool, cpu: int) -> bool: ...
         def _call_purge_notifiers(self, cpu: int) -> int: ...                                  # purge.py
-        def purge_fragmented_blocks_allcpus(self, cpu: int) -> None: ...                       # vmap_block.py
+        def _purge_fragmented_blocks_allcpus(self, cpu: int) -> None: ...                       # vmap_block.py
         def _vm_unmap_aliases(self, start: int, end: int, flush: bool, cpu: int) -> None: ...  # vmap_block.py
         def _vb_lookup(self, addr: int): ...                                                   # vmap_block.py
         def _vb_hash(self, addr: int): ...                                                     # vmap_block.py
@@ -206,19 +213,25 @@ class VmallocState:
 
     def cpu_to_node(self, cpu: int) -> int:
         """The memory (NUMA) node of a CPU: CPUs are split evenly, in order, over the nodes."""
+        if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
+            cpu = check_int(cpu, "cpu_to_node: cpu (a possible CPU)", 0, self.nr_cpus - 1)
         return cpu * self.nr_mem_nodes // self.nr_cpus
 
     def id_to_node(self, node_id: int) -> VmapNode:
+        """id_to_node(): ``&vmap_nodes[id % nr_vmap_nodes]``."""
+        node_id = check_int(node_id, "id_to_node: node_id", 0, ULONG_MAX)
         return self.nodes[node_id % self.nr_vmap_nodes]
 
     def owner_node_id(self, va: VmapArea) -> int | None:
         """The node a VA returns to when freed (decode_vn_id), or None for no owner."""
+        if not isinstance(va, VmapArea):
+            raise InvalidArgumentError(f"owner_node_id: va must be a VmapArea, got {_short(va)}")
         i = decode_vn_id(va.flags, self.nr_vmap_nodes)
         return i if i < self.nr_vmap_nodes else None
 
     def pool_index(self, size: int) -> int:
         """(size - 1) / PAGE_SIZE: the pool of a VA of ``size`` bytes, guard included (§3.5)."""
-        return (size - 1) >> PAGE_SHIFT
+        return (check_int(size, "pool_index: size", 1, ULONG_MAX) - 1) >> PAGE_SHIFT
 
     def busy_areas(self):
         """Every busy VA in ascending address order (merges the nodes' busy lists)."""
@@ -356,6 +369,54 @@ class VmallocState:
     def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS, what: str = "flags") -> None:
         if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0 or flags & ~allowed:
             raise InvalidArgumentError(f"{what}: unknown or refused VM_* flags {flags!r}")
+
+    # -- the kernel steps called on their own (kernel-model.md: every public method validates) --
+    def _check_node(self, vn, func: str, what: str = "vn") -> VmapNode:
+        """One of this machine's vmap nodes (another machine's node is refused)."""
+        if not isinstance(vn, VmapNode) or not 0 <= vn.id < self.nr_vmap_nodes or self.nodes[vn.id] is not vn:
+            raise InvalidArgumentError(f"{func}: {what} must be one of this machine's vm.nodes, got {_short(vn)}")
+        return vn
+
+    @staticmethod
+    def _check_bool(value, func: str, what: str) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidArgumentError(f"{func}: {what} must be True or False, got {_short(value)}")
+        return value
+
+    def _check_in_flight(self, va, func: str, what: str = "va") -> VmapArea:
+        """A VA in flight on this machine: handed out by a step called on its own and not yet taken back."""
+        if not isinstance(va, VmapArea) or self._in_flight.get(va.va_start) is not va:
+            raise InvalidArgumentError(
+                f"{func}: {what} must be a VA in flight on this machine (one that find_unlink_vmap_area, node_alloc, "
+                f"node_pool_del_va or carve_vmap_area handed out, not yet given back), got {_short(va)}")
+        return va
+
+    def _check_busy_va(self, va, func: str, what: str = "va", bare: bool = True) -> VmapNode:
+        """A busy VA of this machine, its node; with ``bare`` one that nothing else holds: no vm_struct,
+        no vmap block, no vm_map_ram pages (those have their own release calls)."""
+        if not isinstance(va, VmapArea):
+            raise InvalidArgumentError(f"{func}: {what} must be a busy VmapArea of this machine, got {_short(va)}")
+        vn, found = self._lookup(va.va_start) if 0 < va.va_start <= ULONG_MAX else (None, None)
+        if found is not va:
+            raise InvalidArgumentError(f"{func}: {what} {va!r} is not a busy VA of this machine")
+        if bare and (va.vm is not None or va.flags & VMAP_BLOCK or va.va_start in self._ram_maps):
+            raise InvalidArgumentError(f"{func}: {what} {va!r} belongs to a vm_struct, a vmap block or a "
+                                       f"vm_map_ram mapping: release it with their own call")
+        return vn
+
+    def _check_request(self, func: str, size, align, vstart, vend, cpu) -> None:
+        """alloc_vmap_area()'s arguments: a page-multiple size, a power-of-two align, a valid window, an online CPU."""
+        self._check_cpu(cpu)
+        size = check_int(size, f"{func}: size", PAGE_SIZE, ULONG_MAX)
+        if size % PAGE_SIZE:
+            raise InvalidArgumentError(f"{func}: size {size:#x} is not a multiple of PAGE_SIZE (-EINVAL)")
+        self._check_align(align)
+        check_int(vstart, f"{func}: vstart", 0, ULONG_MAX)
+        check_int(vend, f"{func}: vend", 0, ULONG_MAX)
+        try:
+            self._check_window(vstart, vend)
+        except InvalidArgumentError as e:
+            raise InvalidArgumentError(f"{func}: vstart/vend: {e}") from None
 
     def _check_pages(self, pages, func: str) -> list[int]:
         """A list of distinct allocated page frame numbers (ints, not bools or strings), or InvalidArgumentError."""

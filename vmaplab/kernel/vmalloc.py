@@ -146,7 +146,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             # vmap_init(): each vmlist entry becomes a busy VA bound to its own vm_struct, VM_ALLOC
             # and no caller as the percpu first chunk registers it (§4.1), so it is printed and found
             va = VmapArea(s, e)
-            self.setup_vmalloc_vm(VmStruct(VM_ALLOC, None), va, VM_ALLOC, None)
+            self._setup_vmalloc_vm(VmStruct(VM_ALLOC, None), va, VM_ALLOC, None)
             self.addr_to_node(s).busy.insert(va)
         self._ne_fit_preload: list[VmapArea | None] = [None] * nr_cpus
         self._cur_cpu = 0
@@ -161,6 +161,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._user_pages: dict[int, int] = {}
         self._purge_depth = 0
         self._notifier_depth = 0
+        self._in_flight: dict[int, VmapArea] = {}
         # §3.9 per-CPU kva allocator sizing.
         self.vmap_bbmap_bits = vmap_bbmap_bits or vmap_bbmap_bits_for(config_nr_cpus)
         self.vmap_max_alloc = vmap_max_alloc
@@ -251,13 +252,13 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._cur_cpu = cpu        # whose preload an NE split takes (a notifier may have run others)
         return self.free_space.alloc(size, align, vstart, vend)
 
-    def node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
+    def _node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
                          cpu: int) -> VmapArea | None:
         """node_pool_del_va(): look only at the head of the exact-size pool (§4.2).
 
         A misaligned head is rotated to the tail and the request goes to the slow path.
         """
-        idx = self.pool_index(size)
+        idx = (size - 1) >> PAGE_SHIFT        # pool_index()
         if idx >= self.max_va_size_pages or not vn.pool[idx].va_list:
             self.stats.pool_misses += 1
             if self._tr is not None:
@@ -285,7 +286,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self._pool_event(cpu, vn.id, idx, "rotate", va.va_start, vn.pool_lock)
         return None
 
-    def node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
+    def _node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
         """node_alloc(): (pooled VA or None, its address or None, owner code) (§4.2).
 
         Only whole-window requests on a multi-node 6.9 machine use pools; the
@@ -294,10 +295,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if not self._node_layer or vstart != self.VMALLOC_START or vend != self.VMALLOC_END:
             return None, None, 0
         node_id = cpu % self.nr_vmap_nodes
-        va = self.node_pool_del_va(self.nodes[node_id], size, align, vstart, vend, cpu)
+        va = self._node_pool_del_va(self.nodes[node_id], size, align, vstart, vend, cpu)
         return va, (va.va_start if va is not None else None), encode_vn_id(node_id, self.nr_vmap_nodes)
 
-    def alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
+    def _alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
                         gfp: int, cpu: int) -> VmapArea | None:
         """alloc_vmap_area(): a busy VA of ``size`` bytes in [vstart, vend), or None (§4.2).
 
@@ -308,7 +309,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """
         if size <= 0 or size & (PAGE_SIZE - 1) or not is_power_of_2(align):
             raise InvalidArgumentError(f"alloc_vmap_area: -EINVAL (size {size:#x}, align {align:#x})")
-        va, addr, owner = self.node_alloc(size, align, vstart, vend, cpu)
+        va, addr, owner = self._node_alloc(size, align, vstart, vend, cpu)
         if va is None:
             va = VmapArea()
         tr = self._tr
@@ -348,6 +349,60 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                                  f"window {vstart:#x}-{vend:#x}")
         return va
 
+    # -- the steps above called on their own: validated, and what they hand out is tracked --
+    def node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
+                         cpu: int) -> VmapArea | None:
+        """node_pool_del_va() called on its own: arguments checked first; a VA it takes is in flight.
+
+        A VA in flight belongs to no tree or pool until ``node_pool_add_va``, ``free_vmap_area_noflush``
+        or ``reclaim_list_global`` takes it back; ``check()`` counts it meanwhile.
+        """
+        self._check_node(vn, "node_pool_del_va")
+        self._check_request("node_pool_del_va", size, align, vstart, vend, cpu)
+        return self._hand_out(self._node_pool_del_va(vn, size, align, vstart, vend, cpu))
+
+    def node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
+        """node_alloc() called on its own: arguments checked first; a pooled VA it returns is in flight."""
+        self._check_request("node_alloc", size, align, vstart, vend, cpu)
+        va, addr, owner = self._node_alloc(size, align, vstart, vend, cpu)
+        return self._hand_out(va), addr, owner
+
+    def alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
+                        gfp: int, cpu: int) -> VmapArea | None:
+        """alloc_vmap_area() called on its own: arguments checked first; the busy VA has no vm_struct.
+
+        ``va_flags`` is 0 or VMAP_RAM (a vmap block's VA is new_vmap_block's); ``setup_vmalloc_vm``
+        can bind a vm_struct to the VA, ``free_vmap_area`` give it back.
+        """
+        self._check_request("alloc_vmap_area", size, align, vstart, vend, cpu)
+        self._check_va_flags(va_flags, "alloc_vmap_area", VMAP_RAM)
+        self._check_flags(gfp, ULONG_MAX, "alloc_vmap_area: gfp")
+        return self._alloc_vmap_area(size, align, vstart, vend, va_flags, gfp, cpu)
+
+    def carve_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int = 0) -> VmapArea | None:
+        """__alloc_vmap_area(): the free tree's lowest match alone (no pool, no purge, no busy tree); in flight.
+
+        What ``purge_vmap_node`` later pools comes from here in a real run; the contention model's warm
+        start carves with it. None when nothing fits. ``va_flags`` may carry an owner (``encode_vn_id``).
+        """
+        self._check_request("carve_vmap_area", size, align, vstart, vend, 0)
+        self._check_va_flags(va_flags, "carve_vmap_area", 0)
+        addr = self.free_space.alloc(size, align, vstart, vend)
+        return None if addr is None else self._hand_out(VmapArea(addr, addr + size, va_flags))
+
+    def _check_va_flags(self, va_flags, func: str, allowed: int) -> None:
+        """``allowed`` VMAP_* bits (a vmap block's are new_vmap_block's) and maybe an owner id of this machine."""
+        if type(va_flags) is not int or va_flags < 0 or va_flags & 0xff & ~allowed or (
+                va_flags >> 8 and not (self._node_layer and (va_flags >> 8) <= self.nr_vmap_nodes)):
+            raise InvalidArgumentError(f"{func}: va_flags must be {allowed:#x} or 0, with maybe an owner id of this "
+                                       f"machine (encode_vn_id), got {va_flags!r}"[:300])
+
+    def _hand_out(self, va: VmapArea | None) -> VmapArea | None:
+        """Record a VA a step called on its own takes out of every tree and pool (check() counts it)."""
+        if va is not None:
+            self._in_flight[va.va_start] = va
+        return va
+
     # ------------------------------------------------------------------ vm_struct areas
     def __get_vm_area_node(self, size: int, align: int, flags: int, start: int, end: int,
                            gfp: int, caller: str | None, cpu: int) -> VmStruct | None:
@@ -358,15 +413,24 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         area = VmStruct(flags, caller)
         if not flags & VM_NO_GUARD:
             size += PAGE_SIZE
-        va = self.alloc_vmap_area(size, align, start, end, 0, gfp, cpu)
+        va = self._alloc_vmap_area(size, align, start, end, 0, gfp, cpu)
         if va is None:
             return None
         self._locked(cpu, self.addr_to_node(va.va_start).busy_lock, "setup_vmalloc_vm",
-                     self.setup_vmalloc_vm, area, va, flags, caller)
+                     self._setup_vmalloc_vm, area, va, flags, caller)
         return area
 
+    def setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
+        """setup_vmalloc_vm() called on its own: a new vm_struct onto a bare busy VA of this machine."""
+        if not isinstance(vm, VmStruct) or vm.addr or vm.size:           # setup sets both: this one is used
+            raise InvalidArgumentError(f"setup_vmalloc_vm: vm must be a new VmStruct (not bound to an area), got {vm!r}"[:300])
+        self._check_busy_va(va, "setup_vmalloc_vm")
+        self._check_flags(flags, VM_ALL_FLAGS, "setup_vmalloc_vm: flags")
+        self._check_caller(caller)
+        self._setup_vmalloc_vm(vm, va, flags, caller)
+
     @staticmethod
-    def setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
+    def _setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
         """setup_vmalloc_vm(): bind the vm_struct to the VA (under the busy lock)."""
         vm.flags = flags
         vm.addr = va.va_start
@@ -569,6 +633,20 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return None if va is None else va.vm
 
     def find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
+        """find_unlink_vmap_area() called on its own: the bare busy VA holding ``addr`` leaves its tree, in flight.
+
+        An area with a vm_struct, a vmap block or vm_map_ram pages is refused: its own release call
+        (vfree, vunmap, iounmap, free_vm_area, vm_unmap_ram) unlinks it.
+        """
+        self._check_cpu(cpu)
+        addr = check_int(addr, "find_unlink_vmap_area: addr", 0, ULONG_MAX)
+        _vn, va = self._lookup(addr)
+        if va is None:
+            return None
+        self._check_busy_va(va, "find_unlink_vmap_area", f"the area at addr {addr:#x}")
+        return self._hand_out(self._find_unlink_vmap_area(addr, cpu))
+
+    def _find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
         """find_unlink_vmap_area(): find as above and remove from its busy tree in one lock hold."""
         return self._lookup(addr, cpu, "find_unlink_vmap_area", unlink=True)[1]
 
@@ -612,12 +690,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
 
     def _remove_vm_area(self, addr: int, cpu: int) -> VmStruct:
         """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free."""
-        va = self.find_unlink_vmap_area(addr, cpu)
+        va = self._find_unlink_vmap_area(addr, cpu)
         vm = va.vm
         va.vm = None
         if not vm.flags & VM_ALLOC:                   # vmap() areas: their pages are no longer mapped here
             self._map_user_pages(vm.pages, -1)
-        self.free_vmap_area_noflush(va, cpu)
+        self._free_vmap_area_noflush(va, cpu)
         return vm
 
     def _vfree_area(self, addr: int, cpu: int) -> None:

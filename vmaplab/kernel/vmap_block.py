@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from .area import VmapArea
 from .config import GFP_KERNEL, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VMAP_BLOCK, VMAP_RAM, get_count_order
-from .errors import BadFreeError
+from .errors import BadFreeError, InvalidArgumentError
 from .trace import VmapBlock as VmapBlockEvent
-from .state import VmallocState, check_int
+from .state import VmallocState, check_int, check_pfn_list
 
 
 class VmapBlock:
@@ -69,10 +69,10 @@ class VmapBlockMixin(VmallocState):
         xa, key = self._vb_hash(addr)
         return xa.vmap_blocks.get(key)
 
-    def new_vmap_block(self, order: int, cpu: int) -> int | None:
+    def _new_vmap_block(self, order: int, cpu: int) -> int | None:
         """new_vmap_block(): a block-aligned VA from the whole window; hand out its first 2**order pages."""
         bsize = self.vmap_block_size
-        va = self.alloc_vmap_area(bsize, bsize, self.VMALLOC_START, self.VMALLOC_END,
+        va = self._alloc_vmap_area(bsize, bsize, self.VMALLOC_START, self.VMALLOC_END,
                                   VMAP_RAM | VMAP_BLOCK, GFP_KERNEL, cpu)
         if va is None:
             return None
@@ -85,7 +85,7 @@ class VmapBlockMixin(VmallocState):
             self._tr.emit(VmapBlockEvent, cpu, "new", va.va_start, va.va_start, order)
         return va.va_start
 
-    def vb_alloc(self, size: int, cpu: int) -> int | None:
+    def _vb_alloc(self, size: int, cpu: int) -> int | None:
         """vb_alloc(): bump-allocate 2**order pages from the first block of this CPU with room."""
         order = get_count_order(size >> PAGE_SHIFT)
         need = 1 << order
@@ -102,9 +102,9 @@ class VmapBlockMixin(VmallocState):
             if self._tr is not None:
                 self._tr.emit(VmapBlockEvent, cpu, "alloc", vb.va.va_start, addr, order)
             return addr
-        return self.new_vmap_block(order, cpu)
+        return self._new_vmap_block(order, cpu)
 
-    def vb_free(self, vb: VmapBlock, addr: int, order: int, cpu: int) -> None:
+    def _vb_free(self, vb: VmapBlock, addr: int, order: int, cpu: int) -> None:
         """vb_free(): clear the bits, widen the dirty range; a fully dirty block goes lazy."""
         offset = (addr - vb.va.va_start) >> PAGE_SHIFT
         need = 1 << order
@@ -116,9 +116,9 @@ class VmapBlockMixin(VmallocState):
         if self._tr is not None:
             self._tr.emit(VmapBlockEvent, cpu, "free", vb.va.va_start, addr, order)
         if vb.dirty == self.vmap_bbmap_bits:
-            self.free_vmap_block(vb, cpu)
+            self._free_vmap_block(vb, cpu)
 
-    def free_vmap_block(self, vb: VmapBlock, cpu: int) -> None:
+    def _free_vmap_block(self, vb: VmapBlock, cpu: int) -> None:
         """free_vmap_block(): out of the hash, out of the busy tree, then a lazy free."""
         xa, key = self._vb_hash(vb.va.va_start)
         del xa.vmap_blocks[key]
@@ -126,9 +126,9 @@ class VmapBlockMixin(VmallocState):
         self._locked(cpu, vn.busy_lock, "free_vmap_block", vn.busy.erase, vb.va)
         if self._tr is not None:
             self._tr.emit(VmapBlockEvent, cpu, "release", vb.va.va_start, vb.va.va_start, 0)
-        self.free_vmap_area_noflush(vb.va, cpu)
+        self._free_vmap_area_noflush(vb.va, cpu)
 
-    def purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
+    def _purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
         """purge_fragmented_block(): take a block with no live pages (and little free space unless forced)."""
         bits = self.vmap_bbmap_bits
         if vb.free + vb.dirty != bits or vb.dirty == bits:
@@ -142,12 +142,12 @@ class VmapBlockMixin(VmallocState):
         purge_list.append(vb)
         return True
 
-    def purge_fragmented_blocks_allcpus(self, cpu: int) -> None:
+    def _purge_fragmented_blocks_allcpus(self, cpu: int) -> None:
         """purge_fragmented_blocks_allcpus(): forced purge of every queue's fragmented blocks."""
         purge_list: list[VmapBlock] = []
         for q in self.vmap_block_queue:
             for vb in list(q.free):
-                self.purge_fragmented_block(vb, True, purge_list)
+                self._purge_fragmented_block(vb, True, purge_list)
         self._free_purged_blocks(purge_list, cpu)
 
     def _free_purged_blocks(self, purge_list: list, cpu: int) -> None:
@@ -155,7 +155,7 @@ class VmapBlockMixin(VmallocState):
             self.stats.vb_purged += 1
             if self._tr is not None:
                 self._tr.emit(VmapBlockEvent, cpu, "purge", vb.va.va_start, vb.va.va_start, 0)
-            self.free_vmap_block(vb, cpu)
+            self._free_vmap_block(vb, cpu)
 
     def _vm_unmap_aliases(self, start: int, end: int, flush: bool, cpu: int) -> None:
         """_vm_unmap_aliases(): purge fragmented blocks, collect dirty ranges, purge lazily (§4.11)."""
@@ -164,7 +164,7 @@ class VmapBlockMixin(VmallocState):
             purge_list: list[VmapBlock] = []
             for q in self.vmap_block_queue:
                 for _key, vb in sorted(q.vmap_blocks.items()):
-                    if (not self.purge_fragmented_block(vb, False, purge_list)
+                    if (not self._purge_fragmented_block(vb, False, purge_list)
                             and vb.dirty_max and vb.dirty != bits):
                         s = vb.va.va_start + (vb.dirty_min << PAGE_SHIFT)
                         e = vb.va.va_start + (vb.dirty_max << PAGE_SHIFT)
@@ -173,13 +173,86 @@ class VmapBlockMixin(VmallocState):
                         flush = True
             self._free_purged_blocks(purge_list, cpu)
             if not self._purge_vmap_area_lazy(start, end, False, cpu) and flush:
-                self.flush_tlb_kernel_range(start, end, cpu)
+                self._flush_tlb_kernel_range(start, end, cpu)
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
         """vm_unmap_aliases(): flush every lazily unmapped alias now (partial pool decay)."""
         self._check_cpu(cpu)
         self._vm_unmap_aliases(ULONG_MAX, 0, False, cpu)
         self._after_call(cpu)
+
+    # -- the steps above called on their own: arguments checked before anything changes ----------
+    def _check_vb(self, vb, func: str) -> VmapBlock:
+        """A vmap block of this machine, still in its CPU's hash (another machine's block is refused)."""
+        if not isinstance(vb, VmapBlock) or self._vb_lookup(vb.va.va_start) is not vb:
+            raise InvalidArgumentError(f"{func}: vb must be a live vmap block of this machine, got {vb!r}"[:300])
+        return vb
+
+    def new_vmap_block(self, order: int, cpu: int) -> int | None:
+        """new_vmap_block() called on its own: ``2**order`` pages at most VMAP_MAX_ALLOC's order, an online CPU.
+
+        The pages it hands out map nothing: no vm_unmap_ram() releases them (as a leaked vm_map_ram).
+        """
+        check_int(order, "new_vmap_block: order", 0, get_count_order(self.vmap_max_alloc))
+        self._check_cpu(cpu)
+        return self._new_vmap_block(order, cpu)
+
+    def vb_alloc(self, size: int, cpu: int) -> int | None:
+        """vb_alloc() called on its own: ``size`` a page multiple of at most VMAP_MAX_ALLOC pages (as new_vmap_block)."""
+        size = check_int(size, "vb_alloc: size", PAGE_SIZE, self.vmap_max_alloc * PAGE_SIZE)
+        if size % PAGE_SIZE:
+            raise InvalidArgumentError(f"vb_alloc: size {size:#x} is not a multiple of PAGE_SIZE")
+        self._check_cpu(cpu)
+        return self._vb_alloc(size, cpu)
+
+    def vb_free(self, vb: VmapBlock, addr: int, order: int, cpu: int) -> None:
+        """vb_free() called on its own: a live vm_map_ram() run of ``2**order`` pages at ``addr`` in ``vb``;
+        its pages are unmapped as vm_unmap_ram() does."""
+        self._check_vb(vb, "vb_free")
+        addr = check_int(addr, "vb_free: addr", vb.va.va_start, vb.va.va_end - PAGE_SIZE)
+        order = check_int(order, "vb_free: order", 0, get_count_order(self.vmap_max_alloc))
+        self._check_cpu(cpu)
+        live = vb.allocs.get((addr - vb.va.va_start) >> PAGE_SHIFT) if addr % PAGE_SIZE == 0 else None
+        if live is None or live[0] != order:
+            raise InvalidArgumentError(f"vb_free: no live 2**{order}-page vm_map_ram() run at addr {addr:#x} in {vb!r}")
+        self._map_user_pages(live[1], -1)
+        self._vb_free(vb, addr, order, cpu)
+
+    def free_vmap_block(self, vb: VmapBlock, cpu: int) -> None:
+        """free_vmap_block() called on its own: only a fully dirty block of this machine (no live page)."""
+        self._check_vb(vb, "free_vmap_block")
+        self._check_cpu(cpu)
+        if vb.dirty != self.vmap_bbmap_bits:
+            raise InvalidArgumentError(f"free_vmap_block: vb {vb!r} is not fully dirty: its live or free pages "
+                                       f"would go with it")
+        self._free_vmap_block(vb, cpu)
+
+    def purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
+        """purge_fragmented_block() called on its own: a block of this machine, a bool, a list to append to."""
+        self._check_vb(vb, "purge_fragmented_block")
+        self._check_bool(force, "purge_fragmented_block", "force")
+        if not isinstance(purge_list, list):
+            raise InvalidArgumentError(f"purge_fragmented_block: purge_list must be a list, got {type(purge_list).__name__}")
+        return self._purge_fragmented_block(vb, force, purge_list)
+
+    def purge_fragmented_blocks_allcpus(self, cpu: int) -> None:
+        """purge_fragmented_blocks_allcpus() called on its own: an online CPU."""
+        self._check_cpu(cpu)
+        self._purge_fragmented_blocks_allcpus(cpu)
+        self._after_call(cpu)
+
+    def register_ram_mapping(self, va_start: int, pages: list[int]) -> None:
+        """register_ram_mapping() called on its own: a bare busy VMAP_RAM VA of this machine starting at
+        ``va_start`` (alloc_vmap_area(..., VMAP_RAM, ...)'s) and distinct allocated pages, maybe none."""
+        va_start = check_int(va_start, "register_ram_mapping: va_start", 0, ULONG_MAX)
+        _vn, va = self._lookup(va_start) if va_start else (None, None)
+        if va is None or va.va_start != va_start or va.flags & (VMAP_RAM | VMAP_BLOCK) != VMAP_RAM:
+            raise InvalidArgumentError(f"register_ram_mapping: va_start {va_start:#x} does not start a busy VMAP_RAM VA")
+        self._check_busy_va(va, "register_ram_mapping", "the VA at va_start")
+        pages = check_pfn_list(pages, "register_ram_mapping: pages")
+        if pages:
+            self._check_pages(pages, "register_ram_mapping")
+        self._register_ram_mapping(va_start, pages)
 
     # -- the API -----------------------------------------------------------------------
     def vm_map_ram(self, pages, cpu: int = 0) -> int | None:
@@ -192,22 +265,22 @@ class VmapBlockMixin(VmallocState):
         pages = self._check_pages(pages, "vm_map_ram")
         count = len(pages)
         if count <= self.vmap_max_alloc:
-            addr = self.vb_alloc(count << PAGE_SHIFT, cpu)
+            addr = self._vb_alloc(count << PAGE_SHIFT, cpu)
             if addr is not None:
                 vb = self._vb_lookup(addr)
                 vb.allocs[(addr - vb.va.va_start) >> PAGE_SHIFT] = (get_count_order(count), pages)
                 self._map_user_pages(pages, +1)
         else:
-            va = self.alloc_vmap_area(count << PAGE_SHIFT, PAGE_SIZE, self.VMALLOC_START,
+            va = self._alloc_vmap_area(count << PAGE_SHIFT, PAGE_SIZE, self.VMALLOC_START,
                                       self.VMALLOC_END, VMAP_RAM, GFP_KERNEL, cpu)
             addr = None if va is None else va.va_start
             if addr is not None:
-                self.register_ram_mapping(addr, pages)
+                self._register_ram_mapping(addr, pages)
         self._api_event(cpu, "vm_map_ram", addr, count << PAGE_SHIFT, "")
         self._after_call(cpu)
         return addr
 
-    def register_ram_mapping(self, va_start: int, pages: list[int]) -> None:
+    def _register_ram_mapping(self, va_start: int, pages: list[int]) -> None:
         """Record that the VMAP_RAM area at ``va_start`` maps ``pages`` (what its page tables would say).
 
         vm_map_ram() calls it for a request too large for a vmap block; a machine rebuilt from
@@ -229,14 +302,15 @@ class VmapBlockMixin(VmallocState):
             if live is None or live[0] != get_count_order(count) or len(live[1]) != count:
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
             self._map_user_pages(live[1], -1)
-            self.vb_free(vb, addr, live[0], cpu)
+            self._vb_free(vb, addr, live[0], cpu)
         else:
             _vn, va = self._lookup(addr)
             if (va is None or va.va_start != addr or va.vm is not None
-                    or va.flags & (VMAP_RAM | VMAP_BLOCK) != VMAP_RAM or va.size != count << PAGE_SHIFT):
+                    or va.flags & (VMAP_RAM | VMAP_BLOCK) != VMAP_RAM or va.size != count << PAGE_SHIFT
+                    or addr not in self._ram_maps):
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
-            self.find_unlink_vmap_area(addr, cpu)
+            self._find_unlink_vmap_area(addr, cpu)
             self._map_user_pages(self._ram_maps.pop(addr), -1)
-            self.free_vmap_area_noflush(va, cpu)
+            self._free_vmap_area_noflush(va, cpu)
         self._api_event(cpu, "vm_unmap_ram", addr, count << PAGE_SHIFT, "")
         self._after_call(cpu)

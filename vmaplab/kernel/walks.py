@@ -77,6 +77,11 @@ class WalksMixin(VmallocState):
 
     # ------------------------------------------------------------------ vread
     def find_vmap_area_exceed_addr_lock(self, addr: int):
+        """find_vmap_area_exceed_addr_lock() called on its own: ``addr`` an address (0..ULONG_MAX)."""
+        return self._find_vmap_area_exceed_addr_lock(check_int(addr, "find_vmap_area_exceed_addr_lock: addr",
+                                                               0, ULONG_MAX))
+
+    def _find_vmap_area_exceed_addr_lock(self, addr: int):
         """The busy VA with the lowest start among those ending above ``addr`` (6.9-rc3 form, §4.9)."""
         lowest = None
         for vn in self.nodes:
@@ -92,10 +97,10 @@ class WalksMixin(VmallocState):
         count = min(count, ULONG_MAX + 1 - addr)        # the kernel clamps an overflowing range
         out = bytearray(count)                           # holes read as zeros
         end = addr + count
-        va = self.find_vmap_area_exceed_addr_lock(addr)
+        va = self._find_vmap_area_exceed_addr_lock(addr)
         while va is not None and va.va_start < end:
             self._vread_area(va, addr, end, out)
-            va = self.find_vmap_area_exceed_addr_lock(va.va_end)
+            va = self._find_vmap_area_exceed_addr_lock(va.va_end)
         return bytes(out)
 
     def _vread_area(self, va, addr: int, end: int, out: bytearray) -> None:
