@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The wheel installs: built from this checkout (sdist, then the wheel from it), its metadata checked
 by twine, installed with no dependencies into a fresh venv outside the repository, and its CLI and
 public API run from there, with the package data they read and no test files or build leftovers.
@@ -111,14 +112,20 @@ def venv(dist, tmp_path_factory) -> Path:
     assert not env.is_relative_to(ROOT)
     _run([sys.executable, "-m", "venv", "--without-pip", str(env)])
     _run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python"), "install", "--quiet",
-          "--no-deps", "--no-index", "--disable-pip-version-check", str(_wheel(dist))])
+          "--no-deps", "--no-index", "--disable-pip-version-check", str(_wheel(dist))], env=_clean_env())
+    return env
+
+
+def _clean_env(venv: Path | None = None) -> dict[str, str]:
+    """The environment without anything that would let the checkout's vmaplab be found."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    if venv is not None:
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 def _in_venv(venv: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return _run(list(args), cwd=venv, env=env)
+    return _run(list(args), cwd=venv, env=_clean_env(venv))
 
 
 def test_the_installed_package_imports_every_public_name_and_finds_its_data(venv):
