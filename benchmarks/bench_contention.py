@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Speed of the contention simulator, as ratios to baselines measured in the same run.
 
 1. The floor for any Python DES: an empty heapq push/pop loop, per event.

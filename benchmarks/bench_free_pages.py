@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cost of free_pages() of one page against a vmalloc+vfree pair, with n 16-page areas live.
 
 free_pages() must refuse a page still mapped by vmap()/vm_map_ram(); it looks that up in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Time per alloc/free pair on the augmented free tree vs a plain first-fit linear scan.
 
 Setup at each size n: 2n one-page areas are carved from a fresh free space and every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sweep speed: the same 16 runs on one worker process, on a 2-process pool and on a 2-worker Dask
 LocalCluster, as ratios to the one-worker time measured in the same round (docs/experiments.md).
 

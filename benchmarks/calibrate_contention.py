@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Calibrate the contention model in the order of contention-model.md §7.1, then test it out of sample.
 
 1. Single CPU: with zero per-call and per-page costs, simulate fix_size and long_busy on one

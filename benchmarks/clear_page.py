@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What clearing one 4 KiB page costs on this machine, by where the page's lines are (contention-model.md §6.3).
 
 The kernel's ``clear_page_rep`` is one ``rep stosq`` of 512 quadwords. This benchmark compiles

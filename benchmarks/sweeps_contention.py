@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sweeps of the contention simulator (contention-model.md §7.2, §7.3).
 
   scale        s-invariance: the headline at several scales and seeds (results should not depend on s)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Nodes read per search per doubling of a tree, on vmaplab's trees (the [M] constants of ContentionCosts).
 
     python benchmarks/tree_visits.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by scripts/test.sh and .ci/run: the browser tests need Debian's chromium at /usr/bin/chromium
 # (Playwright drives it; it never downloads a browser of its own).
 if [ ! -x /usr/bin/chromium ]; then

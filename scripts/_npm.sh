@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by scripts/lite.sh and scripts/test.sh: the JupyterLite build takes Pyodide's core from the npm
 # registry with `npm pack` (Debian's npm; nothing else of node is used).
 if ! command -v npm >/dev/null; then

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by scripts/test.sh and .ci/run: the oracle tests boot Debian's Linux 6.12 under QEMU and
 # build a module against its headers. Host tools from Debian (the kernel packages themselves are
 # downloaded by `vmaplab oracle` into ~/.cache/vmaplab/oracle, never installed).

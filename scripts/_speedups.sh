@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by scripts/lab.sh and scripts/test.sh, in the active venv with vmaplab[speedups] installed:
 # compile the simulator's hot modules (vmaplab speedups build; once per version of their source, cached in
 # ~/.cache/vmaplab/speedups). Optional: without a C compiler the source runs, with the same results, slower.

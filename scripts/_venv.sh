@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by scripts/test.sh and scripts/demo.sh: create and activate .venv with Python >= 3.11.
 # On a fresh Debian, `python3 -m venv` needs the python3-venv package: install it when missing.
 PY=${PYTHON:-python3}

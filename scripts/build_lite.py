@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: MIT
 """Build the course as a static JupyterLite site that runs in the browser, from PyPI and npm only.
 
 Usage: python scripts/build_lite.py [--out lite/_output]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: MIT
 """Build notebooks/*.ipynb from their sources in notebooks/src/*.py, executing them so outputs are stored.
 
 The sources are "percent" scripts: a line ``# %% [markdown]`` starts a Markdown cell (its lines

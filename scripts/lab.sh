@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job: set up a fresh virtual environment in .venv and open JupyterLab on the notebooks,
 # starting with the tour. Extra arguments go to `jupyter lab` (e.g. --port 8899 or --no-browser).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The course with no server: build every notebook into a static JupyterLite site in lite/_output, from PyPI
 # and npm packages only (clean every time; downloads cached in ~/.cache/vmaplab/lite), then serve it on
 # 127.0.0.1 (default port 8000: --port N) and print the tour's address. --build-only: build, do not serve.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerate the raw outputs behind docs/results.md: every command it names, each output headed by
 # the commit and the command, in docs/results/. Long (about an hour on 2 cores); run in a venv
 # where vmaplab is installed (bash scripts/test.sh makes one: . .venv/bin/activate).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Set up a fresh virtual environment in .venv and run every test (unit, property, stress, notebooks under
 # nbval, the real-browser tests, the Binder install test, the real-kernel oracle under QEMU, the JupyterLite site). Used by the
 # README and by CI.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared helpers: tiny machines that hit edge cases in a few calls, state snapshots, Hypothesis profiles.
 
 ``HYPOTHESIS_PROFILE=ci`` (the default) runs the property tests as CI does; ``deep`` runs many more

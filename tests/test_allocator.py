@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Worked examples derived by hand from the spec; each cites its section."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every public call, driven with a table of bad values: each must raise a VmallocError subclass
 whose message names the argument, and leave the machine exactly as it was.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Binder: the files repo2docker reads are consistent, and they install into a fresh venv that runs the tour.
 
 There is no Docker here, so this is a "Binder emulation": a venv with

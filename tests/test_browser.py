@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real-browser tests: JupyterLab on a free local port, Debian's Chromium driven by Playwright.
 
 Each test opens a notebook, runs all its cells, checks that plotly figures and widgets rendered,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cache-line model the simulator attaches to the kernel's trees (RBTree.observer, contention-model.md §6.1)."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """check() must catch corruption and say where, with the address map and the last trace records."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The course's sentences about the kernel, each run on the model with the sentence's own example.
 
 Every test names, in its docstring, the notebook cell (``NB02 "The three routing rules"``), the

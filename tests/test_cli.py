@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Golden output of the CLI (SimPy's habit: examples run against stored .out files)."""
 import json
 import pathlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every subcommand with malformed values: one line on stderr naming the problem, exit status 2, no traceback."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Issue 26, item 14: simulate and test-vmalloc take the module's parameters as the kernel does (C ints),
 refuse runs that would measure nothing, and say so before a run of hours. Each bad call: one line on
 stderr, exit status 2, and nothing run."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The per-symbol comparison of a simulated profile with the cover letter's two tables
 (vmaplab/contention/compare.py, contention-model.md §7.4).
 

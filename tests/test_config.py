@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Constants and formulas against the spec's worked numbers (§3.3, §3.4, §3.6, §3.9)."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The contention simulator's foundations: engine order, lock timelines by hand, theory agreement."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The allocator-driven contention simulator: theory properties and the direction of the effect."""
 import json
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The core must not pull in Jupyter or plotting libraries (STYLE.md: views read the core, never the reverse)."""
 import subprocess
 import sys

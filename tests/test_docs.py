@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The docs stay in step with the code: every cost constant is documented with its default, and
 code citations point into docs/ at sections that exist."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Issue 26, item 11: the exercises API refuses bad input with an ExerciseError naming the argument,
 and an answer is read as the learner wrote it (leading zeros kept out of the way, separators kept)."""
 import pytest

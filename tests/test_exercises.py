@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exercises: seeded, checked against rules derived by hand from the question's own numbers, and
 right answers accepted, wrong ones refused with an explanation."""
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Experiment specs and sweeps: checked before anything runs, the same rows on every executor, resume.
 
 The Dask tests use a ``LocalCluster(n_workers=2, threads_per_worker=1)``; they skip when Dask is not

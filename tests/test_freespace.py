@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The free tree (§2.6, §4.3): fit types, merges, lowest match, and one suite over two implementations."""
 import random
 

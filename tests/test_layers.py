@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The house's layers, kept by a test: who may import whom, no cycles, no reading another layer's privates.
 
 Layers, top to bottom (a package may import the ones below it and the standard library):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Lesson models: frames agree with the linear oracle, scripts meet what they promise, bad input is refused."""
 import pytest
 

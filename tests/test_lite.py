@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The course with no server: the JupyterLite site built, served on 127.0.0.1, every notebook run in
 Debian's Chromium, with every request off localhost refused and counted (docs/lite.md).
 

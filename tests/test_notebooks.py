@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The notebooks' shape: built from their sources, opening the same way, with checked cells that do check.
 
 nbval itself runs every notebook (pytest collects notebooks/*.ipynb with --nbval-lax); these

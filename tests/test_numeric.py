@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """plain_sum: float sums with the same bits on every Python (contention/numeric.py)."""
 from __future__ import annotations
 

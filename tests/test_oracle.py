@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The oracle: scenario files, the probe protocol, the initramfs, and (marked ``oracle``) the real kernel.
 
 The fast tests need nothing but Python. The ``oracle`` tests boot Debian's Linux 6.12 under QEMU

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """/proc/vmallocinfo text, mutated: every mutant is a line-numbered parse error, or a machine that
 passes check() and re-emits the input.
 

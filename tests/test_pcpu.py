@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pcpu_get_vm_areas (§4.12): one aligned base, as high as possible, searched top-down."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The intrusive red-black tree against a sorted-list oracle (sortedcontainers' habit)."""
 import bisect
 import random

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The README's Python examples run as written (SimPy's habit: documentation cannot drift)."""
 import pathlib
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The optional compiled speedups (vmaplab/speedups.py): loaded only for their exact source, and never a different result.
 
 The suite itself runs on the source files (conftest.py sets VMAPLAB_PURE); here subprocesses run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A Hypothesis state machine over random API sequences on tiny machines, check() after every step."""
 import pytest
 from hypothesis import settings

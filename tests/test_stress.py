@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A million random operations per design with a fixed seed, checking every invariant at intervals.
 
 The window is 256 MiB and the live set hovers around 400 areas, so lazy purges come every few

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The per-CPU kva allocator (§4.11) on 8-page blocks (vmap_max_alloc = 2)."""
 from vmaplab import PAGE_SIZE, VMAP_BLOCK, VMAP_RAM
 

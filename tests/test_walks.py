@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vmallocinfo (§4.10), vread (§4.9) and the real-capture import, with golden files and hand-computed bytes."""
 import pathlib
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Widget callbacks in plain pytest: set a control's value, check what the figure now shows.
 
 Outside a kernel ipywidgets uses a dummy comm, so apps can be built and driven here

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lib/test_vmalloc.c workloads (§5) and test_vmalloc.sh argument handling (§6)."""
 import random
 

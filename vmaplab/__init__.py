@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vmaplab: see how Linux vmalloc works, and why the 6.9 "vmap nodes" made it scale.
 
 Layers, each a package that imports only the ones above it in this list:

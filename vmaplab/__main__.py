@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """``python -m vmaplab`` runs the CLI."""
 from .cli import main
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ``vmaplab`` command line: one ``main(argv=None) -> int``.
 
 Every run echoes its arguments first (OSTEP style), so a pasted output can be

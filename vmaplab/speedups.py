@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Optional compiled speedups: the simulator's hot modules built by Cython, loaded only when they match the source.
 
 Mirrors no kernel code. The simulator is pure Python and stays so: these are the same ``.py``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # %% [markdown]
 # # 0 · A tour of vmalloc, before and after the vmap nodes
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # %% [markdown]
 # # 1 · The free tree: lowest match, `subtree_max_size`, and the four fit types
 #

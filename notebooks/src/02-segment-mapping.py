@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # %% [markdown]
 # # 2 · Segment mapping: zones, nodes and `addr_to_node_id`
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # %% [markdown]
 # # 5 · `/proc/vmallocinfo` and `vread`
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # %% [markdown]
 # # 6 · Experiments: many runs, on a cluster engine, with intervals
 #

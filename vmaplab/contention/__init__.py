@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The contention simulator: N simulated CPUs running the kernel's test module on the kernel model.
 
 What it is, module by module: ``engine`` (a heap of (time, sequence) events), ``locks`` (FIFO queued

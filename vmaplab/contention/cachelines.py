@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cache-line model: what a lock holder's reads and writes of tree nodes cost (contention-model.md §6.1).
 
 Mirrors no kernel code: it models the hardware under it. Every tree node (a ``struct vmap_area``)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The simulated perf profile against the cover letter's two tables, symbol by symbol.
 
 Mirrors nothing in the kernel: it lines up ``SimResult.profile`` (``profile.Profile.table``: rows of

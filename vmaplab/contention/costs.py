@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The contention cost model: what a critical section, a handover and a page cost on a real machine.
 
 Assumptions, in prose. A CPU's time is local work (per call and per page, from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A discrete-event engine: a heap of ``(t_ns, seq, action)``, nothing else.
 
 Mirrors: SimPy's core idea (the engine knows only the clock and the event heap;

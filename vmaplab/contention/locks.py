@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Kernel spinlocks as servers: the queued (MCS, FIFO) spinlock and the unfair test-and-set one.
 
 Mirrors (contention-model.md §2): ``queued_spin_lock`` — waiters are granted in

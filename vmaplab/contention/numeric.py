@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Float sums with the same bits on every Python the package supports.
 
 Mirrors no kernel code. From Python 3.12 the built-in ``sum()`` of floats is compensated

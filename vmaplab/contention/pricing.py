@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a critical section costs: the hold time of each recorded section, next to the costs it uses.
 
 Mirrors no kernel code. A section's hold time is ``cs_base_ns`` plus its tree node accesses: with the

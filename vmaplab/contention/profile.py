@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A perf-like profile: every simulated interval has a static kernel call path, as perf's would.
 
 Mirrors: what ``perf record -g`` + ``perf report --children`` shows (the cover

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cover letter's own numbers, read from its text: the targets the simulator is compared with.
 
 Mirrors nothing in the kernel: it parses ``vmaplab/data/cover-letter-v3.txt`` (Uladzislau Rezki,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """How well each cost constant is known: a range (low, high) and where it comes from.
 
 The uncertainty experiments (docs/experiments.md §3) sample every constant at once within these

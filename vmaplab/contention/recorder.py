@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the simulator records while an allocator call runs: critical sections and the events between them.
 
 Mirrors no kernel code: it is an event sink (``Vmalloc.attach_tracer``) that turns the kernel

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run drivers: the pairs and sweeps that notebooks, benchmarks, widgets and the CLI share.
 
 What it is: one description of a simulator run (:class:`RunSpec`, a frozen record), one way to

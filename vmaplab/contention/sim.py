@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """N simulated CPUs running lib/test_vmalloc.c workers on the real allocator, contending on spinlocks.
 
 How a run works. Each worker is the generator of :mod:`vmaplab.workloads`; one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The "one lock, think Z, hold S" workload: the simulator's theory panel and its self-test.
 
 Each of N CPUs alternates exponential local work (mean Z) and one critical

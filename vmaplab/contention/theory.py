@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Closed-form models the simulator is checked against (contention-model.md §3).
 
 Notation: N CPUs; Z the mean local work between lock requests; S the mean

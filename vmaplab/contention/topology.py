@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Which CPUs share a core or a cache, and what moving a cache line between them costs.
 
 Assumptions: a line moves between SMT siblings through their shared L1/L2, within a

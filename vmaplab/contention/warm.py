@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The warm start of a scaled 6.9 run: each measured loop starts with its pools in their steady state.
 
 Mirrors no kernel code: it is a scaling device. A real test loop lasts ~10^6 turns, hundreds of purge

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The course's Python side: lesson models, figures and widgets for the notebooks.
 
 What it is: ``lessons.py`` (seeded, step-by-step models of the free tree, the zones and the pools:

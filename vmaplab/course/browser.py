@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where the course runs: a Jupyter kernel on a machine, or Pyodide in a browser (the JupyterLite site).
 
 In the browser Python runs in WebAssembly, about half as fast, on one thread: no process pool,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Seeded exercises, made, checked and explained by the real allocator and simulator.
 
 The OSTEP pattern: a seed makes a problem; the learner answers; :meth:`Exercise.check` says right or

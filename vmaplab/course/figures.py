@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Plotly figures of the core's state and records: the static views every widget also falls back to.
 
 Reads only the core's public API and its plain records (``vmaplab.course.lessons`` frames,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Seeded, step-by-step lesson models: plain data the notebooks' figures and widgets draw.
 
 Mirrors nothing new: every step runs the core's own code (``FreeSpace.alloc``

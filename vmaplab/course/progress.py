@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A progress bar for long cells that leaves a finished line behind, not a frozen widget.
 
 What it is for: a sweep or a simulation in a notebook shows a live bar while it runs; when the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ipywidgets apps for the notebooks: controls that choose a frame, FigureWidgets that draw it.
 
 Each app holds a lesson model or simulator results from the core, a ``FigureWidget``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """/proc/vmallocinfo as text: its records, its parser, and machines rebuilt from it.
 
 What it is: the reader's side of the kernel's ``vmalloc_info_show`` output. The kernel model

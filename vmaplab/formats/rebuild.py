@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Rebuild a simulated machine from /proc/vmallocinfo text.
 
 Mirrors nothing in the kernel: it is the inverse of ``vmalloc_info_show``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Read a real ``/proc/vmallocinfo``: typed, line-numbered records.
 
 Mirrors: the line grammar of ``vmalloc_info_show`` (kernel-model.md §4.10): every line

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The model of the kernel's mm/vmalloc.c, in its 6.8 and 6.9 designs: standard library only.
 
 What it is: one simulated machine's vmalloc (:class:`Vmalloc`), built from the kernel's own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The two descriptors of a vmalloc area: ``struct vmap_area`` and ``struct vm_struct``.
 
 Mirrors: struct vmap_area (kernel-model.md §2.1) and struct vm_struct (kernel-model.md §2.2),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The full invariant checker and the text rendering of the address space it prints.
 
 Mirrors: the kernel's debug checks (``DEBUG_AUGMENT_PROPAGATE_CHECK``,

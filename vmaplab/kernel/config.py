@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Constants and formulas of Linux vmalloc on x86-64 (4 KiB pages, 4-level paging).
 
 Mirrors: PAGE_SIZE/PAGE_SHIFT, VMALLOC_START/END, the VM_* flags of

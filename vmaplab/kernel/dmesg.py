@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The simulated kernel ring buffer: every warning the kernel would print, in its words.
 
 Mirrors: printk/pr_warn, WARN_ONCE/pr_warn_once (once per message site), and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions raised by vmaplab.
 
 Invalid calls raise :class:`VmallocError` (or a subclass) *before* any state

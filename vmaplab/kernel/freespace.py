@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The global free space: an augmented red-black tree of free VAs, and a linear reference.
 
 Mirrors (kernel-model.md §2.6, §4.3): ``free_vmap_area_root``/``free_vmap_area_list``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The /proc/vmallocinfo line format: what ``vmalloc_info_show`` prints for each area.
 
 Mirrors: the ``seq_printf`` calls of ``vmalloc_info_show``, ``show_numa_info`` and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vmap nodes: the per-CPU shards of the 6.9 design (and the one global "node" of 6.8).
 
 Mirrors: ``struct vmap_node``, ``struct vmap_pool``, ``struct rb_list``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A simulated page allocator: page frame numbers out, page frame numbers back.
 
 Mirrors: what vmalloc needs of the buddy allocator: ``alloc_pages_bulk``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The percpu allocator's way in: congruent areas carved top-down from the free space.
 
 Mirrors (kernel-model.md §4.12): ``pcpu_get_vm_areas``, ``pcpu_free_vm_areas``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Lazy free, purge, pool decay and reclaim: how freed VAs find their way back.
 
 Mirrors (kernel-model.md §3.6-§3.8, §4.5, §4.7, §4.14): ``free_vmap_area_noflush``,

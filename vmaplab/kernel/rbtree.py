@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An intrusive red-black tree of VmapArea keyed by ``va_start``, with its sorted list.
 
 Mirrors: the kernel's ``struct rb_list`` pairing (an rb-tree plus an address-

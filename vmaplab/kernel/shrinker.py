@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The "vmap-node" shrinker: gives pooled VAs back to the global free space under memory pressure.
 
 Mirrors (kernel-model.md §4.8): ``vmap_node_shrink_count`` and ``vmap_node_shrink_scan``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The state every section of one machine's vmalloc shares, declared in one place, and its mechanics.
 
 Mirrors: the file-scope state of mm/vmalloc.c (6.9): ``vmap_nodes``/``nr_vmap_nodes``/

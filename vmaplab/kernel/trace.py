@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Flat, frozen trace records named after the kernel's tracepoints, plus lock, pool,
 decay, purge and shrinker events, so figures, widgets and the simulator can replay a run.
 

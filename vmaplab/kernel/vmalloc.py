@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The public facade: one simulated machine's vmalloc, in the 6.8 or the 6.9 design.
 
 Mirrors (kernel-model.md §3-§4): ``vmalloc_init``/``vmap_init_nodes``, ``node_alloc`` and

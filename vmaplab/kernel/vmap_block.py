@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The per-CPU kva allocator: vm_map_ram()/vm_unmap_ram() carved from vmap blocks.
 
 Mirrors (kernel-model.md §3.9, §4.11): ``struct vmap_block``, ``struct vmap_block_queue``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Walks over every node: /proc/vmallocinfo and vread_iter (/proc/kcore), plus writes for them to read.
 
 Mirrors (kernel-model.md §4.9, §4.10): ``vmalloc_info_show``/``show_numa_info``/

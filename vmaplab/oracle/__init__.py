@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real kernel as the referee: Linux 6.12 under QEMU runs the same scenarios as vmaplab.
 
 Layers (docs/oracle.md): ``debian`` fetches and unpacks Debian's kernel packages, ``guest`` builds

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """``vmaplab oracle ...``: the real kernel as the referee (docs/oracle.md §5).
 
 Kept apart from vmaplab/cli.py so the main command line does not import the oracle until asked.

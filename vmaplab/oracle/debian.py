@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fetch and unpack Debian's Linux 6.12 packages: the kernel the oracle boots and builds against.
 
 What it does (docs/oracle.md §1): asks apt which ``linux-image-6.12.*+deb12-amd64-unsigned`` is the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Errors of the oracle: a missing prerequisite, a guest that misbehaved, a bad scenario."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Boot Debian's 6.12 kernel under QEMU with a busybox initramfs and collect what it printed.
 
 What it does (docs/oracle.md §2): builds our probe module (and, when asked, the kernel's own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Drive the oracle: fetch the kernel, build the probe, boot one guest per ``-smp``, compare.
 
 Each boot runs scenarios of one CPU count one after another: a scenario starts from the guest's

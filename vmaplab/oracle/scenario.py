@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Oracle scenarios: one JSON file, run by the real kernel (through the probe) and by vmaplab.
 
 A scenario (docs/oracle.md §3) is ``{"name": ..., "smp": N, "ops": [...]}``; each op names its

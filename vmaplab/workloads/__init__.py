@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What runs on the kernel model: lib/test_vmalloc.c and test_vmalloc.sh, their cost model, scenarios.
 
 What it is: the kernel's own test module as a reproducible workload (``test_vmalloc.py``), the

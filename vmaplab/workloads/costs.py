@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What one allocator call costs a CPU when nobody else is in the way.
 
 Assumptions, in prose (OSTEP's habit: the model before the code). A call's time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Small seeded machines for the CLI, the notebooks and golden tests (OSTEP: a seed makes a problem).
 
 Invariants: the same (name, version, seed, nr_cpus) always builds the same machine, byte for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lib/test_vmalloc.c and test_vmalloc.sh as reproducible workloads on the simulated allocator.
 
 Mirrors (kernel-model.md §5, §6): the module's parameters and their load-time fixes, the
