@@ -25,34 +25,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vmaplab.contention.calibration import (T6_FIX_US, T6_LONG_US, T7_ONE_JOB_US, calibrate as  # noqa: E402
+                                            calibrate_three, single_cpu_us)
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
 from vmaplab.contention.profile import format_table  # noqa: E402
 from vmaplab.contention.published import published  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
 from vmaplab.workloads.costs import CostModel  # noqa: E402
 
-T6_FIX_US, T6_LONG_US = 0.430, 7.664          # per pair / per iteration, 1M loops, one CPU (T6)
-T7_ONE_JOB_US = 0.576                         # v1 cover letter, 1 job, with zeroing (T7)
-
-
-def single_cpu_us(costs: ContentionCosts, mask: int, scale: int) -> float:
-    """Simulated time per loop iteration of one test on one CPU (6.8: the 2020 kernel had no nodes)."""
-    sim = ContentionSim("6.8", nr_threads=1, nr_cpus=1, machine="generic", scale=scale, costs=costs,
-                        params={"run_test_mask": mask})
-    res = sim.run()
-    return res.wall_ns / 1e3 / 1_000_000
 
 
 def calibrate(scale: int) -> ContentionCosts:
     print("step 1: per-call and per-page costs from the single-CPU timings T6 (no zeroing)")
-    zero = ContentionCosts(calls=CostModel(vmalloc_fixed_ns=0, vfree_fixed_ns=0, page_alloc_ns=0, page_map_ns=0,
-                                           page_unmap_ns=0, page_free_ns=0, init_on_alloc=False))
-    t1, t2 = single_cpu_us(zero, 1, scale), single_cpu_us(zero, 4, scale)
-    p = (T6_LONG_US - t2 - 2 * (T6_FIX_US - t1)) / 99
-    f = T6_FIX_US - t1 - p
-    print(f"  tree and lock work alone: fix_size {t1:.3f} us/pair, long_busy {t2:.3f} us/iteration")
+    three = calibrate_three(ContentionCosts(), scale)       # the one solve (contention/calibration.py)
+    f, p = three.pair_fixed_ns / 1e3, three.page_work_ns / 1e3
     print(f"  solved: F = {f * 1e3:.1f} ns per vmalloc+vfree pair, P = {p * 1e3:.1f} ns per page")
-    if f <= 0 or p <= 0:
+    if not three.consistent:
         raise SystemExit("calibration failed: the tree/lock model alone exceeds the single-CPU timings")
     calls = CostModel(vmalloc_fixed_ns=f * 500, vfree_fixed_ns=f * 500, page_alloc_ns=p * 1e3 * 30 / 75,
                       page_map_ns=p * 1e3 * 10 / 75, page_unmap_ns=p * 1e3 * 10 / 75,
@@ -64,6 +52,9 @@ def calibrate(scale: int) -> ContentionCosts:
         got = single_cpu_us(costs, mask, scale)
         print(f"  out of sample, one CPU: {name} {got:.3f} us per iteration (T6 {t6}, error {100 * (got / t6 - 1):+.0f}%)")
     costs = ContentionCosts(calls=replace(calls, init_on_alloc=True))
+    print(f"  the three-equation calibration (contention/calibration.py, T7 - T6 read as the zeroing of one page): "
+          f"F {three.pair_fixed_ns:.0f} ns, P {three.page_work_ns:.1f} ns, clear_page {three.clear_page_ns:.0f} ns "
+          f"(contention-model.md §7.5: not the defaults)")
     one = single_cpu_us(costs, 1, scale)
     print(f"  with clear_page (init_on_alloc): fix_size {one:.3f} us (v1 1-job T7 {T7_ONE_JOB_US}, "
           f"error {100 * (one / T7_ONE_JOB_US - 1):+.0f}%)")
