@@ -26,9 +26,7 @@ import json
 import math
 import os
 import random
-import re
 import signal
-import stat
 import tempfile
 import threading
 import tomllib
@@ -39,6 +37,7 @@ from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 
+from ..formats.userfile import MAX_STEM, is_stem, read_user_file
 from ..kernel.errors import VmallocError
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
@@ -225,8 +224,7 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
 
 
 # A name is a file-name stem: the default output is results/NAME.csv and .jsonl, nothing else
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_NAME = 100
+MAX_NAME = MAX_STEM
 MAX_SPEC_BYTES = 1 << 20            # a spec is a few hundred bytes; /dev/zero is not a spec
 MAX_NESTING = 32                    # tables and arrays inside each other; a spec needs 3
 
@@ -234,8 +232,7 @@ MAX_NESTING = 32                    # tables and arrays inside each other; a spe
 def check_name(name: str, where: str = "spec") -> str:
     """``name`` if it is a plain file-name stem (letters, digits, ``.``, ``_``, ``-``; starting with a
     letter or digit; at most 100 characters; not ending in .csv or .jsonl); else SpecError."""
-    if (not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.fullmatch(name)
-            or name.endswith((".csv", ".jsonl"))):
+    if not is_stem(name) or name.endswith((".csv", ".jsonl")):
         shown = repr(name[:40]) + ("..." if isinstance(name, str) and len(name) > 40 else "")
         raise SpecError(f"{where}: 'name' must be a file-name stem (letters, digits, '.', '_', '-', starting "
                         f"with a letter or digit, at most {MAX_NAME} characters, not ending in .csv or .jsonl), "
@@ -245,24 +242,7 @@ def check_name(name: str, where: str = "spec") -> str:
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and check a spec file: a regular file of at most 1 MiB, UTF-8, TOML nested at most 32 deep."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)       # a FIFO would block an open without it
-        with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise SpecError(f"{path}: not a regular file")
-            data = f.read(MAX_SPEC_BYTES + 1)
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
-    except ValueError as e:                    # a NUL in the path
-        raise SpecError(f"{path!r}: cannot read ({e})") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES} bytes; not a spec")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(f"{path}: not UTF-8 (line {data[:e.start].count(10) + 1})") from None
-    if _nesting(text) > MAX_NESTING:
-        raise SpecError(f"{path}: nested too deeply (more than {MAX_NESTING} arrays or tables inside each other)")
+    text = read_user_file(path, kind="spec", max_bytes=MAX_SPEC_BYTES, exc=SpecError, max_nesting=MAX_NESTING)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -270,18 +250,6 @@ def load_experiment(path: str | Path) -> Experiment:
     except RecursionError:
         raise SpecError(f"{path}: nested too deeply") from None
     return parse_experiment(doc, str(path))
-
-
-def _nesting(text: str) -> int:
-    """An upper bound on the nesting of TOML arrays and inline tables (brackets in strings count too)."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth = max(0, depth - 1)
-    return deepest
 
 
 def to_runspec(params: dict) -> RunSpec:

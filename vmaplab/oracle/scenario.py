@@ -19,6 +19,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import NamedTuple
 
+from ..formats.userfile import is_stem, read_user_file
 from ..formats.vmallocinfo import parse_vmallocinfo
 from ..kernel.config import PAGE_SIZE
 from ..kernel.vmalloc import Vmalloc
@@ -103,8 +104,12 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
     if unknown:
         raise ScenarioError(f"{path or 'scenario'}: unknown key(s) {sorted(unknown)}")
     name = doc.get("name")
-    if not isinstance(name, str) or not name:
-        raise ScenarioError(f"{path or 'scenario'}: 'name' must be a non-empty string")
+    if not is_stem(name):          # it names files under last-run/: a name, not a path
+        raise ScenarioError(f"{path or 'scenario'}: 'name' must be a file-name stem (letters, digits, '.', '_', "
+                            f"'-', starting with a letter or digit, at most 100 characters), got {name!r:.60}")
+    desc = doc.get("description", "")
+    if not isinstance(desc, str):
+        raise ScenarioError(f"{name}: 'description' must be a string, got {type(desc).__name__}")
     if smp is None:
         smp = _field_int(doc, "smp", name, 1, MAX_SMP)
     elif not 1 <= smp <= MAX_SMP:
@@ -117,7 +122,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
     ops = []
     for i, raw in enumerate(raw_ops):
         where = f"{name}: op {i}"
-        if not isinstance(raw, dict) or raw.get("op") not in OPS:
+        if not isinstance(raw, dict) or not isinstance(raw.get("op"), str) or raw["op"] not in OPS:
             raise ScenarioError(f"{where}: 'op' must be one of {sorted(OPS)}, got {raw!r:.80}")
         kind = raw["op"]
         fields, allocates = OPS[kind]
@@ -131,6 +136,8 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             kw["size"] = _field_int(raw, "size", where, 1, MAX_SIZE)
         if "align" in fields:
             kw["align"] = _field_int(raw, "align", where, 1, 1 << 40)
+            if kw["align"] & (kw["align"] - 1):
+                raise ScenarioError(f"{where}: 'align' = {kw['align']} is not a power of two (-EINVAL)")
         if "pages" in fields:
             kw["pages"] = _field_int(raw, "pages", where, 1, MAX_PAGES)
         if "phys" in fields:
@@ -156,27 +163,38 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
                 freed.add(target)
             kw["ref"] = target
         label = raw.get("as", "")
-        if label:
-            if not allocates or not isinstance(label, str):
-                raise ScenarioError(f"{where}: 'as' names the allocation of an allocating op")
+        if "as" in raw:
+            if not allocates or not isinstance(label, str) or not label:
+                raise ScenarioError(f"{where}: 'as' names the allocation of an allocating op (a non-empty "
+                                    f"string), got {label!r:.60}")
             if label in names:
                 raise ScenarioError(f"{where}: 'as' {label!r} is already taken by op {names[label]}")
             names[label] = i
         ops.append(Op(i, kind, cpu, name=label, **kw))
-    desc = doc.get("description", "")
-    return Scenario(name, smp, tuple(ops), desc if isinstance(desc, str) else "", path)
+    return Scenario(name, smp, tuple(ops), desc, path)
+
+
+MAX_SCENARIO_BYTES = 1 << 20        # 4096 ops of a hundred bytes each fit twice over
+MAX_NESTING = 8                     # a scenario needs 3: the document, its ops list, an op
 
 
 def load_scenario(path: str | Path, smp: int | None = None) -> Scenario:
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read ({e.strerror})")
+    """Read a scenario file through the one reader for user files (a regular UTF-8 file of at most
+    1 MiB, nested at most 8 deep), decode its JSON and check it whole (:func:`parse_scenario`)."""
+    text = read_user_file(path, kind="scenario", max_bytes=MAX_SCENARIO_BYTES, exc=ScenarioError,
+                          max_nesting=MAX_NESTING)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ScenarioError(f"{path}: not JSON ({e.msg}, line {e.lineno})")
-    return parse_scenario(doc, str(path), smp)
+        raise ScenarioError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+    except (ValueError, RecursionError) as e:       # an integer of more than 4,300 digits
+        raise ScenarioError(f"{path}: not JSON vmaplab reads ({str(e)[:80]})") from None
+    try:
+        return parse_scenario(doc, str(path), smp)
+    except ScenarioError as e:                      # name the file, as every error about a user's file does
+        if str(e).startswith(str(path)):
+            raise
+        raise ScenarioError(f"{path}: {e}") from None
 
 
 def shipped_scenarios() -> list[Path]:
