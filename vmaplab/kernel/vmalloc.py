@@ -417,9 +417,19 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         va = self._alloc_vmap_area(size, align, start, end, 0, gfp, cpu)
         if va is None:
             return None
-        self._locked(cpu, self.addr_to_node(va.va_start).busy_lock, "setup_vmalloc_vm",
-                     self._setup_vmalloc_vm, area, va, flags, caller)
+        vn = self.addr_to_node(va.va_start)
+        self._locked(cpu, vn.busy_lock, "setup_vmalloc_vm", self._bind_vm, vn, area, va, flags, caller)
         return area
+
+    def _bind_vm(self, vn, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
+        """setup_vmalloc_vm() under ``vn``'s busy lock (6.8: vmap_area_lock; 6.9: vn->busy.lock).
+
+        It writes the new vm_struct and one field of the VA (``va->vm``), no other tree node: the
+        busy tree's observer, if any, is told of that one write (kernel-model.md §4.4).
+        """
+        self._setup_vmalloc_vm(vm, va, flags, caller)
+        vn.busy.writes += 1              # a node written in place, counted as freespace.py counts its own
+        vn.busy.note_write(va)
 
     def setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
         """setup_vmalloc_vm() called on its own: a new vm_struct onto a bare busy VA of this machine."""
