@@ -49,6 +49,7 @@ def test_the_finder_serves_only_a_build_of_the_current_source(tmp_path, monkeypa
     assert spec is not None and spec.name == name and spec.origin == str(speedups.build_path(name))
     rows = {r.name: r for r in speedups.status()}
     assert rows[name].built and not rows[name].loaded               # this process runs the source (conftest)
+    speedups.claim([stale.name])                                   # built by this checkout
     assert speedups.prune(log=lambda _msg: None) == 1 and not stale.exists()
 
 
@@ -145,3 +146,36 @@ def test_a_failing_compiler_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("vmaplab speedups: error: the build failed"), err
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+# ---- issue 26, item 10: a bad cache folder is one line before any compiling; prune keeps others' builds
+
+@pytest.mark.parametrize("where", ["file", "under-file", "proc"])
+def test_a_cache_folder_that_cannot_be_written_is_one_line_before_compiling(monkeypatch, capsys, tmp_path, where):
+    (tmp_path / "f").write_text("a file")
+    folder = {"file": tmp_path / "f", "under-file": tmp_path / "f" / "sub", "proc": pathlib.Path("/proc/vmaplab")}
+    monkeypatch.setenv("VMAPLAB_SPEEDUPS_DIR", str(folder[where]))
+    monkeypatch.setitem(sys.modules, "Cython.Build", None)         # reaching the compiler would say "Cython"
+    assert main(["speedups", "build", "--force"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "VMAPLAB_SPEEDUPS_DIR" in err[0] and str(folder[where]) in err[0], err
+    assert (tmp_path / "f").read_text() == "a file"
+
+
+def test_prune_removes_only_this_checkouts_stale_builds(monkeypatch, tmp_path):
+    monkeypatch.setenv("VMAPLAB_SPEEDUPS_DIR", str(tmp_path))
+    name = "vmaplab.kernel.rbtree"
+    mine = speedups.build_path(name, b"# this checkout's older rbtree.py\n")
+    theirs = speedups.build_path(name, b"# another checkout's rbtree.py\n")
+    unknown = speedups.build_path(name, b"# built before builds had owners\n")
+    for f in (mine, theirs, unknown):
+        f.write_bytes(b"stand-in")
+    speedups.claim([mine.name])
+    other = tmp_path / "elsewhere" / "vmaplab"
+    other.mkdir(parents=True)
+    monkeypatch.setattr(speedups, "PACKAGE_DIR", other)             # the other checkout claims its build
+    speedups.claim([theirs.name])
+    monkeypatch.undo()
+    monkeypatch.setenv("VMAPLAB_SPEEDUPS_DIR", str(tmp_path))
+    assert speedups.prune(log=lambda _msg: None) == 1
+    assert not mine.exists() and theirs.exists() and unknown.exists()

@@ -20,9 +20,11 @@ bytes it was built from; the finder never raises (anything unexpected means: use
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
+import io
 import os
 import shutil
 import sys
@@ -144,7 +146,9 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
     are) and moves each result into :func:`cache_dir` atomically, so concurrent imports and
     builds never see half a file. Raises :class:`SpeedupsError` when it cannot build.
     """
+    out = _writable_cache_dir()                 # before a minute of compiling, not after
     todo = [m for m in MODULES if force or not build_path(m).is_file()]
+    claim([build_path(m).name for m in MODULES if m not in todo])    # in use here: another prune keeps them
     if not todo:
         log("speedups: every module is built for its current source")
         return []
@@ -165,38 +169,102 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
         sources = {m: (tree / source_path(m).relative_to(PACKAGE_DIR.parent)) for m in todo}
         exts = [Extension(m, [str(src)]) for m, src in sources.items()]
         here = os.getcwd()
+        chatter = io.StringIO()                 # Cython's and distutils' own lines: the error says what failed
         try:
             os.chdir(tree)
-            exts = cythonize(exts, nthreads=jobs, quiet=True,
-                             compiler_directives=DIRECTIVES)
-            dist = Distribution({"ext_modules": exts, "script_name": "vmaplab-speedups"})
-            cmd = dist.get_command_obj("build_ext")
-            cmd.build_lib, cmd.build_temp, cmd.parallel = str(Path(tmp) / "lib"), str(Path(tmp) / "tmp"), jobs
-            dist.run_command("build_ext")
+            with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+                exts = cythonize(exts, nthreads=jobs, quiet=True,
+                                 compiler_directives=DIRECTIVES)
+                dist = Distribution({"ext_modules": exts, "script_name": "vmaplab-speedups"})
+                cmd = dist.get_command_obj("build_ext")
+                cmd.build_lib, cmd.build_temp, cmd.parallel = str(Path(tmp) / "lib"), str(Path(tmp) / "tmp"), jobs
+                dist.run_command("build_ext")
         except (SystemExit, Exception) as e:    # Cython's or the compiler's failure (distutils exits)
             raise SpeedupsError(f"the build failed: {type(e).__name__}: {e}".splitlines()[0]) from None
         finally:
             os.chdir(here)
-        out = cache_dir()
-        out.mkdir(parents=True, exist_ok=True)
         for m, src in sources.items():
             built = Path(tmp, "lib", *m.split(".")).with_suffix(_EXT)
             target = build_path(m, src.read_bytes())
             staged = target.with_name(target.name + f".{os.getpid()}.tmp")
             shutil.copyfile(built, staged)
             os.replace(staged, target)
+    claim([build_path(m).name for m in todo])
     log(f"speedups: {len(todo)} module(s) built into {out}")
     return todo
 
 
+def _writable_cache_dir() -> Path:
+    """:func:`cache_dir`, created if missing, checked writable; else one SpeedupsError line naming it."""
+    out = cache_dir()
+    where = "VMAPLAB_SPEEDUPS_DIR" if os.environ.get("VMAPLAB_SPEEDUPS_DIR") else "the cache folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise SpeedupsError(f"{where} {out} cannot hold builds ({e.strerror or type(e).__name__}): "
+                            f"point VMAPLAB_SPEEDUPS_DIR at a folder you can write") from None
+    return out
+
+
+# Who built or uses which build: one file per checkout under owners/ (its package folder on the
+# first line, then build names). The cache is shared; prune deletes a build only if this checkout
+# owns it, no current source of it matches it, and no other checkout that still exists claims it.
+def _owner_file(package_dir: Path | None = None) -> Path:
+    tag = hashlib.sha256(str(package_dir or PACKAGE_DIR).encode()).hexdigest()[:16]
+    return cache_dir() / "owners" / f"{tag}.txt"
+
+
+def _claims(path: Path) -> tuple[str, set[str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return "", set()
+    return (lines[0] if lines else ""), set(lines[1:])
+
+
+def claim(names) -> None:
+    """Record that this checkout built or uses the builds ``names`` (written atomically, merged)."""
+    path = _owner_file()
+    _dir, have = _claims(path)
+    want = have | set(names)
+    if want == have:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(path.name + f".{os.getpid()}.tmp")
+        staged.write_text("\n".join([str(PACKAGE_DIR), *sorted(want)]) + "\n", encoding="utf-8")
+        os.replace(staged, path)
+    except OSError:                 # an unwritable cache: prune then keeps every build, which is safe
+        pass
+
+
 def prune(log=print) -> int:
-    """Delete cached builds that no current source matches (older versions of the files); returns how many."""
+    """Delete this checkout's cached builds that no current source matches; returns how many.
+
+    Builds another checkout claims (one whose folder still exists), and builds nobody claims, stay.
+    """
     keep = {build_path(m).name for m in MODULES}
+    _dir, mine = _claims(_owner_file())
+    others: set[str] = set()
+    for path in (cache_dir() / "owners").glob("*.txt"):
+        if path != _owner_file():
+            folder, names = _claims(path)
+            if folder and Path(folder).is_dir():
+                others |= names
     gone = 0
     for f in cache_dir().glob(f"vmaplab.*{_EXT}"):
-        if f.name not in keep:
+        if f.name not in keep and f.name in mine and f.name not in others:
             f.unlink()
             gone += 1
+    if mine - keep:
+        path = _owner_file()
+        _dir, names = _claims(path)
+        try:
+            path.write_text("\n".join([str(PACKAGE_DIR), *sorted(names & keep)]) + "\n", encoding="utf-8")
+        except OSError:
+            pass
     if gone:
-        log(f"speedups: removed {gone} stale build(s)")
+        log(f"speedups: removed {gone} stale build(s) of this checkout")
     return gone
