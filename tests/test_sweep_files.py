@@ -324,3 +324,52 @@ def test_a_fifo_as_the_spec_is_refused_not_waited_on(tmp_path):
                           timeout=20)
     err = [line for line in proc.stderr.splitlines() if not line.startswith("ARG")]
     assert proc.returncode == 2 and len(err) == 1 and "not a regular file" in err[0]
+
+
+# ---- issue 26, item 13: what the sweep took silently
+
+@pytest.mark.parametrize("argv, word", [
+    (["--scheduler", ""], "--scheduler"),
+    (["--dask-local", "2", "--jobs", "2"], "--jobs"),            # --jobs 3 was refused, 2 (the default) not
+    (["--jobs", "2", "--dask-local", "2"], "--dask-local"),
+])
+def test_options_that_were_ignored_are_refused(argv, word, tmp_path, capsys, counted):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('name = "tiny"\n[base]\nscale = 20000\nnr_threads = 1\nversion = "6.9"\n')
+    assert main(["sweep", str(spec), "--quiet", *argv]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and word in err[0], err
+    assert counted == []
+
+
+@pytest.mark.parametrize("base, word", [
+    ({"run_test_mask": 2048}, "run_test_mask"),                 # selects none of the 11 tests: 0 s rows
+    ({"cost.t_mem_ns": "1e3"}, "cost.t_mem_ns"),                 # a string: another key than 1000.0
+    ({"cost.t_mem_ns": "nan"}, "cost.t_mem_ns"),
+    ({"scale": 2_000_000}, "scale"),                              # past test_loop_count: no loop left
+    ({"nr_threads": 300, "machine": "generic"}, "nr_threads"),  # the simulator's RAM: 256 threads at most
+])
+def test_spec_values_that_measure_nothing_or_twice_are_refused(base, word):
+    with pytest.raises(SpecError, match=word):
+        parse_experiment({"name": "x", "base": {"scale": 20000, "nr_threads": 1, **base}})
+
+
+def test_a_word_cost_stays_a_word():
+    assert parse_experiment({"name": "x", "base": {"cost.cache_model": "depth"}}).base["cost.cache_model"] == "depth"
+
+
+def test_the_dask_dashboard_listens_where_the_cli_says(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def cluster(**kw):
+        seen.update(kw)
+        raise Stop
+    monkeypatch.setattr(distributed, "LocalCluster", cluster)
+    with pytest.raises(Stop):
+        with ex.dask_executor(1):
+            pass
+    assert seen["dashboard_address"].startswith("127.0.0.1:")

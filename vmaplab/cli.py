@@ -487,6 +487,7 @@ def _sweep_name(args) -> str:
 
 def _sweep(args) -> int:
     from .contention.experiments import dask_executor, load_experiment, output_paths, resume_state, run_experiment
+    args.jobs = args.jobs or min(2, os.cpu_count() or 1)
     exp = load_experiment(args.spec)
     out = os.path.join("results", exp.name) if args.out is None else args.out
     _, jsonl = output_paths(out)
@@ -569,6 +570,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _nonempty(text: str) -> str:
+    """An argparse type: any text but the empty string (which would silently mean the default)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _int_in(low: int, high: int | None = None, base: int = 10):
@@ -660,11 +668,11 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run an experiment spec (TOML) on a process pool or Dask")
     w.add_argument("spec", help="an experiment spec, e.g. experiments/threads.toml (docs/experiments.md)")
     where = w.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=_int_in(1, 256), default=min(2, os.cpu_count() or 1),
+    where.add_argument("--jobs", type=_int_in(1, 256), default=None,     # None: "not given", for the group
                        help="local worker processes (default: up to 2)")
     where.add_argument("--dask-local", type=_int_in(1, 256), metavar="N",
                        help="a Dask LocalCluster of N single-threaded workers (pip install 'vmaplab[dask]')")
-    where.add_argument("--scheduler", metavar="ADDR", help="an existing Dask scheduler, tcp://HOST:PORT")
+    where.add_argument("--scheduler", metavar="ADDR", type=_nonempty, help="an existing Dask scheduler, tcp://HOST:PORT")
     w.add_argument("--out", metavar="FILE", help="output stem: FILE.csv and FILE.jsonl (default results/NAME); "
                    "runs already in FILE.jsonl are not run again")
     w.add_argument("--quiet", action="store_true", help="no progress bar")

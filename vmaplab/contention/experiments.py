@@ -41,7 +41,8 @@ from ..formats.userfile import MAX_STEM, is_stem, read_user_file
 from ..kernel.errors import VmallocError
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
-from .runs import RunSpec, map_unordered, run_spec
+from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
+from .runs import MAX_SIM_THREADS, RunSpec, map_unordered, run_spec
 from .topology import TOPOLOGIES
 
 
@@ -85,14 +86,25 @@ def _bool(name, v):
 
 
 # parameter -> check; each is a RunSpec field (cost constants are "cost.NAME", checked by ContentionCosts)
+LOOP_COUNT = TestVmallocParams().test_loop_count     # every run's test_loop_count (a spec cannot set it)
+
+
+def _mask(name, v):
+    """run_test_mask: a C int that selects at least one of the 11 tests (else every row measures 0 s)."""
+    v = _int(1, (1 << 31) - 1)(name, v)
+    if not v & ((1 << len(TEST_NAMES)) - 1):
+        raise SpecError(f"{name} = {v} selects none of the {len(TEST_NAMES)} tests (bits 0..{len(TEST_NAMES) - 1})")
+    return v
+
+
 PARAMS: dict[str, Callable] = {
     "version": _choice("6.8", "6.9"),
-    "nr_threads": _int(1, 65535),
+    "nr_threads": _int(1, MAX_SIM_THREADS),         # the simulator's RAM: 4 GiB a thread, 1 TiB at most
     "nr_cpus": _int(1, 65535, none_ok=True),
     "machine": _choice(*TOPOLOGIES),
-    "scale": _int(1, 10 ** 9),
+    "scale": _int(1, LOOP_COUNT),                   # past test_loop_count no loop is left to scale
     "seed": _int(0, (1 << 64) - 1),
-    "run_test_mask": _int(1, (1 << 31) - 1),
+    "run_test_mask": _mask,
     "policy": _choice("fifo", "tas"),
     "pools": _bool,
     "nr_vmap_nodes": _int(1, 128, none_ok=True),
@@ -145,11 +157,21 @@ def _draw(rng: random.Random, lo, hi):
     return rng.randint(lo, hi) if isinstance(lo, int) and isinstance(hi, int) else rng.uniform(lo, hi)
 
 
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_value(name: str, value, label: str) -> object:
     """``value`` of parameter ``name``, checked; errors say ``label`` (e.g. grid.nr_threads)."""
     if name.startswith("cost."):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise SpecError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, str) and _looks_numeric(value):      # "1e3" would run as 1000.0 under another key
+            raise SpecError(f"{label} must be a number, not the string {value!r:.40}: write it without quotes")
         try:
             ContentionCosts().with_overrides([f"{name[5:]}={value}"])
         except ValueError as e:
@@ -662,7 +684,7 @@ def dask_executor(n_workers: int | None = None, address: str | None = None):
         return
     # containers report the host's CPUs: the worker count and one thread each are set explicitly
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         yield client.get_executor(pure=False), client
 
 
