@@ -45,6 +45,7 @@ APP_WHEELS = ("plotly==7.1.0", "ipywidgets==8.1.9", "anywidget==0.11.0", "jupyte
 # compiled dependencies, which only Pyodide's CDN has. A stand-in that says its version is enough,
 # as piplite's own widgetsnbextension 4.0.999 stands in for the real one.
 NBFORMAT_SHIM = "5.999"
+INSTALL_CELL_ID = "lite-install"
 TOUR = "lab/index.html?path=notebooks/00-tour.ipynb"
 INSTALL_CELL = ("# In the browser (JupyterLite): install the course's packages from this site's own wheels.\n"
                 "%pip install -q vmaplab plotly ipywidgets anywidget tqdm nbformat")
@@ -171,6 +172,20 @@ def write_shim_wheel(dest: Path, name: str, version: str, init: str) -> Path:
     return wheel
 
 
+def write_joined(nb: nbformat.NotebookNode, dest: Path) -> None:
+    """Write ``nb`` with every multiline string as one string, as a Jupyter server would send it.
+
+    nbformat stores a multiline string (a cell's source, a stream's text, an output's text/plain,
+    text/html, ...) as a list of lines, and ``nbformat.read`` joins them again. A Jupyter server
+    reads notebooks with nbformat, so JupyterLab only ever receives joined strings; JupyterLite
+    serves the file as it is, and JupyterLab turns a stream's list of lines into text with
+    JavaScript's ``String(list)``, a comma between lines (jupyterlite/jupyterlite#1105). So the
+    site's copies keep the strings ``nbformat.read`` joined: ``nbformat.write`` would split them.
+    """
+    nbformat.validate(nb)
+    dest.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def add_files(lite: Path) -> list[str]:
     """The repository's layout under files/: notebooks/ (with the install cell), data/, experiments/."""
     files = lite / "files"
@@ -178,11 +193,11 @@ def add_files(lite: Path) -> list[str]:
     for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
         cell = nbformat.v4.new_code_cell(INSTALL_CELL)
-        cell["id"] = "lite-install"
+        cell["id"] = INSTALL_CELL_ID
         nb.cells.insert(0, cell)
         dest = files / "notebooks" / nb_path.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, dest)
+        write_joined(nb, dest)
         names.append(nb_path.name)
     for extra in ("data", "experiments"):
         shutil.copytree(ROOT / extra, files / extra)

@@ -32,6 +32,7 @@ if not CHROMIUM.exists():
         pytest.fail("CI must install Debian's chromium (see .ci/run): /usr/bin/chromium is missing", pytrace=False)
     pytest.skip("no /usr/bin/chromium here (apt-get install chromium); CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
+from _jupyterapp import wait_for_kernel, wait_for_notebook  # noqa: E402
 
 
 def _free_port() -> int:
@@ -64,7 +65,8 @@ def lab(tmp_path_factory):
     log = open(home / "lab.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                              "--ip=127.0.0.1", f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
-                             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={home / 'notebooks'}"],
+                             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={home / 'notebooks'}",
+                             "--LabApp.expose_app_in_browser=True"],   # window.jupyterapp (tests/_jupyterapp.py)
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -99,9 +101,10 @@ def open_and_run(browser, lab: str, name: str):
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     # a workspace of its own per notebook, reset: earlier tests' tabs are not restored
     page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset", wait_until="domcontentloaded")
-    # a started kernel shows in the status bar; waiting for it (not just the notebook) is what makes
-    # the run command reliable
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+    # a kernel that has run code (not just the notebook, nor the status bar's text) is what makes the
+    # run command reliable
+    wait_for_notebook(page, name)
+    wait_for_kernel(page, timeout_ms=120_000)
     page.locator(".jp-Notebook:visible .jp-Cell").first.click(force=True)     # make the notebook the current widget
     page.locator("li.lm-MenuBar-item", has_text="Run").click()
     page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()

@@ -2,7 +2,13 @@
 """The course with no server: the JupyterLite site built, served on 127.0.0.1, every notebook run in
 Debian's Chromium, with every request off localhost refused and counted (docs/lite.md).
 
-Each notebook's cold open (page load to an idle Pyodide kernel) and run-all times are written to
+The pages see JupyterLab's app object (the test serves the site's ``jupyter-lite.json`` with
+``exposeAppInBrowser``; the built files are unchanged), so a test waits for the kernel itself, a
+code request answered with its printed marker, not for the status bar's text (which says "Idle"
+before the Pyodide kernel has started), and reads the notebook as the page holds it: every stored
+output must be the repository's, text for text.
+
+Each notebook's cold open (page load to a kernel that ran code) and run-all times are written to
 ``test-artifacts/lite-times.json``, its screenshot to ``test-artifacts/lite-NAME.png``. Without
 Chromium or npm the module skips locally and fails under CI (``CI=true``).
 """
@@ -17,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +41,7 @@ for what, ok in (("Debian's chromium (/usr/bin/chromium)", CHROMIUM.exists()), (
 playwright = pytest.importorskip("playwright.sync_api")
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_lite  # noqa: E402
+from _jupyterapp import wait_for_kernel, wait_for_notebook  # noqa: E402
 
 
 def _free_port() -> int:
@@ -46,6 +54,9 @@ def _free_port() -> int:
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("lite") / "site"
     had_build = (ROOT / "build").exists()
+    # the repository's notebooks the site is built from, read as a Jupyter server reads them (each
+    # multiline string joined): what the site must show, even if the checkout changes during the tests
+    notebooks = {name: nbformat.read(ROOT / "notebooks" / name, as_version=4) for name in NOTEBOOKS}
     t0 = time.monotonic()
     build_lite.build(out)
     built_s = time.monotonic() - t0
@@ -61,7 +72,7 @@ def site(tmp_path_factory):
         except OSError:
             time.sleep(0.1)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    yield {"url": url, "out": out, "built_s": built_s, "bytes": size, "times": {}}
+    yield {"url": url, "out": out, "built_s": built_s, "bytes": size, "times": {}, "notebooks": notebooks}
     server.terminate()
     server.wait(timeout=20)
 
@@ -86,25 +97,34 @@ def _local(url: str) -> bool:
     return host in ("127.0.0.1", "localhost")
 
 
-def _open(browser, site, name: str):
-    """Open ``name`` from the site's root page; every request off localhost is refused and recorded."""
+def _open(browser, site, name: str, kernel: bool = True):
+    """Open ``name`` from the site's root page; every request off localhost is refused and recorded.
+
+    Returns once JupyterLab has the notebook open and, with ``kernel``, once its kernel has run code.
+    """
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.outside = []
 
     def route(r):
-        if _local(r.request.url):
-            r.continue_()
-        else:
-            page.outside.append(r.request.url)
+        url = r.request.url
+        if not _local(url):
+            page.outside.append(url)
             r.abort()
+        elif url.split("?")[0].endswith("/jupyter-lite.json"):      # the app object, for the test to read
+            response = r.fetch()
+            config = response.json()
+            config.setdefault("jupyter-config-data", {})["exposeAppInBrowser"] = "true"
+            r.fulfill(response=response, json=config)
+        else:
+            r.continue_()
     page.route("**/*", route)
     t0 = time.monotonic()
     target = "" if name == NOTEBOOKS[0] else f"lab/index.html?path=notebooks/{name}"   # the root opens the tour
     page.goto(f"{site['url']}/{target}")
-    page.wait_for_function("() => [...document.querySelectorAll('span')].some("
-                           "s => s.textContent.includes('Kernel status: Idle'))", timeout=300_000, polling=500)
+    wait_for_notebook(page, f"notebooks/{name}")                # the notebook, not an empty lab
+    if kernel:
+        wait_for_kernel(page)                                     # the kernel itself, not the status bar
     page.open_s = time.monotonic() - t0
-    page.get_by_text(name).first.wait_for(state="attached", timeout=60_000)      # the notebook, not an empty lab
     return page
 
 
@@ -119,7 +139,7 @@ def _run_all(page) -> float:
                            ".some(p => p.textContent.includes('*'))", timeout=900_000, polling=1000)
     took = time.monotonic() - t0
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
-    assert errors.count() == 0, errors.first.inner_text()[-2000:]
+    assert errors.count() == 0, errors.first.text_content()[-2000:]
     return took
 
 
@@ -156,3 +176,42 @@ def test_notebook_runs_in_the_browser_with_nothing_from_outside(browser, site, n
                            "figures": figures, "widgets": widgets}
     assert page.outside == [], page.outside[:5]
     page.close()
+
+
+# The output fields that carry what a reader sees; a Jupyter server sends each as one string
+_TEXT_FIELDS = ("output_type", "name", "text", "data", "ename", "evalue", "traceback")
+
+
+def _outputs_in_the_page(page) -> dict:
+    """Every code cell's outputs as the page's notebook model holds them, by cell id."""
+    return page.evaluate("""() => {
+      const cells = window.jupyterapp.shell.currentWidget.content.model.cells, out = {};
+      for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.type === 'code') out[cell.id] = cell.outputs.toJSON();
+      }
+      return out;
+    }""")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_stored_output_in_the_site_is_the_notebooks_text_for_text(browser, site, name):
+    """The comma defect: a stream's list of lines once reached the page joined with commas."""
+    page = _open(browser, site, name, kernel=False)
+    shown = _outputs_in_the_page(page)
+    page.close()
+    code = [c for c in site["notebooks"][name].cells if c.cell_type == "code"]
+    assert set(shown) == {c.id for c in code} | {build_lite.INSTALL_CELL_ID}
+    assert shown[build_lite.INSTALL_CELL_ID] == []
+    compared, differ = 0, []
+    for cell in code:
+        assert len(shown[cell.id]) == len(cell.outputs), cell.id
+        for want, got in zip(cell.outputs, shown[cell.id]):
+            differ += [f"cell {cell.id} {want.output_type} {field}:\n    site: {got.get(field)!r:.240}\n"
+                       f"    repo: {want.get(field)!r:.240}"
+                       for field in _TEXT_FIELDS if got.get(field) != want.get(field)]
+            compared += 1
+    assert compared > 0, f"{name} has no stored output (the notebooks are stored executed)"
+    assert not differ, (f"{name}: {len(differ)} of {compared} stored outputs' fields differ in the site, "
+                        f"e.g.\n" + "\n".join(differ[:1] + [d for d in differ if " stream " in d][:1]))
+    assert page.outside == [], page.outside[:5]
