@@ -373,3 +373,44 @@ def test_the_dask_dashboard_listens_where_the_cli_says(monkeypatch):
         with ex.dask_executor(1):
             pass
     assert seen["dashboard_address"].startswith("127.0.0.1:")
+
+
+# ---- issue 26, item 8 (the rest): refused up front, not after other rows were recorded
+
+@pytest.mark.parametrize("base, word", [
+    ({"machine": "epyc-7713", "nr_cpus": 300}, "epyc-7713"),
+    ({"version": "6.8", "nr_vmap_nodes": 2, "nr_cpus": 4}, "nr_vmap_nodes"),
+    ({"version": "6.9", "nr_vmap_nodes": 8, "nr_cpus": 4}, "nr_vmap_nodes"),
+])
+def test_a_run_the_simulator_would_refuse_is_a_spec_error(base, word):
+    doc = {"name": "x", "base": {"scale": 20000, "nr_threads": 2}, "grid": {"seed": [0, 1]}}
+    doc["grid"].update({k: [v] for k, v in base.items()})
+    with pytest.raises(SpecError, match=word):
+        parse_experiment(doc)
+
+
+def test_a_huge_grid_is_refused_before_its_runs_are_built():
+    doc = {"name": "x", "grid": {"nr_threads": list(range(1, 65)), "seed": list(range(1000)),
+                                 "scale": list(range(1, 1601))}}
+    t0 = time.monotonic()
+    with pytest.raises(SpecError, match="102400000 runs"):
+        parse_experiment(doc)
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("address", ["closed", "tcp://", "not an address", "tcp://127.0.0.1:99999"])
+def test_a_scheduler_that_cannot_be_reached_is_one_line(address, monkeypatch, tmp_path, capsys, counted):
+    pytest.importorskip("distributed")
+    import socket
+    if address == "closed":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT_S", 2)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('name = "tiny"\n[base]\nscale = 20000\nnr_threads = 1\nversion = "6.9"\n')
+    t0 = time.monotonic()
+    assert main(["sweep", str(spec), "--quiet", "--scheduler", address, "--out", str(tmp_path / "o")]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and "--scheduler" in err[0], err
+    assert time.monotonic() - t0 < 15 and counted == []

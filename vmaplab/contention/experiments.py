@@ -235,13 +235,28 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
         if not ranges:
             raise SpecError(f"{where}: [sample.ranges] names no parameter to sample")
     exp = Experiment(name, base, tuple(checked_grids), n, seed, ranges, path, method, report)
+    # an upper bound (shared points count twice) before a single run is built: a huge grid is refused at once
+    bound = sum(math.prod(len(v) for v in g.values()) for g in checked_grids) or 1
+    if bound * max(1, n) > MAX_RUNS:
+        raise SpecError(f"{where}: up to {bound * max(1, n)} runs, more than {MAX_RUNS}")
     runs = exp.runs()
     if len(runs) > MAX_RUNS:
         raise SpecError(f"{where}: {len(runs)} runs, more than {MAX_RUNS}")
+    machines: set[tuple[str, int]] = set()
     for params in runs:                  # combinations the simulator would refuse, before anything runs
         spec = to_runspec(params)
-        if not 1 <= spec.nr_threads <= (spec.nr_cpus or spec.nr_threads):
+        cpus = spec.nr_cpus or spec.nr_threads
+        if not 1 <= spec.nr_threads <= cpus:
             raise SpecError(f"{where}: a run has nr_threads={spec.nr_threads} > nr_cpus={spec.nr_cpus}")
+        if (spec.machine, cpus) not in machines:
+            try:
+                TOPOLOGIES[spec.machine](cpus)
+            except ValueError as e:
+                raise SpecError(f"{where}: a run has machine={spec.machine} nr_cpus={cpus}: {e}") from None
+            machines.add((spec.machine, cpus))
+        if spec.nr_vmap_nodes is not None and (spec.version == "6.8" or spec.nr_vmap_nodes > min(cpus, 128)):
+            raise SpecError(f"{where}: a run has nr_vmap_nodes={spec.nr_vmap_nodes} with version {spec.version} and "
+                            f"{cpus} CPUs (a 6.9 what-if, at most min(nr_cpus, 128))")
     return exp
 
 
@@ -665,6 +680,9 @@ def run_experiment(exp: Experiment, out: str | Path, executor: Executor | None =
     return rows
 
 
+SCHEDULER_TIMEOUT_S = 10       # a scheduler that has not answered by then is not there
+
+
 @contextmanager
 def dask_executor(n_workers: int | None = None, address: str | None = None):
     """A Dask executor: a ``LocalCluster(n_workers, threads_per_worker=1)`` or an existing scheduler.
@@ -679,7 +697,12 @@ def dask_executor(n_workers: int | None = None, address: str | None = None):
     # pure=False: every run is a task of its own; with Dask's default an identical run submitted
     # while an earlier one's result is still held came back at once, from memory (a benchmark saw it)
     if address:
-        with Client(address) as client:
+        try:
+            client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as e:      # closed port, timeout, malformed address
+            raise SpecError(f"--scheduler {address[:100]}: cannot connect ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120] if str(e) else 'no reply'})") from None
+        with client:
             yield client.get_executor(pure=False), client
         return
     # containers report the host's CPUs: the worker count and one thread each are set explicitly
