@@ -84,3 +84,14 @@ def test_test_vmalloc_says_so_too_and_refuses_years(capsys, monkeypatch):
         main(["test-vmalloc", "run_test_mask=7", "nr_threads=64", "--cpus", "64", "--version", "6.9", "--quiet"])
     assert "192,000,000 test loop iterations" in capsys.readouterr().err
     _error(capsys, ["test-vmalloc", "test_repeat_count=1000000000", "--cpus", "2", "--quiet"], "test_repeat_count")
+
+
+def test_from_goes_through_the_one_reader(capsys, tmp_path):
+    """Issue 26: `--from` is read as the sweep spec and the oracle scenario are: a FIFO is refused, not waited on."""
+    import os
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    _error(capsys, ["vmallocinfo", "--from", str(fifo)], "not a regular file")
+    bad = tmp_path / "latin1"
+    bad.write_bytes(b"caf\xe9\n")
+    _error(capsys, ["vmallocinfo", "--from", str(bad)], "not UTF-8 (line 1)")

@@ -201,19 +201,16 @@ MAX_CAPTURE_BYTES = 64 << 20      # a /proc/vmallocinfo of a large machine is a 
 
 
 def _read_text(path: str) -> str:
+    """``--from``: the one reader for user files (a regular file of at most 64 MiB, UTF-8; a FIFO is refused, not
+    waited on); a permission error says why /proc/vmallocinfo needs root."""
+    from .formats.userfile import read_user_file
     try:
-        with open(path, encoding="ascii") as f:
-            text = f.read(MAX_CAPTURE_BYTES + 1)
-        if len(text) > MAX_CAPTURE_BYTES:
-            raise ConfigError(f"cannot read {path}: more than {MAX_CAPTURE_BYTES >> 20} MiB, not a /proc/vmallocinfo")
-        return text
-    except PermissionError:
-        raise ConfigError(f"cannot read {path}: permission denied (/proc/vmallocinfo is mode 0400: "
-                          f"run as root; with kptr_restrict=1 root also sees real addresses)") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read {path}: not a text file") from None
+        return read_user_file(path, kind="/proc/vmallocinfo", max_bytes=MAX_CAPTURE_BYTES, exc=ConfigError)
+    except ConfigError as e:
+        if "Permission denied" in str(e):
+            raise ConfigError(f"cannot read {path}: permission denied (/proc/vmallocinfo is mode 0400: "
+                              f"run as root; with kptr_restrict=1 root also sees real addresses)") from None
+        raise
 
 
 def cmd_vmallocinfo(args) -> int:
