@@ -29,11 +29,15 @@ OPTIONS = {          # subcommand -> option -> bad values (beyond BAD_NUMBERS wh
     "oracle run": {"--smp": ["0", "65"], "--model": ["6.10"]},
     "sweep": {"--jobs": ["0", "257"], "--dask-local": ["0"]},
     "oracle vmallocinfo": {"--smp": ["0", "65"]},
+    "exercises": {"--seed": ["18446744073709551616"], "--count": ["0", "51"], "--kind": ["nope"]},
+    "speedups": {"--jobs": ["0", "257"]},
 }
-NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top", "--smp", "--dask-local"}
+NUMERIC = {"--cpus", "--seed", "--scale", "--jobs", "--top", "--smp", "--dask-local", "--count"}
 POSITIONAL = {       # subcommand -> whole bad argument lists
     "test-vmalloc": [["nr_threads=0"], ["nr_threads=x"], ["test_loop_count=1²"], ["run_test_mask"], ["bogus=1"],
-                     ["use_huge=1"], ["nr_threads=-1"], ["run_test_mask=１"]],
+                     ["use_huge=1"], ["nr_threads=-1"], ["run_test_mask=１"], ["smoke", "extra"],
+                     ["run_test_mask=4294967296"], ["test_loop_count=100000000000000000000"],
+                     ["sequential_test_order=2"], ["test_repeat_count=1000000000"]],
     "vread": [["0xzz", "16"], ["0xffffc90000000000", "abc"], ["1e5", "16"], ["0xffffc90000000000", "0x100000000000"],
               ["-1", "16"], ["0x10000000000000000", "16"], ["0xffffc90000000000"]],
     "vmallocinfo": [["--from", "/nonexistent/vmallocinfo"], ["--from", "/"], ["--from", "/dev/zero"],
@@ -41,7 +45,11 @@ POSITIONAL = {       # subcommand -> whole bad argument lists
     "simulate": [["nr_threads=65"], ["nr_threads=100000"], ["--cpus", "1", "nr_threads=2"],
                  ["--cost", "clear_page_ns=1e308"], ["--cost", "nope=1"], ["--cost", "f_smt"],
                  ["--cost", "f_smt=nan"], ["--cost", "cache_model=psychic"], ["run_test_mask=0"],
-                 ["--machine", "threadripper-3970x", "--cpus", "65"]],
+                 ["--machine", "threadripper-3970x", "--cpus", "65"], ["run_test_mask=2048"],
+                 ["test_loop_count=1000", "--scale", "1001"], ["--cost", "t_mem_ns=١٠"],
+                 ["nr_threads=300", "--cpus", "300", "--machine", "generic"]],
+    "speedups": [["nope"], ["build", "extra"]],
+    "exercises": [["extra"]],
     "sweep": [[], [str(_BAD / "notoml.toml")], [str(_BAD / "badparam.toml")], [str(_BAD / "badcost.toml")],
               [str(_BAD / "missing.toml")], ["/"], ["x.toml", "--jobs", "2", "--dask-local", "2"]],
     # every scenario is read and checked before any guest boots
