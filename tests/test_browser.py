@@ -160,6 +160,9 @@ def test_free_tree_widget_steps(browser, lab):
     assert step_and_wait(page, app, title).startswith("step 0")
     assert title.text_content().startswith("step 1") and "LE_FIT_TYPE" in title.text_content()
     assert app.locator(".widget-slider, .widget-hslider").count() >= 1
+    # the Play's icon buttons and the slider say what they do when the pointer rests on them
+    assert "play" in (app.locator(".widget-play").first.get_attribute("title") or "")
+    assert "step" in (app.locator(".widget-slider label, .widget-hslider label").first.get_attribute("title") or "")
     assert shot(page, "01-free-tree").stat().st_size > 10_000
     page.close()
 

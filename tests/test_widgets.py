@@ -192,3 +192,35 @@ def test_quiz_reveal_draws_the_path_and_where_the_request_lands():
         assert list(app.fig.data[-1].base) == [frame.result[0]]
     outlines = app.fig.data[1].marker.line.color
     assert "#ff9800" in outlines or "#2e7d32" in outlines
+
+
+def _controls(widget):
+    """Every control in a widget tree (what a learner can press, drag, type into or pick)."""
+    import ipywidgets as W
+    if isinstance(widget, W.Box):
+        return [c for child in widget.children for c in _controls(child)]
+    return [widget] if isinstance(widget, (W.ValueWidget, W.Button)) and not isinstance(widget, W.HTML) else []
+
+
+def test_every_control_has_a_visible_label_or_a_tooltip(pair):
+    """Issue 29: the Play widget's buttons are icons with no text, and a slider's visible label is not
+    linked to its handle, so both say what they do in a tooltip; every other control has a label."""
+    import ipywidgets as W
+    apps = [FreeTreeApp(FreeTreeDemo()), PoolsApp(PoolsDemo()), QuizApp(), SegmentApp(),
+            ContentionApp(pair, window_us=(0, 40), frames=10), WhatIfApp(scale=200000, nr_threads=4)]
+    seen, unlabelled = set(), []
+    for app in apps:
+        for c in _controls(app.widget):
+            seen.add(type(c).__name__)
+            if isinstance(c, W.Play):          # its description is never drawn, and hides its tooltip
+                ok = bool(c.tooltip) and not c.description
+            elif isinstance(c, (W.IntSlider, W.FloatSlider)):
+                ok = bool(c.tooltip)
+            elif isinstance(c, W.ToggleButtons):
+                ok = all(label.strip() for label in c._options_labels)
+            else:
+                ok = bool((c.description or "").strip() or c.tooltip)
+            if not ok:
+                unlabelled.append(f"{type(app).__name__}: {type(c).__name__} {c.description!r}")
+    assert {"Play", "IntSlider", "FloatSlider", "Button", "Dropdown"} <= seen, seen
+    assert unlabelled == []

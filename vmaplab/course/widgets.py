@@ -28,6 +28,11 @@ from ..contention.sim import ContentionSim
 from ..workloads.costs import CostModel
 from .lessons import FreeTreeDemo, PoolsDemo, address_cells, free_tree_quiz
 
+# ipywidgets' Play draws three icon buttons with no text (and never its description): its tooltip, the
+# title of the element that holds them, shown when the pointer rests on any of them, says what they do.
+# ipywidgets sets that title only when the description is empty, so a Play has no description.
+PLAY_TOOLTIP = "play the steps: play/pause, stop, repeat (the slider beside it shows the step)"
+
 
 def _apply(fig: go.FigureWidget, traces: list[dict], first: int = 0) -> None:
     """Write trace dicts (as the figures helpers return them) into ``fig.data[first:]``, in order."""
@@ -65,8 +70,9 @@ class Stepper(App):
     """Play + slider + back/next buttons over ``n`` frames, calling ``self.show(i)``."""
 
     def _controls(self, n: int, interval_ms: int = 1200) -> W.HBox:
-        self.slider = W.IntSlider(value=0, min=0, max=n - 1, description="step", continuous_update=True)
-        self.play = W.Play(value=0, min=0, max=n - 1, interval=interval_ms, description="play")
+        self.slider = W.IntSlider(value=0, min=0, max=n - 1, description="step", continuous_update=True,
+                                  tooltip="the step shown (the arrow keys move it)")
+        self.play = W.Play(value=0, min=0, max=n - 1, interval=interval_ms, tooltip=PLAY_TOOLTIP)
         W.jslink((self.play, "value"), (self.slider, "value"))
         self.back = W.Button(description="◀ back", layout=W.Layout(width="90px"))
         self.next = W.Button(description="step ▶", layout=W.Layout(width="90px"))
@@ -160,9 +166,12 @@ class SegmentApp(App):
     def __init__(self, nr_cpus: int = 32, zone_pages: int = 16, nr_zones: int | None = None):
         # nr_zones: accepted for callers of the one-cell-per-zone grid; the grid now shows as many
         # address cells as it takes to see the zones wrap round (lessons.address_cells)
-        self.cpus = W.IntSlider(value=nr_cpus, min=1, max=256, description="CPUs", continuous_update=False)
-        self.zone = W.Dropdown(options=[4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages")
-        self.addr = W.Text(value="0xffffc90000123000", description="address")
+        self.cpus = W.IntSlider(value=nr_cpus, min=1, max=256, description="CPUs", continuous_update=False,
+                                tooltip="the machine's CPUs: nr_vmap_nodes follows them, up to 128")
+        self.zone = W.Dropdown(options=[4, 8, 16, 32, 64, 256], value=zone_pages, description="zone pages",
+                               tooltip="the zone size in pages: consecutive zones go to consecutive nodes")
+        self.addr = W.Text(value="0xffffc90000123000", description="address",
+                           tooltip="any address in the vmalloc space, in hex: its zone and node are shown")
         self.node = W.HTML()
         self.fig = go.FigureWidget(figures.address_cells_figure(address_cells(nr_cpus, zone_pages), self._addr()))
         for w in (self.cpus, self.zone, self.addr):
@@ -239,13 +248,15 @@ class ContentionApp(App):
         self.times = [self.lo + (self.hi - self.lo) * i / frames for i in range(1, frames + 1)]
         self.fig = go.FigureWidget(figures.timeline_figure(results, self.lo, self.hi))
         self.index = {(tr.xaxis, tr.name): i for i, tr in enumerate(self.fig.data)}
-        self.slider = W.IntSlider(value=frames - 1, min=0, max=frames - 1, description="time")
-        self.play = W.Play(value=frames - 1, min=0, max=frames - 1, interval=250, description="play")
+        self.slider = W.IntSlider(value=frames - 1, min=0, max=frames - 1, description="time",
+                                  tooltip="the moment shown, as a frame of the window (the arrow keys move it)")
+        self.play = W.Play(value=frames - 1, min=0, max=frames - 1, interval=250, tooltip=PLAY_TOOLTIP)
         W.jslink((self.play, "value"), (self.slider, "value"))
         self.step = W.Button(description="step ▶", layout=W.Layout(width="90px"))
         self.step.on_click(lambda _b: self.go(self.slider.value + 1))
         self.width = W.FloatSlider(value=(self.hi - self.lo) / 1e3, min=2.0, max=(self.hi - self.lo) / 1e3, step=1.0,
-                                   description="window µs", continuous_update=False)
+                                   description="window µs", continuous_update=False,
+                                   tooltip="how many microseconds before the moment shown the timeline covers")
         self.state = W.HTML()
         self.slider.observe(lambda _ch: self.show(), "value")
         self.width.observe(lambda _ch: self.show(), "value")
@@ -302,15 +313,17 @@ class WhatIfApp(App):
     def __init__(self, scale: int = 20000, nr_threads: int = 32):
         self.scale = scale
         wide = {"description_width": "initial"}
-        self.threads = W.IntSlider(value=nr_threads, min=1, max=64, description="threads", continuous_update=False)
+        self.threads = W.IntSlider(value=nr_threads, min=1, max=64, description="threads", continuous_update=False,
+                                   tooltip="test_vmalloc's worker threads")
         self.nodes = W.IntSlider(value=nr_threads, min=1, max=nr_threads, description="6.9 nodes",
-                                 continuous_update=False)
+                                 continuous_update=False, tooltip="6.9's nr_vmap_nodes (at most the threads)")
         self.zone = W.Dropdown(options=[1, 4, 16, 64, 256], value=16, description="zone pages", style=wide)
         self.pools = W.Checkbox(value=True, description="6.9 pools")
         self.pool_limit = W.Dropdown(options=[1, 2, 4, 16, 64, 256], value=256, description="pools up to",
                                      tooltip="the largest VA size (pages) pooled: MAX_VA_SIZE_PAGES", style=wide)
         self.clear = W.FloatSlider(value=CostModel().clear_page_ns, min=0.0, max=500.0, step=10.0,
-                                   description="clear_page ns", continuous_update=False, style=wide)
+                                   description="clear_page ns", continuous_update=False, style=wide,
+                                   tooltip="what clearing one page costs, in ns")
         self.policy = W.Dropdown(options=["fifo", "tas"], value="fifo", description="spinlock")
         self.run_button = W.Button(description="run both versions", button_style="primary")
         self.status = W.HTML()
