@@ -414,3 +414,58 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line(address, monkeypatch, tm
     err = _err_lines(capsys)
     assert len(err) == 1 and "--scheduler" in err[0], err
     assert time.monotonic() - t0 < 15 and counted == []
+
+
+# ---- issue 26: a fault test: a worker killed in the middle of a sweep
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_a_killed_worker_process_costs_nothing(tmp_path):
+    """The pool loses its workers (SIGKILL) after the first row: the sweep replaces the pool and finishes; the
+    files equal an uninterrupted run's, byte for byte."""
+    spec = tmp_path / "slow.toml"
+    spec.write_text('name = "slow"\n[base]\nscale = 800\nnr_threads = 2\nversion = "6.8"\n'
+                    '[grid]\nseed = [0, 1, 2, 3, 4, 5]\n')
+    ref = tmp_path / "ref"
+    run_experiment(ex.load_experiment(spec), ref, jobs=1)
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "vmaplab", "sweep", str(spec), "--out", str(out),
+                             "--jobs", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = Path(f"{out}.jsonl")
+    deadline = time.monotonic() + 60
+    while not (jsonl.exists() and jsonl.read_text().count("\n") >= 1 and _children(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    for child in _children(proc.pid):             # every worker of the pool: it breaks, as with one
+        os.kill(child, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "a worker process died" in stdout
+    assert _files(out) == _files(ref)
+
+
+def test_a_lost_worker_on_an_executor_stops_cleanly_and_a_rerun_finishes(reference, tmp_path, monkeypatch):
+    """An executor that is not ours (Dask) loses a worker: the finished rows are kept, SweepWorkerLost says
+    so, and a rerun completes the files as an uninterrupted run writes them."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    stem, _rows = reference
+    real, calls = ex._measure, []
+
+    def dies_on_the_third(p):
+        calls.append(p)
+        if len(calls) == 3:
+            raise BrokenProcessPool("a worker died")
+        return real(p)
+    monkeypatch.setattr(ex, "_measure", dies_on_the_third)
+    out = tmp_path / "o"
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ex.SweepWorkerLost, match="2 of 4 runs recorded"):
+        run_experiment(parse_experiment(TINY), out, executor=pool)
+    monkeypatch.setattr(ex, "_measure", real)
+    run_experiment(parse_experiment(TINY), out, jobs=1)
+    assert _files(out) == _files(stem)

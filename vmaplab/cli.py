@@ -458,9 +458,12 @@ def cmd_sweep(args) -> int:
 
     Ctrl-C: every finished run is kept; one line says how to resume; exit status 130.
     """
-    from .contention.experiments import SweepInterrupted
+    from .contention.experiments import SweepInterrupted, SweepWorkerLost
     try:
         return _sweep(args)
+    except SweepWorkerLost as e:            # stopped cleanly: every finished run is recorded
+        print(f"vmaplab: {e}; `{_sweep_command(args)}` finishes it", file=sys.stderr)
+        return 1
     except SweepInterrupted as e:
         print(f"vmaplab: {e}; `{_sweep_command(args)}` resumes", file=sys.stderr)
         return 130

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from itertools import product
@@ -663,17 +663,31 @@ def run_experiment(exp: Experiment, out: str | Path, executor: Executor | None =
         if report:
             report(line)
     done = dict(state.kept)
-    todo = [p for p in runs if run_key(p) not in done]
     with _SigintGuard() as guard:
-        try:
-            for _i, row in map_unordered(_measure, todo, executor, jobs, progress, exp.name):
-                with guard.critical(), _folder_lock(jsonl.parent):
-                    _append_row(jsonl, row)            # each finished run survives an interrupt
-                    done[row["key"]] = row
-        except KeyboardInterrupt:
-            with guard.critical():
-                _write_merged([done[run_key(p)] for p in runs if run_key(p) in done], csv_path, jsonl)
-            raise SweepInterrupted(len(done), len(runs), jsonl) from None
+        for attempt in range(MAX_POOL_RESTARTS + 1):
+            todo = [p for p in runs if run_key(p) not in done]
+            try:
+                for _i, row in map_unordered(_measure, todo, executor, jobs, progress, exp.name):
+                    with guard.critical(), _folder_lock(jsonl.parent):
+                        _append_row(jsonl, row)            # each finished run survives an interrupt
+                        done[row["key"]] = row
+                break
+            except KeyboardInterrupt:
+                with guard.critical():
+                    _write_merged([done[run_key(p)] for p in runs if run_key(p) in done], csv_path, jsonl)
+                raise SweepInterrupted(len(done), len(runs), jsonl) from None
+            except Exception as e:          # a worker died: the local pool is broken, or Dask gave up on a task
+                if not _worker_lost(e):
+                    raise
+                lost = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'a worker died'}"
+                if executor is not None or attempt == MAX_POOL_RESTARTS:
+                    with guard.critical():
+                        _write_merged([done[run_key(p)] for p in runs if run_key(p) in done], csv_path, jsonl)
+                    raise SweepWorkerLost(f"a worker was lost ({lost}); {len(done)} of {len(runs)} runs recorded "
+                                          f"in {jsonl}: run the sweep again to finish") from None
+                if report:                  # the local pool is ours: a fresh one runs what is left
+                    report(f"a worker process died ({lost}); {len(done)} of {len(runs)} runs kept, "
+                           f"the rest go to a fresh pool")
         rows = [done[run_key(p)] for p in runs]
         with guard.critical():
             _write_merged(rows, csv_path, jsonl)
@@ -681,6 +695,16 @@ def run_experiment(exp: Experiment, out: str | Path, executor: Executor | None =
 
 
 SCHEDULER_TIMEOUT_S = 10       # a scheduler that has not answered by then is not there
+MAX_POOL_RESTARTS = 2          # local pools replaced after a worker dies, before the sweep stops
+
+
+class SweepWorkerLost(VmallocError):
+    """A worker died and the sweep stopped; every finished run is recorded, a rerun does the rest."""
+
+
+def _worker_lost(e: BaseException) -> bool:
+    """A dead worker: the local pool's BrokenExecutor, or Dask's KilledWorker (named: Dask is optional)."""
+    return isinstance(e, BrokenExecutor) or type(e).__name__ == "KilledWorker"
 
 
 @contextmanager
