@@ -421,7 +421,10 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line(address, monkeypatch, tm
 def _children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:                 # a thread that ended meanwhile
+            pass
     return out
 
 
@@ -469,3 +472,36 @@ def test_a_lost_worker_on_an_executor_stops_cleanly_and_a_rerun_finishes(referen
     monkeypatch.setattr(ex, "_measure", real)
     run_experiment(parse_experiment(TINY), out, jobs=1)
     assert _files(out) == _files(stem)
+
+
+@pytest.mark.slow                   # a LocalCluster's start and a rerun task: half a minute
+def test_a_killed_dask_worker_costs_nothing(tmp_path):
+    """A LocalCluster worker killed (SIGKILL) after the first row: Dask reruns its task elsewhere and the
+    sweep finishes with the bytes of an uninterrupted run."""
+    pytest.importorskip("distributed")
+    spec = tmp_path / "slow.toml"
+    spec.write_text('name = "slow"\n[base]\nscale = 800\nnr_threads = 2\nversion = "6.8"\n'
+                    '[grid]\nseed = [0, 1, 2, 3, 4, 5]\n')
+    ref = tmp_path / "ref"
+    run_experiment(ex.load_experiment(spec), ref, jobs=1)
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "vmaplab", "sweep", str(spec), "--out", str(out),
+                             "--dask-local", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = Path(f"{out}.jsonl")
+    deadline = time.monotonic() + 90
+
+    def cmdline(pid):
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    def workers():          # the nannies' worker processes, spawned by multiprocessing
+        return [c for c in _children(proc.pid) if b"spawn_main" in cmdline(c)]
+    while not (jsonl.exists() and jsonl.read_text().count("\n") >= 1 and workers()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(workers()[0], signal.SIGKILL)
+    _stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert _files(out) == _files(ref)
