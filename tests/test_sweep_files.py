@@ -69,6 +69,16 @@ def test_two_specs_sharing_an_output_keep_each_others_rows(reference, tmp_path, 
     assert "".join(line + "\n" for line in lines[:4]) == _files(ref_stem)[1]
 
 
+
+def test_a_platform_whose_fcntl_has_no_flock_runs_unlocked(reference, tmp_path, monkeypatch):
+    """Pyodide (the JupyterLite site, notebook 06) has an fcntl module without flock: the sweep runs
+    unlocked and writes the same bytes, where it raised AttributeError."""
+    import types
+    monkeypatch.setitem(sys.modules, "fcntl", types.ModuleType("fcntl"))
+    stem = tmp_path / "tiny"
+    run_experiment(parse_experiment(TINY), stem, jobs=1)
+    assert _files(stem) == _files(reference[0])
+
 def test_a_sweep_that_finishes_during_another_keeps_its_rows(reference, tmp_path, monkeypatch):
     # OTHER runs to the end, into the same files, while TINY's first run is on: TINY's final
     # rewrite must merge with the file as it is then, not as it was when TINY started

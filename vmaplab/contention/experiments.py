@@ -400,13 +400,14 @@ def _folder_lock(folder: Path):
     """An exclusive flock on the results folder: appends and rewrites by two sweeps do not interleave."""
     try:
         import fcntl
+        flock, exclusive = fcntl.flock, fcntl.LOCK_EX     # Pyodide's fcntl has neither: AttributeError
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except (ImportError, OSError, AttributeError):      # no flock here (a browser's file system): unlocked
         yield
         return
     try:
         with suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            flock(fd, exclusive)
         yield
     finally:
         os.close(fd)
