@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Issue 26, items 9 and 12: an oracle scenario file goes through the one reader for user files, and a
 scenario is checked whole before anything is downloaded or booted. Nothing here boots a guest: each bad
 file is refused by ``vmaplab oracle run`` with one line on stderr and exit status 2."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Experiments: a grid or a seeded sample over the simulator's parameters, run on any executor.
 
 What it is (docs/experiments.md): an :class:`Experiment` read from a TOML spec expands into

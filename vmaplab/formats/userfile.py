@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Files a user hands the tool: one reader that checks them before any parser sees them.
 
 What it guards: a sweep spec (TOML), an oracle scenario (JSON), a name that becomes a file name.
