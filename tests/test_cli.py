@@ -134,3 +134,21 @@ def test_simulate_json_is_byte_identical_to_the_stored_run(name, capsys, monkeyp
     rc, out = _run_cli(SIMULATE_CASES[name], capsys, monkeypatch)
     assert rc == 0
     assert out == (GOLDEN / f"{name}.json").read_text()
+
+
+def test_vmallocinfo_from_standard_input_is_the_file_itself(capsys, monkeypatch):
+    """``--from -`` reads a pipe (the one reader refuses FIFOs given as paths): the same output as the file."""
+    import io
+    capture = pathlib.Path(__file__).resolve().parents[1] / "data/vmallocinfo-linux-6.18-x86_64.txt"
+    args = ["vmallocinfo", "--cpus", "2", "--compare"]
+    assert main(args + ["--from", str(capture)]) == 0
+    from_file = capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(capture.read_bytes())))
+    assert main(args + ["--from", "-"]) == 0
+    from_pipe = capsys.readouterr().out
+    # the echo and the "read ... from NAME" line name the source; everything after is the same
+    assert from_pipe.splitlines()[1].startswith("read 1987 lines from - (")
+    assert from_pipe.splitlines()[2:] == from_file.splitlines()[2:] and len(from_file.splitlines()) > 3
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    assert main(args + ["--from", "-"]) == 2
+    assert capsys.readouterr().err.strip().endswith("standard input: not UTF-8 (line 1)")

@@ -203,8 +203,11 @@ MAX_CAPTURE_BYTES = 64 << 20      # a /proc/vmallocinfo of a large machine is a 
 def _read_text(path: str) -> str:
     """``--from``: the one reader for user files (a regular file of at most 64 MiB, UTF-8; a FIFO is refused, not
     waited on); a permission error says why /proc/vmallocinfo needs root."""
-    from .formats.userfile import read_user_file
+    from .formats.userfile import read_user_file, read_user_stream
     try:
+        if path == "-":          # a pipe: ssh host cat /proc/vmallocinfo | vmaplab vmallocinfo --from -
+            return read_user_stream(sys.stdin.buffer, "standard input", kind="/proc/vmallocinfo",
+                                    max_bytes=MAX_CAPTURE_BYTES, exc=ConfigError)
         return read_user_file(path, kind="/proc/vmallocinfo", max_bytes=MAX_CAPTURE_BYTES, exc=ConfigError)
     except ConfigError as e:
         if "Permission denied" in str(e):
@@ -616,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_test_vmalloc)
 
     v = sub.add_parser("vmallocinfo", help="/proc/vmallocinfo of a scenario, or of a real file re-emitted")
-    v.add_argument("--from", dest="from_file", metavar="FILE", help="a /proc/vmallocinfo to rebuild")
+    v.add_argument("--from", dest="from_file", metavar="FILE", help="a /proc/vmallocinfo to rebuild ('-': standard input, e.g. a pipe)")
     v.add_argument("--compare", action="store_true", help="with --from: report how many lines matched")
     v.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS), help="seeded scenario")
     v.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="CPUs (with --from: the capture's CPU count)")

@@ -38,6 +38,22 @@ def read_user_file(path: str | Path, *, kind: str, max_bytes: int, exc: type[Vma
         raise exc(f"{path}: cannot read ({e.strerror})") from None
     except (ValueError, TypeError) as e:       # a NUL in the path, or no path at all
         raise exc(f"{path!r:.100}: cannot read ({e})") from None
+    return _checked(data, path, kind=kind, max_bytes=max_bytes, exc=exc, max_nesting=max_nesting)
+
+
+def read_user_stream(stream, name: str, *, kind: str, max_bytes: int, exc: type[VmallocError],
+                     max_nesting: int | None = None) -> str:
+    """The text a binary ``stream`` (a pipe: standard input) holds, with :func:`read_user_file`'s checks
+    but the kind of file: a pipe ends when its writer closes it, and nothing past ``max_bytes + 1`` is read."""
+    try:
+        data = stream.read(max_bytes + 1)
+    except OSError as e:
+        raise exc(f"{name}: cannot read ({e.strerror})") from None
+    return _checked(data, name, kind=kind, max_bytes=max_bytes, exc=exc, max_nesting=max_nesting)
+
+
+def _checked(data: bytes, path, *, kind: str, max_bytes: int, exc: type[VmallocError],
+             max_nesting: int | None) -> str:
     if len(data) > max_bytes:
         raise exc(f"{path}: larger than {max_bytes} bytes; not a {kind}")
     try:
