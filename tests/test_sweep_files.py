@@ -240,19 +240,24 @@ def test_the_model_identity_follows_the_simulators_source(monkeypatch, tmp_path)
     assert ex.model_identity() == a
 
 
+def _failing_run(monkeypatch, nth: int, exc):
+    """Runs go through the real ``_measure`` but the ``nth``, which raises ``exc``; returns the real one."""
+    real, calls = ex._measure, []
+
+    def measure(p):
+        calls.append(p)
+        if len(calls) == nth:
+            raise exc
+        return real(p)
+    monkeypatch.setattr(ex, "_measure", measure)
+    return real
+
+
 # -- item 4: Ctrl-C -------------------------------------------------------------------------------
 
 def test_ctrl_c_keeps_finished_rows_and_says_how_to_resume(reference, tmp_path, monkeypatch, capsys):
     ref_stem, _ = reference
-    real = ex._measure
-    calls = []
-
-    def interrupted_third(p):
-        calls.append(p)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(p)
-    monkeypatch.setattr(ex, "_measure", interrupted_third)
+    real = _failing_run(monkeypatch, 3, KeyboardInterrupt)
     spec = tmp_path / "tiny.toml"
     spec.write_text('name = "tiny"\n[base]\nscale = 20000\nnr_cpus = 2\nnr_threads = 2\n'
                     '[grid]\nversion = ["6.8", "6.9"]\nseed = [0, 1]\n')
@@ -269,15 +274,7 @@ def test_ctrl_c_keeps_finished_rows_and_says_how_to_resume(reference, tmp_path, 
 
 
 def test_the_api_raises_sweep_interrupted_with_the_count(tmp_path, monkeypatch):
-    real = ex._measure
-    calls = []
-
-    def interrupted_second(p):
-        calls.append(p)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(p)
-    monkeypatch.setattr(ex, "_measure", interrupted_second)
+    _failing_run(monkeypatch, 2, KeyboardInterrupt)
     with pytest.raises(SweepInterrupted) as e:
         run_experiment(parse_experiment(TINY), tmp_path / "a", jobs=1)
     assert (e.value.recorded, e.value.total) == (1, 4) and isinstance(e.value, KeyboardInterrupt)
@@ -438,17 +435,23 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_a_killed_worker_process_costs_nothing(tmp_path):
-    """The pool loses its workers (SIGKILL) after the first row: the sweep replaces the pool and finishes; the
-    files equal an uninterrupted run's, byte for byte."""
+def _slow_sweep(tmp_path, *options: str):
+    """A six-run spec, its uninterrupted reference files, and the same sweep started with ``options``."""
     spec = tmp_path / "slow.toml"
     spec.write_text('name = "slow"\n[base]\nscale = 800\nnr_threads = 2\nversion = "6.8"\n'
                     '[grid]\nseed = [0, 1, 2, 3, 4, 5]\n')
     ref = tmp_path / "ref"
     run_experiment(ex.load_experiment(spec), ref, jobs=1)
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "vmaplab", "sweep", str(spec), "--out", str(out),
-                             "--jobs", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "vmaplab", "sweep", str(spec), "--out", str(out), *options,
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return ref, out, proc
+
+
+def test_a_killed_worker_process_costs_nothing(tmp_path):
+    """The pool loses its workers (SIGKILL) after the first row: the sweep replaces the pool and finishes; the
+    files equal an uninterrupted run's, byte for byte."""
+    ref, out, proc = _slow_sweep(tmp_path, "--jobs", "2")
     jsonl = Path(f"{out}.jsonl")
     deadline = time.monotonic() + 60
     while not (jsonl.exists() and jsonl.read_text().count("\n") >= 1 and _children(proc.pid)):
@@ -468,14 +471,7 @@ def test_a_lost_worker_on_an_executor_stops_cleanly_and_a_rerun_finishes(referen
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
     stem, _rows = reference
-    real, calls = ex._measure, []
-
-    def dies_on_the_third(p):
-        calls.append(p)
-        if len(calls) == 3:
-            raise BrokenProcessPool("a worker died")
-        return real(p)
-    monkeypatch.setattr(ex, "_measure", dies_on_the_third)
+    real = _failing_run(monkeypatch, 3, BrokenProcessPool("a worker died"))
     out = tmp_path / "o"
     with ThreadPoolExecutor(1) as pool, pytest.raises(ex.SweepWorkerLost, match="2 of 4 runs recorded"):
         run_experiment(parse_experiment(TINY), out, executor=pool)
@@ -489,14 +485,7 @@ def test_a_killed_dask_worker_costs_nothing(tmp_path):
     """A LocalCluster worker killed (SIGKILL) after the first row: Dask reruns its task elsewhere and the
     sweep finishes with the bytes of an uninterrupted run."""
     pytest.importorskip("distributed")
-    spec = tmp_path / "slow.toml"
-    spec.write_text('name = "slow"\n[base]\nscale = 800\nnr_threads = 2\nversion = "6.8"\n'
-                    '[grid]\nseed = [0, 1, 2, 3, 4, 5]\n')
-    ref = tmp_path / "ref"
-    run_experiment(ex.load_experiment(spec), ref, jobs=1)
-    out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "vmaplab", "sweep", str(spec), "--out", str(out),
-                             "--dask-local", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ref, out, proc = _slow_sweep(tmp_path, "--dask-local", "2")
     jsonl = Path(f"{out}.jsonl")
     deadline = time.monotonic() + 90
 
