@@ -28,6 +28,7 @@ import math
 import os
 import random
 import signal
+import sys
 import tempfile
 import threading
 import tomllib
@@ -62,10 +63,23 @@ class SweepInterrupted(KeyboardInterrupt):
         self.recorded, self.total, self.jsonl = recorded, total, jsonl
 
 
+def _shown(v, limit: int = 60) -> str:
+    """``repr(v)``, cut to ``limit`` characters: a message echoes a value, never a megabyte of it."""
+    if isinstance(v, int) and v.bit_length() > 256:      # 0x and 5,000 digits: repr() itself would raise
+        return f"an integer of {v.bit_length()} bits"
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _key(k) -> str:
+    """A spec key as a message names it: as written if printable and short, else its cut repr (one line, no NUL)."""
+    return k if isinstance(k, str) and k.isprintable() and len(k) <= 60 else _shown(k)
+
+
 def _choice(*options):
     def check(name, v):
         if v not in options:
-            raise SpecError(f"{name} must be one of {list(options)}, got {v!r}")
+            raise SpecError(f"{name} must be one of {list(options)}, got {_shown(v)}")
         return v
     return check
 
@@ -75,14 +89,14 @@ def _int(low: int, high: int, none_ok: bool = False):
         if v is None and none_ok:
             return None
         if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-            raise SpecError(f"{name} must be an integer in {low}..{high}, got {v!r}")
+            raise SpecError(f"{name} must be an integer in {low}..{high}, got {_shown(v)}")
         return v
     return check
 
 
 def _bool(name, v):
     if not isinstance(v, bool):
-        raise SpecError(f"{name} must be true or false, got {v!r}")
+        raise SpecError(f"{name} must be true or false, got {_shown(v)}")
     return v
 
 
@@ -169,17 +183,18 @@ def _looks_numeric(text: str) -> bool:
 def _check_value(name: str, value, label: str) -> object:
     """``value`` of parameter ``name``, checked; errors say ``label`` (e.g. grid.nr_threads)."""
     if name.startswith("cost."):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise SpecError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+                isinstance(value, int) and value.bit_length() > 1024):     # past any float; str() may raise
+            raise SpecError(f"{label} must be a number, got {_shown(value)}")
         if isinstance(value, str) and _looks_numeric(value):      # "1e3" would run as 1000.0 under another key
             raise SpecError(f"{label} must be a number, not the string {value!r:.40}: write it without quotes")
         try:
             ContentionCosts().with_overrides([f"{name[5:]}={value}"])
         except ValueError as e:
-            raise SpecError(f"{label}: {e}") from None
+            raise SpecError(f"{label}: {str(e).splitlines()[0][:600]}") from None
         return value
     if name not in PARAMS:
-        raise SpecError(f"{label}: unknown parameter {name!r}; known: {', '.join(PARAMS)}, cost.NAME")
+        raise SpecError(f"{label}: unknown parameter {_shown(name)}; known: {', '.join(PARAMS)}, cost.NAME")
     return PARAMS[name](label, value)
 
 
@@ -188,10 +203,10 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
     where = path or "spec"
     unknown = set(doc) - {"name", "base", "grid", "sample", "report"}
     if unknown:
-        raise SpecError(f"{where}: unknown table(s) {sorted(unknown)}; a spec has name, report, base, grid, sample")
+        raise SpecError(f"{where}: unknown table(s) {_shown(sorted(unknown), 200)}; a spec has name, report, base, grid, sample")
     report = doc.get("report", "")
     if report not in ("", "uncertainty"):
-        raise SpecError(f"{where}: report must be 'uncertainty' (or absent), got {report!r}")
+        raise SpecError(f"{where}: report must be 'uncertainty' (or absent), got {_shown(report)}")
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: 'name' must be a non-empty string")
@@ -201,15 +216,15 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
     grids = [grids] if isinstance(grids, dict) else grids      # [grid], or [[grid]] for a union
     if not isinstance(base, dict) or not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
         raise SpecError(f"{where}: [base] must be a table and grid a table or an array of tables")
-    base = {k: _check_value(k, v, f"base.{k}") for k, v in base.items()}
+    base = {k: _check_value(k, v, f"base.{_key(k)}") for k, v in base.items()}
     checked_grids = []
     for i, grid in enumerate(grids):
         label = "grid" if len(grids) == 1 else f"grid[{i}]"
         checked = {}
         for k, values in grid.items():
             if not isinstance(values, list) or not values:
-                raise SpecError(f"{where}: {label}.{k} must be a non-empty list")
-            checked[k] = [_check_value(k, v, f"{label}.{k}") for v in values]
+                raise SpecError(f"{where}: {label}.{_key(k)} must be a non-empty list")
+            checked[k] = [_check_value(k, v, f"{label}.{_key(k)}") for v in values]
         checked_grids.append(checked)
     n, seed, ranges, method = 0, 0, None, "random"
     sample = doc.get("sample")
@@ -229,9 +244,9 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
             if (not isinstance(bounds, list) or len(bounds) != 2
                     or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
                     or not bounds[0] <= bounds[1]):
-                raise SpecError(f"{where}: sample.ranges.{k} must be [low, high] with low <= high")
+                raise SpecError(f"{where}: sample.ranges.{_key(k)} must be [low, high] with low <= high")
             for b in bounds:
-                _check_value(k, b, f"sample.ranges.{k}")
+                _check_value(k, b, f"sample.ranges.{_key(k)}")
             ranges[k] = tuple(bounds)
         if not ranges:
             raise SpecError(f"{where}: [sample.ranges] names no parameter to sample")
@@ -285,6 +300,8 @@ def load_experiment(path: str | Path) -> Experiment:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not TOML ({e})") from None
+    except ValueError:          # an integer past Python's 4,300-digit limit: tomllib lets int() raise
+        raise SpecError(f"{path}: an integer of more than {sys.get_int_max_str_digits()} digits; not a spec") from None
     except RecursionError:
         raise SpecError(f"{path}: nested too deeply") from None
     return parse_experiment(doc, str(path))
