@@ -22,6 +22,8 @@ def _refused(capsys, path, *words):
     assert len(err) == 1 and "Traceback" not in cap.err, cap.err
     for word in words:
         assert word in err[0], err[0]
+    # the reader's own error, not wrapped again ("PosixPath('...'): cannot read (...)")
+    assert err[0].startswith(f"vmaplab: error: {path}: ") and "PosixPath" not in err[0], err[0]
 
 
 def _file(tmp_path, data, name="s.json"):

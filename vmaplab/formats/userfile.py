@@ -34,6 +34,8 @@ def read_user_file(path: str | Path, *, kind: str, max_bytes: int, exc: type[Vma
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise exc(f"{path}: not a regular file")
             data = f.read(max_bytes + 1)
+    except VmallocError:                       # ours (a ValueError too): already names the file
+        raise
     except OSError as e:
         raise exc(f"{path}: cannot read ({e.strerror})") from None
     except (ValueError, TypeError) as e:       # a NUL in the path, or no path at all
