@@ -456,6 +456,25 @@ def cmd_exercises(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    """Narrate each call of an op list from the kernel model's trace (vmaplab.course.explain)."""
+    import json
+    from .course.explain import MAX_FILE_BYTES, ExplainError, as_json, explain
+    from .formats.userfile import read_user_file
+    text = args.ops
+    if os.path.exists(text):
+        text = read_user_file(text, kind="list of calls", max_bytes=MAX_FILE_BYTES, exc=ExplainError)
+    version = args.version[0]
+    steps = explain(text, version, args.cpus, args.seed)
+    if args.json:
+        print(json.dumps(as_json(steps, version, args.cpus, args.seed), indent=1, sort_keys=True))
+        return 0
+    print(f"vmaplab explain --version {version} --cpus {args.cpus} --seed {args.seed}")
+    for st in steps:
+        print("\n".join(st.lines))
+    return 0
+
+
 def cmd_sweep(args) -> int:
     """Run an experiment spec (docs/experiments.md) on a process pool or Dask; print its table.
 
@@ -690,6 +709,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"only this kind (repeatable): {', '.join(KINDS)}")
     x.add_argument("--answers", action="store_true", help="print the answer key after the problems")
     x.set_defaults(func=cmd_exercises)
+
+    from .course.explain import GRAMMAR
+    e = sub.add_parser("explain", help="narrate a list of calls (vmalloc, vfree, purge, ...) from the model's trace",
+                       description="Run a list of calls on a fresh machine and narrate each from its trace records: "
+                                   "the node and pool tried, hit or miss, the free-tree match and its fit type, "
+                                   "what a free left lazy, what a purge or the shrinker moved.",
+                       epilog=GRAMMAR, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("ops", metavar="OPS", help="the calls, e.g. \"vmalloc 4K cpu0; vfree a cpu1; purge\", "
+                                              "or a file of them (read as a file when a file of that name exists)")
+    e.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    e.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="CPUs (default 2)")
+    e.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    e.add_argument("--json", action="store_true", help="one JSON document: each call's facts, narration and events")
+    e.set_defaults(func=cmd_explain)
 
     sp = sub.add_parser("speedups", help="the optional compiled builds of the simulator's hot modules "
                                          "(status, build, prune)")
