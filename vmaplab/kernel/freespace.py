@@ -173,19 +173,16 @@ def va_clip(tree: RBTree, va: VmapArea, nva_start: int, size: int,
         tree.erase(va)
     elif fit == LE_FIT_TYPE:
         va.va_start += size
-        tree.writes += 1
         tree.note_write(va)
         tree.propagate_from(va)
     elif fit == RE_FIT_TYPE:
         va.va_end = nva_start
-        tree.writes += 1
         tree.note_write(va)
         tree.propagate_from(va)
     elif fit == NE_FIT_TYPE:
         lva = take_spare()
         lva.va_start, lva.va_end = va.va_start, nva_start
         va.va_start = nva_start + size
-        tree.writes += 1
         tree.note_write(va)
         tree.propagate_from(va)
         # lva lies just below va with nothing in between, so its place is in
@@ -218,7 +215,6 @@ def merge_or_add_vmap_area(tree: RBTree, va: VmapArea,
     merged = False
     if nxt is not None and nxt.va_start == va.va_end:
         nxt.va_start = va.va_start
-        tree.writes += 1
         tree.note_write(nxt)
         va = nxt
         merged = True
@@ -226,7 +222,6 @@ def merge_or_add_vmap_area(tree: RBTree, va: VmapArea,
         if merged:
             tree.erase(va)             # the old next is absorbed into prev
         prev.va_end = va.va_end
-        tree.writes += 1
         tree.note_write(prev)
         va = prev
         merged = True

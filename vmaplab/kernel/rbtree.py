@@ -81,7 +81,9 @@ class RBTree:
         self.observer = None     # read(nodes) / write(*nodes) on every node access (None: off)
 
     def note_write(self, *nodes) -> None:
-        """Code outside the tree changed these nodes' ranges in place: tell the observer, if any."""
+        """Code outside the tree changed these nodes in place (a range clipped or merged, ``va->vm``
+        bound): count them among the tree's writes and tell the observer, if any."""
+        self.writes += len(nodes)
         if self.observer is not None:
             self.observer.write(*nodes)
 

@@ -428,7 +428,6 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         busy tree's observer, if any, is told of that one write (kernel-model.md §4.4).
         """
         self._setup_vmalloc_vm(vm, va, flags, caller)
-        vn.busy.writes += 1              # a node written in place, counted as freespace.py counts its own
         vn.busy.note_write(va)
 
     def setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
