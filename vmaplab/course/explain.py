@@ -7,15 +7,7 @@ Every fact in a narration is read from a trace record of the call (``pool``, ``a
 tree that holds a freed VA, the free tree's block count, ``classify_va_fit_type`` on the free block
 the area was carved from, as the free tree held it before the call). Nothing is recomputed here.
 
-Grammar (one call per line or per ``;``; ``#`` starts a comment; sizes are bytes with an optional
-K, M or G suffix, or hex; ``cpuN`` defaults to cpu0)::
-
-    line  := [NAME "="] call
-    call  := "vmalloc" SIZE [cpuN]        | "vfree" NAME [cpuN]
-           | "vmap" SIZE [cpuN]           | "vunmap" NAME [cpuN]
-           | "vm_map_ram" SIZE [cpuN]     | "vm_unmap_ram" NAME [cpuN]
-           | "ioremap" SIZE [cpuN]        | "iounmap" NAME [cpuN]
-           | "purge" [cpuN]               | "drop_caches" [cpuN]
+The grammar is :data:`GRAMMAR` (also the CLI's help).
 
 A call that returns an area gets NAME, or the next free implicit name (a, b, c, ...).
 ``vmap`` and ``vm_map_ram`` map SIZE/4K fresh pages (``alloc_pages``); ``ioremap`` maps a
@@ -32,11 +24,11 @@ import string
 from dataclasses import dataclass, field
 
 from ..kernel.area import VmapArea
+from ..kernel.config import PAGE_SIZE as PAGE
 from ..kernel.errors import VmallocError
 from ..kernel.freespace import FIT_TYPE_NAMES, classify_va_fit_type
 from ..kernel.vmalloc import Vmalloc
 
-PAGE = 4096
 MAX_OPS = 1000
 MAX_FILE_BYTES = 1 << 20
 MAX_SIZE = 1 << 40
@@ -99,7 +91,7 @@ def parse_size(word: str) -> int | None:
 
 
 def parse_ops(text: str, nr_cpus: int) -> list[Op]:
-    """The calls of ``text`` (grammar in the module docstring); ExplainError naming the first bad one."""
+    """The calls of ``text`` (:data:`GRAMMAR`); ExplainError naming the first bad one."""
     calls = [c.strip() for line in text.splitlines() for c in line.split("#", 1)[0].split(";")]
     calls = [c for c in calls if c]
     if not calls:
@@ -147,7 +139,7 @@ def parse_ops(text: str, nr_cpus: int) -> list[Op]:
                 raise bad(f"name {name!r} is already a live area")
             used.add(name)
             live[name] = kind
-            ops.append(Op(pos, call if "=" not in calls[pos - 1] else calls[pos - 1], kind, cpu, name, size))
+            ops.append(Op(pos, calls[pos - 1], kind, cpu, name, size))
         elif kind in RELEASERS:
             if name is not None:
                 raise bad(f"{kind} returns nothing to name")
