@@ -350,3 +350,21 @@ def test_own_path_levels_are_priced_by_where_the_path_was():
     # never searched there: like the clean lines the search read (one L2 hit, one memory)
     assert p._own_path_ns([-1], 4.0, 1, 0, 1) == pytest.approx(4 * (costs.t_hit_ns + costs.t_mem_ns) / 2)
     assert p._own_path_ns([], 4.0, 1, 0, 1) == 0.0
+
+
+def test_setup_vmalloc_vm_writes_only_its_own_va():
+    """contention-model.md §7.5: setup_vmalloc_vm binds va->vm under the busy lock and touches no other
+    tree node, so its hold records exactly one write, no search, and, with the VA just inserted by the
+    same CPU, no line from another CPU; priced as cs_base plus one L2 hit (23 ns), not as a list section
+    paying the previous holder's written lines."""
+    from vmaplab.contention.costs import ContentionCosts
+    sim = ContentionSim("6.8", nr_threads=8, scale=4000, params={"run_test_mask": 1})
+    seen = _sections(sim)
+    sim.run()
+    setups = [it for it in seen if it.section == "setup_vmalloc_vm"]
+    assert setups and all(it.ops == 0 and it.writes == 1 and it.lines is not None for it in setups)
+    local = [it for it in setups if not it.lines.remote and not it.lines.upgrades]
+    assert len(local) > 0.9 * len(setups)            # another CPU's rebalancing rarely rewrote the VA between
+    c = ContentionCosts()
+    del sim.pricer.hold_ns                           # _sections' recording wrapper, back to the method
+    assert sim.pricer.price(0, 1, local[0]) == pytest.approx(c.cs_base_ns + c.t_hit_ns)

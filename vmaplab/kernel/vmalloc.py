@@ -383,6 +383,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def carve_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int = 0) -> VmapArea | None:
         """__alloc_vmap_area(): the free tree's lowest match alone (no pool, no purge, no busy tree); in flight.
 
+        Mirrors the carve of kernel-model.md §4.3.
+
         What ``purge_vmap_node`` later pools comes from here in a real run; the contention model's warm
         start carves with it. None when nothing fits. ``va_flags`` may carry an owner (``encode_vn_id``).
         """
