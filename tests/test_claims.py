@@ -505,11 +505,12 @@ def test_summary_lines_per_worker_per_test_then_its_cycles():
 def _kernel_source(rel: str) -> str:
     """A file of Debian's 6.12 source from the oracle's cache (vmaplab.oracle.debian), or a skip."""
     from vmaplab.oracle.debian import KernelTree, cache_dir, source_files
-    trees = sorted(p for p in (cache_dir() / "trees").glob("*") if (p / ".complete").exists())
+    trees = sorted(p for p in (cache_dir() / "trees").glob("6.12.*") if (p / ".complete").exists())
     for tree in trees:
-        tarballs = sorted((tree / "usr" / "src").glob("linux-source-*.tar.*"))
+        tarballs = sorted((tree / "usr" / "src").glob("linux-source-6.12.tar.*"))
         if tarballs:
-            kernel = KernelTree(release=tree.name, root=tree, source_tarball=tarballs[0])
+            kernel = KernelTree(release=tree.name, root=tree, source_tarball=tarballs[0],
+                                vmlinuz=tree / "boot", headers=tree / "usr" / "src", series="6.12")
             return source_files(kernel, [rel])[rel].read_text()
     pytest.skip("no cached Debian kernel source (the oracle's first run downloads it)")
 

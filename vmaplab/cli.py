@@ -24,6 +24,7 @@ import sys
 from collections import Counter
 from dataclasses import asdict, replace
 
+from .kernel.generations import AFTER, BEFORE, DEFAULT, LETTER_VERSIONS, VERSIONS, generation
 from .kernel.vmalloc import Vmalloc
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
@@ -64,7 +65,7 @@ def cmd_demo(args) -> int:
         other = (cpu + 1) % args.cpus
         victim = addrs[0]
         vm.vfree(victim, cpu=cpu)
-        owner = vm.nodes[0] if version == "6.8" else vm.nodes[cpu % vm.nr_vmap_nodes]
+        owner = vm.nodes[cpu % vm.nr_vmap_nodes] if vm.gen.vmap_nodes else vm.nodes[0]
         print(f"  vfree({victim:#x}) on cpu {cpu}: vmap_lazy_nr={vm.vmap_lazy_nr} pages, "
               f"lazy tree of node {owner.id}")
         vm.purge(cpu=cpu)
@@ -390,12 +391,14 @@ def cmd_simulate(args) -> int:
         out = {v: {**r.as_dict(), "machine": args.machine, "nr_cpus": args.cpus} for v, r in results.items()}
         if args.compare_profile:
             for v, r in results.items():
+                if v not in LETTER_VERSIONS:
+                    continue            # the letter profiled 6.8 and 6.9 only
                 records = compare_profile(r.profile, v)
                 out[v]["profile_comparison"] = {
                     **comparison_as_dict(records), "letter_workload": letter_workload,
                     "seconds": [asdict(b) for b in time_budget(records, published()[v]["wall_s"], r.wall_s)]}
-        if len(results) == 2:
-            out["ratio"] = _ratio(results["6.8"].wall_s, results["6.9"].wall_s)
+        if set(results) == set(LETTER_VERSIONS):
+            out["ratio"] = _ratio(results[BEFORE].wall_s, results[AFTER].wall_s)
         print(json.dumps(out, indent=1, sort_keys=True))
         return 0
     for version, r in results.items():
@@ -412,15 +415,15 @@ def cmd_simulate(args) -> int:
         print(format_spin_split(r.locks, r.busy_ns))
         print("\n".join(format_atomics(r.atomics, r.busy_ns)))
         print("\n".join(format_sections(r.sections)))
-    if len(results) == 2:
-        a, b = results["6.8"], results["6.9"]
+    if set(results) == set(LETTER_VERSIONS):
+        a, b = results[BEFORE], results[AFTER]
         pub = published()
         ratio = _ratio(a.wall_s, b.wall_s)
         print(f"ratio 6.8/6.9: {'n/a (6.9 took no time)' if ratio is None else f'{ratio:.1f}x'} (cover letter: {pub['6.8']['wall_s']:.3f} s / "
               f"{pub['6.9']['wall_s']:.3f} s = {pub['ratio']:.1f}x); slow path {a.slowpath_self_pct:.2f}% -> "
               f"{b.slowpath_self_pct:.2f}% (published {pub['6.8']['slowpath_self_pct']}% -> "
               f"{pub['6.9']['slowpath_self_pct']}%)")
-    if "6.9" in results and args.scale > 1:
+    if any(generation(v).vmap_nodes for v in results) and args.scale > 1:
         print("note: a scaled 6.9 run starts each test loop with its pools in their steady state (README, "
               "'scale'); results vary by a few percent from seed to seed: compare a few --seed values")
     if args.compare_profile:
@@ -434,6 +437,9 @@ def _print_profile_comparison(results: dict, letter_workload: bool) -> None:
         print(f"note: the cover letter's tables are for {LETTER_WORKLOAD}; this run is another workload or "
               f"machine, so the comparison below is not a validation")
     for version, r in results.items():
+        if version not in LETTER_VERSIONS:
+            print(f"== {version}: the cover letter has no table for it (it profiled 6.8 and 6.9): nothing to compare")
+            continue
         print(f"== profile vs the cover letter's {version} table (every symbol of its 6.8 and 6.9 tables)")
         records = compare_profile(r.profile, version)
         print("\n".join(format_comparison(records)))
@@ -622,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="lazy free, purge and pool reuse on 6.8 and 6.9")
     d.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="possible CPUs (default 4)")
-    d.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
+    d.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
     d.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     d.set_defaults(func=cmd_demo)
 
@@ -630,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("params", nargs="*", help="performance | stress | smoke | key=value ...")
     t.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="CPUs of the simulated machine (default 64, "
                    "the cover letter's); NUM_CPUS of the stress preset")
-    t.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
+    t.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
     t.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     t.add_argument("--interleave", choices=["round-robin", "random"], default="round-robin",
                    help="how workers take turns, one allocator call at a time")
@@ -642,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--compare", action="store_true", help="with --from: report how many lines matched")
     v.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS), help="seeded scenario")
     v.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="CPUs (with --from: the capture's CPU count)")
-    v.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    v.add_argument("--version", choices=VERSIONS, default=DEFAULT)
     v.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     v.set_defaults(func=cmd_vmallocinfo)
 
@@ -651,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("count", type=_int_in(0, MAX_VREAD, 0), help="bytes to read (0x... or decimal)")
     r.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS))
     r.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4)
-    r.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    r.add_argument("--version", choices=VERSIONS, default=DEFAULT)
     r.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     r.set_defaults(func=cmd_vread)
 
@@ -661,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--machine", default="threadripper-3970x", choices=list(TOPOLOGIES), metavar="MACHINE",
                    help="the simulated machine's topology and cache-line latencies (default threadripper-3970x, "
                         "the cover letter's): " + machine_help())
-    m.add_argument("--version", choices=["6.8", "6.9", "both"], default="both")
+    m.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
     m.add_argument("--scale", type=_int_in(1, 10 ** 9), default=1000, help="simulate 1/scale of the loops (default 1000)")
     m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
@@ -718,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=GRAMMAR, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("ops", metavar="OPS", help="the calls, e.g. \"vmalloc 4K cpu0; vfree a cpu1; purge\", "
                                               "or a file of them (read as a file when a file of that name exists)")
-    e.add_argument("--version", choices=["6.8", "6.9"], default="6.9")
+    e.add_argument("--version", choices=VERSIONS, default=DEFAULT)
     e.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="CPUs (default 2)")
     e.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     e.add_argument("--json", action="store_true", help="one JSON document: each call's facts, narration and events")
@@ -748,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     _echo(argv, sys.stderr if getattr(args, "json", False) else None)
     if getattr(args, "version", None) is not None:
-        args.version = ["6.8", "6.9"] if args.version == "both" else [args.version]
+        args.version = list(LETTER_VERSIONS) if args.version == "both" else [args.version]
     if getattr(args, "cpus", 1) < 1:
         print(f"vmaplab: error: --cpus must be >= 1 (nr_cpus must be >= 1), got {args.cpus}", file=sys.stderr)
         return 2

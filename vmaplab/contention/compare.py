@@ -33,9 +33,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from ..kernel.generations import LETTER_VERSIONS
 from .published import published
 
-VERSIONS = ("6.8", "6.9")
+VERSIONS = LETTER_VERSIONS            # the letter profiled these two kernels
 LARGE_FROM_PCT = 10.0        # a letter value of 10% or more gets the large tolerance
 TOLERANCE_LARGE = 5.0        # points, where the letter's value is >= LARGE_FROM_PCT
 TOLERANCE_SMALL = 3.0        # points, under it (and for a symbol the letter's table does not show)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file
 from ..kernel.errors import VmallocError
+from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, VERSIONS, generation
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
@@ -113,7 +114,7 @@ def _mask(name, v):
 
 
 PARAMS: dict[str, Callable] = {
-    "version": _choice("6.8", "6.9"),
+    "version": _choice(*VERSIONS),
     "nr_threads": _int(1, MAX_SIM_THREADS),         # the simulator's RAM: 4 GiB a thread, 1 TiB at most
     "nr_cpus": _int(1, 65535, none_ok=True),
     "machine": _choice(*TOPOLOGIES),
@@ -270,7 +271,7 @@ def parse_experiment(doc: dict, path: str = "") -> Experiment:
             except ValueError as e:
                 raise SpecError(f"{where}: a run has machine={spec.machine} nr_cpus={cpus}: {e}") from None
             machines.add((spec.machine, cpus))
-        if spec.nr_vmap_nodes is not None and (spec.version == "6.8" or spec.nr_vmap_nodes > min(cpus, 128)):
+        if spec.nr_vmap_nodes is not None and (not generation(spec.version).vmap_nodes or spec.nr_vmap_nodes > min(cpus, 128)):
             raise SpecError(f"{where}: a run has nr_vmap_nodes={spec.nr_vmap_nodes} with version {spec.version} and "
                             f"{cpus} CPUs (a 6.9 what-if, at most min(nr_cpus, 128))")
     return exp
@@ -366,7 +367,7 @@ def letter_symbols() -> frozenset:
     """Every symbol of the v3 cover letter's two perf tables."""
     from .published import published
     pub = published()
-    return frozenset(r["symbol"] for v in ("6.8", "6.9") for r in pub[v]["profile"])
+    return frozenset(r["symbol"] for v in LETTER_VERSIONS for r in pub[v]["profile"])
 
 
 # -- the result files ---------------------------------------------------------------------------
@@ -797,9 +798,9 @@ def uncertainty_report(rows: list[dict], published_values: dict | None = None) -
         pairs.setdefault((point, r.get("sample")), {})[r["version"]] = r
     by_point: dict[tuple, dict[str, list[float]]] = {}
     for (point, _sample), pair in pairs.items():
-        if set(pair) != {"6.8", "6.9"}:
+        if set(pair) != set(LETTER_VERSIONS):
             continue
-        a, b = pair["6.8"], pair["6.9"]
+        a, b = pair[BEFORE], pair[AFTER]
         values = (a["wall_s"], b["wall_s"], a["wall_s"] / b["wall_s"] if b["wall_s"] else float("inf"),
                   a["slowpath_self_pct"], b["slowpath_self_pct"])
         bucket = by_point.setdefault(point, {m: [] for m in METRICS})
@@ -847,7 +848,7 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
     from .published import published
     pub = published()
     out = []
-    for version in ("6.8", "6.9"):
+    for version in LETTER_VERSIONS:
         runs = [r for r in rows if r.get("version") == version and "profile" in r and r.get("nr_cpus") in (None, 64)
                 and is_letter_workload({"run_test_mask": r.get("run_test_mask", 7)}, r.get("nr_threads"),
                                        r.get("machine", "threadripper-3970x"))]
@@ -856,7 +857,7 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
         table = {row["symbol"]: row for row in pub[version]["profile"]}
         bound = pub[version]["profile"][-1]["children_pct"]
         symbols = [row["symbol"] for row in pub[version]["profile"]]
-        other = "6.9" if version == "6.8" else "6.8"
+        other = AFTER if version == BEFORE else BEFORE
         symbols += [row["symbol"] for row in pub[other]["profile"] if row["symbol"] not in table]
         for sym in symbols:
             for i, column in enumerate(("children", "self")):
@@ -872,10 +873,10 @@ def published_for_report() -> dict:
     (64 threads) and the v1 letter's "before" curve (its "after" is another design)."""
     from .published import V1_CURVE, published
     pub = published()
-    out = {"nr_threads=64": {"wall 6.8 (s)": pub["6.8"]["wall_s"], "wall 6.9 (s)": pub["6.9"]["wall_s"],
+    out = {"nr_threads=64": {"wall 6.8 (s)": pub[BEFORE]["wall_s"], "wall 6.9 (s)": pub[AFTER]["wall_s"],
                              "ratio 6.8/6.9": pub["ratio"],
-                             "slow path 6.8 (%)": pub["6.8"]["slowpath_self_pct"],
-                             "slow path 6.9 (%)": pub["6.9"]["slowpath_self_pct"]}}
+                             "slow path 6.8 (%)": pub[BEFORE]["slowpath_self_pct"],
+                             "slow path 6.9 (%)": pub[AFTER]["slowpath_self_pct"]}}
     for jobs, (before, _after) in V1_CURVE.items():
         out[f"nr_cpus=64 nr_threads={jobs}"] = {"wall 6.8 (s)": before}     # µs per pair per job == wall_s
     return out

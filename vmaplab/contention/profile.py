@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 
+from ..kernel.generations import DEFAULT, generation
 from .numeric import plain_sum
 
 KTHREAD = ("ret_from_fork_asm", "ret_from_fork", "kthread")
@@ -52,7 +53,7 @@ def _vmalloc_path(test: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def call_path(kind: str, who: tuple[str, str], section: str | None = None, version: str = "6.9") -> tuple[str, ...]:
+def call_path(kind: str, who: tuple[str, str], section: str | None = None, version: str = DEFAULT) -> tuple[str, ...]:
     """The kernel stack (outermost first) for an interval.
 
     ``kind`` is run, ipi, cs (holding a lock), spin (waiting in the slow path),
@@ -66,7 +67,7 @@ def call_path(kind: str, who: tuple[str, str], section: str | None = None, versi
         return _base(test) + FREE + ("free_unmap_vmap_area", "free_vmap_area_noflush")
     if kind == "run":
         if call == "purge_vmap_node":           # 6.8 has no such function: the work is its caller's
-            return WORKER + (("purge_vmap_node",) if version == "6.9" else ())
+            return WORKER + (("purge_vmap_node",) if generation(version).vmap_nodes else ())
         if call == "vmalloc":
             return _vmalloc_path(test)
         if call in RUN_TAIL:
@@ -78,7 +79,7 @@ def call_path(kind: str, who: tuple[str, str], section: str | None = None, versi
         path = WORKER + PURGE_SECTIONS[section]
     elif section == "free_vmap_area_noflush":
         path = _base(test) + FREE + ("free_unmap_vmap_area", "free_vmap_area_noflush",
-                                     "insert_vmap_area" if version == "6.9" else "merge_or_add_vmap_area")
+                                     "insert_vmap_area" if generation(version).vmap_nodes else "merge_or_add_vmap_area")
     elif section.startswith("pool_"):
         path = _vmalloc_path(test) + ALLOC + ("node_alloc",)
     elif call == "vmalloc" and section in CS_TAIL:

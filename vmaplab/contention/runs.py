@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from ..kernel.generations import DEFAULT, LETTER_VERSIONS
 from .costs import ContentionCosts
 from .published import V1_CURVE
 from .sim import ContentionSim, SimResult
 
-VERSIONS = ("6.8", "6.9")
+VERSIONS = LETTER_VERSIONS            # the letter's two kernels
 # ContentionSim gives each thread 4 GiB of simulated RAM (its nr_ram_pages); the kernel model takes at
 # most 1 TiB (MAX_RAM_PAGES): past 256 threads the machine cannot be built
 MAX_SIM_THREADS = 256
@@ -37,7 +38,7 @@ class RunSpec:
 
     ``nr_cpus`` None means as many CPUs as threads.
     """
-    version: str = "6.9"
+    version: str = DEFAULT
     nr_threads: int = 64
     nr_cpus: int | None = None
     scale: int = 1000

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..kernel.config import PAGE_SIZE
 from ..kernel.errors import VmallocError
+from ..kernel.generations import LETTER_VERSIONS, generation
 from ..kernel.state import check_int, short_int
 from ..kernel.vmalloc import Vmalloc
 
@@ -206,7 +207,7 @@ def spinning_lock(seed: int) -> Exercise:
     r = random.Random(f"spinning-lock/{seed}")
     window = (20_000.0, 60_000.0)
     # 6.9 spins far less: when its run has no spin long enough to ask about, the question is 6.8's
-    for version in r.sample(("6.8", "6.9"), 2):
+    for version in r.sample(LETTER_VERSIONS, 2):
         sim = ContentionSim(version, nr_threads=8, nr_cpus=8, machine="generic", scale=200_000, seed=seed,
                             params={"run_test_mask": 7}, timeline_window_ns=window)
         res = sim.run()
@@ -228,7 +229,7 @@ def spinning_lock(seed: int) -> Exercise:
     return Exercise("spinning-lock", seed, question, lock,
                     f"{section} takes {lock}; at that moment {holder}. In "
                     + ("6.8 every allocation and free goes through the same global locks."
-                       if version == "6.8" else "6.9 most of the traffic is spread over per-node locks "
+                       if not generation(version).vmap_nodes else "6.9 most of the traffic is spread over per-node locks "
                                                 "(vn[i].busy.lock), but a pool miss still needs the global "
                                                 "free_vmap_area_lock."),
                     frozenset({_normalise(lock), _normalise(short)}))
@@ -345,7 +346,7 @@ def sweep_runs(seed: int) -> Exercise:
     """A spec with one or two grid tables (which may share points) and maybe a sample: how many runs?"""
     from ..contention.experiments import parse_experiment
     r = random.Random(f"sweep-runs/{seed}")
-    choices = {"version": ["6.8", "6.9"], "nr_threads": [1, 2, 4, 8, 16, 32], "seed": [0, 1, 2, 3],
+    choices = {"version": list(LETTER_VERSIONS), "nr_threads": [1, 2, 4, 8, 16, 32], "seed": [0, 1, 2, 3],
                "policy": ["fifo", "tas"], "scale": [1000, 2000, 4000]}
 
     def table():

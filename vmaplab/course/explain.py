@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..kernel.area import VmapArea
 from ..kernel.config import PAGE_SIZE as PAGE
 from ..kernel.errors import VmallocError
+from ..kernel.generations import VERSIONS
 from ..kernel.freespace import FIT_TYPE_NAMES, classify_va_fit_type
 from ..kernel.vmalloc import Vmalloc
 
@@ -292,8 +293,8 @@ class Explainer:
 
 def explain(text: str, version: str = "6.9", nr_cpus: int = 2, seed: int = 0) -> list[Step]:
     """Parse ``text`` and run every call on a fresh machine; the narrated Steps, in order."""
-    if version not in ("6.8", "6.9"):
-        raise ExplainError(f"version must be 6.8 or 6.9, got {version!r}")
+    if version not in VERSIONS:
+        raise ExplainError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
     ops = parse_ops(text, nr_cpus)
     ex = Explainer(version, nr_cpus, seed)
     return [ex.run(op) for op in ops]

@@ -52,9 +52,9 @@ class VmapPool:
 class VmapNode:
     """struct vmap_node: busy and lazy trees, size-segregated pools, purge state."""
 
-    def __init__(self, node_id: int, nr_pools: int, version: str):
+    def __init__(self, node_id: int, nr_pools: int, per_node: bool):
         self.id = node_id
-        if version == "6.8":
+        if not per_node:            # before 6.9: the one global busy tree and purge tree
             self.busy = RBTree("vmap_area_root")
             self.lazy = RBTree("purge_vmap_area_root")
             self.busy_lock = "vmap_area_lock"

@@ -95,7 +95,7 @@ class PurgeMixin(VmallocState):
         while True:
             with self._purge_mutex(cpu):
                 self._purge_vmap_area_lazy(ULONG_MAX, 0, False, cpu)
-            if self.version != "6.8" or self.vmap_lazy_nr <= self.lazy_max_pages():
+            if self.gen.vmap_nodes or self.vmap_lazy_nr <= self.lazy_max_pages():
                 break
 
     def purge(self, cpu: int = 0, full: bool = False) -> bool:

@@ -36,6 +36,7 @@ from .config import (
 from .dmesg import KernelLog
 from .errors import ConfigError, InvalidArgumentError, VmallocError
 from .freespace import FreeSpace
+from .generations import Generation
 from .nodes import VmapNode
 from .pages import PageAllocator
 from .trace import Lock, Pool, Tracer
@@ -119,7 +120,8 @@ class VmallocState:
     """The shared state of one simulated machine's vmalloc (set by ``Vmalloc.__init__``)."""
 
     # -- configuration (fixed at boot) --
-    version: str                        # "6.8" or "6.9"
+    version: str                        # the generation's name (generations.VERSIONS)
+    gen: Generation                     # its switches: ask these, never the name
     seed: int
     rng: random.Random                  # for workloads that take their randomness from the machine
     nr_cpus: int                        # possible CPUs

@@ -52,9 +52,9 @@ from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
 from .state import Stats, VmallocState, check_int, check_pfn_list
 from .walks import WalksMixin
+from .generations import DEFAULT, VERSIONS, Generation, generation  # noqa: F401 (VERSIONS: public)
 
 
-VERSIONS = ("6.8", "6.9", "6.12")
 # VM_* flags __vmalloc_node_range refuses: they belong to other kinds of area
 VMALLOC_REFUSED_FLAGS = VM_IOREMAP | VM_MAP | VM_MAP_PUT_PAGES | VM_SPARSE
 # The kernel retries for as long as a notifier reports freed pages; one that reports pages and frees
@@ -75,7 +75,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     >>> vm.vfree(addr, cpu=1); vm.check()
     """
 
-    def __init__(self, nr_cpus: int = 1, version: str = "6.9", seed: int = 0, *,
+    def __init__(self, nr_cpus: int = 1, version: "str | Generation" = DEFAULT, seed: int = 0, *,
                  nr_online_cpus: int | None = None,
                  vmalloc_size: int | None = None,
                  vmalloc_start: int = VMALLOC_START,
@@ -103,7 +103,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             raise ConfigError("several memory nodes need numa=True (CONFIG_NUMA)")
         self.numa = numa
         self.nr_mem_nodes = nr_mem_nodes
-        self.version = version
+        self.gen = gen = generation(version)
+        self.version = gen.name
         self.seed = check_int(seed, "seed", exc=ConfigError, integral=True)   # numpy.int64(3) is a fine seed
         self.rng = random.Random(self.seed)     # for workloads that take their randomness from the machine
         self.nr_cpus = nr_cpus
@@ -125,19 +126,19 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if trace:
             self.start_trace()
         # §3.3 vmap_init_nodes(): possible CPUs, capped at 128; one node means no node layer.
-        if nr_vmap_nodes is not None and (version == "6.8" or not isinstance(nr_vmap_nodes, int)
+        if nr_vmap_nodes is not None and (not gen.vmap_nodes or not isinstance(nr_vmap_nodes, int)
                                           or not 1 <= nr_vmap_nodes <= min(nr_cpus, 128)):
             raise ConfigError(f"nr_vmap_nodes (a 6.9 what-if) must be in 1..min(nr_cpus, 128), got {nr_vmap_nodes!r}")
-        if version != "6.8":
+        if gen.vmap_nodes:
             # the what-if override stays within what the purge code relies on: nodes <= possible CPUs
             self.nr_vmap_nodes = nr_vmap_nodes or nr_vmap_nodes_for(nr_cpus)
             self.vmap_zone_size = vmap_zone_size_pages * PAGE_SIZE if self.nr_vmap_nodes > 1 else 1
         else:
             self.nr_vmap_nodes, self.vmap_zone_size = 1, 1
         # pools=False is a what-if (6.9 nodes without the pool fast path), not a kernel configuration
-        self._node_layer = version != "6.8" and self.nr_vmap_nodes > 1 and bool(pools)
-        self._merge_lazy = version == "6.8"
-        self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, version)
+        self._node_layer = gen.vmap_nodes and self.nr_vmap_nodes > 1 and bool(pools)
+        self._merge_lazy = gen.merges_lazy
+        self.nodes = [VmapNode(i, max_va_size_pages if self._node_layer else 0, gen.vmap_nodes)
                       for i in range(self.nr_vmap_nodes)]
         self.pages = PageAllocator(nr_ram_pages, nr_mem_nodes)
         early = self._check_early_areas(early_areas)
@@ -195,8 +196,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         def positive_int(name, v, low=1):
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ConfigError(f"{name} must be an int >= {low}, got {v!r}")
-        if version not in VERSIONS:
-            raise ConfigError(f"version must be one of {VERSIONS}, got {version!r}")
+        generation(version)
         positive_int("nr_cpus", nr_cpus)
         if nr_online is not None:
             positive_int("nr_online_cpus", nr_online)
@@ -860,7 +860,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return out
 
     @classmethod
-    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = "6.9", **kwargs) -> "Vmalloc":
+    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = DEFAULT, **kwargs) -> "Vmalloc":
         """A machine rebuilt from /proc/vmallocinfo text: ``vmaplab.formats.from_vmallocinfo``.
 
         The kernel package's one upward reference, kept for the public API: the import is

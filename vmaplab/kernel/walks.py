@@ -70,7 +70,7 @@ class WalksMixin(VmallocState):
                 if line is not None:
                     lines.append(line)
         # 6.8 prints the purge list from the s_show of the last busy VA: with none, it prints nothing
-        if self.version != "6.8" or any(len(vn.busy) for vn in self.nodes):
+        if self.gen.vmap_nodes or any(len(vn.busy) for vn in self.nodes):
             for vn in self.nodes:
                 lines.extend(format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "unpurged vm_area")
                              for va in vn.lazy)

@@ -11,20 +11,31 @@ import json
 import sys
 from pathlib import Path
 
+from ..kernel.generations import AFTER, DEFAULT_ORACLE_SERIES, ORACLE_SERIES, VERSIONS
 from .errors import GuestError, OracleUnavailable, ScenarioError
 from .scenario import load_scenario, shipped_scenarios
 
 EXIT_UNAVAILABLE = 3
+KERNEL_HELP = (f"which kernel referees: a Debian series ({', '.join(ORACLE_SERIES)}; default "
+               f"{DEFAULT_ORACLE_SERIES}) or a directory holding your own build (a bzImage and a tree "
+               "prepared with make modules_prepare; docs/oracle.md §6)")
+
+
+def _kernel_option(parser, allow_all: bool = False) -> None:
+    parser.add_argument("--kernel", default=DEFAULT_ORACLE_SERIES, metavar="KERNEL",
+                        help=KERNEL_HELP + ("; all: every series, one table" if allow_all else ""))
 
 
 def add_parser(sub, int_in) -> None:
-    o = sub.add_parser("oracle", help="run scenarios in Linux 6.12 under QEMU and in vmaplab, compare")
+    o = sub.add_parser("oracle", help="run scenarios in a real Linux (6.1, 6.12, 7.3) under QEMU and in vmaplab, compare")
     osub = o.add_subparsers(dest="oracle_cmd", required=True, parser_class=type(o))
     r = osub.add_parser("run", help="run scenario files (or shipped names, or 'all') and compare op by op")
     r.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="a .json file, a shipped name, or all")
     r.add_argument("--smp", type=int_in(1, 64), help="override the scenarios' CPU count")
-    r.add_argument("--model", choices=["6.12", "6.9", "both"], default="both",
-                   help="which model version to compare with the kernel (default both)")
+    r.add_argument("--model", choices=["own", *VERSIONS, "both"], default="own",
+                   help="the model version to compare with: own (default: the kernel's own generation), a "
+                        f"version, or both (its own and {AFTER}, the series' design)")
+    _kernel_option(r, allow_all=True)
     r.add_argument("--json", action="store_true", help="one JSON document on stdout")
     r.set_defaults(func=cmd_run)
     ls = osub.add_parser("list", help="the shipped scenarios")
@@ -35,10 +46,12 @@ def add_parser(sub, int_in) -> None:
                         "slower than hardware, keep loop counts small")
     t.add_argument("--smp", type=int_in(1, 64), default=2)
     t.add_argument("--json", action="store_true")
+    _kernel_option(t)
     t.set_defaults(func=cmd_test_vmalloc)
     v = osub.add_parser("vmallocinfo", help="the guest's /proc/vmallocinfo; --compare re-emits it from vmaplab")
     v.add_argument("--smp", type=int_in(1, 64), default=2)
     v.add_argument("--compare", action="store_true", help="import it and compare vmaplab's re-emission")
+    _kernel_option(v)
     v.set_defaults(func=cmd_vmallocinfo)
 
 
@@ -82,40 +95,87 @@ def _print_comparison(run, versions) -> None:
               + ("" if f.match else f"; {f.first_difference}"))
 
 
-def cmd_run(args) -> int:
-    from .run import run_scenarios
-    scenarios = _resolve(args.scenarios, args.smp)
-    versions = ["6.12", "6.9"] if args.model == "both" else [args.model]
-    runs = run_scenarios(scenarios, versions)
-    ok = all(c.matched == len(c.ops) and c.final.match for r in runs for c in r.comparisons.values())
-    if args.json:
-        doc = {"kernel": runs[0].release, "scenarios": []}
+def _versions(choice: str) -> tuple[str, ...]:
+    """--model as run_scenarios takes it ("own": the kernel's own generation, resolved once it is known)."""
+    return {"own": ("own",), "both": ("own", AFTER)}.get(choice, (choice,))
+
+
+def _agrees(r) -> bool:
+    return all(c.matched == len(c.ops) and c.final.match for c in r.comparisons.values())
+
+
+def _document(runs, versions) -> dict:
+    """One kernel's JSON document (the shape of earlier releases, plus the model each run used)."""
+    doc = {"kernel": runs[0].release, "model": runs[0].model, "scenarios": []}
+    for r in runs:
+        entry = {"name": r.scenario.name, "smp": r.scenario.smp, "boot_seconds": round(r.boot_seconds, 1)}
+        for v, c in r.comparisons.items():
+            entry[v] = c.to_json()
+        doc["scenarios"].append(entry)
+    first = next(iter(runs[0].comparisons.values())).to_json()
+    if len(runs) == 1:      # the one-scenario document of the issue: kernel, smp, ops, matched, total
+        doc.update({k: first[k] for k in ("smp", "ops", "matched", "total", "vmallocinfo")})
+    return doc
+
+
+def _print_kernel(runs) -> None:
+    versions = list(runs[0].comparisons)
+    for r in runs:
+        _print_comparison(r, versions)
+    print("\nscenario                     smp  ops " + " ".join(f"matched {v:5s}" for v in versions))
+    for r in runs:
+        print(f"{r.scenario.name:28s} {r.scenario.smp:3d} {len(r.scenario.ops):4d} "
+              + " ".join(f"{r.comparisons[v].matched:5d}{'' if r.comparisons[v].final.match else '*':1s}      "
+                         for v in versions))
+    print("(* the final /proc/vmallocinfo differs)")
+
+
+def _print_matrix(by_kernel: dict) -> None:
+    """--kernel all: every differing scenario in full, then one row per scenario, one column per kernel."""
+    for runs in by_kernel.values():
         for r in runs:
-            entry = {"name": r.scenario.name, "smp": r.scenario.smp}
-            for v in versions:
-                entry[v] = r.comparisons[v].to_json()
-            doc["scenarios"].append(entry)
-        first = runs[0].comparisons[versions[0]].to_json()
-        if len(runs) == 1:      # the one-scenario document of the issue: kernel, smp, ops, matched, total
-            doc.update({k: first[k] for k in ("smp", "ops", "matched", "total", "vmallocinfo")})
+            if not _agrees(r):
+                _print_comparison(r, list(r.comparisons))
+    kernels = list(by_kernel)
+    print("\nscenario                     smp  ops " + " ".join(f"{'Linux ' + k:>14s}" for k in kernels))
+    names = [r.scenario.name for r in next(iter(by_kernel.values()))]
+    for i, name in enumerate(names):
+        runs = [by_kernel[k][i] for k in kernels]
+        cells = []
+        for r in runs:
+            c = next(iter(r.comparisons.values()))
+            cells.append(f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
+        scn = runs[0].scenario
+        print(f"{name:28s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
+    print("models: " + ", ".join(f"Linux {by_kernel[k][0].release} against {by_kernel[k][0].model}" for k in kernels)
+          + "; ops matched, * the final /proc/vmallocinfo differs")
+
+
+def cmd_run(args) -> int:
+    from .run import check_kernel_spec, run_scenarios
+    scenarios = _resolve(args.scenarios, args.smp)
+    specs = list(ORACLE_SERIES) if args.kernel == "all" else [check_kernel_spec(args.kernel)]
+    versions = _versions(args.model)
+    by_kernel = {spec: run_scenarios(scenarios, versions, kernel_spec=spec) for spec in specs}
+    ok = all(_agrees(r) for runs in by_kernel.values() for r in runs)
+    if args.json:
+        if args.kernel == "all":
+            doc = {"kernels": {k: _document(runs, versions) for k, runs in by_kernel.items()}}
+        else:
+            doc = _document(by_kernel[specs[0]], versions)
         json.dump(doc, sys.stdout, indent=1)
         print()
+    elif args.kernel == "all":
+        _print_matrix(by_kernel)
     else:
-        for r in runs:
-            _print_comparison(r, versions)
-        print("\nscenario                     smp  ops " + " ".join(f"matched {v:5s}" for v in versions))
-        for r in runs:
-            print(f"{r.scenario.name:28s} {r.scenario.smp:3d} {len(r.scenario.ops):4d} "
-                  + " ".join(f"{r.comparisons[v].matched:5d}{'' if r.comparisons[v].final.match else '*':1s}      "
-                             for v in versions))
-        print("(* the final /proc/vmallocinfo differs)")
+        _print_kernel(by_kernel[specs[0]])
     return 0 if ok else 1
 
 
 def cmd_test_vmalloc(args) -> int:
     from .run import run_test_vmalloc
     words = args.params or ["nr_threads=2", "test_loop_count=1000"]
-    release, kernel, model = run_test_vmalloc(words, args.smp)
+    release, kernel, model = run_test_vmalloc(words, args.smp, kernel_spec=args.kernel)
     by_key = {(s.worker, s.test): s for s in model}
     rows = [(k, by_key.get((k.worker, k.test))) for k in kernel]
     agree = bool(kernel) and len(kernel) == len(model) and all(
@@ -129,7 +189,7 @@ def cmd_test_vmalloc(args) -> int:
                              for k, m in rows]}, sys.stdout, indent=1)
         print()
         return 0 if agree else 1
-    print(f"test_vmalloc {' '.join(words)} on Linux {release} (-smp {args.smp}, TCG) and on vmaplab 6.12")
+    print(f"test_vmalloc {' '.join(words)} on Linux {release} (-smp {args.smp}, TCG) and on its vmaplab model")
     print(f"{'worker':>6s} {'test':34s} {'kernel pass/fail':>16s} {'vmaplab pass/fail':>17s}  agree  "
           f"{'kernel avg (TCG, usec)':>22s}")
     for k, m in rows:
@@ -143,14 +203,15 @@ def cmd_test_vmalloc(args) -> int:
 
 
 def cmd_vmallocinfo(args) -> int:
+    from ..kernel.generations import for_release
     from .run import capture_vmallocinfo
-    release, text = capture_vmallocinfo(args.smp)
+    release, text = capture_vmallocinfo(args.smp, kernel_spec=args.kernel)
     if not args.compare:
         sys.stdout.write(text)
         return 0
     from ..kernel.vmalloc import Vmalloc
     from .scenario import compare_vmallocinfo
-    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.smp, version="6.12")
+    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.smp, version=for_release(release))
     out = vm.vmallocinfo()
     exact = sum(a == b for a, b in zip(text.splitlines(), out.splitlines()))
     cmp = compare_vmallocinfo(text, out)

@@ -93,6 +93,19 @@ def _build(kernel: KernelTree, name: str, sources: dict[str, bytes]) -> Path:
     out = cache_dir() / "modules" / kernel.release / f"{name}-{digest.hexdigest()[:16]}.ko"
     if out.exists():
         return out
+    if kernel.build_root is not None:
+        from .trixie import build_module       # headers that want another compiler: build in their root
+        ko = build_module(kernel, name, sources)
+    else:
+        ko = _build_on_host(kernel, name, sources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".partial").write_bytes(ko)
+    out.with_suffix(".partial").rename(out)
+    return out
+
+
+def _build_on_host(kernel: KernelTree, name: str, sources: dict[str, bytes]) -> bytes:
+    """``make -C headers M=dir modules`` with the host's compiler; the built module's bytes."""
     with tempfile.TemporaryDirectory(prefix=f"vmaplab-{name}-") as d:
         for fname, data in sources.items():
             Path(d, fname).write_bytes(data)
@@ -100,10 +113,7 @@ def _build(kernel: KernelTree, name: str, sources: dict[str, bytes]) -> Path:
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0 or not Path(d, f"{name}.ko").exists():
             raise GuestError(f"building {name}.ko failed:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(d, f"{name}.ko"), out.with_suffix(".partial"))
-        out.with_suffix(".partial").rename(out)
-    return out
+        return Path(d, f"{name}.ko").read_bytes()
 
 
 def build_probe(kernel: KernelTree) -> Path:
@@ -187,7 +197,9 @@ def _init_script(jobs: list[Job], modules: dict[str, str]) -> str:
         "echo 1 > /proc/sys/kernel/kptr_restrict",
         "dmesg -n 1; dmesg -c > /dev/null",
         f"echo '{MARK} uname' $(uname -r) $(grep -c ^processor /proc/cpuinfo)",
-        "fn=$(grep ' __vmalloc_node_noprof$' /proc/kallsyms | cut -d' ' -f1)",
+        # 6.10 renamed __vmalloc_node to __vmalloc_node_noprof (memory allocation profiling); same signature
+        "fn=$(grep -m1 ' __vmalloc_node_noprof$' /proc/kallsyms | cut -d' ' -f1)",
+        "[ -n \"$fn\" ] || fn=$(grep -m1 ' __vmalloc_node$' /proc/kallsyms | cut -d' ' -f1)",
         f"insmod /{modules['vmaplab_probe']} vmalloc_node_fn=0x$fn || echo '{MARK} probe-load-failed'",
     ]
     for i, job in enumerate(jobs):

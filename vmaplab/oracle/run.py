@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Drive the oracle: fetch the kernel, build the probe, boot one guest per ``-smp``, compare.
+"""Drive the oracle: fetch a kernel, build the probe, boot one guest per ``-smp``, compare.
+
+A kernel is named by its Debian series (6.1, 6.12, 7.3: ``generations.ORACLE_SERIES``) or is a
+user's own build (a directory, ``debian.own_build``); each is compared with its own model
+generation (``own_model``) unless another is asked for.
 
 Each boot runs scenarios of one CPU count one after another: a scenario starts from the guest's
 state as the previous one left it, settled and re-read, and the probe frees what a script left
@@ -14,21 +18,44 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import debian, guest
-from .errors import GuestError
-from .scenario import Scenario, compare, parse_probe_output, probe_script
+from pathlib import Path
 
-MODEL_VERSIONS = ("6.12", "6.9")
+from ..kernel.generations import DEFAULT_ORACLE_SERIES, ORACLE_SERIES, Generation, for_release, for_series
+from . import debian, guest
+from .errors import GuestError, ScenarioError
+from .scenario import Scenario, compare, parse_probe_output, probe_script
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def kernel_and_probe(progress=_say):
+def check_kernel_spec(spec: str) -> str:
+    """A series name or an existing directory; ScenarioError (bad input, exit 2) otherwise."""
+    if spec in ORACLE_SERIES or Path(spec).is_dir():
+        return spec
+    raise ScenarioError(f"--kernel must be one of {', '.join(ORACLE_SERIES)}, all, or a kernel build "
+                        f"directory, got {spec!r}")
+
+
+def fetch_kernel(spec: str = DEFAULT_ORACLE_SERIES, progress=_say) -> debian.KernelTree:
+    """The kernel named by ``spec`` (a series, fetched and cached; or a user's build directory)."""
+    check_kernel_spec(spec)
+    if spec in ORACLE_SERIES:
+        return debian.fetch(progress, spec)
+    return debian.own_build(Path(spec))
+
+
+def own_model(kernel: debian.KernelTree) -> Generation:
+    """The model generation a kernel is compared with: its series', or its release's for a user's build."""
+    return for_series(kernel.series) if kernel.series else for_release(kernel.release)
+
+
+def kernel_and_probe(progress=_say, spec: str = DEFAULT_ORACLE_SERIES):
     """The cached kernel tree and our module built against it (both made on first use)."""
-    guest.require_tools()               # before a 280 MB download, not after
-    kernel = debian.fetch(progress)
+    check_kernel_spec(spec)
+    guest.require_tools()               # before a large download, not after
+    kernel = fetch_kernel(spec, progress)
     return kernel, guest.build_probe(kernel)
 
 
@@ -39,11 +66,16 @@ class ScenarioRun:
     boot_seconds: float
     comparisons: dict            # model version -> Comparison
     dmesg: str
+    model: str = ""              # the kernel's own model generation
 
 
-def run_scenarios(scenarios: list[Scenario], versions=MODEL_VERSIONS, progress=_say) -> list[ScenarioRun]:
-    """Every scenario in the real kernel (one boot per distinct ``smp``) and in each model version."""
-    kernel, probe = kernel_and_probe(progress)
+def run_scenarios(scenarios: list[Scenario], versions=None, progress=_say,
+                  kernel_spec: str = DEFAULT_ORACLE_SERIES) -> list[ScenarioRun]:
+    """Every scenario in the real kernel (one boot per distinct ``smp``) and in each model version
+    (default: the kernel's own, ``own_model``)."""
+    kernel, probe = kernel_and_probe(progress, kernel_spec)
+    own = own_model(kernel).name
+    versions = tuple(dict.fromkeys(own if v == "own" else v for v in (versions or ("own",))))
     by_smp: dict[int, list[Scenario]] = defaultdict(list)
     for scn in scenarios:
         by_smp[scn.smp].append(scn)
@@ -53,14 +85,14 @@ def run_scenarios(scenarios: list[Scenario], versions=MODEL_VERSIONS, progress=_
         jobs = [guest.Job("scenario", s.name, probe_script(s)) for s in group]
         boot = _boot_twice(kernel, smp, jobs, {"vmaplab_probe": probe}, progress)
         progress(f"oracle: the guest ran and powered off in {boot.seconds:.1f} s")
-        keep = debian.cache_dir() / "last-run"
+        keep = debian.cache_dir() / "last-run" / boot.release
         keep.mkdir(parents=True, exist_ok=True)
         for scn, out in zip(group, boot.outputs):
             # the guest's raw answer, kept for a look after a mismatch (one run's worth)
             (keep / f"{scn.name}.probe.txt").write_text(out.text + "\n--- dmesg\n" + out.dmesg)
             krun = parse_probe_output(out.text, scn, out.dmesg)
             cmps = {v: compare(scn, krun, boot.release, v) for v in versions}
-            runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg)
+            runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg, own)
     return [runs[id(s)] for s in scenarios]
 
 
@@ -111,24 +143,25 @@ def parse_summaries(text: str) -> list[TestSummary]:
     return out
 
 
-def run_test_vmalloc(words: list[str], smp: int, progress=_say) -> tuple[str, list[TestSummary], list[TestSummary]]:
-    """The real test_vmalloc with ``words`` as module parameters, and vmaplab's on the 6.12 model."""
+def run_test_vmalloc(words: list[str], smp: int, progress=_say, kernel_spec: str = DEFAULT_ORACLE_SERIES,
+                     ) -> tuple[str, list[TestSummary], list[TestSummary]]:
+    """The real test_vmalloc with ``words`` as module parameters, and vmaplab's on the kernel's own model."""
     from ..kernel.vmalloc import Vmalloc
     from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
     params = TestVmallocParams.from_args(words, smp)       # the same validation as vmaplab test-vmalloc
-    kernel, probe = kernel_and_probe(progress)
+    kernel, probe = kernel_and_probe(progress, kernel_spec)
     tv = guest.build_test_vmalloc(kernel)
     progress(f"oracle: booting Linux {kernel.release} with -smp {smp} for test_vmalloc {' '.join(words)}")
     boot = _boot_twice(kernel, smp, [guest.Job("test_vmalloc", "test_vmalloc", " ".join(words))],
                        {"vmaplab_probe": probe, "test_vmalloc": tv}, progress, timeout=1800)
     progress(f"oracle: the guest ran and powered off in {boot.seconds:.1f} s")
-    model = TestVmallocRun(Vmalloc(nr_cpus=smp, version="6.12"), params)
+    model = TestVmallocRun(Vmalloc(nr_cpus=smp, version=own_model(kernel)), params)
     model.run()
     return boot.release, parse_summaries(boot.outputs[0].dmesg), parse_summaries("\n".join(model.lines))
 
 
-def capture_vmallocinfo(smp: int, progress=_say) -> tuple[str, str]:
+def capture_vmallocinfo(smp: int, progress=_say, kernel_spec: str = DEFAULT_ORACLE_SERIES) -> tuple[str, str]:
     """(release, /proc/vmallocinfo) of a freshly booted guest, real addresses."""
-    kernel, probe = kernel_and_probe(progress)
+    kernel, probe = kernel_and_probe(progress, kernel_spec)
     boot = _boot_twice(kernel, smp, [guest.Job("vmallocinfo", "vmallocinfo")], {"vmaplab_probe": probe}, progress)
     return boot.release, boot.outputs[0].text

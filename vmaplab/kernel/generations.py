@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+"""The kernel generations vmaplab models: one frozen record each, resolved once.
+
+What it mirrors: which of mm/vmalloc.c's designs and rules a model version follows
+(docs/kernel-model.md §10, where each switch cites the kernel version it appeared in). Every
+module that behaves differently per generation asks the record's switches (``gen.vmap_nodes``,
+``gen.decay_wraps_short_pools``, ...), never the version string: the list of versions lives
+here and nowhere else (tests/test_generations.py fails on a version literal compared
+anywhere else in the package).
+
+Invariants: a name resolves to exactly one record; a switch is a fact about the kernel the
+record mirrors, not a what-if (what-ifs are ``Vmalloc`` arguments such as ``pools=False``).
+
+Simplifications: "6.8" names the design the series replaced, as the letter measured it (its base
+was 6.7-rc8); "6.9" the series as merged. 6.1, 6.12 and 7.3 are Debian's kernels, the ones the
+oracle boots. Intermediate releases are not modelled: a release maps to the newest record whose
+``since`` is not newer than it (``for_release``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One modelled kernel: its switches, each the kernel's own behaviour (kernel-model.md §10)."""
+    name: str                       # the model version: "6.1", "6.8", "6.9", "6.12", "7.3"
+    title: str                      # one line for tables and the CLI
+    since: tuple[int, int]          # the first upstream release that behaves like it (for_release)
+    vmap_nodes: bool                # per-node busy/lazy trees and size pools (6.9); else one global tree each
+    vread_vm_map_ram: bool          # vread reads vm_map_ram areas through their blocks (6.3); 6.1 gives zeros
+    block_purge_keeps_usable: bool  # the block purge keeps blocks a caller can still use (6.5)
+    decay_wraps_short_pools: bool   # a pool shorter than 4 is emptied by the decay (6.9 .. 6.15)
+    vm_bound_before_insert: bool    # alloc_vmap_area binds the vm_struct before the busy insert (6.10)
+    oracle_series: str | None       # the Debian kernel series that referees it (vmaplab.oracle)
+
+    @property
+    def merges_lazy(self) -> bool:
+        """Lazily freed areas merge into one global purge tree (before the vmap nodes)."""
+        return not self.vmap_nodes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+GENERATIONS: dict[str, Generation] = {g.name: g for g in (
+    Generation("6.1", "Linux 6.1 (Debian 12's kernel): global locks, blocks purged when unmapped",
+               (6, 1), vmap_nodes=False, vread_vm_map_ram=False, block_purge_keeps_usable=False,
+               decay_wraps_short_pools=False, vm_bound_before_insert=False, oracle_series="6.1"),
+    Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
+               (6, 5), vmap_nodes=False, vread_vm_map_ram=True, block_purge_keeps_usable=True,
+               decay_wraps_short_pools=False, vm_bound_before_insert=False, oracle_series=None),
+    Generation("6.9", "the series as merged: vmap nodes, per-node pools",
+               (6, 9), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
+               decay_wraps_short_pools=True, vm_bound_before_insert=False, oracle_series=None),
+    Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
+               (6, 10), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
+               decay_wraps_short_pools=True, vm_bound_before_insert=True, oracle_series="6.12"),
+    Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
+               (6, 16), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
+               decay_wraps_short_pools=False, vm_bound_before_insert=True, oracle_series="7.3"),
+)}
+VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
+DEFAULT = "6.9"
+BEFORE, AFTER = "6.8", "6.9"            # the letter's two kernels: the simulator's "both"
+LETTER_VERSIONS: tuple[str, ...] = (BEFORE, AFTER)
+ORACLE_SERIES: tuple[str, ...] = tuple(g.oracle_series for g in GENERATIONS.values() if g.oracle_series)
+DEFAULT_ORACLE_SERIES = "6.12"
+
+
+def generation(version: "str | Generation") -> Generation:
+    """The record for a model version name (a record passes through); ConfigError naming the choices."""
+    if isinstance(version, Generation):
+        return version
+    try:
+        return GENERATIONS[version]
+    except (KeyError, TypeError):
+        raise ConfigError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}") from None
+
+
+def for_series(series: str) -> Generation:
+    """The model a Debian kernel series is compared with (6.1 -> 6.1, 6.12 -> 6.12, 7.3 -> 7.3)."""
+    for g in GENERATIONS.values():
+        if g.oracle_series == series:
+            return g
+    raise ConfigError(f"kernel series must be one of {', '.join(ORACLE_SERIES)}, got {series!r}")
+
+
+def for_release(release: str) -> Generation:
+    """The model for a kernel release string (``uname -r``, e.g. 6.10.3-custom): the newest record
+    whose release is not newer; a release older than 6.1 is refused."""
+    m = re.match(r"(\d+)\.(\d+)", release)
+    if not m:
+        raise ConfigError(f"kernel release {release!r} does not start with MAJOR.MINOR")
+    key = (int(m[1]), int(m[2]))
+    fits = [g for g in GENERATIONS.values() if g.since <= key]
+    if not fits:
+        raise ConfigError(f"kernel release {release!r} is older than the oldest model (6.1)")
+    return max(fits, key=lambda g: g.since)
