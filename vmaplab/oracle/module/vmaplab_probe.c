@@ -8,14 +8,15 @@
  * Protocol (docs/oracle.md): userspace writes one whole script to
  * /proc/vmaplab_probe, one op per line, "OP CPU A B" with decimal or 0x
  * numbers. The write does, in order and with nothing else allocated in
- * between: settle (wait for RCU callbacks and the system workqueue, purge lazy
- * areas, run the shrinkers; twice), read
- * /proc/vmallocinfo into a buffer allocated at load time, run every op on a
- * kthread bound to its CPU (created at load time, so their stacks already
- * exist), flushing the system workqueue after each op so the drain work the
- * op scheduled has finished, read /proc/vmallocinfo again, then free what the
- * script left allocated. Reading the file returns the two snapshots and one
- * "R index address" line per op.
+ * between: open the /proc files the ops use (in the writer's context: since
+ * 7.x a kthread resolves paths in an empty root), settle (wait for RCU
+ * callbacks and the system workqueues, purge lazy areas, run the shrinkers;
+ * twice), read /proc/vmallocinfo into a buffer allocated at load time, run
+ * every op on a kthread bound to its CPU (created at load time, so their
+ * stacks already exist), flushing the workqueue schedule_work() uses after
+ * each op so the drain work the op scheduled has finished, read
+ * /proc/vmallocinfo again, then free what the script left allocated. Reading
+ * the file returns the two snapshots and one "R index address" line per op.
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
@@ -34,6 +35,20 @@
 #include <linux/rcupdate.h>
 #include <linux/elf.h>
 #include <linux/delay.h>
+#include <linux/version.h>
+
+/*
+ * schedule_work() queues on system_percpu_wq since 6.17, a workqueue of its
+ * own, no longer system_wq; Debian's 6.12 has it too (a stable backport: the
+ * workqueue since 6.12.77, schedule_work() on it since 6.12.111). Where
+ * it exists the probe flushes both.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0) || \
+	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 77) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0))
+#define PROBE_HAVE_PERCPU_WQ	1
+#else
+#define PROBE_HAVE_PERCPU_WQ	0
+#endif
 
 #define PROBE_MAX_OPS		4096
 #define PROBE_MAX_PAGES		1024	/* per vmap / vm_map_ram op */
@@ -80,8 +95,10 @@ static struct probe_cpu *workers;
 static char *out, *script, *vread_buf;
 static size_t out_len;
 static DEFINE_MUTEX(probe_lock);
+/* opened by the writer, used by the kthreads (which may have no usable root) */
+static struct file *drop_caches_file, *kcore_file;
 
-static void out_printf(const char *fmt, ...)
+static __printf(1, 2) void out_printf(const char *fmt, ...)
 {
 	va_list args;
 
@@ -155,16 +172,22 @@ static bool release(struct probe_op *target)
 	return true;
 }
 
+static void flush_system_queues(void)
+{
+	__flush_workqueue(system_wq);
+#if PROBE_HAVE_PERCPU_WQ
+	__flush_workqueue(system_percpu_wq);
+#endif
+}
+
 static int drop_caches(void)
 {
-	struct file *f = filp_open("/proc/sys/vm/drop_caches", O_WRONLY, 0);
 	loff_t pos = 0;
 	ssize_t n;
 
-	if (IS_ERR(f))
-		return PTR_ERR(f);
-	n = kernel_write(f, "2\n", 2, &pos);
-	filp_close(f, NULL);
+	if (IS_ERR_OR_NULL(drop_caches_file))
+		return drop_caches_file ? PTR_ERR(drop_caches_file) : -ENOENT;
+	n = kernel_write(drop_caches_file, "2\n", 2, &pos);
 	return n < 0 ? n : 0;
 }
 
@@ -186,17 +209,17 @@ static bool fill(struct probe_op *target, unsigned long value)
  */
 static ssize_t kcore_read(unsigned long addr, size_t count)
 {
-	struct file *f = filp_open("/proc/kcore", O_RDONLY, 0);
+	struct file *f = kcore_file;
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
 	loff_t pos = 0;
 	ssize_t n = -ENOENT;
 	unsigned int i;
 
-	if (IS_ERR(f))
-		return PTR_ERR(f);
+	if (IS_ERR_OR_NULL(f))
+		return f ? PTR_ERR(f) : -ENOENT;
 	if (kernel_read(f, &eh, sizeof(eh), &pos) != sizeof(eh))
-		goto out;
+		return n;
 	for (i = 0; i < eh.e_phnum; i++) {
 		pos = eh.e_phoff + i * sizeof(ph);
 		if (kernel_read(f, &ph, sizeof(ph), &pos) != sizeof(ph))
@@ -207,8 +230,6 @@ static ssize_t kcore_read(unsigned long addr, size_t count)
 		n = kernel_read(f, vread_buf, count, &pos);
 		break;
 	}
-out:
-	filp_close(f, NULL);
 	return n;
 }
 
@@ -319,9 +340,9 @@ static int on_cpu(struct probe_op *op)
 	complete(&w->go);
 	wait_for_completion(&w->done);
 	/* the drain work an op schedules has run before the next op starts */
-	__flush_workqueue(system_wq);
+	flush_system_queues();
 	msleep(settle_ms);
-	__flush_workqueue(system_wq);
+	flush_system_queues();
 	return 0;
 }
 
@@ -353,10 +374,10 @@ static void settle(void)
 	for (i = 0; i < 2; i++) {
 		/* stacks of exited tasks are vfree()d from RCU callbacks, then deferred to a work */
 		rcu_barrier();
-		__flush_workqueue(system_wq);
+		flush_system_queues();
 		vm_unmap_aliases();
 		drop_caches();
-		__flush_workqueue(system_wq);
+		flush_system_queues();
 	}
 }
 
@@ -381,6 +402,39 @@ static int parse_script(char *text)
 	return 0;
 }
 
+static void close_file(struct file **f)
+{
+	if (!IS_ERR_OR_NULL(*f))
+		filp_close(*f, NULL);
+	*f = NULL;
+}
+
+static void close_files(void)
+{
+	close_file(&drop_caches_file);
+	close_file(&kcore_file);
+}
+
+/*
+ * Open, in the writer's context, the files the kthreads use: since 7.x a
+ * kthread's root is an empty filesystem, so it cannot open /proc/... itself.
+ * /proc/kcore only for a script that reads through it (opening it may update
+ * the kernel's list of memory ranges); both before the settle step, so
+ * whatever opening them allocates is in the before snapshot.
+ */
+static void open_files(void)
+{
+	unsigned int i;
+
+	drop_caches_file = filp_open("/proc/sys/vm/drop_caches", O_WRONLY, 0);
+	for (i = 0; i < nr_ops; i++) {
+		if (!strcmp(ops[i].name, "vread")) {
+			kcore_file = filp_open("/proc/kcore", O_RDONLY, 0);
+			break;
+		}
+	}
+}
+
 static ssize_t probe_write(struct file *file, const char __user *buf, size_t len, loff_t *ppos)
 {
 	unsigned int i;
@@ -396,6 +450,7 @@ static ssize_t probe_write(struct file *file, const char __user *buf, size_t len
 	err = parse_script(script);
 	if (err)
 		goto unlock;
+	open_files();
 	out_len = 0;
 	settle();
 	snapshot("BEFORE");
@@ -414,6 +469,7 @@ static ssize_t probe_write(struct file *file, const char __user *buf, size_t len
 			on_cpu(&cleanup);
 	}
 	err = len;
+	close_files();
 unlock:
 	mutex_unlock(&probe_lock);
 	return err;
