@@ -91,14 +91,21 @@ def update_lists(options: tuple[str, ...], base: Path | None = None, progress=pr
                  max_age: float = LISTS_MAX_AGE) -> bool:
     """``apt-get update`` with the private options when its lists are missing or older than ``max_age``.
 
-    Returns True if it ran. A stamp file records the last successful update.
+    Returns True if it ran. A stamp file records the last successful update; when an update fails
+    (no network) and lists exist, they are used as they are.
     """
     base = Path(base) if base is not None else apt_dir()
     stamp = base / "updated"
     if stamp.exists() and time.time() - stamp.stat().st_mtime < max_age and any((base / "lists").glob("*Packages*")):
         return False
     progress(f"oracle: reading trixie and trixie-backports package lists into {base}")
-    debian._run(["apt-get", *options, "update", "-q"], "apt-get update (trixie-backports, private lists)")
+    try:
+        debian._run(["apt-get", *options, "update", "-q"], "apt-get update (trixie-backports, private lists)")
+    except OracleUnavailable as e:
+        if not any((base / "lists").glob("*Packages*")):
+            raise
+        progress(f"oracle: {e}; using the package lists of the last update")
+        return False
     stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
     return True
 
@@ -152,6 +159,8 @@ def fetch(progress=print, series: str = "7.3") -> KernelTree:
     abi = newest_abi(series, options)
     release = f"{abi}-{FLAVOUR}"
     cache = debian.cache_dir()
+    if not (build_root_dir(release) / ".complete").exists():
+        require_mmdebstrap()                    # before a 200 MB download, not after
     tree = cache / "trees" / release
     if not (tree / ".complete").exists():
         names = package_names(abi, series)
@@ -186,14 +195,19 @@ def mmdebstrap_command(release: str, version: str, target: Path) -> list[str]:
             *source_lines()]
 
 
+def build_root_dir(release: str) -> Path:
+    return debian.cache_dir() / "buildroots" / release
+
+
 def build_root(release: str, progress=print) -> Path:
     """``cache_dir()/buildroots/<release>``: a trixie system with gcc-14 and this kernel's headers.
 
-    Made once with mmdebstrap (about 40 s and 100 MB), under a ``.partial`` name renamed last.
+    Made once with mmdebstrap (20 s and about 400 MB here), under a ``.partial`` name renamed last.
     """
-    root = debian.cache_dir() / "buildroots" / release
+    root = build_root_dir(release)
     if (root / ".complete").exists():
         return root
+    require_mmdebstrap()
     options = apt_options()
     version = debian.package_version(f"linux-headers-{release}", options)
     partial = root.with_name(release + ".partial")
