@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The oracle: scenario files, the probe protocol, the initramfs, and (marked ``oracle``) the real kernel.
 
-The fast tests need nothing but Python. The ``oracle`` tests boot Debian's Linux 6.12 under QEMU
-(docs/oracle.md): they skip, saying why, when a prerequisite is missing, except under ``CI=true``,
-where a missing prerequisite fails them.
+The fast tests need nothing but Python. The ``oracle`` tests boot Debian's Linux 6.1, 6.12 and 7.3
+under QEMU (docs/oracle.md), each against its own model generation: they skip, saying why, when a
+prerequisite is missing, except under ``CI=true``, where a missing prerequisite fails them. A
+failed boot's console is kept under test-artifacts/oracle/.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from vmaplab import Vmalloc
+from vmaplab.kernel.generations import ORACLE_SERIES, for_series
 from vmaplab.oracle import ScenarioError, parse_scenario, shipped_scenarios
 from vmaplab.oracle.errors import OracleUnavailable
 from vmaplab.oracle.guest import Job, _Cpio, _init_script, pack_initramfs
@@ -25,6 +27,7 @@ from vmaplab.oracle.scenario import (compare_vmallocinfo, load_scenario, parse_p
 
 REPO = Path(__file__).resolve().parents[1]
 P = 4096
+os.environ.setdefault("VMAPLAB_ORACLE_CONSOLES", str(REPO / "test-artifacts" / "oracle"))
 
 
 def _doc(*ops, smp=2):
@@ -219,12 +222,12 @@ def test_init_script_rejects_unknown_jobs():
 
 
 # -- the real kernel ---------------------------------------------------------------------------------
-def _kernel_or_skip():
+def _kernel_or_skip(series: str = "6.12"):
     from vmaplab.oracle.run import kernel_and_probe
     try:
         from vmaplab.oracle.guest import require_tools
         require_tools()
-        return kernel_and_probe(progress=lambda msg: None)
+        return kernel_and_probe(progress=lambda msg: None, spec=series)
     except OracleUnavailable as e:
         if os.environ.get("CI") == "true":
             raise                               # CI must run the oracle
@@ -232,26 +235,27 @@ def _kernel_or_skip():
 
 
 def _agrees(run) -> bool:
-    cmp = run.comparisons["6.12"]
+    cmp = run.comparisons[run.model]
     return cmp.matched == len(cmp.ops) and cmp.final.match
 
 
-@pytest.fixture(scope="module")
-def oracle_runs():
+@pytest.fixture(scope="module", params=ORACLE_SERIES)
+def oracle_runs(request):
     """Every shipped scenario once; one that disagrees runs once more in a boot of its own.
 
     Two effects the snapshot cannot carry make a rare disagreement that a new boot does not repeat
     (docs/oracle.md §4): an aligned search depends on the free tree's shape, and the guest's own
     threads can allocate while a script runs. A model error disagrees in both boots.
     """
-    _kernel_or_skip()
+    series = request.param
+    _kernel_or_skip(series)
     from vmaplab.oracle.run import run_scenarios
     quiet = lambda msg: None                                    # noqa: E731
     scns = [load_scenario(p) for p in shipped_scenarios()]
-    runs = {r.scenario.name: [r] for r in run_scenarios(scns, ("6.12", "6.9"), progress=quiet)}
+    runs = {r.scenario.name: [r] for r in run_scenarios(scns, progress=quiet, kernel_spec=series)}
     for name, (first,) in list(runs.items()):
         if not _agrees(first):
-            runs[name] += run_scenarios([first.scenario], ("6.12", "6.9"), progress=quiet)
+            runs[name] += run_scenarios([first.scenario], progress=quiet, kernel_spec=series)
     return runs
 
 
@@ -260,15 +264,15 @@ SCENARIO_NAMES = [load_scenario(p).name for p in shipped_scenarios()]
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_the_real_kernel_agrees_with_the_6_12_model(oracle_runs, name):
+def test_the_real_kernel_agrees_with_its_own_model(oracle_runs, name):
     tries = oracle_runs[name]
     run = tries[-1]
     if len(tries) > 1:
-        first = tries[0].comparisons["6.12"]
+        first = tries[0].comparisons[run.model]
         print(f"{name}: the first boot disagreed ({first.matched}/{len(first.ops)} ops); a second boot ran")
-    cmp = run.comparisons["6.12"]
+    cmp = run.comparisons[run.model]
     bad = [f"#{o.index} cpu{o.cpu} {o.call}: kernel {o.kernel} vmaplab {o.vmaplab}" for o in cmp.ops if not o.match]
-    assert not bad, f"{name} on Linux {run.release}: " + "; ".join(bad[:5])
+    assert not bad, f"{name} on Linux {run.release} against model {run.model}: " + "; ".join(bad[:5])
     assert cmp.final.match, f"{name}: final /proc/vmallocinfo: {cmp.final.first_difference}"
 
 
@@ -289,18 +293,19 @@ def test_oracle_json_document(tmp_path, capsys):
 
 
 @pytest.mark.oracle
+@pytest.mark.parametrize("series", ORACLE_SERIES)
 @pytest.mark.parametrize("smp", [2, 4, 8])
-def test_guest_vmallocinfo_reemits_line_for_line(smp):
-    _kernel_or_skip()
+def test_guest_vmallocinfo_reemits_line_for_line(smp, series):
+    _kernel_or_skip(series)
     from vmaplab.formats.vmallocinfo import VmallocInfoError
     from vmaplab.oracle.run import capture_vmallocinfo
     # A live kernel may free an area while /proc/vmallocinfo is being read (its busy and lazy lists are
     # walked one after the other): the reader says so and asks for another read, as a user would do.
     for attempt in range(3):
-        release, text = capture_vmallocinfo(smp, progress=lambda msg: None)
+        release, text = capture_vmallocinfo(smp, progress=lambda msg: None, kernel_spec=series)
         assert text.count("\n") > 30 and "vmalloc" in text
         try:
-            vm = Vmalloc.from_vmallocinfo(text, nr_cpus=smp, version="6.12")
+            vm = Vmalloc.from_vmallocinfo(text, nr_cpus=smp, version=for_series(series))
             break
         except VmallocInfoError as e:
             if "freed while the file was being read" not in str(e) or attempt == 2:
@@ -331,12 +336,13 @@ def test_test_vmalloc_adaptation_inserts_the_shim_and_keeps_init_from_failing():
 
 
 @pytest.mark.oracle
-def test_the_real_test_vmalloc_agrees_pass_for_fail(capsys):
-    _kernel_or_skip()
+@pytest.mark.parametrize("series", ORACLE_SERIES)
+def test_the_real_test_vmalloc_agrees_pass_for_fail(capsys, series):
+    _kernel_or_skip(series)
     from vmaplab.cli import main
-    rc = main(["oracle", "test-vmalloc", "nr_threads=2", "test_loop_count=200", "--json"])
+    rc = main(["oracle", "test-vmalloc", "nr_threads=2", "test_loop_count=200", "--json", "--kernel", series])
     doc = json.loads(capsys.readouterr().out)
-    assert doc["kernel"].startswith("6.12.")
+    assert doc["kernel"].startswith(series + ".")
     assert len(doc["tests"]) == 22 and {t["test"] for t in doc["tests"]} >= {"vm_map_ram_test", "pcpu_alloc_test"}
     assert doc["agree"] and rc == 0, [t for t in doc["tests"] if not t["agree"]]
 

@@ -18,7 +18,7 @@ from .scenario import load_scenario, shipped_scenarios
 EXIT_UNAVAILABLE = 3
 KERNEL_HELP = (f"which kernel referees: a Debian series ({', '.join(ORACLE_SERIES)}; default "
                f"{DEFAULT_ORACLE_SERIES}) or a directory holding your own build (a bzImage and a tree "
-               "prepared with make modules_prepare; docs/oracle.md §6)")
+               "prepared with make modules_prepare; docs/oracle.md §7.2)")
 
 
 def _kernel_option(parser, allow_all: bool = False) -> None:
@@ -130,25 +130,34 @@ def _print_kernel(runs) -> None:
     print("(* the final /proc/vmallocinfo differs)")
 
 
-def _print_matrix(by_kernel: dict) -> None:
+def _print_matrix(by_kernel: dict, scenarios) -> None:
     """--kernel all: every differing scenario in full, then one row per scenario, one column per kernel."""
     for runs in by_kernel.values():
         for r in runs:
             if not _agrees(r):
                 _print_comparison(r, list(r.comparisons))
-    kernels = list(by_kernel)
+    kernels = [k for k, runs in by_kernel.items() if runs]
     print("\nscenario                     smp  ops " + " ".join(f"{'Linux ' + k:>14s}" for k in kernels))
-    names = [r.scenario.name for r in next(iter(by_kernel.values()))]
-    for i, name in enumerate(names):
-        runs = [by_kernel[k][i] for k in kernels]
+    by_name = {k: {r.scenario.name: r for r in by_kernel[k]} for k in kernels}
+    for scn in scenarios:
         cells = []
-        for r in runs:
-            c = next(iter(r.comparisons.values()))
-            cells.append(f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
-        scn = runs[0].scenario
-        print(f"{name:28s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
+        for k in kernels:
+            r = by_name[k].get(scn.name)
+            c = r and next(iter(r.comparisons.values()))
+            cells.append("n/a" if r is None else f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
+        print(f"{scn.name:28s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
     print("models: " + ", ".join(f"Linux {by_kernel[k][0].release} against {by_kernel[k][0].model}" for k in kernels)
-          + "; ops matched, * the final /proc/vmallocinfo differs")
+          + "; ops matched, * the final /proc/vmallocinfo differs, n/a the scenario's \"kernels\" exclude it")
+
+
+def _applicable(scenarios, spec: str, strict: bool) -> list:
+    """The scenarios whose "kernels" include ``spec``; a named one that excludes it is refused (exit 2)."""
+    series = spec if spec in ORACLE_SERIES else ""
+    out = [s for s in scenarios if s.applies_to(series)]
+    if strict and len(out) < len(scenarios):
+        s = next(s for s in scenarios if not s.applies_to(series))
+        raise ScenarioError(f"scenario {s.name} applies to Linux {', '.join(s.kernels)} only, not {spec}")
+    return out
 
 
 def cmd_run(args) -> int:
@@ -156,19 +165,22 @@ def cmd_run(args) -> int:
     scenarios = _resolve(args.scenarios, args.smp)
     specs = list(ORACLE_SERIES) if args.kernel == "all" else [check_kernel_spec(args.kernel)]
     versions = _versions(args.model)
-    by_kernel = {spec: run_scenarios(scenarios, versions, kernel_spec=spec) for spec in specs}
+    picked = {spec: _applicable(scenarios, spec, strict=args.kernel != "all" and "all" not in args.scenarios)
+              for spec in specs}
+    by_kernel = {spec: run_scenarios(scns, versions, kernel_spec=spec) if scns else []
+                 for spec, scns in picked.items()}
     ok = all(_agrees(r) for runs in by_kernel.values() for r in runs)
     if args.json:
         if args.kernel == "all":
-            doc = {"kernels": {k: _document(runs, versions) for k, runs in by_kernel.items()}}
+            doc = {"kernels": {k: _document(runs, versions) for k, runs in by_kernel.items() if runs}}
         else:
             doc = _document(by_kernel[specs[0]], versions)
         json.dump(doc, sys.stdout, indent=1)
         print()
     elif args.kernel == "all":
-        _print_matrix(by_kernel)
+        _print_matrix(by_kernel, scenarios)
     else:
-        _print_kernel(by_kernel[specs[0]])
+        _print_kernel(by_kernel[specs[0]]) if by_kernel[specs[0]] else print("no scenario applies to this kernel")
     return 0 if ok else 1
 
 

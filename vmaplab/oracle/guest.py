@@ -270,13 +270,32 @@ def boot(kernel: KernelTree, smp: int, jobs: list[Job], modules: dict[str, Path]
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise GuestError(f"the guest did not power off within {timeout:.0f} s; console tail:\n{tail}")
+            # the watchdog: a hung guest (seen once in ~43 boots of 7.3 under TCG) is killed here
+            console = log.read_text(errors="replace") if log.exists() else ""
+            kept = keep_console(kernel.release, smp, console)
+            raise GuestError(f"the guest did not power off within {timeout:.0f} s (console kept in {kept}); "
+                             f"console tail:\n{console[-1500:]}")
         seconds = time.monotonic() - t0
         console = log.read_text(errors="replace").replace("\r\n", "\n") if log.exists() else ""
-    if p.returncode != 0 and f"{MARK} done" not in console:
-        raise GuestError(f"qemu exited with status {p.returncode}: {p.stderr.strip()[-500:]}")
-    if f"{MARK} probe-load-failed" in console:
-        raise GuestError("the probe module did not load; console:\n" + console[-1500:])
-    release = next((ln.split()[2] for ln in console.splitlines() if ln.startswith(f"{MARK} uname")), "?")
-    return BootResult(release, smp, seconds, _split(console, jobs), console)
+    try:
+        if p.returncode != 0 and f"{MARK} done" not in console:
+            raise GuestError(f"qemu exited with status {p.returncode}: {p.stderr.strip()[-500:]}")
+        if f"{MARK} probe-load-failed" in console:
+            raise GuestError("the probe module did not load; console:\n" + console[-1500:])
+        release = next((ln.split()[2] for ln in console.splitlines() if ln.startswith(f"{MARK} uname")), "?")
+        return BootResult(release, smp, seconds, _split(console, jobs), console)
+    except GuestError as e:
+        kept = keep_console(kernel.release, smp, console)
+        raise GuestError(f"{e} (console kept in {kept})") from None
+
+
+def keep_console(release: str, smp: int, console: str) -> Path:
+    """A failed boot's whole console, on disk: under ``$VMAPLAB_ORACLE_CONSOLES`` (the test suite points
+    it at test-artifacts/oracle/, which CI keeps) or the cache's ``consoles/``; the newest 20 are kept."""
+    where = Path(os.environ.get("VMAPLAB_ORACLE_CONSOLES") or cache_dir() / "consoles")
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{release}-smp{smp}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.console.txt"
+    path.write_text(console)
+    for old in sorted(where.glob("*.console.txt"), key=lambda q: q.stat().st_mtime)[:-20]:
+        old.unlink(missing_ok=True)
+    return path

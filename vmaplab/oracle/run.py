@@ -32,7 +32,7 @@ def _say(msg: str) -> None:
 
 def check_kernel_spec(spec: str) -> str:
     """A series name or an existing directory; ScenarioError (bad input, exit 2) otherwise."""
-    if spec in ORACLE_SERIES or Path(spec).is_dir():
+    if spec in ORACLE_SERIES or (spec and Path(spec).is_dir()):
         return spec
     raise ScenarioError(f"--kernel must be one of {', '.join(ORACLE_SERIES)}, all, or a kernel build "
                         f"directory, got {spec!r}")

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from ..formats.userfile import is_stem, read_user_file
 from ..formats.vmallocinfo import parse_vmallocinfo
 from ..kernel.config import PAGE_SIZE
+from ..kernel.generations import ORACLE_SERIES
 from ..kernel.vmalloc import Vmalloc
 from .errors import GuestError, ScenarioError
 
@@ -85,6 +86,23 @@ class Scenario:
     ops: tuple[Op, ...]
     description: str = ""
     path: str = ""
+    kernels: tuple[str, ...] = ORACLE_SERIES    # the kernel series it applies to ("kernels" in the file)
+
+    def applies_to(self, series: str) -> bool:
+        """True for a series in ``kernels``; a user's own build ("") takes every scenario."""
+        return not series or series in self.kernels
+
+
+def _kernels(doc: dict, name: str) -> tuple[str, ...]:
+    """The optional "kernels" list: a scenario that only makes sense on some generations."""
+    if "kernels" not in doc:
+        return ORACLE_SERIES
+    v = doc["kernels"]
+    if (not isinstance(v, list) or not v or not all(isinstance(k, str) for k in v)
+            or set(v) - set(ORACLE_SERIES) or len(set(v)) != len(v)):
+        raise ScenarioError(f"{name}: 'kernels' must be a non-empty list of distinct kernel series from "
+                            f"{', '.join(ORACLE_SERIES)}, got {v!r:.80}")
+    return tuple(k for k in ORACLE_SERIES if k in v)
 
 
 def _field_int(raw: dict, key: str, where: str, low: int, high: int) -> int:
@@ -100,7 +118,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
     """Validate a scenario document (already JSON-decoded); ``smp`` overrides its own."""
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path or 'scenario'}: the document must be a JSON object")
-    unknown = set(doc) - {"name", "smp", "ops", "description"}
+    unknown = set(doc) - {"name", "smp", "ops", "description", "kernels"}
     if unknown:
         raise ScenarioError(f"{path or 'scenario'}: unknown key(s) {sorted(unknown)}")
     name = doc.get("name")
@@ -110,6 +128,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
     desc = doc.get("description", "")
     if not isinstance(desc, str):
         raise ScenarioError(f"{name}: 'description' must be a string, got {type(desc).__name__}")
+    kernels = _kernels(doc, name)
     if smp is None:
         smp = _field_int(doc, "smp", name, 1, MAX_SMP)
     elif not 1 <= smp <= MAX_SMP:
@@ -171,7 +190,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
                 raise ScenarioError(f"{where}: 'as' {label!r} is already taken by op {names[label]}")
             names[label] = i
         ops.append(Op(i, kind, cpu, name=label, **kw))
-    return Scenario(name, smp, tuple(ops), desc, path)
+    return Scenario(name, smp, tuple(ops), desc, path, kernels)
 
 
 MAX_SCENARIO_BYTES = 1 << 20        # 4096 ops of a hundred bytes each fit twice over

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+"""Issue 25, items 1 and 4 without a boot: ``--kernel`` is checked before anything is fetched, a
+scenario's "kernels" list is validated and refuses, in one line, a kernel it excludes; each kernel
+series is compared with its own model; a user's own build is found (or refused) by its files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vmaplab.cli import main
+from vmaplab.kernel.generations import ORACLE_SERIES
+from vmaplab.oracle import ScenarioError, parse_scenario
+from vmaplab.oracle.debian import KernelTree, own_build
+from vmaplab.oracle.errors import OracleUnavailable
+from vmaplab.oracle.run import check_kernel_spec, own_model
+
+ONE = {"name": "k", "smp": 2, "ops": [{"op": "vmalloc", "cpu": 0, "size": 4096}]}
+
+
+def _err_lines(capsys) -> list[str]:
+    return [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("ARG")]
+
+
+def test_a_scenario_applies_to_every_kernel_unless_it_says_otherwise():
+    scn = parse_scenario(ONE)
+    assert scn.kernels == ORACLE_SERIES and all(scn.applies_to(k) for k in ORACLE_SERIES)
+    only = parse_scenario({**ONE, "kernels": ["7.3", "6.12"]})
+    assert only.kernels == ("6.12", "7.3")                  # in the generations' order
+    assert not only.applies_to("6.1") and only.applies_to("")      # a user's build takes every scenario
+
+
+@pytest.mark.parametrize("bad", [[], "6.12", ["6.9"], ["6.12", "6.12"], [6.12], None])
+def test_a_bad_kernels_list_is_refused_naming_the_key(bad):
+    with pytest.raises(ScenarioError, match="'kernels' must be a non-empty list"):
+        parse_scenario({**ONE, "kernels": bad})
+
+
+def test_a_named_scenario_on_a_kernel_it_excludes_is_refused_before_any_boot(tmp_path, capsys):
+    f = tmp_path / "k.json"
+    f.write_text(json.dumps({**ONE, "kernels": ["7.3"]}))
+    assert main(["oracle", "run", str(f), "--kernel", "6.1"]) == 2
+    err = _err_lines(capsys)
+    assert err == ["vmaplab: error: scenario k applies to Linux 7.3 only, not 6.1"], err
+
+
+@pytest.mark.parametrize("spec", ["6.9", "5.10", "all-of-them", ""])
+def test_an_unknown_kernel_is_bad_input(spec, capsys):
+    with pytest.raises(ScenarioError, match="--kernel must be one of 6.1, 6.12, 7.3, all, or a kernel build"):
+        check_kernel_spec(spec)
+    assert main(["oracle", "vmallocinfo", "--kernel", spec]) == 2
+    assert len(_err_lines(capsys)) == 1
+
+
+def test_each_series_is_compared_with_its_own_generation(tmp_path):
+    for series in ORACLE_SERIES:
+        tree = KernelTree("x", tmp_path, None, tmp_path, tmp_path, series=series)
+        assert own_model(tree).name == series
+    assert own_model(KernelTree("6.10.3-mine", tmp_path, None, tmp_path, tmp_path)).name == "6.12"
+
+
+def test_a_users_build_is_found_by_its_files(tmp_path):
+    with pytest.raises(OracleUnavailable, match="needs a bzImage"):
+        own_build(tmp_path)
+    (tmp_path / "arch" / "x86" / "boot").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "boot" / "bzImage").write_bytes(b"\0")
+    (tmp_path / "include" / "config").mkdir(parents=True)
+    (tmp_path / "include" / "config" / "kernel.release").write_text("6.13.0-rc1-dev\n")
+    k = own_build(tmp_path)
+    assert (k.release, k.series, k.headers, k.source_tarball) == ("6.13.0-rc1-dev", "", tmp_path.resolve(), None)
+    assert k.vmlinuz.name == "bzImage" and own_model(k).name == "6.12"
