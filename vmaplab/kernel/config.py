@@ -67,6 +67,7 @@ VMAP_FLAGS_MASK = 0x3
 GFP_ZERO = 0x100          # __GFP_ZERO
 GFP_NOWARN = 0x2000       # __GFP_NOWARN
 GFP_NOFAIL = 0x8000       # __GFP_NOFAIL
+GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: gfpflags_allow_blocking() (GFP_NOWAIT lacks it)
 GFP_KERNEL = 0xCC0
 
 # --- §2.4 / §3.3 / §3.5 node layer -------------------------------------------

@@ -2,7 +2,7 @@
 """The kernel generations vmaplab models: one frozen record each, resolved once.
 
 What it mirrors: which of mm/vmalloc.c's designs and rules a model version follows
-(docs/kernel-model.md §10, where each switch cites the kernel version it appeared in). Every
+(docs/kernel-model.md §8, where each switch cites the kernel version it appeared in). Every
 module that behaves differently per generation asks the record's switches (``gen.vmap_nodes``,
 ``gen.decay_wraps_short_pools``, ...), never the version string: the list of versions lives
 here and nowhere else (tests/test_generations.py fails on a version literal compared
@@ -26,15 +26,22 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Generation:
-    """One modelled kernel: its switches, each the kernel's own behaviour (kernel-model.md §10)."""
+    """One modelled kernel: its switches, each the kernel's own behaviour (kernel-model.md §8)."""
     name: str                       # the model version: "6.1", "6.8", "6.9", "6.12", "7.3"
     title: str                      # one line for tables and the CLI
     since: tuple[int, int]          # the first upstream release that behaves like it (for_release)
     vmap_nodes: bool                # per-node busy/lazy trees and size pools (6.9); else one global tree each
     vread_vm_map_ram: bool          # vread reads vm_map_ram areas through their blocks (6.3); 6.1 gives zeros
+    vm_map_ram_flagged: bool        # vmallocinfo says vm_map_ram only for VMAP_RAM VAs (6.3); 6.1 for any bare VA
+    vfree_unlinks_once: bool        # vfree finds and unlinks its VA in one busy-lock hold (6.3); 6.1 takes it 3 times
     block_purge_keeps_usable: bool  # the block purge keeps blocks a caller can still use (6.5)
+    vb_flush_once: bool             # vm_unmap_aliases walks every block and flushes a dirty range once (6.5)
     decay_wraps_short_pools: bool   # a pool shorter than 4 is emptied by the decay (6.9 .. 6.15)
     vm_bound_before_insert: bool    # alloc_vmap_area binds the vm_struct before the busy insert (6.10)
+    warn_names_range: bool          # the overflow warning names the window, not vmalloc=<size> (6.10)
+    warn_pages_names_order: bool    # "failed to allocate pages" names the page order (6.1; gone by 6.8)
+    warn_names_align: bool          # vmalloc error lines name the align and the requested size (7.3)
+    nowait_fails_fast: bool         # a non-blocking gfp skips purge, notifiers and warning on overflow (7.3)
     oracle_series: str | None       # the Debian kernel series that referees it (vmaplab.oracle)
 
     @property
@@ -48,20 +55,35 @@ class Generation:
 
 GENERATIONS: dict[str, Generation] = {g.name: g for g in (
     Generation("6.1", "Linux 6.1 (Debian 12's kernel): global locks, blocks purged when unmapped",
-               (6, 1), vmap_nodes=False, vread_vm_map_ram=False, block_purge_keeps_usable=False,
-               decay_wraps_short_pools=False, vm_bound_before_insert=False, oracle_series="6.1"),
+               (6, 1), vmap_nodes=False, vread_vm_map_ram=False, vm_map_ram_flagged=False,
+               vfree_unlinks_once=False, block_purge_keeps_usable=False, vb_flush_once=False,
+               decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
+               warn_pages_names_order=True, warn_names_align=False, nowait_fails_fast=False,
+               oracle_series="6.1"),
     Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
-               (6, 5), vmap_nodes=False, vread_vm_map_ram=True, block_purge_keeps_usable=True,
-               decay_wraps_short_pools=False, vm_bound_before_insert=False, oracle_series=None),
+               (6, 5), vmap_nodes=False, vread_vm_map_ram=True, vm_map_ram_flagged=True,
+               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
+               decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
+               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
+               oracle_series=None),
     Generation("6.9", "the series as merged: vmap nodes, per-node pools",
-               (6, 9), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
-               decay_wraps_short_pools=True, vm_bound_before_insert=False, oracle_series=None),
+               (6, 9), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
+               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
+               decay_wraps_short_pools=True, vm_bound_before_insert=False, warn_names_range=False,
+               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
+               oracle_series=None),
     Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
-               (6, 10), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
-               decay_wraps_short_pools=True, vm_bound_before_insert=True, oracle_series="6.12"),
+               (6, 10), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
+               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
+               decay_wraps_short_pools=True, vm_bound_before_insert=True, warn_names_range=True,
+               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
+               oracle_series="6.12"),
     Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
-               (6, 16), vmap_nodes=True, vread_vm_map_ram=True, block_purge_keeps_usable=True,
-               decay_wraps_short_pools=False, vm_bound_before_insert=True, oracle_series="7.3"),
+               (6, 16), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
+               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
+               decay_wraps_short_pools=False, vm_bound_before_insert=True, warn_names_range=True,
+               warn_pages_names_order=False, warn_names_align=True, nowait_fails_fast=True,
+               oracle_series="7.3"),
 )}
 VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
 DEFAULT = "6.9"

@@ -199,14 +199,18 @@ class PurgeMixin(VmallocState):
         return True
 
     def _decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
-        """decay_va_pool_node() exactly as 6.9 (§3.8): drop ⌊L/4⌋ newest, or all if L <= 3 or full.
+        """decay_va_pool_node() (§3.8, §8): a full decay empties every pool; a partial one drops the
+        ⌊L/4⌋ newest VAs of a pool of L, and for L <= 3 the rule depends on the generation.
 
-        The countdown starts at ``len >> 2``; for a pool of 1-3 VAs it starts at
-        0, the first decrement wraps to 2**64-1 and never reaches 0 again, so the
-        whole pool goes. (A 2025 rework leaves such pools alone.)
+        6.9 and 6.12 (``gen.decay_wraps_short_pools``): the countdown starts at ``len >> 2`` and is
+        decremented after each VA is taken; for a pool of 1-3 VAs it starts at 0, the first decrement
+        wraps to 2**64-1 and never reaches 0 again, so the whole pool goes. 7.3 computes the count
+        first and takes exactly that many (``if (!n_decay--) break`` before each VA), so a pool of
+        1-3 VAs loses none and stays as it was.
         """
         decay_root = RBTree("decay_root")
         tr = self._tr
+        wraps = self.gen.decay_wraps_short_pools
         for idx, pool in enumerate(vn.pool):
             if not pool.va_list:
                 continue
@@ -217,15 +221,16 @@ class PurgeMixin(VmallocState):
                 pool.len = 0
             n_decay = pool.len >> 2
             removed = 0
-            while tmp:
-                va = tmp.popleft()
-                merge_or_add_vmap_area(decay_root, va, self.dmesg.warn)
-                removed += 1
-                if not full_decay:
-                    pool.len -= 1
-                    n_decay = (n_decay - 1) & ULONG_MAX
-                    if n_decay == 0:
-                        break
+            if full_decay or n_decay or wraps:
+                while tmp:
+                    va = tmp.popleft()
+                    merge_or_add_vmap_area(decay_root, va, self.dmesg.warn)
+                    removed += 1
+                    if not full_decay:
+                        pool.len -= 1
+                        n_decay = (n_decay - 1) & ULONG_MAX
+                        if n_decay == 0:
+                            break
             if not full_decay and tmp:
                 pool.va_list = tmp
             self.stats.decayed += removed

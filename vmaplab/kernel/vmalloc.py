@@ -29,7 +29,7 @@ import random
 
 from .area import VmapArea, VmStruct, encode_vn_id
 from .config import (
-    BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
+    BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_DIRECT_RECLAIM, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
     IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, PAGE_MASK, PAGE_SHIFT,
     PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
     VM_ALL_FLAGS, VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
@@ -300,13 +300,21 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return va, (va.va_start if va is not None else None), encode_vn_id(node_id, self.nr_vmap_nodes)
 
     def _alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
-                        gfp: int, cpu: int) -> VmapArea | None:
-        """alloc_vmap_area(): a busy VA of ``size`` bytes in [vstart, vend), or None (§4.2).
+                        gfp: int, cpu: int, vm: VmStruct | None = None) -> VmapArea | None:
+        """alloc_vmap_area(): a busy VA of ``size`` bytes in [vstart, vend), or None (§4.2, §8).
 
         Pool fast path first; then the free tree under free_vmap_area_lock; on
         overflow one full-decay purge and retry, then the purge notifier chain,
         then the rate-limited warning. Raises InvalidArgumentError (-EINVAL)
         for a size that is 0 or not page aligned, or a non-power-of-two align.
+
+        Per generation (§8): from 6.10 (``gen.vm_bound_before_insert``: 6.12, 7.3) a ``vm`` whose
+        flags and caller the caller set is bound to the VA before the busy insert, so the VA enters
+        its tree with its vm_struct in one hold; before, ``vm`` is None and the caller binds it in a
+        second hold. The overflow warning names the window from 6.10 (``gen.warn_names_range``),
+        "use vmalloc=<size>" before. In 7.3 (``gen.nowait_fails_fast``) a request whose gfp
+        cannot block (no __GFP_DIRECT_RECLAIM) fails on overflow at once: no purge, no notifier,
+        no warning.
         """
         if size <= 0 or size & (PAGE_SIZE - 1) or not is_power_of_2(align):
             raise InvalidArgumentError(f"alloc_vmap_area: -EINVAL (size {size:#x}, align {align:#x})")
@@ -327,6 +335,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                         int(addr is None))
             if addr is not None:
                 break
+            if self.gen.nowait_fails_fast and not gfp & GFP_DIRECT_RECLAIM:
+                self.stats.alloc_failures += 1          # 7.3: out_free_va, silently
+                return None
             if not purged:
                 self.reclaim_and_purge_vmap_areas(cpu)
                 purged = True
@@ -337,12 +348,18 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 continue
             self.stats.alloc_failures += 1
             if not gfp & GFP_NOWARN:
-                self.dmesg.ratelimited(
-                    f"vmap allocation for size {size} failed: use vmalloc=<size> to increase size")
+                if self.gen.warn_names_range:
+                    self.dmesg.ratelimited(f"vmalloc_node_range for size {size} failed: "
+                                           f"Address range restricted to {vstart:#x} - {vend:#x}")
+                else:
+                    self.dmesg.ratelimited(
+                        f"vmap allocation for size {size} failed: use vmalloc=<size> to increase size")
             return None
         va.va_start, va.va_end = addr, addr + size
         va.vm = None
         va.flags = va_flags | owner
+        if vm is not None:          # 6.10+: bound before the insert, outside any lock
+            self._setup_vmalloc_vm(vm, va, vm.flags, vm.caller)
         vn = self.addr_to_node(addr)
         self._locked(cpu, vn.busy_lock, "insert_vmap_area", vn.busy.insert, va)
         if addr & (align - 1) or addr < vstart or va.va_end > vend:
@@ -409,13 +426,21 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     # ------------------------------------------------------------------ vm_struct areas
     def __get_vm_area_node(self, size: int, align: int, flags: int, start: int, end: int,
                            gfp: int, caller: str | None, cpu: int) -> VmStruct | None:
-        """__get_vm_area_node(): a VA (plus guard page) bound to a new vm_struct (§4.4)."""
+        """__get_vm_area_node(): a VA (plus guard page) bound to a new vm_struct (§4.4).
+
+        6.1 to 6.9: alloc_vmap_area inserts the bare VA, then setup_vmalloc_vm binds the vm_struct
+        in a second hold of the same busy lock. From 6.10 (``gen.vm_bound_before_insert``, §8) the
+        vm_struct goes into alloc_vmap_area and is bound before the one insert.
+        """
         size = page_align(size)
         if flags & VM_IOREMAP:
             align = 1 << max(PAGE_SHIFT, min(get_count_order(size), IOREMAP_MAX_ORDER))
         area = VmStruct(flags, caller)
         if not flags & VM_NO_GUARD:
             size += PAGE_SIZE
+        if self.gen.vm_bound_before_insert:
+            va = self._alloc_vmap_area(size, align, start, end, 0, gfp, cpu, area)
+            return None if va is None else area
         va = self._alloc_vmap_area(size, align, start, end, 0, gfp, cpu)
         if va is None:
             return None
@@ -515,8 +540,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         area = self.__get_vm_area_node(real_size, align, VM_ALLOC | VM_UNINITIALIZED | flags,
                                        start, end, gfp, caller, cpu)
         if area is None:
-            if warn:
-                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, vm_struct allocation failed", "warn_alloc")
+            if warn:        # 7.3 names the align too (§8, gen.warn_names_align)
+                what = f"align {align:#x}, " if self.gen.warn_names_align else ""
+                self.dmesg.ratelimited(f"vmalloc error: size {real_size}, {what}vm_struct allocation failed",
+                                       "warn_alloc")
             return None
         if not self.__vmalloc_area_node(area, gfp, cpu):
             return None
@@ -553,9 +580,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if gfp & GFP_ZERO:
             self.pages.clear(pages)
         if len(pages) != nr_small_pages:
-            if warn:
-                self.dmesg.ratelimited(f"vmalloc error: size {len(pages) * PAGE_SIZE}, failed to allocate pages",
-                                       "warn_alloc")
+            if warn:        # §8: 6.1 names the page order; 7.3 the size asked for, not the pages obtained
+                got = (nr_small_pages if self.gen.warn_names_align else len(pages)) * PAGE_SIZE
+                order = "page order 0, " if self.gen.warn_pages_names_order else ""
+                self.dmesg.ratelimited(f"vmalloc error: size {got}, {order}failed to allocate pages", "warn_alloc")
             self._vfree_area(area.addr, cpu)
             return False
         return True
@@ -659,8 +687,17 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return self._hand_out(self._find_unlink_vmap_area(addr, cpu))
 
     def _find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None:
-        """find_unlink_vmap_area(): find as above and remove from its busy tree in one lock hold."""
-        return self._lookup(addr, cpu, "find_unlink_vmap_area", unlink=True)[1]
+        """find_unlink_vmap_area(): find as above and remove from its busy tree in one lock hold.
+
+        6.1 (``gen.vfree_unlinks_once`` False, §8) has no such function: its callers look the VA up
+        (``find_vmap_area``) and free_vmap_area_noflush unlinks it in a second hold (``unlink_va``).
+        """
+        if self.gen.vfree_unlinks_once:
+            return self._lookup(addr, cpu, "find_unlink_vmap_area", unlink=True)[1]
+        vn, va = self._lookup(addr, cpu, "find_vmap_area")
+        if va is not None:
+            self._locked(cpu, vn.busy_lock, "unlink_va", vn.busy.erase, va)
+        return va
 
     def vmalloc_dump_obj(self, addr: int, cpu: int = 0) -> str | None:
         """vmalloc_dump_obj(): one printk line about the area holding ``addr``, or None (§4.6).
@@ -701,17 +738,42 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return vn, va
 
     def _remove_vm_area(self, addr: int, cpu: int) -> VmStruct:
-        """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free."""
-        va = self._find_unlink_vmap_area(addr, cpu)
-        vm = va.vm
-        va.vm = None
+        """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free.
+
+        6.1 (``gen.vfree_unlinks_once`` False, §8): remove_vm_area looks the VA up and clears its
+        ``vm`` in one hold of vmap_area_lock, and free_vmap_area_noflush takes it again to unlink
+        the VA: two holds where later kernels take one (find_unlink_vmap_area).
+        """
+        if self.gen.vfree_unlinks_once:
+            va = self._find_unlink_vmap_area(addr, cpu)
+            vm = va.vm
+            va.vm = None
+        else:
+            vn = self.addr_to_node(addr)
+            va, vm = self._locked(cpu, vn.busy_lock, "remove_vm_area", self._take_vm, vn, addr)
+            self._locked(cpu, vn.busy_lock, "unlink_va", vn.busy.erase, va)
         if not vm.flags & VM_ALLOC:                   # vmap() areas: their pages are no longer mapped here
             self._map_user_pages(vm.pages, -1)
         self._free_vmap_area_noflush(va, cpu)
         return vm
 
+    @staticmethod
+    def _take_vm(vn: VmapNode, addr: int) -> tuple[VmapArea, VmStruct]:
+        """6.1's remove_vm_area under vmap_area_lock: find the busy VA at ``addr`` and clear its ``vm``
+        (one write to a tree node, which the busy tree's observer is told of)."""
+        va = vn.busy.find(addr)
+        vm, va.vm = va.vm, None
+        vn.busy.note_write(va)
+        return va, vm
+
     def _vfree_area(self, addr: int, cpu: int) -> None:
-        """vfree() proper, after validation: release the VA lazily, then pages and page array."""
+        """vfree() proper, after validation: release the VA lazily, then pages and page array.
+
+        6.1's __vunmap first finds the area (find_vm_area: one more hold of vmap_area_lock, §8),
+        so a 6.1 vfree takes vmap_area_lock three times.
+        """
+        if not self.gen.vfree_unlinks_once:
+            self._lookup(addr, cpu, "find_vmap_area")
         vm = self._remove_vm_area(addr, cpu)
         if vm.flags & VM_FLUSH_RESET_PERMS:
             # vm_reset_perms(): flush the direct map and this range now.
@@ -756,6 +818,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             use = "vfree()" if va.vm.flags & VM_ALLOC else "iounmap()"
             raise WrongFreeFunctionError(f"vunmap() of {addr:#x} ({'|'.join(va.vm.flag_names())}): use {use}")
         caller = va.vm.caller
+        if not self.gen.vfree_unlinks_once:         # 6.1's __vunmap looks first (§8)
+            self._lookup(addr, cpu, "find_vmap_area")
         self._remove_vm_area(va.va_start, cpu)
         self._api_event(cpu, "vunmap", addr, va.va_end - va.va_start, caller)
         self._after_call(cpu)

@@ -130,11 +130,16 @@ class VmapBlockMixin(VmallocState):
         self._free_vmap_area_noflush(vb.va, cpu)
 
     def _purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
-        """purge_fragmented_block(): take a block with no live pages (and little free space unless forced)."""
+        """purge_fragmented_block(): take a block with no live pages (and little free space unless forced).
+
+        The threshold that keeps a block a caller can still use (free space of a quarter of the
+        block or more, unless forced) appeared in 6.5 (``gen.block_purge_keeps_usable``, §8); 6.1
+        takes every block with no live page that is not already fully dirty.
+        """
         bits = self.vmap_bbmap_bits
         if vb.free + vb.dirty != bits or vb.dirty == bits:
             return False
-        if not (force or vb.free < bits // 4):        # VMAP_PURGE_THRESHOLD
+        if not (force or vb.free < bits // 4 or not self.gen.block_purge_keeps_usable):   # VMAP_PURGE_THRESHOLD
             return False
         vb.free = 0
         vb.dirty = bits
@@ -159,7 +164,16 @@ class VmapBlockMixin(VmallocState):
             self._free_vmap_block(vb, cpu)
 
     def _vm_unmap_aliases(self, start: int, end: int, flush: bool, cpu: int) -> None:
-        """_vm_unmap_aliases(): purge fragmented blocks, collect dirty ranges, purge lazily (§4.11)."""
+        """_vm_unmap_aliases(): purge fragmented blocks, collect dirty ranges, purge lazily (§4.11, §8).
+
+        From 6.5 (``gen.vb_flush_once``) it walks every block of every CPU under vmap_purge_lock,
+        purges a fragmented one (unforced: ``gen.block_purge_keeps_usable``) or else adds its dirty
+        range to the flush and forgets it, so a range is flushed once. 6.1 (``_vm_unmap_aliases_6_1``)
+        walks only the blocks with free space, keeps their dirty ranges, and then force-purges.
+        """
+        if not self.gen.vb_flush_once:
+            self._vm_unmap_aliases_6_1(start, end, flush, cpu)
+            return
         bits = self.vmap_bbmap_bits
         with self._purge_mutex(cpu):
             purge_list: list[VmapBlock] = []
@@ -173,6 +187,27 @@ class VmapBlockMixin(VmallocState):
                         vb.dirty_min, vb.dirty_max = bits, 0
                         flush = True
             self._free_purged_blocks(purge_list, cpu)
+            if not self._purge_vmap_area_lazy(start, end, False, cpu) and flush:
+                self._flush_tlb_kernel_range(start, end, cpu)
+
+    def _vm_unmap_aliases_6_1(self, start: int, end: int, flush: bool, cpu: int) -> None:
+        """_vm_unmap_aliases() before 6.5 (§8): three differences a trace or vmallocinfo shows.
+
+        1. Only blocks on a CPU's free list (some space left) are walked for dirty ranges, so a
+           block handed out to its last page is never flushed here.
+        2. A collected dirty range is not reset: every later call flushes it again.
+        3. The fragmented blocks are purged afterwards, under vmap_purge_lock, with force
+           (purge_fragmented_blocks_allcpus), whatever free space they still have.
+        """
+        bits = self.vmap_bbmap_bits
+        for q in self.vmap_block_queue:
+            for vb in q.free:
+                if vb.dirty and vb.dirty != bits:
+                    start = min(vb.va.va_start + (vb.dirty_min << PAGE_SHIFT), start)
+                    end = max(vb.va.va_start + (vb.dirty_max << PAGE_SHIFT), end)
+                    flush = True
+        with self._purge_mutex(cpu):
+            self._purge_fragmented_blocks_allcpus(cpu)
             if not self._purge_vmap_area_lazy(start, end, False, cpu) and flush:
                 self._flush_tlb_kernel_range(start, end, cpu)
 

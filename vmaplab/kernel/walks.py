@@ -50,9 +50,12 @@ class WalksMixin(VmallocState):
         return counts
 
     def _busy_line(self, va) -> str | None:
+        """One busy VA's line, or None. A VA without a vm_struct prints ``vm_map_ram`` when it is
+        flagged VMAP_RAM (6.3 on, ``gen.vm_map_ram_flagged``); 6.1 prints it for every such VA
+        (its s_show cannot tell them apart, §8)."""
         if va.vm is None:
             return format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "vm_map_ram") \
-                if va.flags & VMAP_RAM else None
+                if va.flags & VMAP_RAM or not self.gen.vm_map_ram_flagged else None
         return format_vm_line(va.vm, self.show_numa_info(va.vm))
 
     def vmallocinfo(self) -> str:
@@ -92,7 +95,11 @@ class WalksMixin(VmallocState):
         return lowest
 
     def vread(self, addr: int, count: int) -> bytes:
-        """vread_iter(): ``count`` bytes of kernel virtual memory from ``addr``, as /proc/kcore reads it."""
+        """vread_iter(): ``count`` bytes of kernel virtual memory from ``addr``, as /proc/kcore reads it.
+
+        6.1's ``vread`` (``gen.vread_vm_map_ram`` False, §8) skips every VA without a vm_struct, so
+        vm_map_ram memory (blocks and large areas alike) reads as zeros there.
+        """
         addr = check_int(addr, "vread: addr", 0, ULONG_MAX)
         count = check_int(count, "vread: count", 0, MAX_VREAD)
         count = min(count, ULONG_MAX + 1 - addr)        # the kernel clamps an overflowing range
@@ -109,7 +116,8 @@ class WalksMixin(VmallocState):
         kind = va.flags & VMAP_FLAGS_MASK
         if kind == VMAP_BLOCK:
             self.dmesg.warn_once("vread_block", "WARNING: vread_iter: VMAP_BLOCK without VMAP_RAM")
-        if (vm is None and kind == 0) or (vm is not None and vm.flags & VM_UNINITIALIZED):
+        if (vm is None and (kind == 0 or not self.gen.vread_vm_map_ram)) or (
+                vm is not None and vm.flags & VM_UNINITIALIZED):
             return
         size = vm.get_vm_area_size() if vm is not None else va.va_end - va.va_start
         lo, hi = max(addr, va.va_start), min(end, va.va_start + size)
