@@ -212,3 +212,31 @@ def test_a_6_1_large_vm_unmap_ram_looks_up_then_unlinks():
         vm.vm_unmap_ram(a, 3, cpu=0)
         assert busy_acquires(vm) == sections, version
         vm.check()
+
+
+# -- 7.3: lookups probe the nodes downwards (lookup_probes_down) ----------------------------------
+def test_7_3_finds_a_va_of_an_earlier_zone_in_fewer_probes():
+    probes = {}
+    for version in ("6.12", "7.3"):
+        vm = tiny(version, nr_cpus=4, pages=128, trace=True)   # 4 nodes, 16-page zones
+        a = vm.vmalloc(19 * P, cpu=0)              # 20 pages from zone 0 (node 0) into zone 1 (node 1)
+        assert vm.addr_to_node_id(a) == 0 and vm.addr_to_node_id(a + 16 * P) == 1
+        vm.trace.clear()
+        assert vm.find_vmap_area(a + 17 * P, cpu=0).va_start == a
+        probes[version] = [r.lock for r in vm.trace.of("lock") if r.op == "acquire"]
+        vm.check()
+    # node 1 first; then 6.12 goes up 2, 3, 0 and 7.3 down to 0
+    assert probes == {"6.12": ["vn[1].busy.lock", "vn[2].busy.lock", "vn[3].busy.lock", "vn[0].busy.lock"],
+                      "7.3": ["vn[1].busy.lock", "vn[0].busy.lock"]}
+
+
+# -- 7.3: a failed alloc_vmap_area traces an error code (alloc_trace_errno) ------------------------
+def test_7_3_traces_a_failed_carve_as_an_errno():
+    traced = {}
+    for version in ("6.12", "7.3"):
+        vm = tiny(version, nr_cpus=1, pages=8, trace=True)
+        assert vm.vmalloc(8 * P, cpu=0) is None
+        traced[version] = {r.va_start for r in vm.trace.of("alloc_vmap_area") if r.failed}
+        vm.check()
+    # the free tree spans [1, ULONG_MAX): the lowest fit lies past the window's end, so -ERANGE
+    assert traced == {"6.12": {vm.VMALLOC_END}, "7.3": {2**64 - 34}}

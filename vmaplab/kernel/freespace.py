@@ -38,6 +38,8 @@ from .config import PAGE_SIZE, ULONG_MAX
 from .errors import InvariantError
 from .rbtree import OverlapError, RBTree
 
+ENOENT, EINVAL, ERANGE = 2, 22, 34     # the errno values 7.3's __alloc_vmap_area returns (negated)
+
 NOTHING_FIT, FL_FIT_TYPE, LE_FIT_TYPE, RE_FIT_TYPE, NE_FIT_TYPE = range(5)
 FIT_TYPE_NAMES = ("NOTHING_FIT", "FL_FIT_TYPE", "LE_FIT_TYPE", "RE_FIT_TYPE", "NE_FIT_TYPE")
 
@@ -245,6 +247,7 @@ class FreeSpace:
                  warn: Callable[[str], None] | None = None):
         self.tree = RBTree("free_vmap_area_root", augmented=True)
         self.warn = warn
+        self.last_errno = 0         # why the last alloc() failed (ENOENT, ERANGE or EINVAL)
         self.spare: Callable[[], VmapArea] = VmapArea
         self.vmap_init_free_space(busy_ranges)
 
@@ -274,10 +277,13 @@ class FreeSpace:
     def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
         """__alloc_vmap_area() + va_alloc(): carve the lowest fitting range; None if none (§4.3).
 
-        Simplification: 6.9 returns ``vend`` for failure; here it is None.
+        Simplification: 6.9 returns ``vend`` for failure; here it is None, and ``last_errno`` says
+        why as 7.3's error values do (ENOENT: no block fits; ERANGE: the fit passes ``vend``;
+        EINVAL: va_clip failed), for the trace of a failed alloc_vmap_area (kernel-model.md §8).
         """
         va = find_vmap_lowest_match(self.tree, size, align, vstart, adjust_search_size(size, align, vstart, vend))
         if va is None:
+            self.last_errno = ENOENT
             return None
         return self.va_alloc(va, size, align, vstart, vend)
 
@@ -285,10 +291,12 @@ class FreeSpace:
         """va_alloc(): clip the request out of ``va``; None if it would pass ``vend``."""
         nva_start = candidate_start(va.va_start, align, vstart)
         if nva_start + size > vend:
+            self.last_errno = ERANGE
             return None
         if va_clip(self.tree, va, nva_start, size, self.spare) == NOTHING_FIT:
             if self.warn is not None:
                 self.warn("WARNING: va_clip failed: NOTHING_FIT")
+            self.last_errno = EINVAL
             return None
         return nva_start
 

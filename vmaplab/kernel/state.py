@@ -435,13 +435,17 @@ class VmallocState:
 
     # ------------------------------------------------------------------ lookups
     def _lookup(self, addr: int, cpu: int = 0, section: str | None = None, unlink: bool = False):
-        """Probe nodes from addr_to_node_id(addr) upwards: (node, busy VA containing addr) or (None, None).
+        """Probe nodes from addr_to_node_id(addr) on: (node, busy VA containing addr) or (None, None).
 
         With a ``section`` each probe is a traced critical section of that node's
         busy lock and ``unlink`` removes the VA found within the same hold; without
         one it is the simulator's own validation, which the kernel does not do.
+        6.9 and 6.12 probe the next nodes upwards; 7.3 (``gen.lookup_probes_down``,
+        kernel-model.md §8) downwards, where the node of a VA that started in an
+        earlier zone is: k zones back is k probes, not ``nr_vmap_nodes - k``.
         """
         n = self.nr_vmap_nodes
+        step = n - 1 if self.gen.lookup_probes_down else 1
         i = start = self.addr_to_node_id(addr)
         while True:
             vn = self.nodes[i]
@@ -451,7 +455,7 @@ class VmallocState:
                 va = self._locked(cpu, vn.busy_lock, section, self._probe, vn, addr, unlink)
             if va is not None:
                 return vn, va
-            i = (i + 1) % n
+            i = (i + step) % n
             if i == start:
                 return None, None
 

@@ -331,7 +331,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 addr = self._locked(cpu, FreeSpace.lock_name, "alloc_vmap_area", self._carve,
                                     size, align, vstart, vend, cpu)
             if tr is not None:
-                tr.emit(AllocVmapArea, cpu, vend if addr is None else addr, size, align, vstart, vend,
+                # a failure traces vend; 7.3 traces the negated errno instead (§8, gen.alloc_trace_errno)
+                failed_as = -self.free_space.last_errno & ULONG_MAX if self.gen.alloc_trace_errno else vend
+                tr.emit(AllocVmapArea, cpu, failed_as if addr is None else addr, size, align, vstart, vend,
                         int(addr is None))
             if addr is not None:
                 break
