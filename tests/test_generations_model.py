@@ -240,3 +240,14 @@ def test_7_3_traces_a_failed_carve_as_an_errno():
         vm.check()
     # the free tree spans [1, ULONG_MAX): the lowest fit lies past the window's end, so -ERANGE
     assert traced == {"6.12": {vm.VMALLOC_END}, "7.3": {2**64 - 34}}
+
+
+# -- 6.12: vmallocinfo leaves out an area still being set up (info_skips_uninitialized) -----------
+def test_6_12_leaves_an_uninitialized_area_out_of_vmallocinfo():
+    from vmaplab.kernel.config import VM_MAP, VM_UNINITIALIZED
+    for version, lines in (("6.1", 1), ("6.12", 0), ("7.3", 0)):
+        vm = tiny(version, nr_cpus=1)
+        area = vm.get_vm_area(P, VM_MAP | VM_UNINITIALIZED, cpu=0)
+        assert len(vm.vmallocinfo().splitlines()) == lines, version
+        vm.free_vm_area(area, cpu=0)
+        vm.check()

@@ -14,7 +14,8 @@ survives at least until the next purge.
 
 6.8 differs only where the kernel did: lazy VAs merge in one global purge
 tree, nothing is pooled, and the drain work loops until ``vmap_lazy_nr`` is
-back under ``lazy_max_pages()``.
+back under ``lazy_max_pages()``. 7.3 keeps pools shorter than 4 through a partial decay
+(kernel-model.md §8).
 
 Simplifications: the workqueue is a list the allocator runs at the end of the
 API call that scheduled it (or on demand, see ``autorun_work``); purge helpers

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The public facade: one simulated machine's vmalloc, in the 6.8 or the 6.9 design.
+"""The public facade: one simulated machine's vmalloc, in one of the modelled kernel generations.
 
 Mirrors (kernel-model.md §3-§4): ``vmalloc_init``/``vmap_init_nodes``, ``node_alloc`` and
 ``node_pool_del_va``, ``alloc_vmap_area``, ``__get_vm_area_node``,
@@ -14,9 +14,11 @@ pooled VAs tile ``[1, ULONG_MAX)``; busy VAs live in the node of their start
 address; lazy VAs in their owner's node; ``vmap_lazy_nr`` is the lazy pages;
 every page handed out belongs to exactly one live area.
 
-Both designs share every mechanism; they differ in a few switches set in
+All generations share every mechanism; they differ in a few switches set in
 ``__init__``: ``_node_layer`` (pools and owner ids: 6.9 with more than one
-node), ``_merge_lazy`` (6.8's merged purge tree) and the lock names.
+node), ``_merge_lazy`` (6.8's merged purge tree) and the lock names, and in the
+generation record's switches (``self.gen``, kernel-model.md §8) the code asks
+where 6.1, 6.12 or 7.3 behave differently.
 
 Simplifications: no page tables (``VmStruct.pages`` stands in), no KASAN,
 kmemleak or huge mappings (``vmalloc_huge`` is refused); interrupt context does
@@ -532,6 +534,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return addr
 
     def _vmalloc_node_range(self, size, align, start, end, gfp, flags, cpu, caller) -> int | None:
+        """__vmalloc_node_range() after validation; its failure warnings in each kernel's words (§8:
+        7.3 names the align, ``gen.warn_names_align``)."""
         real_size = size
         warn = not gfp & GFP_NOWARN
         # the caller's size, not yet page-aligned, is what the kernel compares with totalram_pages()
@@ -553,7 +557,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return area.addr
 
     def __vmalloc_area_node(self, area: VmStruct, gfp: int, cpu: int) -> bool:
-        """__vmalloc_area_node(): the page array (nested vmalloc past one page), bulk pages, mapping."""
+        """__vmalloc_area_node(): the page array (nested vmalloc past one page), bulk pages, mapping.
+
+        A page shortage is reported in each kernel's words (§8): 6.1 names the page order
+        (``gen.warn_pages_names_order``), 7.3 the size asked for (``gen.warn_names_align``).
+        """
         nr_small_pages = area.get_vm_area_size() >> PAGE_SHIFT
         array_size = nr_small_pages * 8                 # sizeof(struct page *)
         warn = not gfp & GFP_NOWARN
@@ -813,7 +821,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._after_call(cpu)
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
-        """vunmap(): release a vmap() area; the pages stay with the caller."""
+        """vunmap(): release a vmap() area; the pages stay with the caller.
+
+        6.1's vunmap goes through __vunmap, which looks the area up first (§8, ``gen.vfree_unlinks_once``).
+        """
         self._check_cpu(cpu)
         vn, va = self._live_area(addr, "vunmap", cpu)
         if va.vm.flags & (VM_ALLOC | VM_IOREMAP):

@@ -12,6 +12,9 @@ Invariants: for each block ``used pages + free + dirty == VMAP_BBMAP_BITS``
 it is fully dirty (then its VA goes lazy); the block's VA is a busy VA with
 ``vm is None`` and flags ``VMAP_RAM|VMAP_BLOCK`` plus its owner code.
 
+6.1 (kernel-model.md §8) purges every block with no live mapping and flushes dirty ranges
+only of blocks with free space, again on every ``vm_unmap_aliases``.
+
 Simplifications: no RCU on the queues; blocks remember their CPU (the 6.10
 ``vb->cpu`` fix) so a purge unlinks from the right queue; ``allocs`` records
 each live allocation's order and pages, which the kernel does not keep, so that

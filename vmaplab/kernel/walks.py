@@ -7,6 +7,10 @@ busy list then the purge list), ``find_vmap_area_exceed_addr_lock`` (the 6.9-rc3
 form: scan every node for the lowest start, then re-validate),
 ``vread_iter``, ``aligned_vread_iter``, ``vmap_ram_vread_iter``.
 
+Per generation (kernel-model.md §8): 6.1 reads vm_map_ram memory as zeros and prints
+``vm_map_ram`` for every busy VA without a vm_struct; 6.12 and 7.3 leave areas still being
+set up out of vmallocinfo.
+
 Invariants: vmallocinfo never shows pooled VAs or VAs on a purge list; vread
 returns exactly ``count`` bytes in ascending address order, with holes, guard
 pages, ioremap areas, areas still VM_UNINITIALIZED and unused parts of vmap
@@ -52,10 +56,13 @@ class WalksMixin(VmallocState):
     def _busy_line(self, va) -> str | None:
         """One busy VA's line, or None. A VA without a vm_struct prints ``vm_map_ram`` when it is
         flagged VMAP_RAM (6.3 on, ``gen.vm_map_ram_flagged``); 6.1 prints it for every such VA
-        (its s_show cannot tell them apart, §8)."""
+        (its s_show cannot tell them apart, §8). 6.12 and 7.3 (``gen.info_skips_uninitialized``) leave
+        out an area still VM_UNINITIALIZED; 6.1 prints it, without node counts."""
         if va.vm is None:
             return format_va_line(va.va_start, va.va_end, va.va_end - va.va_start, "vm_map_ram") \
                 if va.flags & VMAP_RAM or not self.gen.vm_map_ram_flagged else None
+        if va.vm.flags & VM_UNINITIALIZED and self.gen.info_skips_uninitialized:
+            return None             # 6.12 and 7.3 skip an area still being set up (§8)
         return format_vm_line(va.vm, self.show_numa_info(va.vm))
 
     def vmallocinfo(self) -> str:
@@ -112,6 +119,7 @@ class WalksMixin(VmallocState):
         return bytes(out)
 
     def _vread_area(self, va, addr: int, end: int, out: bytearray) -> None:
+        """One busy VA's part of a vread (§4.9); 6.1 skips a VA without a vm_struct (§8)."""
         vm = va.vm
         kind = va.flags & VMAP_FLAGS_MASK
         if kind == VMAP_BLOCK:
