@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Sourced by scripts/test.sh and .ci/run: the oracle tests boot Debian's Linux 6.12 under QEMU and
-# build a module against its headers. Host tools from Debian (the kernel packages themselves are
+# Sourced by scripts/test.sh and .ci/run: the oracle tests boot Debian's Linux 6.1, 6.12 and 7.3 under QEMU
+# and build a module against their headers (7.3's in a trixie build root made with mmdebstrap). Host tools from Debian (the kernel packages themselves are
 # downloaded by `vmaplab oracle` into ~/.cache/vmaplab/oracle, never installed).
 _oracle_pkgs=""
 command -v qemu-system-x86_64 >/dev/null || _oracle_pkgs="$_oracle_pkgs qemu-system-x86"
@@ -8,6 +8,7 @@ command -v qemu-system-x86_64 >/dev/null || _oracle_pkgs="$_oracle_pkgs qemu-sys
 command -v make >/dev/null || _oracle_pkgs="$_oracle_pkgs make"
 command -v gcc-12 >/dev/null || _oracle_pkgs="$_oracle_pkgs gcc-12"
 command -v xz >/dev/null || _oracle_pkgs="$_oracle_pkgs xz-utils"
+command -v mmdebstrap >/dev/null || _oracle_pkgs="$_oracle_pkgs mmdebstrap"
 if [ -n "$_oracle_pkgs" ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "installing Debian's$_oracle_pkgs for the oracle tests ..."

@@ -65,6 +65,8 @@ def test_wheel_holds_the_package_data_and_licences_and_nothing_else(dist):
     assert PACKAGE_DATA <= names, PACKAGE_DATA - names
     scenarios = [n for n in names if n.startswith("vmaplab/oracle/scenarios/") and n.endswith(".json")]
     assert len(scenarios) == len(list((ROOT / "vmaplab/oracle/scenarios").glob("*.json"))) >= 25
+    records = [n for n in names if n.startswith("vmaplab/data/oracle-records/") and n.endswith(".json")]
+    assert len(records) == len(list((ROOT / "vmaplab/data/oracle-records").glob("*/*.json"))) >= 50
     assert {f"{info}licenses/{name}" for name in LICENCES} <= names
     assert "License-Expression: MIT AND GPL-2.0-only" in meta.splitlines()
     assert {f"License-File: {name}" for name in LICENCES} <= set(meta.splitlines())
@@ -101,6 +103,9 @@ vm = Vmalloc.from_vmallocinfo(capture, nr_cpus=2)
 assert len(vm.vmallocinfo().splitlines()) == len(parse_vmallocinfo(capture)) > 1000
 from vmaplab.contention import published
 assert published.COVER_LETTER.is_relative_to(sys.prefix) and published.COVER_LETTER.is_file()
+from vmaplab.oracle.records import load_all
+records = load_all()
+assert len(records) >= 50 and all(r.replay().matched == len(r.scenario.ops) for r in records[:3])
 print(len(names), vmaplab.__version__)
 """
 

@@ -99,6 +99,33 @@ for f in demo.frames:
             print(f"step {f.step:2}: node {node} pool {idx + 1}: {before:2} -> {before - removed:2}   [{rule}]")
 
 # %% [markdown]
+# ## The same rule on three real kernels
+# "Shorter than 4: emptied" is what 6.9 to 6.15 do, and not by design: the decay computes how many
+# areas to keep by subtracting from the pool's length in an unsigned count, which wraps for a short
+# pool, so every area goes back to the free tree. Later kernels keep a short pool. Here is one
+# scenario as three real kernels answered it, booted under QEMU by `vmaplab oracle` and recorded
+# (`vmaplab oracle run all --kernel SERIES --record ...`: the answers ship with vmaplab, so this
+# cell needs no QEMU), beside each kernel's own model: CPU 0 pools two 7-page areas, two purges
+# run, then CPU 1 and CPU 0 each ask for two more.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from vmaplab.course.lessons import recorded_generations
+
+series, rows = recorded_generations("short-pool-across-purges")
+print(f"{'#':>2} {'cpu':>3}  {'call':24}" + "".join(f"  {'Linux ' + s + ' (kernel = model)':32}" for s in series))
+for r in rows:
+    cells = [k[-5:] if k == m else f"{k[-5:]} but model {m[-5:]}" for k, m in (r.answers[s] for s in series)]
+    print(f"{r.index:2} {r.cpu:3}  {r.call[:24]:24}" + "".join(f"  {c:32}" for c in cells))
+
+# %% [markdown]
+# (Addresses are shortened to their last five hex digits.) On 6.12 CPU 1 gets the two freed
+# addresses: the second purge emptied CPU 0's pool of two into the free tree, where the lowest
+# addresses go to whoever asks first. On 7.3 the pool survives, and CPU 0 gets its two areas back,
+# newest first. 6.1 has no pools at all (the series came in 6.9): the first purge already returned
+# both areas to the free tree. In every column the model of that kernel agrees with it, op for op;
+# `tests/test_oracle_records.py` replays every recorded scenario this way on every test run.
+#
 # Note step 11: CPU 3's node has no pool of 4-page areas, so its allocations miss and go to the
 # global free tree, even though node 1 has spare ones: pools are private to their node.
 #

@@ -29,7 +29,6 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 import tomllib
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 
-from ..formats.userfile import MAX_STEM, is_stem, read_user_file
+from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
 from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, VERSIONS, generation
 from .costs import ContentionCosts
@@ -432,35 +431,6 @@ def _folder_lock(folder: Path):
         os.close(fd)
 
 
-def _replace_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fchmod(f.fileno(), path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with suppress(OSError):                  # the rename itself survives a crash once the folder is synced
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _append_row(jsonl: Path, row: dict) -> None:
     """Append one finished row to the record (a newline first if the file ends in a cut line)."""
     with jsonl.open("a+b") as f:
@@ -608,8 +578,8 @@ def _write_merged(ours: list[dict], csv_path: Path, jsonl: Path) -> None:
     """Merge ``ours`` into the record as it is now (under the folder lock) and replace both files."""
     with _folder_lock(jsonl.parent):
         lines, rows = _merged(_read_record(jsonl), ours)
-        _replace_atomically(jsonl, "".join(line + "\n" for line in lines))
-        _replace_atomically(csv_path, _csv_text(rows))
+        write_atomically(jsonl, "".join(line + "\n" for line in lines))
+        write_atomically(csv_path, _csv_text(rows))
 
 
 def already_done(exp: Experiment, out: str | Path) -> int:

@@ -656,3 +656,27 @@ class PoolsDemo:
 __all__ = ["LESSON_BASE", "tree_layout", "TreeFrame", "FreeTreeDemo", "DEFAULT_TREE_SCRIPT", "TREE_SCRIPT_128", "Quiz",
            "free_tree_quiz", "lowest_match_cost", "zone_nodes", "busy_by_node", "sharding_workload", "routing_demo",
            "lazy_free_demo", "purge_triggers", "guard_demo", "pool_price_demo", "PoolFrame", "PoolsDemo", "DEFAULT_POOL_SCRIPT"]
+
+
+@dataclass(frozen=True)
+class GenerationsRow:
+    """One op of a recorded scenario: what each real kernel answered and what its model answers."""
+    index: int
+    cpu: int
+    call: str
+    answers: dict           # series -> (kernel's answer, model's answer)
+
+
+def recorded_generations(name: str = "short-pool-across-purges") -> tuple[list[str], list[GenerationsRow]]:
+    """A shipped scenario on every kernel it was recorded on (vmaplab/data/oracle-records, made by
+    ``vmaplab oracle run all --kernel SERIES --record ...``), beside each kernel's own model:
+    (the series with a record, one row per op)."""
+    from ..oracle.records import load_all
+    records = [r for r in load_all() if r.scenario.name == name]
+    if not records:
+        raise InvalidArgumentError(f"name: no recorded oracle run of {name!r}")
+    cmps = {r.series: r.replay() for r in records}
+    scn = records[0].scenario
+    rows = [GenerationsRow(i, op.cpu, op.describe(), {s: (c.ops[i].kernel, c.ops[i].vmaplab) for s, c in cmps.items()})
+            for i, op in enumerate(scn.ops)]
+    return list(cmps), rows

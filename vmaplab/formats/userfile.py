@@ -12,9 +12,12 @@ caller's :class:`VmallocError` subclass, one line each.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
+import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from ..kernel.errors import VmallocError
@@ -83,3 +86,32 @@ def is_stem(name) -> bool:
     """A plain file-name stem: letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit; at most
     100 characters (no ``/``, no NUL, not ``.`` or ``..``)."""
     return isinstance(name, str) and len(name) <= MAX_STEM and STEM.fullmatch(name) is not None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with suppress(OSError):                  # the rename itself survives a crash once the folder is synced
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -37,6 +37,8 @@ def add_parser(sub, int_in) -> None:
                         f"version, or both (its own and {AFTER}, the series' design)")
     _kernel_option(r, allow_all=True)
     r.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    r.add_argument("--record", metavar="DIR", help="also keep each kernel's answers as replayable records, "
+                   "DIR/SERIES/SCENARIO.json, merged with the records already there (docs/oracle.md §7.3)")
     r.set_defaults(func=cmd_run)
     ls = osub.add_parser("list", help="the shipped scenarios")
     ls.set_defaults(func=cmd_list)
@@ -160,6 +162,17 @@ def _applicable(scenarios, spec: str, strict: bool) -> list:
     return out
 
 
+def _record(args, by_kernel: dict) -> None:
+    from .records import record_doc, save
+    for spec, runs in by_kernel.items():
+        command = " ".join(["vmaplab oracle run", *args.scenarios, "--kernel", args.kernel, "--record", args.record]
+                           + (["--smp", str(args.smp)] if args.smp else []))
+        for r in runs:
+            save(Path(args.record), record_doc(r.scenario.doc, r.series, r.release, r.probe_output, r.dmesg,
+                                               r.boot_seconds, command))
+    print(f"oracle: records kept under {args.record}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     from .run import check_kernel_spec, run_scenarios
     scenarios = _resolve(args.scenarios, args.smp)
@@ -169,6 +182,8 @@ def cmd_run(args) -> int:
               for spec in specs}
     by_kernel = {spec: run_scenarios(scns, versions, kernel_spec=spec) if scns else []
                  for spec, scns in picked.items()}
+    if args.record:
+        _record(args, by_kernel)
     ok = all(_agrees(r) for runs in by_kernel.values() for r in runs)
     if args.json:
         if args.kernel == "all":

@@ -67,6 +67,8 @@ class ScenarioRun:
     comparisons: dict            # model version -> Comparison
     dmesg: str
     model: str = ""              # the kernel's own model generation
+    probe_output: str = ""       # the probe's raw answer (what a record keeps)
+    series: str = ""             # the kernel's Debian series; "" for a user's own build
 
 
 def run_scenarios(scenarios: list[Scenario], versions=None, progress=_say,
@@ -92,7 +94,7 @@ def run_scenarios(scenarios: list[Scenario], versions=None, progress=_say,
             (keep / f"{scn.name}.probe.txt").write_text(out.text + "\n--- dmesg\n" + out.dmesg)
             krun = parse_probe_output(out.text, scn, out.dmesg)
             cmps = {v: compare(scn, krun, boot.release, v) for v in versions}
-            runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg, own)
+            runs[id(scn)] = ScenarioRun(scn, boot.release, boot.seconds, cmps, out.dmesg, own, out.text, kernel.series)
     return [runs[id(s)] for s in scenarios]
 
 

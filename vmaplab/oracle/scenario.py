@@ -14,7 +14,7 @@ the kernel model; a result is an address (``0x...``), ``NULL`` for a failed allo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 from typing import NamedTuple
@@ -87,6 +87,7 @@ class Scenario:
     description: str = ""
     path: str = ""
     kernels: tuple[str, ...] = ORACLE_SERIES    # the kernel series it applies to ("kernels" in the file)
+    doc: dict | None = field(default=None, compare=False, repr=False)   # the document, smp as run
 
     def applies_to(self, series: str) -> bool:
         """True for a series in ``kernels``; a user's own build ("") takes every scenario."""
@@ -190,7 +191,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
                 raise ScenarioError(f"{where}: 'as' {label!r} is already taken by op {names[label]}")
             names[label] = i
         ops.append(Op(i, kind, cpu, name=label, **kw))
-    return Scenario(name, smp, tuple(ops), desc, path, kernels)
+    return Scenario(name, smp, tuple(ops), desc, path, kernels, {**doc, "smp": smp})
 
 
 MAX_SCENARIO_BYTES = 1 << 20        # 4096 ops of a hundred bytes each fit twice over
