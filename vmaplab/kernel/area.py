@@ -52,7 +52,7 @@ class VmStruct:
     """struct vm_struct: what was mapped, why, and by whom."""
 
     __slots__ = ("addr", "size", "flags", "pages", "nr_pages", "phys_addr", "caller",
-                 "pages_array_addr", "vpages")
+                 "pages_array_addr", "vpages", "requested_size")
 
     def __init__(self, flags: int, caller: str | None):
         self.addr = 0
@@ -64,6 +64,9 @@ class VmStruct:
         self.caller = caller
         self.pages_array_addr: int | None = None   # the nested vmalloc holding the page array
         self.vpages = False                        # the page array lies in vmalloc space
+        # the size the caller asked for (6.12 and 7.3 keep it for vrealloc, kernel-model.md §8);
+        # None until __get_vm_area_node or setup_vmalloc_vm sets it
+        self.requested_size: int | None = None
 
     def get_vm_area_size(self) -> int:
         """get_vm_area_size(): the usable size, i.e. without the guard page (§2.2)."""

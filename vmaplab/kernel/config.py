@@ -63,12 +63,31 @@ VMAP_RAM = 0x1
 VMAP_BLOCK = 0x2
 VMAP_FLAGS_MASK = 0x3
 
-# --- GFP bits the simulator looks at (include/linux/gfp_types.h values) ------
+# --- GFP bits the simulator looks at (include/linux/gfp_types.h values, 6.4 on; §8) ------
+GFP_HIGH = 0x20           # __GFP_HIGH
+GFP_IO = 0x40             # __GFP_IO: may start physical I/O
+GFP_FS = 0x80             # __GFP_FS: may call into the filesystems
 GFP_ZERO = 0x100          # __GFP_ZERO
+GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: gfpflags_allow_blocking() (GFP_NOWAIT lacks it)
+GFP_KSWAPD_RECLAIM = 0x800  # __GFP_KSWAPD_RECLAIM: may wake kswapd
 GFP_NOWARN = 0x2000       # __GFP_NOWARN
 GFP_NOFAIL = 0x8000       # __GFP_NOFAIL
-GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: gfpflags_allow_blocking() (GFP_NOWAIT lacks it)
-GFP_KERNEL = 0xCC0
+GFP_RECLAIM = GFP_DIRECT_RECLAIM | GFP_KSWAPD_RECLAIM
+GFP_KERNEL = GFP_RECLAIM | GFP_IO | GFP_FS          # 0xcc0: may sleep, reclaim, do I/O
+GFP_ATOMIC = GFP_HIGH | GFP_KSWAPD_RECLAIM          # never sleeps, may dip into reserves
+# GFP_NOWAIT as 6.1 .. 6.17 define it: wake kswapd, never sleep. From 6.18 (7.3) the kernel's
+# GFP_NOWAIT also carries __GFP_NOWARN: ask the machine's record for it (``vm.gen.gfp_nowait``, §8).
+GFP_NOWAIT = GFP_KSWAPD_RECLAIM
+
+
+def gfpflags_allow_blocking(gfp: int) -> bool:
+    """gfpflags_allow_blocking(): the caller may sleep (direct reclaim allowed)."""
+    return bool(gfp & GFP_DIRECT_RECLAIM)
+
+
+def gfp_has_io_fs(gfp: int) -> bool:
+    """gfp_has_io_fs(): both __GFP_IO and __GFP_FS (not a GFP_NOFS/GFP_NOIO caller)."""
+    return gfp & (GFP_IO | GFP_FS) == GFP_IO | GFP_FS
 
 # --- §2.4 / §3.3 / §3.5 node layer -------------------------------------------
 MAX_VA_SIZE_PAGES = 256

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .config import GFP_NOWAIT, GFP_NOWARN
 from .errors import ConfigError
 
 
@@ -45,7 +46,17 @@ class Generation:
     lookup_probes_down: bool        # find_vmap_area probes the nodes below the address's first (7.3); else above
     alloc_trace_errno: bool         # a failed alloc_vmap_area traces an error code, not vend (7.3)
     info_skips_uninitialized: bool  # vmallocinfo leaves out areas still VM_UNINITIALIZED (read in 6.12; 6.1 prints them)
+    has_vrealloc: bool              # vrealloc() exists, with vm_struct.requested_size (read in 6.12; 6.1 has neither)
+    vrealloc_frees_tail: bool       # vrealloc's shrink unmaps and frees whole tail pages; grows in place only up to
+                                    # nr_pages (7.3's vrealloc_node_align); 6.12 keeps every page
+    vrealloc_names_caller: bool     # vrealloc's new area records vrealloc's caller (7.3); 6.12 records vrealloc_noprof
+    nowait_nowarn: bool             # GFP_NOWAIT includes __GFP_NOWARN (6.18; 7.3)
     oracle_series: str | None       # the Debian kernel series that referees it (vmaplab.oracle)
+
+    @property
+    def gfp_nowait(self) -> int:
+        """This kernel's GFP_NOWAIT: __GFP_KSWAPD_RECLAIM, plus __GFP_NOWARN from 6.18 (§8)."""
+        return GFP_NOWAIT | (GFP_NOWARN if self.nowait_nowarn else 0)
 
     @property
     def merges_lazy(self) -> bool:
@@ -63,35 +74,45 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
                warn_pages_names_order=True, warn_names_align=False, nowait_fails_fast=False,
                lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False, oracle_series="6.1"),
+               info_skips_uninitialized=False,
+               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
+               nowait_nowarn=False, oracle_series="6.1"),
     Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
                (6, 5), vmap_nodes=False, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
                decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
                warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
                lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False, oracle_series=None),
+               info_skips_uninitialized=False,
+               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
+               nowait_nowarn=False, oracle_series=None),
     Generation("6.9", "the series as merged: vmap nodes, per-node pools",
                (6, 9), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
                decay_wraps_short_pools=True, vm_bound_before_insert=False, warn_names_range=False,
                warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
                lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False, oracle_series=None),
+               info_skips_uninitialized=False,
+               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
+               nowait_nowarn=False, oracle_series=None),
     Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
                (6, 10), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
                decay_wraps_short_pools=True, vm_bound_before_insert=True, warn_names_range=True,
                warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
                lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=True, oracle_series="6.12"),
+               info_skips_uninitialized=True,
+               has_vrealloc=True, vrealloc_frees_tail=False, vrealloc_names_caller=False,
+               nowait_nowarn=False, oracle_series="6.12"),
     Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
                (6, 16), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
                decay_wraps_short_pools=False, vm_bound_before_insert=True, warn_names_range=True,
                warn_pages_names_order=False, warn_names_align=True, nowait_fails_fast=True,
                lookup_probes_down=True, alloc_trace_errno=True,
-               info_skips_uninitialized=True, oracle_series="7.3"),
+               info_skips_uninitialized=True,
+               has_vrealloc=True, vrealloc_frees_tail=True, vrealloc_names_caller=True,
+               nowait_nowarn=True, oracle_series="7.3"),
 )}
 VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
 DEFAULT = "6.9"

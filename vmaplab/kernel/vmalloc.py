@@ -36,7 +36,7 @@ from .config import (
     PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
     VM_ALL_FLAGS, VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
     VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
-    VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, is_power_of_2,
+    VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, gfp_has_io_fs, is_power_of_2,
     nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
 )
 from .dmesg import KernelLog
@@ -436,10 +436,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         in a second hold of the same busy lock. From 6.10 (``gen.vm_bound_before_insert``, §8) the
         vm_struct goes into alloc_vmap_area and is bound before the one insert.
         """
+        requested_size = size
         size = page_align(size)
         if flags & VM_IOREMAP:
             align = 1 << max(PAGE_SHIFT, min(get_count_order(size), IOREMAP_MAX_ORDER))
         area = VmStruct(flags, caller)
+        area.requested_size = requested_size         # 6.12, 7.3: what vrealloc compares with (§8)
         if not flags & VM_NO_GUARD:
             size += PAGE_SIZE
         if self.gen.vm_bound_before_insert:
@@ -472,10 +474,16 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
 
     @staticmethod
     def _setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
-        """setup_vmalloc_vm(): bind the vm_struct to the VA (under the busy lock)."""
+        """setup_vmalloc_vm(): bind the vm_struct to the VA (under the busy lock).
+
+        A vm_struct __get_vm_area_node made keeps the size its caller asked for; one bound here
+        alone (vmlist, pcpu chunks) gets the VA's whole size as 6.12's setup_vmalloc_vm gives it.
+        """
         vm.flags = flags
         vm.addr = va.va_start
         vm.size = va.va_end - va.va_start
+        if vm.requested_size is None:
+            vm.requested_size = vm.size
         vm.caller = caller
         va.vm = vm
 
@@ -598,9 +606,19 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             return False
         return True
 
-    def vmalloc(self, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
-        """vmalloc(): ``size`` bytes anywhere in the vmalloc window; None on exhaustion."""
-        return self.vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller)
+    def vmalloc(self, size: int, cpu: int = 0, caller: str | None = None, gfp: int = GFP_KERNEL) -> int | None:
+        """vmalloc() (``gfp`` GFP_KERNEL) or __vmalloc(size, gfp): ``size`` bytes anywhere in the vmalloc
+        window; None on exhaustion.
+
+        A gfp that cannot block (GFP_NOWAIT, GFP_ATOMIC: no __GFP_DIRECT_RECLAIM) fails fast on
+        overflow in 7.3 (``gen.nowait_fails_fast``, kernel-model.md §8); 7.3's GFP_NOWAIT also
+        carries __GFP_NOWARN (``gen.gfp_nowait``). O(log n) plus the pages.
+
+        >>> vm = Vmalloc(nr_cpus=1, version="7.3", vmalloc_size=4 * PAGE_SIZE)
+        >>> vm.vmalloc(8 * PAGE_SIZE, gfp=vm.gen.gfp_nowait) is None, vm.stats.purges, list(vm.dmesg)
+        (True, 0, [])
+        """
+        return self.vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller, gfp)
 
     def vzalloc(self, size: int, cpu: int = 0, caller: str | None = None) -> int | None:
         """vzalloc(): vmalloc() with zeroed pages (__GFP_ZERO)."""
@@ -616,6 +634,141 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                      gfp: int = GFP_KERNEL) -> int | None:
         """__vmalloc_node(size, align, gfp, node, caller): what lib/test_vmalloc.c calls."""
         return self.vmalloc_node_range(size, align, self.VMALLOC_START, self.VMALLOC_END, 0, cpu, caller, gfp)
+
+    # ------------------------------------------------------------------ vrealloc
+    def vrealloc(self, addr: int | None, size: int, cpu: int = 0, caller: str | None = None,
+                 gfp: int = GFP_KERNEL) -> int | None:
+        """vrealloc(p, size, gfp): resize a vmalloc() area, in place when it can; the new address or None.
+
+        Mirrors ``vrealloc_noprof`` (Linux 6.12) and ``vrealloc_node_align_noprof`` (7.3, called with
+        align 1 and no node), kernel-model.md §4.10 and §8 (``gen.has_vrealloc``):
+
+        * ``size`` 0: vfree(addr) (addr None does nothing), None;
+        * ``addr`` None: vmalloc(size, gfp);
+        * an address no live vm_struct area holds: the kernel WARNs and returns NULL, so a line in
+          ``dmesg`` and None; likewise an area whose requested size exceeds its usable size (a
+          vmlist or pcpu area, bound by setup_vmalloc_vm alone);
+        * ``size`` <= the requested size: in place; the bytes in [size, old) are zeroed (Debian
+          builds with init_on_alloc on); 7.3 (``gen.vrealloc_frees_tail``) also unmaps and frees the
+          whole pages past ``size`` (not for VM_USERMAP or VM_FLUSH_RESET_PERMS areas, nor a gfp
+          without __GFP_IO|__GFP_FS), setting nr_pages under the node's busy lock;
+        * ``size`` within the area (6.12: its usable size; 7.3: its nr_pages): in place;
+        * else moved: a new vmalloc(size, gfp), the old requested bytes copied, the old area freed
+          lazily. The new area's caller is vrealloc_noprof itself in 6.12 (it calls __vmalloc), the
+          caller of vrealloc in 7.3 (``gen.vrealloc_names_caller``).
+
+        Simplifications: the requested size is kept, but the model has no KASAN to poison with it;
+        7.3's alignment and __GFP_THISNODE checks do not arise (align 1, no node). An interior
+        pointer, or an area vmalloc() did not make (vmap, ioremap, get_vm_area), is a caller's bug
+        the kernel does not check: refused here (BadFreeError, WrongFreeFunctionError) with nothing
+        changed, as is a generation without vrealloc (InvalidArgumentError naming the version).
+
+        >>> vm = Vmalloc(nr_cpus=1, version="6.12")
+        >>> p = vm.vmalloc(100)
+        >>> vm.vrealloc(p, PAGE_SIZE) == p, vm.find_vm_area(p).requested_size
+        (True, 4096)
+        """
+        if not self.gen.has_vrealloc:
+            raise InvalidArgumentError(f"vrealloc: version={self.version!r} has no vrealloc() (it is read in Linux "
+                                       "6.12 and 7.3, kernel-model.md §8)")
+        self._check_cpu(cpu)
+        if addr is not None and (not isinstance(addr, int) or isinstance(addr, bool) or not 0 <= addr <= ULONG_MAX):
+            raise InvalidArgumentError(f"vrealloc: addr must be an int address or None, got {addr!r}"[:300])
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidArgumentError(f"vrealloc: size must be an int >= 0, got {size!r}"[:300])
+        if size:
+            self._check_size(size, "vrealloc: size")
+        self._check_flags(gfp, ULONG_MAX, "vrealloc: gfp")
+        self._check_caller(caller)
+        if not size:
+            self.vfree(addr, cpu)
+            return None
+        # 6.12's vrealloc_noprof calls __vmalloc, which names its own caller: vrealloc_noprof
+        new_caller = caller if self.gen.vrealloc_names_caller else "vrealloc_noprof"
+        if not addr:                                      # vrealloc(NULL, size) is vmalloc(size)
+            new = self._vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, gfp, 0, cpu, new_caller)
+            self._api_event(cpu, "vrealloc", new, size, caller)
+            self._after_call(cpu)
+            return new
+        vn, va = self._lookup(addr, cpu, "find_vmap_area")          # find_vm_area(p)
+        if va is not None and va.vm is not None:
+            self._check_vrealloc_area(va, addr)
+        vm = None if va is None else va.vm
+        if vm is None:
+            self.dmesg.warn(f"WARNING: vrealloc: Trying to vrealloc() nonexistent vm area ({addr:#x})")
+            self._after_call(cpu)
+            return None
+        alloced_size = vm.get_vm_area_size()
+        old_size = vm.requested_size
+        if alloced_size < old_size:
+            self.dmesg.warn(f"WARNING: vrealloc: vrealloc() has mismatched area vs requested sizes ({addr:#x})")
+            self._after_call(cpu)
+            return None
+        new = addr
+        if size <= old_size:
+            self._zero_area_bytes(vm, size, old_size)     # want_init_on_alloc(): Debian's init_on_alloc=1
+            new_nr_pages = page_align(size) >> PAGE_SHIFT
+            if (self.gen.vrealloc_frees_tail and new_nr_pages < vm.nr_pages
+                    and not vm.flags & (VM_FLUSH_RESET_PERMS | VM_USERMAP) and gfp_has_io_fs(gfp)):
+                self._vrealloc_free_tail(vn, vm, new_nr_pages, cpu)
+            vm.requested_size = size
+        elif size <= (vm.nr_pages << PAGE_SHIFT if self.gen.vrealloc_frees_tail else alloced_size):
+            vm.requested_size = size                      # the pages are there (and zero past the old size)
+        else:
+            new = self._vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, gfp, 0, cpu, new_caller)
+            if new is not None:
+                self._copy_area_bytes(vm, self._lookup(new)[1].vm, min(size, old_size))
+                self._vfree_area(addr, cpu)
+        self._api_event(cpu, "vrealloc", new, size, caller)
+        self._after_call(cpu)
+        return new
+
+    def _check_vrealloc_area(self, va: VmapArea, addr: int) -> None:
+        """What the model refuses before vrealloc changes anything: an interior pointer, an area
+        vmalloc() did not make, one still being set up, queued for kvfree_rcu, or a page array."""
+        vm = va.vm
+        if addr != va.va_start:
+            raise BadFreeError(f"vrealloc: addr {addr:#x} is inside {va!r} but not its start")
+        if not vm.flags & VM_ALLOC:
+            raise WrongFreeFunctionError(f"vrealloc() of {addr:#x} ({'|'.join(vm.flag_names())}): "
+                                         "not a vmalloc() area")
+        if vm.flags & VM_UNINITIALIZED:
+            raise BadFreeError(f"vrealloc() of {addr:#x}: the area is still being set up")
+        if addr in self._rcu_addrs:
+            raise BadFreeError(f"vrealloc() of {addr:#x}: already queued by kvfree_rcu() (use after free)")
+        if addr in self._page_arrays:
+            raise BadFreeError(f"vrealloc() of {addr:#x}: it is the page array of the vmalloc area at "
+                               f"{self._page_arrays[addr]:#x}")
+
+    def _vrealloc_free_tail(self, vn: VmapNode, vm: VmStruct, new_nr_pages: int, cpu: int) -> None:
+        """7.3's vrealloc shrink (§8, ``gen.vrealloc_frees_tail``): nr_pages set under the node's busy
+        lock (vmallocinfo reads it there), then the tail unmapped and its pages freed (vm_area_free_pages)."""
+        old_nr_pages = vm.nr_pages
+
+        def set_nr_pages():
+            vm.nr_pages = new_nr_pages
+        self._locked(cpu, vn.busy_lock, "vrealloc", set_nr_pages)
+        self.pages.free_pages(vm.pages[new_nr_pages:old_nr_pages])
+        self.nr_vmalloc_pages -= old_nr_pages - new_nr_pages
+        del vm.pages[new_nr_pages:]                       # vunmap_range(): the tail is no longer mapped
+
+    def _zero_area_bytes(self, vm: VmStruct, start: int, end: int) -> None:
+        """memset(p + start, 0, end - start) through the area's pages (only pages holding data change)."""
+        data = self.pages.data
+        for i in range(start >> PAGE_SHIFT, min(-(-end // PAGE_SIZE), len(vm.pages))):
+            page = data.get(vm.pages[i])
+            if page is not None:
+                lo = max(start - (i << PAGE_SHIFT), 0)
+                hi = min(end - (i << PAGE_SHIFT), PAGE_SIZE)
+                page[lo:hi] = bytes(hi - lo)
+
+    def _copy_area_bytes(self, src: VmStruct, dst: VmStruct, nbytes: int) -> None:
+        """memcpy(dst, src, nbytes) page by page; never-written source pages stay zero in the fresh copy."""
+        data = self.pages.data
+        for i in range(min(-(-nbytes // PAGE_SIZE), len(src.pages), len(dst.pages))):
+            page = data.get(src.pages[i])
+            if page is not None:
+                self.pages.write(dst.pages[i], 0, bytes(page[:min(PAGE_SIZE, nbytes - (i << PAGE_SHIFT))]))
 
     # ------------------------------------------------------------------ vmap, ioremap
     def vmap(self, pages, flags: int = VM_MAP, cpu: int = 0, caller: str | None = None) -> int | None:
