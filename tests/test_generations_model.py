@@ -251,3 +251,18 @@ def test_6_12_leaves_an_uninitialized_area_out_of_vmallocinfo():
         assert len(vm.vmallocinfo().splitlines()) == lines, version
         vm.free_vm_area(area, cpu=0)
         vm.check()
+
+
+# -- 6.12: the shrinker decays under vmap_purge_lock (shrinker_takes_purge_lock) ------------------
+def test_6_12_shrinks_the_pools_under_the_purge_mutex():
+    held = {}
+    for version in ("6.9", "6.12"):
+        vm = tiny(version, nr_cpus=2, lazy_max_unit_pages=1000, trace=True)
+        vm.vfree(vm.vmalloc(P, cpu=0), cpu=0)
+        vm.purge(cpu=0)                            # one VA pooled on node 0
+        vm.trace.clear()
+        vm.shrinker.scan(cpu=0)
+        held[version] = [r.lock for r in vm.trace.of("lock") if r.op == "acquire"]
+        assert vm.nodes[0].pool_total() == 0
+        vm.check()
+    assert "vmap_purge_lock" not in held["6.9"] and held["6.12"][0] == "vmap_purge_lock"

@@ -13,6 +13,8 @@ documented. Only the 6.9 design has the shrinker; on 6.8 it counts nothing.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from .config import SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX
 from .state import check_int
 from .trace import Shrinker as ShrinkerEvent
@@ -39,7 +41,9 @@ class VmapNodeShrinker:
     def scan(self, nr_to_scan: int = 128, cpu: int = 0) -> int:
         """vmap_node_shrink_scan(): fully decay every node's pools; always SHRINK_STOP.
 
-        ``nr_to_scan`` is ignored, as in the kernel.
+        ``nr_to_scan`` is ignored, as in the kernel. 6.12 and 7.3 decay under vmap_purge_lock
+        (``gen.shrinker_takes_purge_lock``, kernel-model.md §8), so a scan waits for a purge; the
+        6.9 model decays without it.
         """
         vm = self._vm
         vm._check_cpu(cpu)
@@ -47,8 +51,9 @@ class VmapNodeShrinker:
         before = vm.stats.decayed
         vm.stats.shrinker_scans += 1
         if vm._node_layer:
-            for vn in vm.nodes:
-                vm._decay_va_pool_node(vn, True, cpu)
+            with vm._purge_mutex(cpu) if vm.gen.shrinker_takes_purge_lock else nullcontext():
+                for vn in vm.nodes:
+                    vm._decay_va_pool_node(vn, True, cpu)
         if vm._tr is not None:
             vm._tr.emit(ShrinkerEvent, cpu, "scan", vm.stats.decayed - before)
         vm._after_call(cpu)
