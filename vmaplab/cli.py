@@ -450,6 +450,11 @@ def _print_profile_comparison(results: dict, letter_workload: bool) -> None:
 def cmd_exercises(args) -> int:
     """A teacher's sheet: numbered problems (each names its kind and seed, so it can be remade), then the key."""
     from .course.exercises import KINDS, problem_set
+    if args.from_file is not None:
+        return _exercise_from_ops(args)
+    if args.ask is not None:
+        print("vmaplab: error: --ask names an area of --from's calls", file=sys.stderr)
+        return 2
     sheet = problem_set(args.seed, args.count, tuple(args.kind or KINDS))
     print(f"vmaplab exercises --seed {args.seed} --count {args.count}"
           + "".join(f" --kind {k}" for k in args.kind or ()) + f" ({len(sheet)} problems)\n")
@@ -459,6 +464,25 @@ def cmd_exercises(args) -> int:
         print("Answer key")
         for n, ex in enumerate(sheet, 1):
             print(f"{n}. {ex.solution}")
+    return 0
+
+
+def _exercise_from_ops(args) -> int:
+    """``vmaplab exercises --from FILE``: a teacher's own calls as a problem, answer computed."""
+    from .course.exercises import ExerciseError, from_ops
+    from .course.explain import MAX_FILE_BYTES
+    from .formats.userfile import read_user_file, read_user_stream
+    if args.from_file == "-":
+        text = read_user_stream(sys.stdin.buffer, "standard input", kind="list of calls", max_bytes=MAX_FILE_BYTES, exc=ExerciseError)
+    else:
+        text = read_user_file(args.from_file, kind="list of calls", max_bytes=MAX_FILE_BYTES, exc=ExerciseError)
+    version = args.version[0]
+    ex = from_ops(text, version, args.cpus, args.seed, args.ask)
+    print(f"vmaplab exercises --from {args.from_file} --version {version} --cpus {args.cpus} --seed {args.seed}"
+          + (f" --ask {args.ask}" if args.ask else "") + "\n")
+    print(ex.question)
+    if args.answers:
+        print(f"\nAnswer: {ex.answer}\n{ex.explanation}")
     return 0
 
 
@@ -714,6 +738,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--kind", action="append", choices=list(KINDS), metavar="KIND",
                    help=f"only this kind (repeatable): {', '.join(KINDS)}")
     x.add_argument("--answers", action="store_true", help="print the answer key after the problems")
+    x.add_argument("--from", dest="from_file", metavar="FILE",
+                   help="a problem made of your own calls (the grammar of `vmaplab explain --help`; - reads stdin): "
+                        "which address does the last allocating call get? The answer and every call's narration "
+                        "are computed by the model")
+    x.add_argument("--ask", metavar="NAME", help="with --from: ask about the area NAME instead")
+    x.add_argument("--version", choices=VERSIONS, default=DEFAULT, help="with --from: the model (default 6.9)")
+    x.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="with --from: CPUs of the machine (default 2)")
     x.set_defaults(func=cmd_exercises)
 
     from .course.explain import GRAMMAR

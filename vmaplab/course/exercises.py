@@ -13,7 +13,8 @@ busy tree, lazy tree and pool get an area; notebook 2), ``pool-node`` (which nod
 pool receives a freed area at the purge; notebook 3), ``decay`` (how many areas a pool keeps after
 the next purge; notebook 3), ``spinning-lock`` (which lock a CPU spins on at a time of a simulated
 run; notebook 4), ``vread-zeros`` (how many bytes of a vread across areas and holes are not zero;
-notebook 5), ``sweep-runs`` (how many runs an experiment spec makes; notebook 6).
+notebook 5), ``sweep-runs`` (how many runs an experiment spec makes; notebook 6). A teacher's own
+list of calls makes a ``trace`` problem (:func:`from_ops`, ``vmaplab exercises --from FILE``).
 
 Invariants: the same (kind, seed) gives the same exercise, text and answer; a check never changes
 the exercise. Standard library only (the course's widgets wrap it, ``vmaplab exercises`` prints a
@@ -381,6 +382,39 @@ def sweep_runs(seed: int) -> Exercise:
                 + (f"\n  [sample]  n = {sample} (a seeded draw of cost.t_mem_ns)" if sample else "")
                 + "\nHow many runs does `vmaplab sweep` make of it?")
     return Exercise("sweep-runs", seed, question, f"{len(runs)}", f"Because {why}.", _numbers(len(runs)))
+
+
+# -- trace: a teacher's own list of calls ---------------------------------------------------------------
+def from_ops(text: str, version: str = "6.9", nr_cpus: int = 2, seed: int = 0, ask: str | None = None) -> Exercise:
+    """A problem made of a teacher's own calls (the explainer's grammar, ``vmaplab explain --help``):
+    "which address does NAME get?", NAME the last allocating call unless ``ask`` names another. The
+    answer and the explanation (every call narrated from the model's trace, vmaplab.course.explain)
+    are computed by running the calls; the exercise's kind is ``trace`` and its seed the machine's."""
+    from .explain import ALLOCATORS, ExplainError, explain
+    seed = _check_seed(seed)
+    try:
+        steps = explain(text, version, nr_cpus, seed)
+    except ExplainError as e:
+        raise ExerciseError(str(e)) from None
+    allocs = [st for st in steps if st.op.kind in ALLOCATORS]
+    if not allocs:
+        raise ExerciseError("ops: the list has no allocating call (vmalloc, vmap, vm_map_ram, ioremap) to ask about")
+    if ask is None:
+        target = allocs[-1]
+    else:
+        named = [st for st in allocs if st.op.name == ask]
+        if not named:
+            raise ExerciseError(f"ask: no allocating call is named {ask!r:.40}; named: "
+                                + ", ".join(sorted({st.op.name for st in allocs}))[:200])
+        target = named[-1]
+    addr = target.facts["addr"]
+    calls = "\n".join(f"  {st.op.pos}. {st.op.text}" for st in steps)
+    question = (f"On a {version} machine with {nr_cpus} CPUs (seed {seed}), these calls run in order:\n{calls}\n"
+                f"Which address does call {target.op.pos} give {target.op.name}? (NULL if it fails)")
+    answer = f"{addr:#x}" if addr else "NULL"
+    narration = "\n".join(line for st in steps for line in st.lines)
+    accepted = _numbers(addr) if addr else frozenset({"null", "0", "none", "fails"})
+    return Exercise("trace", seed, question, answer, "The calls, as the model ran them:\n" + narration, accepted)
 
 
 KINDS: dict[str, Callable[[int], Exercise]] = {"next-address": next_address, "zone-node": zone_node,
