@@ -266,3 +266,15 @@ def test_6_12_shrinks_the_pools_under_the_purge_mutex():
         assert vm.nodes[0].pool_total() == 0
         vm.check()
     assert "vmap_purge_lock" not in held["6.9"] and held["6.12"][0] == "vmap_purge_lock"
+
+
+# -- 6.1: pcpu_get_vm_areas inserts every area in one hold (pcpu_insert_per_area) ----------------
+def test_6_1_inserts_a_percpu_chunk_s_areas_in_one_hold():
+    for version, holds in (("6.1", 1), ("6.8", 3)):
+        vm = tiny(version, nr_cpus=1, trace=True)
+        vm.trace.clear()
+        vms = vm.pcpu_get_vm_areas([0, 4 * P, 8 * P], [2 * P, 2 * P, 2 * P], P)
+        assert busy_acquires(vm) == ["insert_vmap_area"] * holds, version
+        assert [v.addr - vms[0].addr for v in vms] == [0, 4 * P, 8 * P]
+        assert all(vm.find_vm_area(v.addr) is v for v in vms)
+        vm.check()

@@ -52,6 +52,7 @@ class Generation:
     vrealloc_names_caller: bool     # vrealloc's new area records vrealloc's caller (7.3); 6.12 records vrealloc_noprof
     nowait_nowarn: bool             # GFP_NOWAIT includes __GFP_NOWARN (6.18; 7.3)
     shrinker_takes_purge_lock: bool # the vmap-node shrinker decays under vmap_purge_lock (read in 6.12)
+    pcpu_insert_per_area: bool      # pcpu_get_vm_areas takes a busy-lock hold per area; 6.1 one for all
     oracle_series: str | None       # the Debian kernel series that referees it (vmaplab.oracle)
 
     @property
@@ -77,7 +78,7 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, shrinker_takes_purge_lock=False, oracle_series="6.1"),
+               nowait_nowarn=False, pcpu_insert_per_area=False, shrinker_takes_purge_lock=False, oracle_series="6.1"),
     Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
                (6, 5), vmap_nodes=False, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -86,7 +87,7 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, shrinker_takes_purge_lock=False, oracle_series=None),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, oracle_series=None),
     Generation("6.9", "the series as merged: vmap nodes, per-node pools",
                (6, 9), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -95,7 +96,7 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, shrinker_takes_purge_lock=False, oracle_series=None),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, oracle_series=None),
     Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
                (6, 10), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -104,7 +105,7 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=True,
                has_vrealloc=True, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, shrinker_takes_purge_lock=True, oracle_series="6.12"),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, oracle_series="6.12"),
     Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
                (6, 16), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -113,7 +114,7 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=True, alloc_trace_errno=True,
                info_skips_uninitialized=True,
                has_vrealloc=True, vrealloc_frees_tail=True, vrealloc_names_caller=True,
-               nowait_nowarn=True, shrinker_takes_purge_lock=True, oracle_series="7.3"),
+               nowait_nowarn=True, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, oracle_series="7.3"),
 )}
 VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
 DEFAULT = "6.9"

@@ -90,7 +90,9 @@ class PcpuMixin(VmallocState):
 
         ``offsets`` and ``sizes`` are multiples of ``align``, a power of two of at
         least a page, and the areas must not overlap. On overflow the
-        allocator runs one reclaim_and_purge_vmap_areas() and retries once.
+        allocator runs one reclaim_and_purge_vmap_areas() and retries once. 6.1 inserts and binds
+        every area in one hold of vmap_area_lock; from 6.8 as modelled (``gen.pcpu_insert_per_area``,
+        kernel-model.md §8) each area takes its node's busy lock once.
         """
         self._check_cpu(cpu)
         offsets = [check_int(x, f"pcpu_get_vm_areas: offsets[{i}]", 0) for i, x in enumerate(_as_list(offsets, "offsets"))]
@@ -122,19 +124,32 @@ class PcpuMixin(VmallocState):
             if va is None or va_clip(self.free_space.tree, va, start, size, self.free_space.spare) == NOTHING_FIT:
                 raise InvariantError(f"pcpu_get_vm_areas: cannot clip {start:#x}+{size:#x} from the free space")
             areas.append(start)
-        vms = []
-        for start, size in zip(areas, sizes):
-            va = VmapArea(start, start + size, 0)
-            vn = self.addr_to_node(start)
-            self._locked(cpu, vn.busy_lock, "insert_vmap_area", vn.busy.insert, va)
-            # VM_ALLOC alone, as the kernel sets it: its guard-page arithmetic then takes the last
-            # page of each area for a guard (get_vm_area_size() is a page short, vread skips it)
-            vm = VmStruct(VM_ALLOC, PCPU_CALLER)
-            self._setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
-            vms.append(vm)
+        vms: list[VmStruct] = []
+        if self.gen.pcpu_insert_per_area:
+            for start, size in zip(areas, sizes):
+                va = VmapArea(start, start + size, 0)
+                vn = self.addr_to_node(start)
+                self._locked(cpu, vn.busy_lock, "insert_vmap_area", vn.busy.insert, va)
+                # VM_ALLOC alone, as the kernel sets it: its guard-page arithmetic then takes the last
+                # page of each area for a guard (get_vm_area_size() is a page short, vread skips it)
+                vm = VmStruct(VM_ALLOC, PCPU_CALLER)
+                self._setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
+                vms.append(vm)
+        else:       # 6.1 (§8): every area inserted and bound in one hold of vmap_area_lock
+            vn = self.nodes[0]
+            self._locked(cpu, vn.busy_lock, "insert_vmap_area", self._pcpu_insert_all, vn, areas, sizes, vms)
         self._api_event(cpu, "pcpu_get_vm_areas", base, sum(sizes), PCPU_CALLER)
         self._after_call(cpu)
         return vms
+
+    def _pcpu_insert_all(self, vn, areas: list[int], sizes: list[int], vms: list) -> None:
+        """6.1's insert loop, under vmap_area_lock held once: each area inserted, then bound."""
+        for start, size in zip(areas, sizes):
+            va = VmapArea(start, start + size, 0)
+            vn.busy.insert(va)
+            vm = VmStruct(VM_ALLOC, PCPU_CALLER)
+            self._setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
+            vms.append(vm)
 
     def pcpu_free_vm_areas(self, vms, cpu: int = 0) -> None:
         """pcpu_free_vm_areas(): free_vm_area() on each area of a chunk.
