@@ -450,6 +450,8 @@ def _print_profile_comparison(results: dict, letter_workload: bool) -> None:
 def cmd_exercises(args) -> int:
     """A teacher's sheet: numbered problems (each names its kind and seed, so it can be remade), then the key."""
     from .course.exercises import KINDS, problem_set
+    if args.verify is not None:
+        return _verify_progress(args.verify)
     if args.from_file is not None:
         return _exercise_from_ops(args)
     if args.ask is not None:
@@ -464,6 +466,20 @@ def cmd_exercises(args) -> int:
         print("Answer key")
         for n, ex in enumerate(sheet, 1):
             print(f"{n}. {ex.solution}")
+    return 0
+
+
+def _verify_progress(path: str) -> int:
+    """``vmaplab exercises --verify progress.json``: every problem remade and every answer checked again."""
+    from .course.exercises import ExerciseError
+    from .course.scorecard import MAX_BYTES, verify
+    from .formats.userfile import read_user_file
+    score = verify(read_user_file(path, kind="progress.json", max_bytes=MAX_BYTES, exc=ExerciseError,
+                                  max_nesting=8), path)
+    print(f"vmaplab exercises --verify {path}: every problem remade from its kind and seed, every answer checked again")
+    print("\n".join(score.lines))
+    print(f"score: {score.right}/{score.total} right ({score.right_without_solution} without showing the solution "
+          f"first), {score.attempts} attempts")
     return 0
 
 
@@ -743,6 +759,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "which address does the last allocating call get? The answer and every call's narration "
                         "are computed by the model")
     x.add_argument("--ask", metavar="NAME", help="with --from: ask about the area NAME instead")
+    x.add_argument("--verify", metavar="PROGRESS_JSON",
+                   help="score a learner's progress.json (the notebooks' 'save progress'): every problem remade "
+                        "from its kind and seed, every answer checked again; a card that does not match is refused")
     x.add_argument("--version", choices=VERSIONS, default=DEFAULT, help="with --from: the model (default 6.9)")
     x.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="with --from: CPUs of the machine (default 2)")
     x.set_defaults(func=cmd_exercises)

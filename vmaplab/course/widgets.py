@@ -412,12 +412,17 @@ class ExerciseApp:
         self.check_button = W.Button(description="check", button_style="primary")
         self.reveal_button = W.Button(description="show the solution")
         self.feedback = W.HTML()
+        self.save_button = W.Button(description="save progress",
+                                    tooltip="write progress.json (every exercise checked in this session) and "
+                                            "offer it as a download; `vmaplab exercises --verify progress.json` scores it")
+        self.saved = W.HTML()
         self.seed.observe(lambda ch: self.new(ch["new"]), "value")
         self.check_button.on_click(lambda _b: self.check())
         self.answer.observe(lambda _ch: self.check(), "value")          # Enter in the box checks too
         self.reveal_button.on_click(lambda _b: self.reveal())
+        self.save_button.on_click(lambda _b: self.save())
         self.widget = W.VBox([self.seed, self.question, W.HBox([self.answer, self.check_button, self.reveal_button]),
-                              self.feedback])
+                              self.feedback, W.HBox([self.save_button, self.saved])])
         self.new(seed)
 
     def new(self, seed: int) -> None:
@@ -427,12 +432,32 @@ class ExerciseApp:
         self.feedback.value = ""
 
     def check(self) -> None:
+        from .scorecard import CARD
         verdict = self.exercise.check(self.answer.value)
+        if self.answer.value.strip():           # a cleared box (a new problem) is not an attempt
+            CARD.checked(self.kind, self.exercise.seed, self.answer.value, verdict.correct)
         colour = "#2e7d32" if verdict.correct else "#c62828"
         self.feedback.value = f"<span style='color:{colour}'>{html.escape(verdict.message)}</span>"
 
     def reveal(self) -> None:
+        from .scorecard import CARD
+        CARD.revealed(self.kind, self.exercise.seed)
         self.feedback.value = f"<b>Solution:</b> {html.escape(self.exercise.solution)}"
+
+    def save(self, path: str = "progress.json") -> str:
+        """Write the session's card beside the notebook and link it as a download (a data URI: it works
+        in JupyterLab and in the browser site alike); returns the card's text."""
+        import base64
+        from .scorecard import CARD, save
+        text = CARD.to_json()
+        try:
+            where = f"written to {html.escape(str(save(CARD, path)))}; "
+        except OSError as e:                    # a read-only folder: the download still works
+            where = f"not written ({html.escape(e.strerror or str(e))}); "
+        data = base64.b64encode(text.encode()).decode()
+        self.saved.value = (f"{where}<a download='progress.json' href='data:application/json;base64,{data}'>"
+                            f"download progress.json</a> ({len(CARD.entries)} exercise(s))")
+        return text
 
     def _ipython_display_(self):
         """The live widget; a stored notebook shows the question (never the answer) in its place."""
