@@ -25,6 +25,45 @@ from .config import GFP_NOWAIT, GFP_NOWARN
 from .errors import ConfigError
 
 
+INT_MAX = (1 << 31) - 1
+
+# lib/test_vmalloc.c's test_case_array, in table order (kernel-model.md §5.2): bit i of
+# run_test_mask selects entry i. 6.1 has ten; vm_map_ram_test is the 11th by 6.12; 7.3 adds two.
+TEST_VMALLOC_TESTS_6_1 = (
+    "fix_size_alloc_test", "full_fit_alloc_test", "long_busy_list_alloc_test", "random_size_alloc_test",
+    "fix_align_alloc_test", "random_size_align_alloc_test", "align_shift_alloc_test", "pcpu_alloc_test",
+    "kvfree_rcu_1_arg_vmalloc_test", "kvfree_rcu_2_arg_vmalloc_test")
+TEST_VMALLOC_TESTS_6_12 = TEST_VMALLOC_TESTS_6_1 + ("vm_map_ram_test",)
+TEST_VMALLOC_TESTS_7_3 = TEST_VMALLOC_TESTS_6_12 + ("no_block_alloc_test", "vrealloc_test")
+
+
+@dataclass(frozen=True)
+class TestVmallocModule:
+    """lib/test_vmalloc.c of one kernel (kernel-model.md §5): its table, its parameters, its Summary line."""
+    __test__ = False                      # not a pytest class
+    tests: tuple[str, ...]                # test_case_array in table order
+    params: tuple[tuple[str, int], ...]   # module parameters and their defaults, in declaration order
+    xfail: tuple[str, ...] = ()           # tests whose failure is counted as xfailed (7.3)
+    counts_xfailed: bool = False          # the Summary line has an "xfailed:" column (7.3)
+
+    @property
+    def defaults(self) -> dict[str, int]:
+        """Each parameter's default, by name."""
+        return dict(self.params)
+
+
+_PARAMS_6_1 = (("nr_threads", 0), ("sequential_test_order", 0), ("test_repeat_count", 1),
+               ("test_loop_count", 1_000_000), ("nr_pages", 0), ("run_test_mask", INT_MAX))
+TEST_VMALLOC_6_1 = TestVmallocModule(TEST_VMALLOC_TESTS_6_1, _PARAMS_6_1)
+# 6.12 adds use_huge (vmalloc_huge in fix_size_alloc_test) and vm_map_ram_test
+TEST_VMALLOC_6_12 = TestVmallocModule(TEST_VMALLOC_TESTS_6_12, _PARAMS_6_1[:5] + (("use_huge", 0),) + _PARAMS_6_1[5:])
+# 7.3: run_test_mask 7 (the first three tests), nr_pcpu_objects, two xfail tests and the xfailed column
+TEST_VMALLOC_7_3 = TestVmallocModule(
+    TEST_VMALLOC_TESTS_7_3,
+    _PARAMS_6_1[:5] + (("use_huge", 0), ("run_test_mask", 7), ("nr_pcpu_objects", 35000)),
+    xfail=("align_shift_alloc_test", "no_block_alloc_test"), counts_xfailed=True)
+
+
 @dataclass(frozen=True)
 class Generation:
     """One modelled kernel: its switches, each the kernel's own behaviour (kernel-model.md §8)."""
@@ -51,6 +90,7 @@ class Generation:
                                     # nr_pages (7.3's vrealloc_node_align); 6.12 keeps every page
     vrealloc_names_caller: bool     # vrealloc's new area records vrealloc's caller (7.3); 6.12 records vrealloc_noprof
     nowait_nowarn: bool             # GFP_NOWAIT includes __GFP_NOWARN (6.18; 7.3)
+    test_vmalloc: TestVmallocModule  # lib/test_vmalloc.c of this kernel (§5): tests, parameters, Summary line
     shrinker_takes_purge_lock: bool # the vmap-node shrinker decays under vmap_purge_lock (read in 6.12)
     pcpu_insert_per_area: bool      # pcpu_get_vm_areas takes a busy-lock hold per area; 6.1 one for all
     oracle_series: str | None       # the Debian kernel series that referees it (vmaplab.oracle)
@@ -78,7 +118,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=False, shrinker_takes_purge_lock=False, oracle_series="6.1"),
+               nowait_nowarn=False, pcpu_insert_per_area=False, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_1,
+               oracle_series="6.1"),
     Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
                (6, 5), vmap_nodes=False, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -87,7 +128,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, oracle_series=None),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_12,
+               oracle_series=None),
     Generation("6.9", "the series as merged: vmap nodes, per-node pools",
                (6, 9), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -96,7 +138,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=False,
                has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, oracle_series=None),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_12,
+               oracle_series=None),
     Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
                (6, 10), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -105,7 +148,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=False, alloc_trace_errno=False,
                info_skips_uninitialized=True,
                has_vrealloc=True, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, oracle_series="6.12"),
+               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, test_vmalloc=TEST_VMALLOC_6_12,
+               oracle_series="6.12"),
     Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
                (6, 16), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
                vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
@@ -114,7 +158,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                lookup_probes_down=True, alloc_trace_errno=True,
                info_skips_uninitialized=True,
                has_vrealloc=True, vrealloc_frees_tail=True, vrealloc_names_caller=True,
-               nowait_nowarn=True, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, oracle_series="7.3"),
+               nowait_nowarn=True, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, test_vmalloc=TEST_VMALLOC_7_3,
+               oracle_series="7.3"),
 )}
 VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
 DEFAULT = "6.9"

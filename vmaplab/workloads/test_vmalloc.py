@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """lib/test_vmalloc.c and test_vmalloc.sh as reproducible workloads on the simulated allocator.
 
-Mirrors (kernel-model.md §5, §6): the module's parameters and their load-time fixes, the
-11 test cases in table order, each worker's shuffled test order (for i from 10
-down to 1, swap with a j uniform in [0, i): always one cycle), the per-test
-pass/fail counts and average time, the ``Summary:`` and ``All test took``
+Mirrors (kernel-model.md §5, §6): the module of the machine's own generation (``vm.gen.test_vmalloc``:
+6.1's ten tests, 6.12's eleven, 7.3's thirteen with its xfail counts and run_test_mask 7), its
+parameters and their load-time fixes, the test cases in table order, each worker's shuffled
+test order (for i from n-1 down to 1, swap with a j uniform in [0, i): always one cycle), the
+per-test pass/fail(/xfail) counts and average time, the ``Summary:`` and ``All test took``
 lines; the shell script's presets and its argument checking.
 
 Invariants: a run is a pure function of (machine, params, seed, interleave):
@@ -18,7 +19,11 @@ Simplifications:
   * times come from :class:`vmaplab.workloads.costs.CostModel` for an uncontended CPU
     (cycles = ns × the model's GHz); contention is the simulator's business;
   * ``pcpu_alloc_test`` behaves as on a CONFIG_NEED_PER_CPU_KM kernel (it does
-    nothing and passes): the percpu allocator is not modelled;
+    nothing and passes): the percpu allocator is not modelled, so 7.3's ``nr_pcpu_objects``
+    is accepted and changes nothing;
+  * a parameter the machine's module does not declare (``use_huge`` on 6.1, ``nr_pcpu_objects``
+    before 7.3) is ignored with the kernel's "unknown parameter" line, as insmod does;
+  * ``vrealloc`` in place is charged nothing; moved, a vmalloc and a vfree;
   * ``use_huge`` is refused (vmalloc_huge is not modelled);
   * kvfree_rcu grace periods end after every ``rcu_batch`` queued objects (about one
     page of pointers, KVFREE_BULK_MAX_ENTR) and when the run ends;
@@ -30,7 +35,8 @@ from bisect import bisect_left, insort
 import random
 from dataclasses import dataclass, field, replace
 
-from ..kernel.config import GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
+from ..kernel.config import GFP_ATOMIC, GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
+from ..kernel.generations import TEST_VMALLOC_TESTS_6_12, TestVmallocModule
 from .costs import CostModel
 from ..kernel.errors import ConfigError
 
@@ -38,10 +44,8 @@ INT_MAX = (1 << 31) - 1
 USHRT_MAX = 0xFFFF
 BOOL_PARAMS = ("sequential_test_order", "use_huge")     # module_param(..., bool): the rest are ints
 
-TEST_NAMES = ("fix_size_alloc_test", "full_fit_alloc_test", "long_busy_list_alloc_test",
-              "random_size_alloc_test", "fix_align_alloc_test", "random_size_align_alloc_test",
-              "align_shift_alloc_test", "pcpu_alloc_test", "kvfree_rcu_1_arg_vmalloc_test",
-              "kvfree_rcu_2_arg_vmalloc_test", "vm_map_ram_test")
+# 6.12's table (and the 6.8/6.9 runs'); each generation's own is ``vm.gen.test_vmalloc.tests`` (§5.2)
+TEST_NAMES = TEST_VMALLOC_TESTS_6_12
 
 # test_vmalloc.sh (§6)
 PRESETS = {
@@ -74,10 +78,11 @@ class TestVmallocParams:
     nr_pages: int = 0
     use_huge: int = 0
     run_test_mask: int = INT_MAX
+    nr_pcpu_objects: int = 35000        # 7.3's module only
 
-    def selected_tests(self) -> int:
-        """How many of the 11 test cases ``run_test_mask`` selects."""
-        return bin(self.run_test_mask & ((1 << len(TEST_NAMES)) - 1)).count("1")
+    def selected_tests(self, nr_tests: int = len(TEST_NAMES)) -> int:
+        """How many of the first ``nr_tests`` test cases (6.12's 11 unless told) ``run_test_mask`` selects."""
+        return bin(self.run_test_mask & ((1 << nr_tests) - 1)).count("1")
 
     def loop_iterations(self, scale: int = 1) -> int:
         """Test loop iterations of a whole run (every worker, test and repetition), ``1/scale`` of the loops.
@@ -116,13 +121,50 @@ class TestVmallocParams:
             values[key] = int(val)
         if values.get("use_huge"):
             raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
-        return cls(**values)
+        return ScriptParams.given(values, known - set(values))
+
+    def for_module(self, module: TestVmallocModule, warn=None) -> "TestVmallocParams":
+        """The values one generation's module runs with (§5.1), as plain TestVmallocParams.
+
+        Constructed directly, every value counts as given. Parsed from a script line
+        (:class:`ScriptParams`), a parameter the line left unset takes that module's default
+        (7.3's run_test_mask is 7) while it still holds the class default. A parameter the
+        module does not declare has no effect; given a value of its own, it is reported through
+        ``warn`` in insmod's words.
+        """
+        defaults = module.defaults
+        unset = getattr(self, "unset", frozenset())
+        for name in self.__dataclass_fields__:
+            if (name not in defaults and name not in unset and warn is not None
+                    and getattr(self, name) != getattr(TestVmallocParams, name)):
+                warn(f"test_vmalloc: unknown parameter '{name}' ignored")
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        values.update({name: v for name, v in defaults.items()
+                       if name in unset and values[name] == getattr(TestVmallocParams, name)})
+        return TestVmallocParams(**values)
+
+
+class ScriptParams(TestVmallocParams):
+    """TestVmallocParams as a test_vmalloc.sh line gave them: also which parameters the line left unset.
+
+    A run takes those from the machine's own module (``for_module``), as modprobe leaves them to
+    the module. ``unset`` is a slot, not a dataclass field: ``vars()`` and ``replace()`` see exactly
+    the module parameters (a replaced copy is plain TestVmallocParams again, every value given).
+    """
+    __slots__ = ("unset",)
+
+    @classmethod
+    def given(cls, values: dict[str, int], unset) -> "ScriptParams":
+        params = cls(**values)
+        object.__setattr__(params, "unset", frozenset(unset))      # frozen: set once, here
+        return params
 
 
 @dataclass
 class TestResult:
     passed: int = 0
     failed: int = 0
+    xfailed: int = 0              # 7.3: failures of an xfail test (§5.3)
     time_ns: float = 0.0
 
 
@@ -202,7 +244,10 @@ class TestVmallocRun:
         if params.use_huge:
             raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
         self.vm = vm
-        self.params = params.fixed()
+        # the machine's own lib/test_vmalloc.c (kernel-model.md §5): its table, defaults and Summary line
+        self.module: TestVmallocModule = vm.gen.test_vmalloc
+        self.names: tuple[str, ...] = self.module.tests
+        self.params = params.for_module(self.module, vm.dmesg.warn).fixed()
         self.seed = seed
         self.interleave = interleave
         self.cost = cost or CostModel()
@@ -233,7 +278,8 @@ class TestVmallocRun:
         self.workers = []
         for w in range(p.nr_threads):
             rng = random.Random(f"test_vmalloc/{seed}/{w}")
-            order = list(range(len(TEST_NAMES))) if p.sequential_test_order else shuffled_order(rng)
+            n = len(self.names)
+            order = list(range(n)) if p.sequential_test_order else shuffled_order(rng, n)
             self.workers.append(Worker(w, cpus[w] if cpus else w % vm.nr_online_cpus, rng, order))
         self.lines: list[str] = []
 
@@ -269,7 +315,7 @@ class TestVmallocRun:
         if self.touch:
             self.vm.write(addr, bytes([value]))
 
-    # -- the 11 tests (§5.2); each yields after every allocator call and returns 0 or -1 --------
+    # -- the tests (§5.2); each yields after every allocator call and returns 0 or -1 --------
     def _alloc_free_loop(self, w, requests, touch: int | None):
         """vmalloc each (size, align, gfp) request, write a byte, vfree; -1 at the first failure."""
         for size, align, gfp in requests:
@@ -444,6 +490,69 @@ class TestVmallocRun:
         vm.free_pages(pages)
         return rv
 
+    def no_block_alloc_test(self, w):
+        """7.3: __vmalloc(nr_pages pages, GFP_ATOMIC or GFP_NOWAIT, a coin per loop from get_random_u8()),
+        a byte stored, vfree; -1 at the first failure (an xfail test: counted as xfailed)."""
+        size = max(self.params.nr_pages, 1) * PAGE_SIZE
+        nowait = self.vm.gen.gfp_nowait
+        requests = ((size, 1, GFP_ATOMIC if w.rng.randrange(256) % 2 else nowait) for _ in self._loops(w, size))
+        return (yield from self._alloc_free_loop(w, requests, 0))
+
+    def _vrealloc(self, w: Worker, ptr, size: int):
+        """vrealloc(ptr, size, GFP_KERNEL), charged as the allocator calls it made: a moved area costs a
+        vmalloc and (for a non-NULL ptr) a vfree; in place, nothing."""
+        vm = self.vm
+        v0 = self._visits()
+        new = vm.vrealloc(ptr, size, cpu=w.cpu, caller=w.caller)
+        if new is not None and new != ptr:
+            old_pages = self._nr_pages.pop(ptr, 0) if ptr is not None else 0
+            pages = self._nr_pages[new] = -(-size // PAGE_SIZE)
+            w.clock_ns += self.cost.vmalloc_ns(pages, False, self._visits() - v0)
+            if self.on_call is not None:
+                self.on_call(w, "vmalloc", pages, False)
+            if ptr is not None:
+                w.clock_ns += self.cost.vfree_ns(old_pages, 0)
+                if self.on_call is not None:
+                    self.on_call(w, "vfree", old_pages, False)
+        elif new is not None:
+            with vm.untraced():                        # bookkeeping: a 7.3 shrink may have freed pages
+                self._nr_pages[new] = vm.find_vm_area(new, w.cpu).nr_pages
+        return new
+
+    def _holds(self, addr: int, value: int) -> bool:
+        """The byte at ``addr`` is ``value`` (a load through the mapping; unchecked when not touching)."""
+        if not self.touch:
+            return True
+        with self.vm.untraced():
+            return self.vm.vread(addr, 1) == bytes([value])
+
+    def vrealloc_test(self, w):
+        """7.3: per loop vrealloc(NULL, 1 page), store 'a', grow to 4 pages (moved), shrink to 1 page
+        (7.3 frees 3), to half a page, grow back to 1 page in place, the byte checked after each; vfree."""
+        a = ord("a")
+        for _ in self._loops(w):
+            ptr = self._vrealloc(w, None, PAGE_SIZE)
+            yield
+            if ptr is None:
+                return -1
+            self._touch(ptr, a)
+            err = -1
+            for size in (4 * PAGE_SIZE, PAGE_SIZE, PAGE_SIZE // 2, PAGE_SIZE):
+                tmp = self._vrealloc(w, ptr, size)
+                yield
+                if tmp is None:
+                    break
+                ptr = tmp
+                if not self._holds(ptr, a):
+                    break
+            else:
+                err = 0
+            self._vfree(w, ptr)
+            yield
+            if err:
+                return err
+        return 0
+
     # -- the driver (§5.3) ---------------------------------------------------------------------
     def worker_main(self, w: Worker):
         """test_func(): worker ``w``'s tests in its shuffled order, as a generator that yields after every allocator call.
@@ -456,12 +565,15 @@ class TestVmallocRun:
             if not (p.run_test_mask >> index) & 1:
                 continue
             res = w.results[index] = TestResult()
-            w.caller = f"{TEST_NAMES[index]} [test_vmalloc]"     # the symbol; offsets are unknown
+            name = self.names[index]
+            w.caller = f"{name} [test_vmalloc]"     # the symbol; offsets are unknown
             t0 = w.clock_ns
             for _ in range(p.test_repeat_count):
-                rv = yield from getattr(self, TEST_NAMES[index])(w)
+                rv = yield from getattr(self, name)(w)
                 if rv == 0:
                     res.passed += 1
+                elif name in self.module.xfail:         # 7.3 (§5.3)
+                    res.xfailed += 1
                 else:
                     res.failed += 1
                 if self.progress is not None:
@@ -472,7 +584,7 @@ class TestVmallocRun:
     def total_steps(self) -> int:
         """Progress units: one per (worker, selected test, repetition)."""
         p = self.params
-        selected = sum(1 for i in range(len(TEST_NAMES)) if (p.run_test_mask >> i) & 1)
+        selected = p.selected_tests(len(self.names))
         return p.nr_threads * selected * p.test_repeat_count
 
     def run(self) -> list[str]:
@@ -498,12 +610,14 @@ class TestVmallocRun:
         p = self.params
         loops = p.test_loop_count if loops is None else loops
         out = []
+        xfailed = self.module.counts_xfailed
         for w in self.workers:
-            for index in range(len(TEST_NAMES)):
+            for index in range(len(self.names)):
                 if index in w.results:
                     r = w.results[index]
-                    out.append(f"Summary: {TEST_NAMES[index]} passed: {r.passed} failed: {r.failed} "
-                               f"repeat: {p.test_repeat_count} loops: {loops} "
+                    out.append(f"Summary: {self.names[index]} passed: {r.passed} failed: {r.failed} "
+                               + (f"xfailed: {r.xfailed} " if xfailed else "")
+                               + f"repeat: {p.test_repeat_count} loops: {loops} "
                                f"avg: {int(r.time_ns // 1000)} usec")
             out.append(f"All test took worker{w.index}={self.cost.cycles(w.stop_ns - w.start_ns)} cycles")
         return out
