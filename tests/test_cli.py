@@ -152,3 +152,14 @@ def test_vmallocinfo_from_standard_input_is_the_file_itself(capsys, monkeypatch)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
     assert main(args + ["--from", "-"]) == 2
     assert capsys.readouterr().err.strip().endswith("standard input: not UTF-8 (line 1)")
+
+
+def test_version_flag_prints_the_package_version_and_subcommands_keep_their_own(capsys):
+    """Issue 27: ``vmaplab --version`` (and -V) print the package's version; after a subcommand,
+    --version still picks a kernel model."""
+    import vmaplab
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vmaplab {vmaplab.__version__}"
+    assert main(["-V"]) == 0 and capsys.readouterr().out.strip() == f"vmaplab {vmaplab.__version__}"
+    assert main(["explain", "vmalloc 4K", "--version", "7.3"]) == 0
+    assert "--version 7.3" in capsys.readouterr().out

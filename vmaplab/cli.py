@@ -665,6 +665,9 @@ def _int_in(low: int, high: int | None = None, base: int = 10):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vmaplab", description=__doc__.split("\n\n")[0])
+    from . import __version__
+    p.add_argument("-V", "--version", action="version", version=f"vmaplab {__version__}",
+                   help="print vmaplab's version and exit (a subcommand's --version picks a kernel model)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="lazy free, purge and pool reuse on 6.8 and 6.9")
     d.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="possible CPUs (default 4)")
