@@ -224,3 +224,25 @@ def test_every_control_has_a_visible_label_or_a_tooltip(pair):
                 unlabelled.append(f"{type(app).__name__}: {type(c).__name__} {c.description!r}")
     assert {"Play", "IntSlider", "FloatSlider", "Button", "Dropdown"} <= seen, seen
     assert unlabelled == []
+
+
+def test_explain_app_steps_through_the_narration_and_the_address_space():
+    """Issue 28, item 3: the ExplainApp runs typed calls, shows each call's narration (the explainer's,
+    from the trace) and the address space after it; a bad list is reported and changes nothing shown."""
+    from vmaplab.course.explain import explain
+    from vmaplab.course.widgets import ExplainApp
+    app = ExplainApp("a = vmalloc 8K cpu0\nvfree a cpu1\npurge\nb = vmalloc 8K cpu0", version="6.9")
+    steps = explain("a = vmalloc 8K cpu0\nvfree a cpu1\npurge\nb = vmalloc 8K cpu0", "6.9", 2, 0)
+    assert (app.slider.max, app.slider.value) == (4, 4)
+    for i, st in enumerate(steps, 1):
+        app.slider.value = i
+        assert app.narration.value.count("\n") == len(st.lines) - 1
+        assert st.lines[0].split("  =>")[0] in app.narration.value
+        assert app.fig.layout.title.text.startswith(f"after call {i}:")
+    app.slider.value = 2                    # after the vfree: one lazy area, none pooled
+    names = {tr.name for tr in app.fig.data}
+    assert any("lazy" in (n or "") for n in names), names
+    shown = (app.slider.max, app.narration.value, len(app.fig.data))
+    app.text.value = "vfree nobody"
+    assert app.run() is False and "nobody" in app.error.value
+    assert (app.slider.max, app.narration.value, len(app.fig.data)) == shown

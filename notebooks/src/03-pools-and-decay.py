@@ -174,6 +174,21 @@ print(f"16-page vmalloc on CPU 1: reclaim_and_purge_vmap_areas ran {p['reclaims'
       f"{p['retry_succeeded']}, pooled VAs left: {p['pooled_after']}")
 
 # %% [markdown]
+# ## Try your own calls
+# Type calls, one per line (`a = vmalloc 8K cpu0`, `vfree a cpu1`, `purge`, `drop_caches`, `vmap 16K`,
+# `vm_map_ram 8K`, `ioremap 8K`, ...; hover over the box for the grammar), pick a kernel, press
+# **run**, then move **call** to step through them. Each call is narrated from the model's trace:
+# which pool was tried and why it hit or missed, which free block the area was carved from and how,
+# what a free left lazy, what a purge moved, decayed or merged; the figure shows the address space
+# after that call. `vmaplab explain "..."` prints the same narration in a terminal, and
+# `vmaplab exercises --from FILE` turns a list of calls into a problem with its answer.
+
+# %%
+from vmaplab.course.widgets import ExplainApp
+
+ExplainApp()
+
+# %% [markdown]
 # ## Exercise: whose pool?
 # An area is allocated on one CPU and freed on another: which node's pool gets it at the purge?
 # Type your answer and press **check**; change **problem** for a new one. The solution shows

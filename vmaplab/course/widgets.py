@@ -466,3 +466,68 @@ class ExerciseApp:
             "text/html": f"<pre style='white-space:pre-wrap'>{html.escape(text)}\n\n(run the notebook to "
                          f"answer it and check)</pre>",
             "text/plain": text})
+
+
+# ------------------------------------------------------------------------------- explainer
+EXPLAIN_OPS = "a = vmalloc 8K cpu0\nvfree a cpu1\npurge\nb = vmalloc 8K cpu0\nc = vmalloc 8K cpu1"
+
+
+class ExplainApp(App):
+    """Type calls (``vmaplab explain``'s grammar), run them on a fresh machine of the chosen kernel,
+    then step through them: each call's narration, read from the model's trace (vmaplab.course.explain),
+    and the address space after it (busy, lazy and pooled areas by node, and the free blocks)."""
+
+    def __init__(self, ops: str = EXPLAIN_OPS, version: str = "6.9", nr_cpus: int = 2, seed: int = 0):
+        from ..kernel.generations import VERSIONS
+        from .explain import GRAMMAR
+        self.seed = seed
+        self.text = W.Textarea(value=ops, rows=7, description="calls", layout=W.Layout(width="420px"),
+                               tooltip=GRAMMAR)
+        self.version = W.Dropdown(options=list(VERSIONS), value=version, description="kernel",
+                                  tooltip="the kernel generation whose model runs the calls")
+        self.cpus = W.BoundedIntText(value=nr_cpus, min=1, max=64, description="CPUs", layout=W.Layout(width="170px"))
+        self.run_button = W.Button(description="run", button_style="primary", tooltip="run the calls on a fresh machine")
+        self.slider = W.IntSlider(value=1, min=1, max=1, description="call",
+                                  tooltip="the call shown: its narration and the address space after it")
+        self.error = W.HTML()
+        self.narration = W.HTML()
+        self.fig = go.FigureWidget()
+        self.run_button.on_click(lambda _b: self.run())
+        self.slider.observe(lambda ch: self.show(ch["new"]), "value")
+        self.widget = W.VBox([W.HBox([self.text, W.VBox([self.version, self.cpus, self.run_button])]),
+                              self.error, self.slider, self.narration, self.fig])
+        self.steps: list = []
+        self.figures: list = []
+        self.run()
+
+    def run(self) -> bool:
+        """Run the calls; on a bad list say why and keep what was shown (returns False)."""
+        from .explain import ExplainError, Explainer, parse_ops
+        try:
+            ops = parse_ops(self.text.value, self.cpus.value)
+            ex = Explainer(self.version.value, self.cpus.value, self.seed)
+            steps, figs = [], []
+            for op in ops:
+                steps.append(ex.run(op))
+                figs.append(figures.address_space_figure(ex.vm))
+        except ExplainError as e:
+            self.error.value = f"<span style='color:#c62828'>{html.escape(str(e))}</span>"
+            return False
+        self.error.value = ""
+        self.steps, self.figures = steps, figs
+        self.slider.max = len(steps)
+        self.slider.value = len(steps)
+        self.show(len(steps))
+        return True
+
+    def show(self, i: int) -> None:
+        if not self.steps:
+            return
+        step = self.steps[i - 1]
+        self.narration.value = "<pre style='white-space:pre-wrap'>" + html.escape("\n".join(step.lines)) + "</pre>"
+        new = self.figures[i - 1]
+        with self.fig.batch_update():
+            self.fig.data = []
+            self.fig.add_traces(list(new.data))
+            self.fig.layout = new.layout
+            self.fig.layout.title.text = f"after call {i}: {step.op.text}"
