@@ -207,6 +207,8 @@ class SetupAreas:
         insort(self.addrs, addr)
 
     def discard(self, addr) -> None:
+        if addr is None:                  # a setup vmalloc that failed (the kernel vfrees NULL)
+            return
         i = bisect_left(self.addrs, addr)
         if i < len(self.addrs) and self.addrs[i] == addr:
             del self.addrs[i]
