@@ -246,3 +246,29 @@ def test_explain_app_steps_through_the_narration_and_the_address_space():
     app.text.value = "vfree nobody"
     assert app.run() is False and "nobody" in app.error.value
     assert (app.slider.max, app.narration.value, len(app.fig.data)) == shown
+
+
+def test_node_colours_tell_neighbours_apart_and_never_alone():
+    """Issue 29, item 2: consecutive nodes never share a colour (the stepped scale, not Turbo), and a
+    figure that colours by node also writes the node's number (colour is not the only cue)."""
+    from vmaplab import Vmalloc
+    from vmaplab.course import figures
+    from vmaplab.course.lessons import address_cells
+    assert all(figures.node_colour(i) != figures.node_colour(i + 1) for i in range(130))
+    scale = figures.node_colorscale(32)
+    z = address_cells(32, 16)
+    fig = figures.address_cells_figure(z)
+    assert fig.data[0].zmin == -0.5 and fig.data[0].zmax == 31.5
+    for node in range(32):                      # the colour a cell of node k gets is node_colour(k)
+        pos = (node + 0.5) / 32
+        colour = next(c for (lo, c), (hi, _c) in zip(scale[::2], scale[1::2]) if lo <= pos <= hi)
+        assert colour == figures.node_colour(node)
+    assert fig.data[0].texttemplate == "%{text}"
+    vm = Vmalloc(nr_cpus=4, version="6.9")
+    for cpu in range(4):
+        vm.vmalloc(4096 * 20, cpu=cpu)
+    busy = next(tr for tr in figures.address_space_figure(vm).data if tr.name == "busy")
+    lo = min(va.va_start for vn in vm.nodes for va in vn.busy)
+    assert len(busy.text) == 4
+    assert list(busy.text) == [str(vm.addr_to_node_id(lo + int(b) * 4096)) for b in busy.base]
+    assert list(busy.marker.color) == [figures.node_colour(int(t)) for t in busy.text]

@@ -74,7 +74,7 @@ for v, vm in machines.items():
 # one-page `vmalloc` on CPU 0 took it straight from there: no global lock at all. In 6.8 it merged back into the global free tree, under the global `free_vmap_area_lock`.
 #
 # ## The address space, drawn
-# Busy, lazy and pooled areas, coloured by node. Hover for addresses.
+# Busy, lazy and pooled areas, coloured and numbered by node. Hover for addresses.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

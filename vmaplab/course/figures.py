@@ -20,7 +20,10 @@ from plotly.subplots import make_subplots
 
 from ..kernel.config import PAGE_SIZE
 
-NODE_COLOURS = qualitative.Dark24 + qualitative.Light24
+# Nodes: Okabe-Ito's seven hues and a grey, in an order where neighbours differ in lightness too (a
+# colour-blind reader tells node i from node i+1 without hue); they repeat every 8 nodes, so every
+# figure that colours by node also writes the node's number on it (colour is never the only cue).
+NODE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 # Okabe-Ito, a colour-blind-safe palette: one hue per lock, solid while holding it, the same hue
 # hatched while spinning on it; CPU work in greys, IPIs in black
 STATE_COLOURS = {
@@ -42,6 +45,18 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
 
 def node_colour(node: int) -> str:
     return NODE_COLOURS[node % len(NODE_COLOURS)]
+
+
+def node_colorscale(nr_nodes: int) -> list:
+    """A stepped colour scale for a heatmap of node ids 0..nr_nodes-1 (zmin 0, zmax nr_nodes-1): each
+    node's cell gets ``node_colour(node)``, so consecutive nodes never share a colour, as a continuous
+    scale's neighbours nearly do."""
+    n = max(nr_nodes, 2)
+    scale = []
+    for node in range(n):
+        lo, hi = node / n, (node + 1) / n
+        scale += [[lo, node_colour(node)], [hi, node_colour(node)]]
+    return scale
 
 
 def _lock_family(lock: str) -> str:
@@ -150,9 +165,9 @@ def zone_grid(z: dict, width: int = 16) -> tuple[list, list]:
 def zone_figure(z: dict, width: int = 16) -> go.Figure:
     """Each zone of ``zone_pages`` pages coloured by the node that owns its busy and lazy VAs."""
     rows, text = zone_grid(z, width)
-    fig = go.Figure(go.Heatmap(z=rows, text=text, texttemplate="%{text}", colorscale="Turbo",
-                               colorbar=dict(title="vmap<br>node"),
-                               zmin=0, zmax=max(z["nr_vmap_nodes"] - 1, 1), xgap=2, ygap=2,
+    fig = go.Figure(go.Heatmap(z=rows, text=text, texttemplate="%{text}", colorscale=node_colorscale(z["nr_vmap_nodes"]),
+                               showscale=False,
+                               zmin=-0.5, zmax=max(z["nr_vmap_nodes"], 2) - 0.5, xgap=2, ygap=2,
                                hovertemplate="zone %{y}×" + str(width) + "+%{x}: node %{z}<extra></extra>"))
     fig.update_layout(**LAYOUT, height=140 + 28 * len(rows), title=zone_title(z))
     fig.update_yaxes(autorange="reversed", title_text=f"zones, {width} a row")
@@ -178,8 +193,9 @@ def address_cells_figure(c: dict, addr: int | None = None) -> go.Figure:
              for r, row in enumerate(rows)]
     fig = go.Figure(go.Heatmap(z=rows, text=[[str(v) for v in row] for row in rows],
                                texttemplate="%{text}" if c["nr_vmap_nodes"] <= 64 and len(rows) <= 24 else "",
-                               colorscale="Turbo", zmin=0, zmax=max(c["nr_vmap_nodes"] - 1, 1), xgap=1, ygap=1,
-                               hovertext=hover, hoverinfo="text", colorbar=dict(title="vmap<br>node")))
+                               colorscale=node_colorscale(c["nr_vmap_nodes"]), zmin=-0.5,
+                               zmax=max(c["nr_vmap_nodes"], 2) - 0.5, xgap=1, ygap=1,
+                               hovertext=hover, hoverinfo="text", showscale=False))
     if addr is not None:
         k = (addr - c["start"]) // (cell * PAGE_SIZE)
         if 0 <= k < len(ids):
@@ -329,6 +345,8 @@ def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
                                  x=[va.size // PAGE_SIZE for _s, va, _n in sel], name=state, showlegend=False,
                                  marker=dict(color=[node_colour(n) for _s, _va, n in sel],
                                              line=dict(color="#fff", width=0.5)),
+                                 text=[str(n) for _s, _va, n in sel], textposition="inside",
+                                 insidetextanchor="middle", textfont=dict(color="#000000"),
                                  hovertext=[f"{state}: {va.va_start:#x}-{va.va_end:#x}, {va.size // PAGE_SIZE} pages "
                                             f"(guard included), node {n}" for _s, va, n in sel], hoverinfo="text"))
         for n in sorted({n for _s, _va, n in rows})[:24]:        # the legend: one swatch per node shown
@@ -336,7 +354,7 @@ def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
                                  showlegend=True, hoverinfo="skip"))
     what = ", ".join(f"{v} {k}" for k, v in counts.items())
     nodes = f"{vm.nr_vmap_nodes} vmap node{'s' * (vm.nr_vmap_nodes > 1)}"
-    fig.update_layout(**LAYOUT, height=300, barmode="overlay", legend_title_text="colour = node",
+    fig.update_layout(**LAYOUT, height=300, barmode="overlay", legend_title_text="colour (and number) = node",
                       title=f"Linux {vm.version}, {nodes}: {what} areas",
                       xaxis_title="pages from the lowest area")
     fig.update_yaxes(categoryorder="array", categoryarray=["free", "pooled", "lazy", "busy"])

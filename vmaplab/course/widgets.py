@@ -191,7 +191,8 @@ class SegmentApp(App):
         fresh = figures.address_cells_figure(z, self._addr())
         with self.fig.batch_update():
             self.fig.data[0].update(z=fresh.data[0].z, text=fresh.data[0].text, hovertext=fresh.data[0].hovertext,
-                                    zmax=fresh.data[0].zmax, texttemplate=fresh.data[0].texttemplate)
+                                    zmax=fresh.data[0].zmax, texttemplate=fresh.data[0].texttemplate,
+                                    colorscale=fresh.data[0].colorscale)
             self.fig.layout.shapes = fresh.layout.shapes
             self.fig.layout.title.text = fresh.layout.title.text
             self.fig.layout.height = fresh.layout.height
