@@ -641,7 +641,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """vrealloc(p, size, gfp): resize a vmalloc() area, in place when it can; the new address or None.
 
         Mirrors ``vrealloc_noprof`` (Linux 6.12) and ``vrealloc_node_align_noprof`` (7.3, called with
-        align 1 and no node), kernel-model.md §4.10 and §8 (``gen.has_vrealloc``):
+        align 1 and no node), kernel-model.md §8 (``gen.has_vrealloc``, §8.1 for what is left out):
 
         * ``size`` 0: vfree(addr) (addr None does nothing), None;
         * ``addr`` None: vmalloc(size, gfp);

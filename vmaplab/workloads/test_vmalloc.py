@@ -493,8 +493,10 @@ class TestVmallocRun:
         return rv
 
     def no_block_alloc_test(self, w):
-        """7.3: __vmalloc(nr_pages pages, GFP_ATOMIC or GFP_NOWAIT, a coin per loop from get_random_u8()),
-        a byte stored, vfree; -1 at the first failure (an xfail test: counted as xfailed)."""
+        """no_block_alloc_test (Linux 7.3, kernel-model.md §5.2): __vmalloc(nr_pages pages, GFP_ATOMIC or
+        the machine's GFP_NOWAIT, a coin per loop from get_random_u8()), a byte stored, vfree; -1 at
+        the first failure (an xfail test: counted as xfailed). Simplifies: preempt_disable() has
+        nothing to disable here."""
         size = max(self.params.nr_pages, 1) * PAGE_SIZE
         nowait = self.vm.gen.gfp_nowait
         requests = ((size, 1, GFP_ATOMIC if w.rng.randrange(256) % 2 else nowait) for _ in self._loops(w, size))
@@ -529,8 +531,10 @@ class TestVmallocRun:
             return self.vm.vread(addr, 1) == bytes([value])
 
     def vrealloc_test(self, w):
-        """7.3: per loop vrealloc(NULL, 1 page), store 'a', grow to 4 pages (moved), shrink to 1 page
-        (7.3 frees 3), to half a page, grow back to 1 page in place, the byte checked after each; vfree."""
+        """vrealloc_test (Linux 7.3, kernel-model.md §5.2): per loop vrealloc(NULL, 1 page), store 'a',
+        grow to 4 pages (moved), shrink to 1 page (7.3 frees 3), to half a page, grow back to 1 page
+        in place, the byte checked after each; vfree. Simplifies: the byte is read back through
+        vread (untraced), and not at all when the run does not ``touch``."""
         a = ord("a")
         for _ in self._loops(w):
             ptr = self._vrealloc(w, None, PAGE_SIZE)
