@@ -70,6 +70,13 @@ def test_shipped_scenarios_parse_and_cover_the_issue():
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": "a"},
           {"op": "vread", "ref": "a", "offset": 0, "count": 1}), "'a' is already freed"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": ["a"]}), "names no earlier"),
+    (_doc({"op": "vmalloc", "size": 1, "gfp": "GFP_ATOMIC"}), "op 0: 'gfp' must be one of GFP_KERNEL, GFP_NOWAIT"),
+    (_doc({"op": "vmalloc_node", "size": 1, "align": 1, "gfp": "GFP_NOWAIT"}), "vmalloc_node takes"),
+    (_doc({"op": "ioremap", "phys": 0, "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 1}),
+     "op 1: vrealloc cannot reallocate 'a' (a ioremap)"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 2, "as": "b"},
+          {"op": "vfree", "ref": "a"}), "op 2: 'a' is already freed"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 0}), "'size' = 0"),
 ])
 def test_bad_scenarios_name_the_op_and_the_field(doc, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -93,6 +100,18 @@ def test_fill_and_vread_use_an_allocation_without_freeing_it():
     run = parse_probe_output(_fake_probe_output(scn, vm, [0] * 4), scn)
     results, _ = replay(scn, run.before, "6.12")
     assert results[1:] == ("ok", "41*2 42*2", "ok")
+
+
+def test_vrealloc_and_gfp_in_the_line_protocol():
+    """vrealloc names its result; the old name is gone (docs/oracle.md §3); a vmalloc's gfp is its B field."""
+    scn = parse_scenario(_doc({"op": "vmalloc", "size": P, "gfp": "GFP_NOWAIT", "as": "a"},
+                              {"op": "vmalloc", "size": P, "gfp": "GFP_KERNEL", "as": "k"},
+                              {"op": "vrealloc", "cpu": 1, "ref": "a", "size": 3 * P, "as": "b"},
+                              {"op": "fill", "ref": "b", "value": 7}, {"op": "vfree", "ref": "b"}))
+    assert probe_script(scn).splitlines() == [
+        "vmalloc 0 0x1000 0x1", "vmalloc 0 0x1000 0x0", "vrealloc 1 0x0 0x3000", "fill 0 0x2 0x7", "vfree 0 0x2 0x0"]
+    assert [op.describe() for op in scn.ops[:3]] == ["vmalloc(4096, GFP_NOWAIT) a", "vmalloc(4096) k",
+                                                     "vrealloc(#0, 12288) b"]
 
 
 def test_probe_script_is_the_line_protocol():
@@ -129,6 +148,75 @@ def test_replay_starts_from_the_snapshot_and_reuses_the_pool():
     assert int(results[3], 16) == first + 4 * P       # CPU 1 cannot see CPU 0's pool
     assert int(results[4], 16) == first                # CPU 0 gets its area back
     model.check()
+
+
+# -- the free tree's shape (docs/oracle.md §2.2, §4) ----------------------------------------------
+def _with_free_trees(text: str, before, after=None) -> str:
+    """A probe answer with BEGIN-FREE-* sections, as the probe prints them, after each snapshot."""
+    def section(tag, blocks):
+        rows = [f"F {b.va_start:#x} {b.va_end:#x} {'r' if b.red else 'b'} {b.subtree_max_size:#x}" for b in blocks]
+        return "\n".join([f"BEGIN-FREE-{tag}", *rows, f"END-FREE-{tag}"]) + "\n"
+    text = text.replace("END-BEFORE\n", "END-BEFORE\n" + section("BEFORE", before))
+    return text + (section("AFTER", after) if after is not None else "")
+
+
+def _two_cpu_machine():
+    vm = Vmalloc(nr_cpus=2, version="6.12")
+    for i in range(3):
+        vm.vmalloc((i + 1) * P, cpu=0, caller=f"boot+{i:#x}/0x10")
+    return vm
+
+
+def test_the_free_tree_sections_are_parsed_and_adopted():
+    from vmaplab.oracle.scenario import compare
+    vm = _two_cpu_machine()
+    scn = parse_scenario(_doc({"op": "vmalloc_node", "size": P, "align": 0x10000}))
+    shape = vm.free_space.shape()
+    plain = _fake_probe_output(scn, vm, [0])
+    run = parse_probe_output(_with_free_trees(plain, shape, shape), scn)
+    assert run.free_before == tuple(shape) == run.free_after and run.before == parse_probe_output(plain, scn).before
+    assert parse_probe_output(plain, scn).free_before is None
+    cmp = compare(scn, run, "test", "6.12")
+    assert cmp.free_tree == "kernel" and cmp.to_json()["free_tree"]["before"] == "kernel"
+    assert cmp.free_tree_after.startswith("pre-order node")         # the model allocated; the "kernel" did not
+    assert compare(scn, parse_probe_output(plain, scn), "test", "6.12").free_tree == "rebuilt"
+
+
+def test_a_free_tree_that_is_not_the_snapshots_is_refused_and_the_rebuilt_shape_kept():
+    from vmaplab.oracle.scenario import rebuild
+    vm = _two_cpu_machine()
+    scn = parse_scenario(_doc({"op": "vmalloc", "size": P}))
+    shape = vm.free_space.shape()
+    other = [shape[0]._replace(va_end=shape[0].va_end - P), *shape[1:]]
+    run = parse_probe_output(_with_free_trees(_fake_probe_output(scn, vm, [0]), other), scn)
+    model, how = rebuild(scn, run.before, "6.12", run.free_before)
+    assert how.startswith("refused: free tree: free block") and "in the shape" in how
+    model.check()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: t.replace("END-FREE-BEFORE\n", ""), "free tree BEFORE is cut short"),
+    (lambda t: t.replace(" b 0x", " black 0x", 1), "line 1 of the probe's free tree BEFORE is not"),
+    (lambda t: t.replace("\nF 0x", "\nF zz", 1), "line 1 of the probe's free tree BEFORE"),
+])
+def test_a_damaged_free_tree_section_is_a_guest_error(damage, message):
+    from vmaplab.oracle.errors import GuestError
+    vm = _two_cpu_machine()
+    scn = parse_scenario(_doc({"op": "vmalloc", "size": P}))
+    text = damage(_with_free_trees(_fake_probe_output(scn, vm, [0]), vm.free_space.shape()))
+    with pytest.raises(GuestError, match=re.escape(message)):
+        parse_probe_output(text, scn)
+
+
+def test_init_passes_the_free_tree_its_lock_and_vrealloc_by_address():
+    init = _init_script([Job("scenario", "s")], {"vmaplab_probe": "p.ko"})
+    for symbol in ("free_vmap_area_root", "free_vmap_area_lock", "vrealloc_noprof"):
+        assert f"grep -m1 ' {symbol}$' /proc/kallsyms" in init
+    insmod = next(line for line in init.splitlines() if line.startswith("insmod /p.ko"))
+    assert "free_root=0x${fr:-0} free_lock=0x${fl:-0} vrealloc_fn=0x${vr:-0}" in insmod
+    probe = (REPO / "vmaplab/oracle/module/vmaplab_probe.c").read_text()
+    for param in ("free_root", "free_lock", "vrealloc_fn", "vmalloc_node_fn"):
+        assert f"module_param({param}, ulong, 0400);" in probe
 
 
 def test_compare_vmallocinfo_ignores_callers_only():

@@ -25,18 +25,26 @@ The four ways an allocation [start, start+size) sits in a free block [S, E)::
 Arithmetic is 64-bit: ALIGN() wraps modulo 2**64 exactly as in C, which is how
 ``align_shift_alloc_test`` fails at 1 << 46 on x86-64 (kernel-model.md §5.2).
 
+The free tree's shape (docs/oracle.md §4): an aligned search checks only the blocks on its
+path, so where it lands depends on the red-black tree's shape, which a machine rebuilt from
+/proc/vmallocinfo does not have. :meth:`FreeSpace.adopt_shape` takes the kernel's own tree (its
+free blocks in pre-order with colours, as the oracle's probe reads them, :class:`FreeBlock`) and
+relinks the model's blocks that way, after checking they are the same blocks; it is not a kernel
+operation.
+
 Simplifications: no kmemleak, no RCU; VA objects are plain Python objects so
 the GFP_NOWAIT allocation of an NE split never fails.
 """
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 from .area import VmapArea
 from .config import PAGE_SIZE, ULONG_MAX
 from .errors import InvariantError
-from .rbtree import OverlapError, RBTree
+from .rbtree import NodeShape, OverlapError, RBTree, TreeShapeError
 
 ENOENT, EINVAL, ERANGE = 2, 22, 34     # the errno values 7.3's __alloc_vmap_area returns (negated)
 
@@ -234,6 +242,19 @@ def merge_or_add_vmap_area(tree: RBTree, va: VmapArea,
     return va
 
 
+class FreeBlock(NamedTuple):
+    """One node of a free tree as a kernel holds it: ``struct vmap_area``'s range, its ``rb_node`` colour and
+    cached ``subtree_max_size`` (None: not given). A list of them in pre-order is a tree's whole shape."""
+    va_start: int
+    va_end: int
+    red: bool
+    subtree_max_size: int | None = None
+
+    def __repr__(self) -> str:
+        sms = "None" if self.subtree_max_size is None else f"{self.subtree_max_size:#x}"
+        return f"FreeBlock(va_start={self.va_start:#x}, va_end={self.va_end:#x}, red={self.red}, subtree_max_size={sms})"
+
+
 class FreeSpace:
     """free_vmap_area_root + free_vmap_area_list: the global free space (§2.6).
 
@@ -299,6 +320,30 @@ class FreeSpace:
             self.last_errno = EINVAL
             return None
         return nva_start
+
+    def adopt_shape(self, blocks: Sequence[FreeBlock]) -> None:
+        """Give the free tree the shape of a kernel's free_vmap_area_root (docs/oracle.md §4). O(n).
+
+        ``blocks`` lists the kernel's free blocks in pre-order with their colours. They must be exactly
+        the model's free blocks (the same ranges, as many); the order must be a search tree's pre-order
+        and the colours red-black; a given ``subtree_max_size`` must equal the recomputed one. Anything
+        else raises :class:`TreeShapeError` (a VmallocError) naming the first problem, changing nothing.
+        Not a kernel operation: the blocks keep their objects, the sorted list and the counters are
+        unchanged, only the links, the colours and the cached sizes follow the kernel's.
+        """
+        mine = list(self.tree)
+        if len(blocks) != len(mine):
+            raise TreeShapeError(f"free tree: the shape has {len(blocks)} free blocks, the model {len(mine)}")
+        by_start = {va.va_start: va for va in mine}
+        for i, (b, va) in enumerate(zip(sorted(blocks, key=lambda b: b.va_start), mine)):
+            if (b.va_start, b.va_end) != (va.va_start, va.va_end):
+                raise TreeShapeError(f"free tree: free block {i} in address order is {b.va_start:#x}-{b.va_end:#x} "
+                                     f"in the shape, {va.va_start:#x}-{va.va_end:#x} in the model")
+        self.tree.adopt_shape([NodeShape(by_start[b.va_start], b.red, b.subtree_max_size) for b in blocks])
+
+    def shape(self) -> list[FreeBlock]:
+        """The free tree in pre-order with colours and cached sizes: what adopt_shape takes. O(n)."""
+        return [FreeBlock(ns.va.va_start, ns.va.va_end, ns.red, ns.subtree_max_size) for ns in self.tree.shape()]
 
     def free(self, va: VmapArea) -> VmapArea:
         """Merge a range back (merge_or_add_vmap_area_augment on the free tree).

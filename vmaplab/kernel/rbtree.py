@@ -25,15 +25,22 @@ The contention simulator attaches its cache-line model here for one lock hold
 (``vmaplab.contention.cachelines``); the tree never interprets what the observer
 does, and with ``observer`` None (the default) nothing is called.
 
+Adopting a shape (not a kernel operation): :meth:`RBTree.adopt_shape` relinks the tree's own
+nodes into a red-black tree given as a pre-order listing with colours, the shape a real kernel's
+tree has (docs/oracle.md §4: the oracle reads it from the guest, since aligned searches depend
+on it). It checks everything first and raises :class:`TreeShapeError` naming the problem,
+changing nothing; the counters and the observer are left alone.
+
 Simplifications: ``None`` leaves instead of a sentinel; no RCU-safe
 publication of links.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from .area import VmapArea
-from .errors import InvariantError
+from .errors import InvariantError, VmallocError
 
 
 class OverlapError(InvariantError):
@@ -45,6 +52,18 @@ class OverlapError(InvariantError):
     def __init__(self, new: VmapArea, old: VmapArea):
         super().__init__(new, old)
         self.new, self.old = new, old
+
+
+class TreeShapeError(VmallocError):
+    """adopt_shape refused a shape (not the tree's nodes, not a search-tree pre-order, not red-black,
+    or a cached subtree_max_size that disagrees): the message names the first problem; nothing changed."""
+
+
+class NodeShape(NamedTuple):
+    """One node of a shape given to :meth:`RBTree.adopt_shape`, in pre-order."""
+    va: VmapArea
+    red: bool
+    subtree_max_size: int | None = None    # the value the shape's source cached, checked when given
 
 
 def _sms(node: VmapArea | None) -> int:
@@ -411,6 +430,96 @@ class RBTree:
                     break
         if x is not None:
             x.red = False
+
+    # -- adopting a shape (not a kernel operation) ------------------------------------
+    def adopt_shape(self, preorder: Sequence[NodeShape]) -> None:
+        """Relink this tree's own nodes into the red-black tree ``preorder`` lists (docs/oracle.md §4). O(n).
+
+        ``preorder`` names every node of the tree exactly once, in pre-order (a node, then its left
+        subtree, then its right), with its colour. Since a binary search tree's pre-order fixes its
+        shape, the links follow; the colours must make it a red-black tree (root black, no red node
+        with a red child, one black height). For an augmented tree ``subtree_max_size`` is recomputed
+        and, where a node gives one, must equal it. Any problem raises :class:`TreeShapeError` before
+        anything changes. The in-order sequence, hence the sorted list, is unchanged; the counters
+        (``ops``, ``visits``, ``writes``) and the observer are not touched.
+        """
+        name = self.name or "tree"
+        if len(preorder) != self.count:
+            raise TreeShapeError(f"{name}: the shape has {len(preorder)} nodes, the tree {self.count}")
+        mine = {id(va) for va in self}
+        seen: set[int] = set()
+        for i, ns in enumerate(preorder):
+            if id(ns.va) not in mine:
+                raise TreeShapeError(f"{name}: pre-order node {i} {ns.va!r} is not in the tree")
+            if id(ns.va) in seen:
+                raise TreeShapeError(f"{name}: pre-order node {i} {ns.va!r} is listed twice")
+            seen.add(id(ns.va))
+        # Links from the pre-order (the stack construction): a node is the right child of the last
+        # node popped for being smaller, else the left child of the stack's top; every later node
+        # must lie above the last one popped.
+        left: dict[int, VmapArea] = {}
+        right: dict[int, VmapArea] = {}
+        parent: dict[int, VmapArea | None] = {}
+        stack: list[VmapArea] = []
+        floor: VmapArea | None = None
+        for i, ns in enumerate(preorder):
+            va = ns.va
+            if floor is not None and va.va_start <= floor.va_start:
+                raise TreeShapeError(f"{name}: not a search-tree pre-order: node {i} {va!r} comes after "
+                                     f"{floor!r}'s right subtree began, but lies below it")
+            popped = None
+            while stack and stack[-1].va_start < va.va_start:
+                popped = stack.pop()
+            if popped is not None:
+                right[id(popped)] = va
+                parent[id(va)] = popped
+                floor = popped
+            elif stack:
+                left[id(stack[-1])] = va
+                parent[id(va)] = stack[-1]
+            else:
+                parent[id(va)] = None          # only the first node can have an empty stack and no pop
+            stack.append(va)
+        red = {id(ns.va): bool(ns.red) for ns in preorder}
+        if preorder and red[id(preorder[0].va)]:
+            raise TreeShapeError(f"{name}: the root {preorder[0].va!r} is red")
+        # Red-black properties and the cached sizes, children before parents (reverse pre-order).
+        black_height: dict[int, int] = {}
+        sms: dict[int, int] = {}
+        for ns in reversed(preorder):
+            va, k = ns.va, id(ns.va)
+            lc, rc = left.get(k), right.get(k)
+            heights = {black_height[id(c)] if c is not None else 0 for c in (lc, rc)}
+            if len(heights) != 1:
+                raise TreeShapeError(f"{name}: unequal black heights {sorted(heights)} below {va!r}")
+            if red[k] and any(c is not None and red[id(c)] for c in (lc, rc)):
+                raise TreeShapeError(f"{name}: red node {va!r} has a red child")
+            black_height[k] = heights.pop() + (0 if red[k] else 1)
+            if self.augmented:
+                size = va.va_end - va.va_start
+                sms[k] = max(size, sms[id(lc)] if lc is not None else 0, sms[id(rc)] if rc is not None else 0)
+                if ns.subtree_max_size is not None and ns.subtree_max_size != sms[k]:
+                    raise TreeShapeError(f"{name}: {va!r} gives subtree_max_size {ns.subtree_max_size:#x}, "
+                                         f"its subtree's largest block is {sms[k]:#x}")
+        for ns in preorder:
+            va, k = ns.va, id(ns.va)
+            va.left, va.right, va.parent, va.red = left.get(k), right.get(k), parent[k], red[k]
+            if self.augmented:
+                va.subtree_max_size = sms[k]
+        self.root = preorder[0].va if preorder else None
+
+    def shape(self) -> list[NodeShape]:
+        """The tree in pre-order with colours (and cached sizes when augmented): what adopt_shape takes. O(n)."""
+        out: list[NodeShape] = []
+        stack = [self.root] if self.root is not None else []
+        while stack:
+            va = stack.pop()
+            out.append(NodeShape(va, va.red, va.subtree_max_size if self.augmented else None))
+            if va.right is not None:
+                stack.append(va.right)
+            if va.left is not None:
+                stack.append(va.left)
+        return out
 
     # -- bulk --------------------------------------------------------------------------
     def detach_all(self) -> list[VmapArea]:

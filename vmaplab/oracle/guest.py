@@ -200,7 +200,13 @@ def _init_script(jobs: list[Job], modules: dict[str, str]) -> str:
         # 6.10 renamed __vmalloc_node to __vmalloc_node_noprof (memory allocation profiling); same signature
         "fn=$(grep -m1 ' __vmalloc_node_noprof$' /proc/kallsyms | cut -d' ' -f1)",
         "[ -n \"$fn\" ] || fn=$(grep -m1 ' __vmalloc_node$' /proc/kallsyms | cut -d' ' -f1)",
-        f"insmod /{modules['vmaplab_probe']} vmalloc_node_fn=0x$fn || echo '{MARK} probe-load-failed'",
+        # the free tree and its lock (static in mm/vmalloc.c): the probe walks the tree at each snapshot
+        # (docs/oracle.md §2.2); vrealloc_noprof, which 6.12 does not export (0 where there is none)
+        "fr=$(grep -m1 ' free_vmap_area_root$' /proc/kallsyms | cut -d' ' -f1)",
+        "fl=$(grep -m1 ' free_vmap_area_lock$' /proc/kallsyms | cut -d' ' -f1)",
+        "vr=$(grep -m1 ' vrealloc_noprof$' /proc/kallsyms | cut -d' ' -f1)",
+        f"insmod /{modules['vmaplab_probe']} vmalloc_node_fn=0x$fn free_root=0x${{fr:-0}} free_lock=0x${{fl:-0}}"
+        f" vrealloc_fn=0x${{vr:-0}} || echo '{MARK} probe-load-failed'",
     ]
     for i, job in enumerate(jobs):
         lines.append(f"echo '{MARK} begin {i}'")

@@ -5,7 +5,10 @@ What it does (docs/oracle.md §7.3): ``vmaplab oracle run ... --record DIR`` wri
 and kernel, the scenario itself, the kernel's release and series, and the probe's raw answer (the
 /proc/vmallocinfo snapshots before and after, one result per op, the kernel log). ``replay``
 runs the model on a record exactly as the live oracle does (``scenario.compare``), so a record
-referees the model wherever Python runs: in the test suite, on Binder, in the browser.
+referees the model wherever Python runs: in the test suite, on Binder, in the browser. The raw
+answer carries the guest's free tree when the probe read it (docs/oracle.md §2.2): such a record
+replays on the kernel's tree shape; an older one, without it, on the rebuilt shape (§4). The
+format is the same (``vmaplab-oracle-record/1``): the sections are part of the probe's answer.
 
 Invariants: a record is written atomically and alone (the other records in DIR are kept: a run
 merges into the collection, never replaces it); a record read back gives the same comparison as

@@ -7,6 +7,12 @@ validates a scenario (a :class:`ScenarioError` names the op and the field), turn
 probe's line protocol, replays it on a :class:`vmaplab.Vmalloc` rebuilt from the guest's own
 /proc/vmallocinfo read right before the ops, and compares the two op by op and line by line.
 
+When the probe's answer carries the guest's free tree (its ``BEGIN-FREE-BEFORE`` section: every
+free block in pre-order with its colour, docs/oracle.md §2.2), the rebuilt machine's free tree is
+given that shape (``FreeSpace.adopt_shape``) before the first op, so aligned searches take the
+kernel's path (§4); an answer without it (a record made before the probe read the tree) replays
+on the rebuilt shape, as before. The ``AFTER`` tree is compared with the model's final one.
+
 Invariants: validation happens before anything runs; the model replay uses only public calls of
 the kernel model; a result is an address (``0x...``), ``NULL`` for a failed allocation, or
 ``ok`` for a call that returns nothing.
@@ -22,7 +28,9 @@ from typing import NamedTuple
 from ..formats.userfile import is_stem, read_user_file
 from ..formats.vmallocinfo import parse_vmallocinfo
 from ..kernel.config import PAGE_SIZE
+from ..kernel.freespace import FreeBlock
 from ..kernel.generations import ORACLE_SERIES
+from ..kernel.rbtree import TreeShapeError
 from ..kernel.vmalloc import Vmalloc
 from .errors import GuestError, ScenarioError
 
@@ -34,6 +42,7 @@ MAX_PAGES = 1024            # the probe's limit per vmap / vm_map_ram
 # op name -> (required fields besides "op"/"cpu", allocates?)
 OPS = {
     "vmalloc": (("size",), True),
+    "vrealloc": (("ref", "size"), True),
     "vmalloc_node": (("size", "align"), True),
     "vmap": (("pages",), True),
     "vm_map_ram": (("pages",), True),
@@ -47,11 +56,16 @@ OPS = {
     "vm_unmap_aliases": ((), False),
     "drop_caches": ((), False),
 }
-FREES = {"vfree": ("vmalloc", "vmalloc_node"), "vunmap": ("vmap",), "iounmap": ("ioremap",),
+# optional fields besides "op", "cpu", "as"
+OPTIONAL = {"vmalloc": ("gfp",)}
+GFP_NAMES = ("GFP_KERNEL", "GFP_NOWAIT")    # a vmalloc op's "gfp": vmalloc(size) or __vmalloc(size, GFP_NOWAIT)
+# vrealloc consumes its "ref" (the name is gone, moved or not) and names the result with its "as"
+FREES = {"vfree": ("vmalloc", "vmalloc_node", "vrealloc"), "vrealloc": ("vmalloc", "vmalloc_node", "vrealloc"),
+         "vunmap": ("vmap",), "iounmap": ("ioremap",),
          "vm_unmap_ram": ("vm_map_ram",)}
 # ops that use a live allocation without freeing it: write a pattern into it, read it via /proc/kcore
-USES = {"fill": ("vmalloc", "vmalloc_node", "vmap", "vm_map_ram"),
-        "vread": ("vmalloc", "vmalloc_node", "vmap", "vm_map_ram", "ioremap")}
+USES = {"fill": ("vmalloc", "vmalloc_node", "vrealloc", "vmap", "vm_map_ram"),
+        "vread": ("vmalloc", "vmalloc_node", "vrealloc", "vmap", "vm_map_ram", "ioremap")}
 MAX_VREAD = 64 << 10        # the probe's limit per vread op
 
 
@@ -69,9 +83,11 @@ class Op:
     value: int = 0          # fill: page i gets the byte (value + i) & 0xff
     offset: int = 0         # vread: from the allocation's address + offset
     count: int = 0          # vread: bytes
+    gfp: str = ""           # vmalloc: "GFP_NOWAIT", or "" for vmalloc(size) (GFP_KERNEL)
 
     def describe(self) -> str:
-        args = {"vmalloc": f"{self.size}", "vmalloc_node": f"{self.size}, align={self.align:#x}",
+        args = {"vmalloc": f"{self.size}" + (f", {self.gfp}" if self.gfp else ""),
+                "vrealloc": f"#{self.ref}, {self.size}", "vmalloc_node": f"{self.size}, align={self.align:#x}",
                 "vmap": f"{self.pages} pages", "vm_map_ram": f"{self.pages} pages",
                 "ioremap": f"{self.phys:#x}, {self.size}", "fill": f"#{self.ref}, {self.value:#x}",
                 "vread": f"#{self.ref}+{self.offset:#x}, {self.count}"}.get(self.op, "")
@@ -146,7 +162,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             raise ScenarioError(f"{where}: 'op' must be one of {sorted(OPS)}, got {raw!r:.80}")
         kind = raw["op"]
         fields, allocates = OPS[kind]
-        allowed = {"op", "cpu", "as", *fields}
+        allowed = {"op", "cpu", "as", *fields, *OPTIONAL.get(kind, ())}
         extra = set(raw) - allowed
         if extra:
             raise ScenarioError(f"{where}: {kind} takes {sorted(allowed)}, not {sorted(extra)}")
@@ -168,6 +184,10 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             kw["offset"] = _field_int(raw, "offset", where, 0, MAX_SIZE)
         if "count" in fields:
             kw["count"] = _field_int(raw, "count", where, 1, MAX_VREAD)
+        if "gfp" in raw:
+            if raw["gfp"] not in GFP_NAMES:
+                raise ScenarioError(f"{where}: 'gfp' must be one of {', '.join(GFP_NAMES)}, got {raw['gfp']!r:.60}")
+            kw["gfp"] = "" if raw["gfp"] == "GFP_KERNEL" else raw["gfp"]
         if "ref" in fields:
             ref = raw.get("ref")
             if not isinstance(ref, str) or ref not in names:
@@ -175,7 +195,8 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             target = names[ref]
             allowed_kinds = FREES.get(kind) or USES[kind]
             if ops[target].op not in allowed_kinds:
-                raise ScenarioError(f"{where}: {kind} cannot {'free' if kind in FREES else 'use'} "
+                verb = "reallocate" if kind == "vrealloc" else "free" if kind in FREES else "use"
+                raise ScenarioError(f"{where}: {kind} cannot {verb} "
                                     f"{ref!r} (a {ops[target].op})")
             if target in freed:
                 raise ScenarioError(f"{where}: {ref!r} is already freed")
@@ -227,7 +248,8 @@ def probe_script(scn: Scenario) -> str:
     """The probe's line protocol: ``OP CPU A B`` (docs/oracle.md §2)."""
     lines = []
     for op in scn.ops:
-        a, b, c = {"vmalloc": (op.size, 0, 0), "vmalloc_node": (op.size, op.align, 0), "vmap": (op.pages, 0, 0),
+        a, b, c = {"vmalloc": (op.size, GFP_NAMES.index(op.gfp or "GFP_KERNEL"), 0), "vrealloc": (op.ref, op.size, 0),
+                   "vmalloc_node": (op.size, op.align, 0), "vmap": (op.pages, 0, 0),
                    "vm_map_ram": (op.pages, 0, 0), "ioremap": (op.phys, op.size, 0),
                    "fill": (op.ref, op.value, 0), "vread": (op.ref, op.offset, op.count)}.get(op.op, (op.ref, 0, 0))
         lines.append(f"{op.op} {op.cpu} {a:#x} {b:#x}" + (f" {c:#x}" if c else ""))
@@ -240,6 +262,31 @@ class KernelRun:
     after: str              # and right after the last
     results: tuple[str, ...]
     dmesg: str
+    # the free tree at each snapshot, in pre-order (docs/oracle.md §2.2); None: the answer has none
+    free_before: tuple[FreeBlock, ...] | None = None
+    free_after: tuple[FreeBlock, ...] | None = None
+
+
+def parse_free_tree(text: str, tag: str, name: str) -> tuple[FreeBlock, ...] | None:
+    """The probe's ``BEGIN-FREE-tag`` section: ``F va_start va_end r|b subtree_max_size`` per block, in
+    pre-order; None when the answer has no such section (an older probe, or no kallsyms addresses)."""
+    b, e = f"BEGIN-FREE-{tag}\n", f"END-FREE-{tag}\n"
+    if b not in text:
+        return None
+    body = text.split(b, 1)[1]
+    if e not in body:
+        raise GuestError(f"{name}: the probe's free tree {tag} is cut short (no END-FREE-{tag})")
+    blocks = []
+    for n, line in enumerate(body.split(e, 1)[0].splitlines()):
+        words = line.split()
+        try:
+            if len(words) != 5 or words[0] != "F" or words[3] not in ("r", "b"):
+                raise ValueError
+            blocks.append(FreeBlock(int(words[1], 16), int(words[2], 16), words[3] == "r", int(words[4], 16)))
+        except ValueError:
+            raise GuestError(f"{name}: line {n + 1} of the probe's free tree {tag} is not "
+                             f"'F va_start va_end r|b subtree_max_size': {line!r:.80}") from None
+    return tuple(blocks)
 
 
 def parse_probe_output(text: str, scn: Scenario, dmesg: str = "") -> KernelRun:
@@ -260,7 +307,8 @@ def parse_probe_output(text: str, scn: Scenario, dmesg: str = "") -> KernelRun:
             results.append(reads.get(int(idx), "failed") if op.op == "vread" else _kernel_result(op, int(value, 16)))
     if len(results) != len(scn.ops):
         raise GuestError(f"{scn.name}: the probe reported {len(results)} of {len(scn.ops)} ops")
-    return KernelRun(section("BEFORE"), section("AFTER"), tuple(results), dmesg)
+    return KernelRun(section("BEFORE"), section("AFTER"), tuple(results), dmesg,
+                     parse_free_tree(text, "BEFORE", scn.name), parse_free_tree(text, "AFTER", scn.name))
 
 
 def _kernel_result(op: Op, value: int) -> str:
@@ -270,14 +318,48 @@ def _kernel_result(op: Op, value: int) -> str:
 
 
 # -- vmaplab's side ----------------------------------------------------------------------
-def replay(scn: Scenario, before: str, version: str = "6.9") -> tuple[tuple[str, ...], Vmalloc]:
-    """Run the scenario on a machine rebuilt from the kernel's ``before`` snapshot."""
+SHAPE_KERNEL = "kernel"         # the model's free tree took the guest's shape
+SHAPE_REBUILT = "rebuilt"       # the answer has no free tree: the shape from_vmallocinfo built
+
+
+def rebuild(scn: Scenario, before: str, version: str = "6.9",
+            free_tree: tuple[FreeBlock, ...] | None = None) -> tuple[Vmalloc, str]:
+    """The machine the scenario starts on: rebuilt from the ``before`` snapshot and, when the guest's free
+    tree is given, with that tree's shape (docs/oracle.md §4). The second value says which shape:
+    ``"kernel"``, ``"rebuilt"`` (none given) or ``"refused: why"`` (the tree does not describe the
+    snapshot's free space, e.g. the guest changed between the two reads; the rebuilt shape is kept)."""
     vm = Vmalloc.from_vmallocinfo(before, nr_cpus=scn.smp, version=version)
+    if free_tree is None:
+        return vm, SHAPE_REBUILT
+    try:
+        vm.free_space.adopt_shape(free_tree)
+    except TreeShapeError as e:
+        return vm, f"refused: {e}"
+    return vm, SHAPE_KERNEL
+
+
+def run_ops(scn: Scenario, vm: Vmalloc) -> tuple[str, ...]:
+    """Each op of the scenario on ``vm``, in order: one result per op (the probe's vocabulary)."""
     addrs: dict[int, tuple[int, int]] = {}
-    results = []
-    for op in scn.ops:
-        results.append(_model_op(vm, op, addrs))
-    return tuple(results), vm
+    return tuple(_model_op(vm, op, addrs) for op in scn.ops)
+
+
+def replay(scn: Scenario, before: str, version: str = "6.9",
+           free_tree: tuple[FreeBlock, ...] | None = None) -> tuple[tuple[str, ...], Vmalloc]:
+    """Run the scenario on a machine rebuilt from the kernel's ``before`` snapshot (and free tree, if given)."""
+    vm, _shape = rebuild(scn, before, version, free_tree)
+    return run_ops(scn, vm), vm
+
+
+def compare_free_trees(kernel: tuple[FreeBlock, ...] | None, model: list[FreeBlock]) -> str:
+    """The kernel's free tree after the ops against the model's: "same", "" (the answer has none), or the
+    first pre-order position where they differ (range, colour or cached size)."""
+    if kernel is None:
+        return ""
+    for i, (k, m) in enumerate(zip_longest(kernel, model)):
+        if k != m:
+            return f"pre-order node {i}: kernel {k!r}, vmaplab {m!r}"
+    return "same"
 
 
 def run_length(data: bytes) -> str:
@@ -303,6 +385,16 @@ def _model_op(vm: Vmalloc, op: Op, addrs: dict) -> str:
         for i in range(pages):
             vm.write(addr + i * PAGE_SIZE, bytes([(op.value + i) & 0xFF]) * PAGE_SIZE)
         return "ok"
+    if op.op == "vrealloc":
+        addr, _pages = addrs.get(op.ref, (0, 0))
+        if not addr:
+            return "NULL"           # the probe's vrealloc has nothing to reallocate either
+        new = vm.vrealloc(addr, op.size, cpu=c, caller=f"oracle_op_{op.index}")
+        if not new:
+            return "NULL"           # the old allocation stays (nameless: the scenario's name moved on)
+        del addrs[op.ref]
+        addrs[op.index] = (new, -(-op.size // PAGE_SIZE))
+        return f"{new:#x}"
     if op.op in ("vfree", "vunmap", "iounmap", "vm_unmap_ram"):
         addr, count = addrs.get(op.ref, (0, 0))
         if not addr:
@@ -319,7 +411,12 @@ def _model_op(vm: Vmalloc, op: Op, addrs: dict) -> str:
         vm.shrinker.scan(cpu=c)
         return "ok"
     caller = f"oracle_op_{op.index}"
-    if op.op == "vmalloc":
+    if op.op == "vmalloc" and op.gfp == "GFP_NOWAIT":
+        # __vmalloc(size, GFP_NOWAIT) is __vmalloc_node(size, 1, gfp, NUMA_NO_NODE, caller); the kernel's own
+        # GFP_NOWAIT (7.3's carries __GFP_NOWARN, kernel-model.md §8)
+        gfp = vm.gen.gfp_nowait
+        addr = vm.vmalloc_node(op.size, align=1, cpu=c, caller=caller, gfp=gfp)
+    elif op.op == "vmalloc":
         addr = vm.vmalloc(op.size, cpu=c, caller=caller)
     elif op.op == "vmalloc_node":
         addr = vm.vmalloc_node(op.size, align=op.align, cpu=c, caller=caller)
@@ -394,6 +491,8 @@ class Comparison:
     version: str
     ops: tuple[OpComparison, ...]
     final: InfoComparison
+    free_tree: str = SHAPE_REBUILT  # the starting shape: "kernel", "rebuilt" or "refused: why" (rebuild)
+    free_tree_after: str = ""       # the final trees: "same", "" (no kernel tree), or the first difference
 
     @property
     def matched(self) -> int:
@@ -409,11 +508,15 @@ class Comparison:
                                 "matched_lines": self.final.matched, "match": self.final.match,
                                 "first_difference": self.final.first_difference,
                                 "lines": [{"kernel": c.kernel, "vmaplab": c.vmaplab, "match": c.match}
-                                          for c in self.final.lines]}}
+                                          for c in self.final.lines]},
+                "free_tree": {"before": self.free_tree, "after": self.free_tree_after}}
 
 
 def compare(scn: Scenario, run: KernelRun, release: str, version: str = "6.9") -> Comparison:
-    results, vm = replay(scn, run.before, version)
+    """The model (``version``) against the kernel's answer, starting from its snapshot and free tree."""
+    vm, shape = rebuild(scn, run.before, version, run.free_before)
+    results = run_ops(scn, vm)
     ops = tuple(OpComparison(op.index, op.op, op.cpu, op.describe(), k, v)
                 for op, k, v in zip(scn.ops, run.results, results))
-    return Comparison(scn, release, version, ops, compare_vmallocinfo(run.after, vm.vmallocinfo()))
+    return Comparison(scn, release, version, ops, compare_vmallocinfo(run.after, vm.vmallocinfo()), shape,
+                      compare_free_trees(run.free_after, vm.free_space.shape()))

@@ -17,6 +17,14 @@
  * each op so the drain work the op scheduled has finished, read
  * /proc/vmallocinfo again, then free what the script left allocated. Reading
  * the file returns the two snapshots and one "R index address" line per op.
+ *
+ * When /init passes the addresses of free_vmap_area_root and
+ * free_vmap_area_lock (both static in mm/vmalloc.c, found in /proc/kallsyms),
+ * each snapshot is followed by the free tree itself, walked under that lock:
+ * "BEGIN-FREE-tag", one "F va_start va_end colour subtree_max_size" line per
+ * free block in pre-order (colour r or b), "END-FREE-tag". A binary search
+ * tree's pre-order fixes its shape; the colours make it the red-black tree
+ * (docs/oracle.md §2.2).
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
@@ -36,6 +44,8 @@
 #include <linux/elf.h>
 #include <linux/delay.h>
 #include <linux/version.h>
+#include <linux/rbtree_augmented.h>
+#include <linux/spinlock.h>
 
 /*
  * schedule_work() queues on system_percpu_wq since 6.17, a workqueue of its
@@ -61,12 +71,31 @@ static unsigned long vmalloc_node_fn;	/* __vmalloc_node_noprof, from /proc/kalls
 module_param(vmalloc_node_fn, ulong, 0400);
 MODULE_PARM_DESC(vmalloc_node_fn, "address of __vmalloc_node_noprof (for aligned vmalloc)");
 
+/* both static in mm/vmalloc.c, from /proc/kallsyms; 0: no free-tree sections */
+static unsigned long free_root;
+module_param(free_root, ulong, 0400);
+MODULE_PARM_DESC(free_root, "address of free_vmap_area_root (the free tree, walked at each snapshot)");
+
+static unsigned long free_lock;
+module_param(free_lock, ulong, 0400);
+MODULE_PARM_DESC(free_lock, "address of free_vmap_area_lock (held while the free tree is walked)");
+
+/* vrealloc_noprof: 6.12 has it but does not export it; 7.x exports vrealloc_node_align_noprof */
+static unsigned long vrealloc_fn;
+module_param(vrealloc_fn, ulong, 0400);
+MODULE_PARM_DESC(vrealloc_fn, "address of vrealloc_noprof (6.12; 7.x calls the export)");
+
 static unsigned int settle_ms = 20;
 module_param(settle_ms, uint, 0400);
 MODULE_PARM_DESC(settle_ms, "sleep between ops, then flush the workqueue again (default 20)");
 
 typedef void *(*vmalloc_node_t)(unsigned long size, unsigned long align,
 				gfp_t gfp, int node, const void *caller);
+typedef void *(*vrealloc_t)(const void *p, size_t size, gfp_t flags);
+
+/* the gfp of a vmalloc op: its B field (0, the default, keeps the plain vmalloc() call) */
+#define PROBE_GFP_KERNEL	0
+#define PROBE_GFP_NOWAIT	1
 
 enum probe_kind { P_NONE, P_VMALLOC, P_VMAP, P_RAM, P_IOREMAP };
 
@@ -250,6 +279,18 @@ static void print_vread(unsigned int index, ssize_t n)
 	out_printf("\n");
 }
 
+/* vrealloc(p, size, GFP_KERNEL); NULL where the kernel has none (6.1) */
+static void *probe_vrealloc(const void *p, size_t size)
+{
+#if defined(vrealloc_node_align)	/* 7.x: vrealloc() is a macro over the export */
+	return vrealloc(p, size, GFP_KERNEL);
+#else
+	if (!vrealloc_fn)
+		return NULL;
+	return ((vrealloc_t)vrealloc_fn)(p, size, GFP_KERNEL);
+#endif
+}
+
 static void run_op(struct probe_op *op)
 {
 	struct probe_op *target;
@@ -258,7 +299,20 @@ static void run_op(struct probe_op *op)
 	if (!strcmp(op->name, "vmalloc")) {
 		op->kind = P_VMALLOC;
 		op->nr_pages = DIV_ROUND_UP(op->a, PAGE_SIZE);
-		op->result = (unsigned long)vmalloc(op->a);
+		if (op->b == PROBE_GFP_NOWAIT)
+			op->result = (unsigned long)__vmalloc(op->a, GFP_NOWAIT);
+		else if (op->b == PROBE_GFP_KERNEL)
+			op->result = (unsigned long)vmalloc(op->a);
+	} else if (!strcmp(op->name, "vrealloc")) {
+		/* the new allocation is this op's; the old one is gone only when vrealloc succeeds */
+		target = ref_op(op);
+		op->kind = P_VMALLOC;
+		op->nr_pages = DIV_ROUND_UP(op->b, PAGE_SIZE);
+		if (target && target->result && !target->freed && target->kind == P_VMALLOC && op->b) {
+			op->result = (unsigned long)probe_vrealloc((void *)target->result, op->b);
+			if (op->result)
+				target->freed = true;
+		}
 	} else if (!strcmp(op->name, "vmalloc_node")) {
 		op->kind = P_VMALLOC;
 		op->nr_pages = DIV_ROUND_UP(op->a, PAGE_SIZE);
@@ -367,6 +421,51 @@ static void snapshot(const char *tag)
 	out_printf("END-%s\n", tag);
 }
 
+/*
+ * The free tree in pre-order, under free_vmap_area_lock (docs/oracle.md §2.2):
+ * nothing is allocated or slept on while the lock is held, only printed into
+ * the buffer allocated at load time. Iterative, by the parent links.
+ */
+static void free_tree(const char *tag)
+{
+	struct rb_root *root = (struct rb_root *)free_root;
+	spinlock_t *lock = (spinlock_t *)free_lock;
+	struct rb_node *n, *p;
+
+	if (!root || !lock)
+		return;
+	out_printf("BEGIN-FREE-%s\n", tag);
+	spin_lock(lock);
+	n = root->rb_node;
+	while (n) {
+		struct vmap_area *va = rb_entry(n, struct vmap_area, rb_node);
+
+		out_printf("F 0x%lx 0x%lx %c 0x%lx\n", va->va_start, va->va_end,
+			   rb_is_red(n) ? 'r' : 'b', va->subtree_max_size);
+		if (n->rb_left) {
+			n = n->rb_left;
+		} else if (n->rb_right) {
+			n = n->rb_right;
+		} else {
+			/* climb to the nearest ancestor reached from its left with a right subtree */
+			for (;;) {
+				p = rb_parent(n);
+				if (!p) {
+					n = NULL;
+					break;
+				}
+				if (n == p->rb_left && p->rb_right) {
+					n = p->rb_right;
+					break;
+				}
+				n = p;
+			}
+		}
+	}
+	spin_unlock(lock);
+	out_printf("END-FREE-%s\n", tag);
+}
+
 static void settle(void)
 {
 	int i;
@@ -454,6 +553,7 @@ static ssize_t probe_write(struct file *file, const char __user *buf, size_t len
 	out_len = 0;
 	settle();
 	snapshot("BEFORE");
+	free_tree("BEFORE");
 	for (i = 0; i < nr_ops; i++) {
 		err = on_cpu(&ops[i]);
 		out_printf("R %u %s 0x%lx%s\n", i, ops[i].name, ops[i].result, err ? " badcpu" : "");
@@ -461,6 +561,7 @@ static ssize_t probe_write(struct file *file, const char __user *buf, size_t len
 			print_vread(i, (ssize_t)ops[i].b);
 	}
 	snapshot("AFTER");
+	free_tree("AFTER");
 	/* free what the script left, each on the CPU that allocated it */
 	for (i = 0; i < nr_ops; i++) {
 		struct probe_op cleanup = { .name = "release", .cpu = ops[i].cpu, .a = i };
