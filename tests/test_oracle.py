@@ -299,7 +299,7 @@ def test_a_missing_prerequisite_is_one_line_and_status_3(monkeypatch, capsys):
 
 def test_no_kernel_in_the_archive_is_reported(monkeypatch):
     from vmaplab.oracle import debian
-    monkeypatch.setattr(debian, "_run", lambda cmd, what, cwd=None: "")
+    monkeypatch.setattr(debian, "run_tool", lambda cmd, what, cwd=None: "")
     with pytest.raises(OracleUnavailable, match="no linux-image-6.12.*bookworm-security"):
         debian.newest_abi()
 

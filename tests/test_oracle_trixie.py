@@ -65,7 +65,7 @@ def test_lists_are_updated_when_missing_or_a_day_old_and_reused_offline(cache, m
         calls.append(cmd)
         (lists / "deb.debian.org_debian_dists_trixie_main_binary-amd64_Packages.lz4").write_text("x")
         return ""
-    monkeypatch.setattr(debian, "_run", fake_run)
+    monkeypatch.setattr(debian, "run_tool", fake_run)
     quiet = lambda msg: None                                    # noqa: E731
     assert trixie.update_lists(options, progress=quiet) is True
     assert calls[0][0] == "apt-get" and calls[0][-2:] == ["update", "-q"] and tuple(calls[0][1:-2]) == options
@@ -79,7 +79,7 @@ def test_lists_are_updated_when_missing_or_a_day_old_and_reused_offline(cache, m
 
     def offline(cmd, what, cwd=None):
         raise OracleUnavailable("apt-get update failed: Temporary failure resolving 'deb.debian.org'")
-    monkeypatch.setattr(debian, "_run", offline)
+    monkeypatch.setattr(debian, "run_tool", offline)
     said = []
     assert trixie.update_lists(options, progress=said.append) is False
     assert "using the package lists of the last update" in said[-1]
@@ -106,11 +106,11 @@ def test_newest_abi_wants_image_base_headers_and_kbuild(monkeypatch):
     def fake_run(cmd, what, cwd=None):
         seen.append(cmd)
         return PKGNAMES
-    monkeypatch.setattr(debian, "_run", fake_run)
+    monkeypatch.setattr(debian, "run_tool", fake_run)
     options = ("-o", "Dir::Etc::SourceList=/x/sources.list")
     assert trixie.newest_abi("7.3", options) == ABI
     assert seen[0][0] == "apt-cache" and tuple(seen[0][1:3]) == options
-    monkeypatch.setattr(debian, "_run", lambda cmd, what, cwd=None: "linux-binary-unsigned-7.2.12+deb13-amd64\n")
+    monkeypatch.setattr(debian, "run_tool", lambda cmd, what, cwd=None: "linux-binary-unsigned-7.2.12+deb13-amd64\n")
     with pytest.raises(OracleUnavailable, match=r"no linux-binary-unsigned-7\.3\.\*-amd64"):
         trixie.newest_abi("7.3", options)
     with pytest.raises(OracleUnavailable, match="'7.9' is not known"):
@@ -125,7 +125,7 @@ def test_package_names_of_a_split_image():
 
 
 class FakeApt:
-    """apt-get, apt-cache and dpkg-deb as ``debian._run`` calls them: records, downloads empty .debs,
+    """apt-get, apt-cache and dpkg-deb as ``debian.run_tool`` calls them: records, downloads empty .debs,
     unpacks the files fetch looks for."""
 
     def __init__(self):
@@ -166,7 +166,7 @@ class FakeApt:
 
 def test_fetch_uses_only_the_private_lists_and_pins_every_package(cache, monkeypatch):
     apt = FakeApt()
-    monkeypatch.setattr(debian, "_run", apt)
+    monkeypatch.setattr(debian, "run_tool", apt)
     monkeypatch.setattr(debian, "require_apt", lambda: None)
     monkeypatch.setattr(trixie.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     roots = []
@@ -205,7 +205,7 @@ def test_image_path_is_checked(tmp_path):
 # -- the build root ----------------------------------------------------------------------------------
 def test_missing_mmdebstrap_is_one_line_before_any_download(cache, monkeypatch):
     apt = FakeApt()
-    monkeypatch.setattr(debian, "_run", apt)
+    monkeypatch.setattr(debian, "run_tool", apt)
     monkeypatch.setattr(debian, "require_apt", lambda: None)
     monkeypatch.setattr(trixie.shutil, "which", lambda tool: None if tool == "mmdebstrap" else f"/usr/bin/{tool}")
     with pytest.raises(OracleUnavailable) as e:
@@ -228,7 +228,7 @@ def test_mmdebstrap_command_pins_the_headers_and_names_both_suites(monkeypatch):
 
 def test_build_root_is_made_under_a_partial_name_and_renamed_last(cache, monkeypatch):
     monkeypatch.setattr(trixie.shutil, "which", lambda tool: f"/usr/bin/{tool}")
-    monkeypatch.setattr(debian, "_run", FakeApt())
+    monkeypatch.setattr(debian, "run_tool", FakeApt())
     runs = []
 
     def fake_mmdebstrap(cmd, **kw):

@@ -32,6 +32,8 @@ from .kernel.errors import (
     WrongFreeFunctionError,
 )
 from .kernel.freespace import FreeSpace, LinearFreeSpace
+from .kernel.generations import GENERATIONS, VERSIONS, Generation, generation
+from .contention.errors import ContentionError
 from .kernel.vmalloc import Stats, Vmalloc
 from .workloads import TEST_NAMES, CostModel, TestVmallocParams, TestVmallocRun, build_scenario
 
@@ -43,7 +45,8 @@ __all__ = [
     "parse_vmallocinfo", "from_vmallocinfo", "VmallocInfo", "VmallocInfoLine", "VmallocInfoError",
     "TEST_NAMES", "TestVmallocParams", "TestVmallocRun",
     "VmallocError", "InvalidArgumentError", "BadFreeError", "WrongFreeFunctionError",
-    "ConfigError", "InvariantError",
+    "ConfigError", "InvariantError", "ContentionError",
+    "Generation", "GENERATIONS", "VERSIONS", "generation",
     "PAGE_SIZE", "PAGE_SHIFT", "ULONG_MAX", "VMALLOC_START", "VMALLOC_END", "MODULES_VADDR",
     "MODULES_END", "VM_IOREMAP", "VM_ALLOC", "VM_MAP", "VM_USERMAP", "VM_DMA_COHERENT",
     "VM_UNINITIALIZED", "VM_NO_GUARD", "VM_KASAN", "VM_FLUSH_RESET_PERMS", "VM_MAP_PUT_PAGES",

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 
 from ..kernel.generations import LETTER_VERSIONS
 from .published import published
+from .errors import ContentionError
 
 VERSIONS = LETTER_VERSIONS            # the letter profiled these two kernels
 LARGE_FROM_PCT = 10.0        # a letter value of 10% or more gets the large tolerance
@@ -107,10 +108,10 @@ def bounded_diff(sim_value: float, bound: float) -> float:
 
 def _letter_rows(letter: dict, version: str) -> list[dict]:
     if version not in VERSIONS:
-        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
+        raise ContentionError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
     rows = letter.get(version, {}).get("profile")
     if not rows:
-        raise ValueError(f"the letter has no {version} profile table (its last row bounds the absent symbols)")
+        raise ContentionError(f"the letter has no {version} profile table (its last row bounds the absent symbols)")
     return rows
 
 
@@ -121,12 +122,12 @@ def _sim_index(simulated_rows: list[dict]) -> dict[str, dict]:
         try:
             symbol, children, self_ = row["symbol"], row["children_pct"], row["self_pct"]
         except (KeyError, TypeError):
-            raise ValueError(f"simulated row {n}: needs symbol, children_pct and self_pct, got {row!r}")
+            raise ContentionError(f"simulated row {n}: needs symbol, children_pct and self_pct, got {row!r}")
         for name, value in (("children_pct", children), ("self_pct", self_)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"simulated row {n} ({symbol}): {name} must be a finite share >= 0, got {value!r}")
+                raise ContentionError(f"simulated row {n} ({symbol}): {name} must be a finite share >= 0, got {value!r}")
         if symbol in index:
-            raise ValueError(f"simulated row {n}: {symbol} appears twice")
+            raise ContentionError(f"simulated row {n}: {symbol} appears twice")
         index[symbol] = row
     return index
 
@@ -224,7 +225,7 @@ def time_budget(records: list[SymbolComparison], letter_wall_s: float, sim_wall_
     """
     for name, wall in (("letter_wall_s", letter_wall_s), ("sim_wall_s", sim_wall_s)):
         if not isinstance(wall, (int, float)) or not math.isfinite(wall) or wall < 0:
-            raise ValueError(f"{name} must be a finite time >= 0, got {wall!r}")
+            raise ContentionError(f"{name} must be a finite time >= 0, got {wall!r}")
     out = []
     for r in records:
         if not r.in_letter:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, fields, replace
 from math import log2
 
 from ..workloads.costs import CostModel
+from .errors import ContentionError
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class ContentionCosts:
 
     def __post_init__(self):
         if self.cache_model not in ("lines", "depth"):
-            raise ValueError(f"cache_model must be 'lines' or 'depth', got {self.cache_model!r}")
+            raise ContentionError(f"cache_model must be 'lines' or 'depth', got {self.cache_model!r}")
 
     def with_(self, **changes) -> "ContentionCosts":
         """A copy with some constants changed (the sensitivity sweeps use this)."""
@@ -107,7 +108,7 @@ class ContentionCosts:
             return getattr(self, name)
         if name in {f.name for f in fields(self.calls)}:
             return getattr(self.calls, name)
-        raise ValueError(f"unknown cost {name!r}")
+        raise ContentionError(f"unknown cost {name!r}")
 
     def with_overrides(self, pairs: list[str]) -> "ContentionCosts":
         """A copy with ``NAME=VALUE`` constants changed (the CLI's ``--cost``).
@@ -123,9 +124,9 @@ class ContentionCosts:
             name, eq, text = pair.partition("=")
             name, text = name.strip(), text.strip()
             if not eq or not name or not text:
-                raise ValueError(f"--cost wants NAME=VALUE, got {pair!r}")
+                raise ContentionError(f"--cost wants NAME=VALUE, got {pair!r}")
             if name not in mine and name not in calls:
-                raise ValueError(f"unknown cost {name!r}; known: {', '.join(sorted({**mine, **calls}))}")
+                raise ContentionError(f"unknown cost {name!r}; known: {', '.join(sorted({**mine, **calls}))}")
             default = (mine.get(name) or calls[name]).default
             (own if name in mine else per_call)[name] = _parse_cost(name, text, default)
         costs = replace(self, calls=replace(self.calls, **per_call)) if per_call else self
@@ -156,16 +157,16 @@ def _parse_cost(name: str, text: str, default) -> object:
         return None
     if isinstance(default, bool):
         if text.lower() not in ("0", "1", "true", "false"):
-            raise ValueError(f"{name} is true or false, got {text!r}")
+            raise ContentionError(f"{name} is true or false, got {text!r}")
         return text.lower() in ("1", "true")
     try:
         if not text.isascii():              # float() takes "١٠" or "１０" as 10: a command line should not
-            raise ValueError(text)
+            raise ContentionError(text)
         value = float(text)
     except ValueError:
-        raise ValueError(f"{name} wants a number, got {text!r}") from None
+        raise ContentionError(f"{name} wants a number, got {text!r}") from None
     if not 0 <= value <= MAX_COST:           # NaN fails both; a huge value would overflow sums to inf/NaN
-        raise ValueError(f"{name} must be a number in 0..{MAX_COST:g}, got {text!r}")
+        raise ContentionError(f"{name} must be a number in 0..{MAX_COST:g}, got {text!r}")
     return int(value) if isinstance(default, int) and value.is_integer() else value
 
 
@@ -209,7 +210,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             vm.purge(cpu=0)
             t, sizes = vm.free_space.tree, (page,)
         else:
-            raise ValueError(f"tree must be 'busy', 'interior' or 'free', got {tree!r}")
+            raise ContentionError(f"tree must be 'busy', 'interior' or 'free', got {tree!r}")
         ops, visits = t.ops, t.visits
         for _ in range(turns):
             got = [vm.vmalloc(size, cpu=0) for size in sizes]

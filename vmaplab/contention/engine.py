@@ -15,6 +15,7 @@ import gc
 import heapq
 from collections.abc import Callable
 from contextlib import contextmanager
+from .errors import ContentionError
 
 _heappush = heapq.heappush
 
@@ -49,7 +50,7 @@ class Engine:
     def schedule(self, t_ns: float, action: Callable[[], None]) -> None:
         """Run ``action()`` at simulated time ``t_ns`` (not before now)."""
         if t_ns < self.now_ns:
-            raise ValueError(f"cannot schedule at {t_ns} ns: the clock is already at {self.now_ns} ns")
+            raise ContentionError(f"cannot schedule at {t_ns} ns: the clock is already at {self.now_ns} ns")
         _heappush(self._heap, (t_ns, self._seq, action))
         self._seq += 1
 

@@ -78,6 +78,7 @@ from .pricing import SectionPricer
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
 from .warm import WarmStart
 from .topology import TOPOLOGIES
+from .errors import ContentionError
 
 # Events are partials, not lambdas: calling one runs its target without a wrapper frame.
 
@@ -167,17 +168,17 @@ class ContentionSim:
                  drain: str = "inline", placement: str = "spread"):
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
-            raise ValueError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
+            raise ContentionError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
         if machine not in TOPOLOGIES:
-            raise ValueError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
+            raise ContentionError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
         if drain not in ("inline", "kworker"):
-            raise ValueError(f"drain must be 'inline' or 'kworker', got {drain!r}")
+            raise ContentionError(f"drain must be 'inline' or 'kworker', got {drain!r}")
         if placement not in ("spread", "packed"):
-            raise ValueError(f"placement must be 'spread' or 'packed', got {placement!r}")
+            raise ContentionError(f"placement must be 'spread' or 'packed', got {placement!r}")
         if policy not in ("fifo", "tas"):
-            raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
+            raise ContentionError(f"policy must be 'fifo' or 'tas', got {policy!r}")
         if not isinstance(scale, int) or scale < 1:
-            raise ValueError(f"scale must be a positive int, got {scale!r}")
+            raise ContentionError(f"scale must be a positive int, got {scale!r}")
         self.version, self.scale, self.policy, self.seed = version, scale, policy, seed
         self.costs = costs or ContentionCosts()
         self.topology = TOPOLOGIES[machine](nr_cpus)

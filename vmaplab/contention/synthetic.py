@@ -16,6 +16,7 @@ from functools import partial
 from .engine import Engine
 from .locks import FifoLock, TasLock
 from .topology import generic
+from .errors import ContentionError
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = 
              seed: int = 0, xfer_ns: float = 0.0, c_lock_ns: float = 0.0, c_set_ns: float = 0.0) -> OneLockResult:
     """Simulate the synthetic workload; every random draw comes from per-CPU streams of ``seed``."""
     if n < 1 or acquisitions < n:
-        raise ValueError("need n >= 1 and at least one acquisition per CPU")
+        raise ContentionError("need n >= 1 and at least one acquisition per CPU")
     eng = Engine()
     topo = generic(n, xfer_ns)
     if policy == "fifo":
@@ -40,7 +41,7 @@ def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = 
     elif policy == "tas":
         lock = TasLock("L", eng, topo, seed, c_lock_ns, c_set_ns)
     else:
-        raise ValueError(f"policy must be 'fifo' or 'tas', got {policy!r}")
+        raise ContentionError(f"policy must be 'fifo' or 'tas', got {policy!r}")
     # Each CPU's (think, hold) draws, made up front from its own stream (drawing is the
     # workload's cost, not the engine's), last one first so a turn pops it.
     draws = []

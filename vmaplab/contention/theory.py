@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import sqrt
 
 from .numeric import plain_sum
+from .errors import ContentionError
 
 
 def amdahl_speedup(n: int, serial_fraction: float) -> float:
@@ -32,7 +33,7 @@ def machine_repairman(n: int, z_ns: float, s_ns: float) -> dict[str, float]:
     (queue + hold), pure spin W per acquisition, and the spin share per CPU.
     """
     if n < 1 or z_ns <= 0 or s_ns <= 0:
-        raise ValueError("need n >= 1 and positive Z and S")
+        raise ContentionError("need n >= 1 and positive Z and S")
     r = s_ns / z_ns
     term, total = 1.0, 1.0
     for k in range(1, n + 1):             # N!/(N-k)! r^k, built incrementally

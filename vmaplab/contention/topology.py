@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from .errors import ContentionError
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Topology:
 
     def __post_init__(self):
         if self.nr_cpus < 1 or len(self.core_of) != self.nr_cpus or len(self.ccx_of) != self.nr_cpus:
-            raise ValueError(f"topology {self.name!r}: need one core and one CCX per CPU")
+            raise ContentionError(f"topology {self.name!r}: need one core and one CCX per CPU")
 
     def xfer_ns(self, a: int, b: int) -> float:
         """One cache-line transfer from CPU ``a``'s cache to CPU ``b``'s (0 for the same CPU)."""
@@ -107,7 +108,7 @@ class Preset:
         """The machine with its first ``nr_cpus`` Linux CPU numbers (one thread per core first)."""
         nr_cpus = self.max_cpus if nr_cpus is None else nr_cpus
         if not 1 <= nr_cpus <= self.max_cpus:
-            raise ValueError(f"the {self.name} machine has 1..{self.max_cpus} CPUs, got {nr_cpus} "
+            raise ContentionError(f"the {self.name} machine has 1..{self.max_cpus} CPUs, got {nr_cpus} "
                              "(machine 'generic' takes any count)")
         core = tuple(c % self.cores for c in range(nr_cpus))
         return Topology(self.name, nr_cpus, core, tuple(k // self.complex_cores for k in core),
@@ -139,7 +140,7 @@ def threadripper_3970x(nr_cpus: int = 64) -> Topology:
 def generic(nr_cpus: int, xfer_ns: float = 50.0) -> Topology:
     """A flat machine: one core per CPU, every transfer the same ``xfer_ns``."""
     if nr_cpus < 1:
-        raise ValueError("nr_cpus must be >= 1")
+        raise ContentionError("nr_cpus must be >= 1")
     return Topology("generic", nr_cpus, tuple(range(nr_cpus)), tuple(range(nr_cpus)),
                     t_smt_ns=xfer_ns, t_ccx_ns=xfer_ns, t_cross_ns=xfer_ns)
 

@@ -70,7 +70,7 @@ SERIES = {
 DEFAULT_SERIES = "6.12"
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+def run_tool(cmd: list[str], what: str, cwd: Path | None = None) -> str:
     try:
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     except FileNotFoundError:
@@ -81,20 +81,20 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
     return p.stdout
 
 
-def _version_key(abi: str) -> tuple[int, ...]:
+def version_key(abi: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", abi))
 
 
 def newest_abi(series: str = DEFAULT_SERIES, apt_options: tuple[str, ...] = ()) -> str:
     """The newest ABI of ``series`` with image, headers and kbuild packages in apt's lists."""
     s = SERIES[series]
-    listing = _run(["apt-cache", *apt_options, "pkgnames", f"linux-image-{series}."], "apt-cache")
+    listing = run_tool(["apt-cache", *apt_options, "pkgnames", f"linux-image-{series}."], "apt-cache")
     pattern = re.compile(rf"^linux-image-({s.abi_re})-{FLAVOUR}-unsigned$")
     abis = sorted({m.group(1) for line in listing.split() if (m := pattern.match(line))},
-                  key=_version_key, reverse=True)
+                  key=version_key, reverse=True)
     for abi in abis:
         kbuild = s.packages(abi)[3]
-        if _run(["apt-cache", *apt_options, "pkgnames", kbuild], "apt-cache").split():
+        if run_tool(["apt-cache", *apt_options, "pkgnames", kbuild], "apt-cache").split():
             return abi
     raise OracleUnavailable(f"no linux-image-{series}.*-{FLAVOUR}-unsigned in apt's package lists: "
                             "enable bookworm-security (or bookworm-backports) and run apt-get update")
@@ -102,7 +102,7 @@ def newest_abi(series: str = DEFAULT_SERIES, apt_options: tuple[str, ...] = ()) 
 
 def package_version(name: str, apt_options: tuple[str, ...] = ()) -> str:
     """The candidate version apt would download for ``name``."""
-    for line in _run(["apt-cache", *apt_options, "show", name], "apt-cache").splitlines():
+    for line in run_tool(["apt-cache", *apt_options, "show", name], "apt-cache").splitlines():
         if line.startswith("Version: "):
             return line.split(None, 1)[1]
     raise OracleUnavailable(f"apt-cache show {name} gave no version")
@@ -125,7 +125,7 @@ def download(names: list[str], version: str, debs: Path, apt_options: tuple[str,
         return {p.name.split("_")[0]: p for p in debs.glob(f"*_{tag}_*.deb")}
     missing = [n for n in names if n not in have()]
     if missing:
-        _run(["apt-get", *apt_options, "download", "-q", *(f"{n}={version}" for n in missing)],
+        run_tool(["apt-get", *apt_options, "download", "-q", *(f"{n}={version}" for n in missing)],
              "downloading the kernel packages", cwd=debs)
     found = have()
     lost = [n for n in names if n not in found]
@@ -146,7 +146,7 @@ def unpack(debs: list[Path], tree: Path, finish=None) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for deb in debs:
-        _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpacking {deb.name}")
+        run_tool(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpacking {deb.name}")
     if finish is not None:
         finish(tmp)
     (tmp / ".complete").write_text(tree.name + "\n")
@@ -214,6 +214,6 @@ def source_files(kernel: KernelTree, relpaths: list[str]) -> dict[str, Path]:
     missing = [f"{top}/{rel}" for rel, p in paths.items() if not p.exists()]
     if missing:
         base.mkdir(parents=True, exist_ok=True)
-        _run(["tar", "-xf", str(kernel.source_tarball), "-C", str(base), *missing],
+        run_tool(["tar", "-xf", str(kernel.source_tarball), "-C", str(base), *missing],
              f"extracting {len(missing)} file(s) of the kernel's source")
     return paths

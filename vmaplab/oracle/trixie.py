@@ -100,7 +100,7 @@ def update_lists(options: tuple[str, ...], base: Path | None = None, progress=pr
         return False
     progress(f"oracle: reading trixie and trixie-backports package lists into {base}")
     try:
-        debian._run(["apt-get", *options, "update", "-q"], "apt-get update (trixie-backports, private lists)")
+        debian.run_tool(["apt-get", *options, "update", "-q"], "apt-get update (trixie-backports, private lists)")
     except OracleUnavailable as e:
         if not any((base / "lists").glob("*Packages*")):
             raise
@@ -127,10 +127,10 @@ def package_names(abi: str, series: str = "7.3") -> list[str]:
 def newest_abi(series: str, options: tuple[str, ...]) -> str:
     """The newest ``<series>.N+debM`` with image, base, headers and kbuild packages in the private lists."""
     _check_series(series)
-    listing = debian._run(["apt-cache", *options, "pkgnames", "linux-"], "apt-cache (private lists)").split()
+    listing = debian.run_tool(["apt-cache", *options, "pkgnames", "linux-"], "apt-cache (private lists)").split()
     names = set(listing)
     pattern = re.compile(rf"^linux-binary-unsigned-({re.escape(series)}\.\d+\+deb\d+)-{FLAVOUR}$")
-    abis = sorted({m.group(1) for n in names if (m := pattern.match(n))}, key=debian._version_key, reverse=True)
+    abis = sorted({m.group(1) for n in names if (m := pattern.match(n))}, key=debian.version_key, reverse=True)
     for abi in abis:
         if all(n in names for n in package_names(abi, series)[:5]):
             return abi
