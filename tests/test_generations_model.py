@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from vmaplab import PAGE_SIZE, Vmalloc
+from vmaplab import PAGE_SIZE, Vmalloc, VmallocError
+from vmaplab.kernel.config import GFP_NOWAIT     # __GFP_KSWAPD_RECLAIM alone (6.1 .. 6.17): cannot block
 
 from conftest import tiny
 
 P = PAGE_SIZE
-GFP_NOWAIT = 0x800          # __GFP_KSWAPD_RECLAIM alone: cannot block
 
 
 def busy_acquires(vm: Vmalloc) -> list[str]:
@@ -278,3 +278,33 @@ def test_6_1_inserts_a_percpu_chunk_s_areas_in_one_hold():
         assert [v.addr - vms[0].addr for v in vms] == [0, 4 * P, 8 * P]
         assert all(vm.find_vm_area(v.addr) is v for v in vms)
         vm.check()
+
+
+# -- 6.12/7.3: vrealloc (has_vrealloc, vrealloc_frees_tail, vrealloc_names_caller; tests/test_vrealloc.py) --
+def test_vrealloc_per_generation():
+    out = {}
+    for version in ("6.9", "6.12", "7.3"):
+        vm = tiny(version, nr_cpus=1, pages=64)
+        p = vm.vmalloc(3 * P, cpu=0)                         # [S, S+4P): 3 pages and the guard
+        if not vm.gen.has_vrealloc:
+            with pytest.raises(VmallocError, match="version"):
+                vm.vrealloc(p, P)
+            out[version] = None
+            continue
+        same = vm.vrealloc(p, P) == p                        # shrink: in place everywhere
+        pages = vm.find_vm_area(p).nr_pages                  # 7.3 frees the 2 tail pages
+        q = vm.vrealloc(p, 2 * P, caller="grow+0x1/0x2")     # 6.12: fits the area; 7.3: past nr_pages
+        out[version] = (same, pages, q - p, vm.find_vm_area(q).caller)
+        vm.check()
+    assert out == {"6.9": None, "6.12": (True, 3, 0, None), "7.3": (True, 1, 4 * P, "grow+0x1/0x2")}
+
+
+# -- 7.3: GFP_NOWAIT carries __GFP_NOWARN (nowait_nowarn) --------------------------------------------
+def test_the_machines_own_gfp_nowait_is_silent_on_7_3_only():
+    out = {}
+    for version in ("6.12", "7.3"):
+        vm = tiny(version, nr_cpus=1, pages=4)
+        out[version] = (vm.vmalloc(8 * P, gfp=vm.gen.gfp_nowait), list(vm.dmesg))
+        vm.check()
+    assert out["7.3"] == (None, [])
+    assert out["6.12"][0] is None and out["6.12"][1][-1] == "vmalloc error: size 32768, vm_struct allocation failed"
