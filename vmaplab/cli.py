@@ -32,7 +32,7 @@ from .contention.compare import (LETTER_WORKLOAD, comparison_as_dict, compare_pr
                                  format_time_budget, time_budget,
                                  is_letter_workload)
 from .contention.published import published
-from .contention.topology import TOPOLOGIES, machine_help
+from .contention.topology import LETTER_MACHINE, TOPOLOGIES, machine_help
 from .kernel.errors import ConfigError, VmallocError
 from .kernel.walks import MAX_VREAD
 from .workloads.scenarios import SCENARIOS, build_scenario
@@ -707,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
     m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
     m.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
-    m.add_argument("--machine", default="threadripper-3970x", choices=list(TOPOLOGIES), metavar="MACHINE",
+    m.add_argument("--machine", default=LETTER_MACHINE, choices=list(TOPOLOGIES), metavar="MACHINE",
                    help="the simulated machine's topology and cache-line latencies (default threadripper-3970x, "
                         "the cover letter's): " + machine_help())
     m.add_argument("--version", choices=[*VERSIONS, "both"], default="both")

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from ..kernel.generations import LETTER_VERSIONS
 from .published import published
 from .errors import ContentionError
+from .topology import LETTER_MACHINE
 
 VERSIONS = LETTER_VERSIONS            # the letter profiled these two kernels
 LARGE_FROM_PCT = 10.0        # a letter value of 10% or more gets the large tolerance
@@ -258,7 +259,7 @@ def is_letter_workload(params: dict, nr_threads: int, machine: str) -> bool:
     """
     others = {k: v for k, v in params.items() if k not in ("run_test_mask", "nr_threads")}
     return (params.get("run_test_mask", 7) == 7 and not others and nr_threads == 64
-            and machine == "threadripper-3970x")
+            and machine == LETTER_MACHINE)
 
 
 def _letter_cell(value: float | None, bound: float | None) -> str:

@@ -45,7 +45,7 @@ from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .runs import MAX_SIM_THREADS, RunSpec, map_unordered, run_spec
-from .topology import TOPOLOGIES
+from .topology import LETTER_MACHINE, TOPOLOGIES
 
 
 class SpecError(VmallocError):
@@ -821,7 +821,7 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
     for version in LETTER_VERSIONS:
         runs = [r for r in rows if r.get("version") == version and "profile" in r and r.get("nr_cpus") in (None, 64)
                 and is_letter_workload({"run_test_mask": r.get("run_test_mask", 7)}, r.get("nr_threads"),
-                                       r.get("machine", "threadripper-3970x"))]
+                                       r.get("machine", LETTER_MACHINE))]
         if not runs:
             continue
         table = {row["symbol"]: row for row in pub[version]["profile"]}

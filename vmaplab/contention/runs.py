@@ -24,6 +24,7 @@ from ..kernel.generations import DEFAULT, LETTER_VERSIONS
 from .costs import ContentionCosts
 from .published import V1_CURVE
 from .sim import ContentionSim, SimResult
+from .topology import LETTER_MACHINE
 
 VERSIONS = LETTER_VERSIONS            # the letter's two kernels
 # ContentionSim gives each thread 4 GiB of simulated RAM (its nr_ram_pages); the kernel model takes at
@@ -45,7 +46,7 @@ class RunSpec:
     seed: int = 0
     run_test_mask: int = 7
     costs: ContentionCosts = field(default_factory=ContentionCosts)
-    machine: str = "threadripper-3970x"
+    machine: str = LETTER_MACHINE
     policy: str = "fifo"
     pools: bool = True
     nr_vmap_nodes: int | None = None
@@ -161,7 +162,7 @@ def _stop(pool: Executor, futures: dict, own: bool) -> None:
 
 
 def run_pair(nr_threads: int = 32, scale: int = 20000, window_us: tuple = (100, 160), seed: int = 0,
-             machine: str = "threadripper-3970x", params: dict | None = None, **kwargs) -> dict[str, SimResult]:
+             machine: str = LETTER_MACHINE, params: dict | None = None, **kwargs) -> dict[str, SimResult]:
     """Run 6.8 and 6.9 on the same workload, recording the timeline of ``window_us`` (simulated µs)."""
     window = (window_us[0] * 1e3, window_us[1] * 1e3)
     return {version: ContentionSim(version, nr_threads=nr_threads, scale=scale, seed=seed, machine=machine,

@@ -77,7 +77,7 @@ from .profile import Profile, call_path
 from .pricing import SectionPricer
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
 from .warm import WarmStart
-from .topology import TOPOLOGIES
+from .topology import LETTER_MACHINE, TOPOLOGIES
 from .errors import ContentionError
 
 # Events are partials, not lambdas: calling one runs its target without a wrapper frame.
@@ -161,7 +161,7 @@ class ContentionSim:
     """
 
     def __init__(self, version: str = "6.9", nr_threads: int = 64, nr_cpus: int | None = None,
-                 machine: str = "threadripper-3970x", scale: int = 1000, seed: int = 0, policy: str = "fifo",
+                 machine: str = LETTER_MACHINE, scale: int = 1000, seed: int = 0, policy: str = "fifo",
                  costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
                  nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
                  timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True,
