@@ -66,9 +66,9 @@ def free_tree_table(sizes: list[int]) -> None:
         lin.ranges = [[v.va_start, v.va_end] for v in fs]
         visits0 = fs.tree.visits
         gc.disable()
-        t_tree, k_tree = time_pairs(fs.alloc, lambda a: fs.free(VmapArea(a, a + 2 * P)), 1.0, 20000)
+        t_tree, k_tree = time_pairs(fs.alloc, lambda a, fs=fs: fs.free(VmapArea(a, a + 2 * P)), 1.0, 20000)
         visits = (fs.tree.visits - visits0) / k_tree
-        t_lin, _k = time_pairs(lin.alloc, lambda a: lin.free(a, a + 2 * P), 2.0, 20000)
+        t_lin, _k = time_pairs(lin.alloc, lambda a, lin=lin: lin.free(a, a + 2 * P), 2.0, 20000)
         gc.enable()
         if [(v.va_start, v.va_end) for v in fs] != lin.as_tuples():
             raise SystemExit("tree and linear reference diverged")

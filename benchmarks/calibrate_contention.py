@@ -25,14 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vmaplab.contention.calibration import (T6_FIX_US, T6_LONG_US, T7_ONE_JOB_US, calibrate as  # noqa: E402
-                                            calibrate_three, single_cpu_us)
+from vmaplab.contention.calibration import T6_FIX_US, T6_LONG_US, T7_ONE_JOB_US, single_cpu_us  # noqa: E402
+from vmaplab.contention.calibration import calibrate as calibrate_three
 from vmaplab.contention.costs import ContentionCosts  # noqa: E402
 from vmaplab.contention.profile import format_table  # noqa: E402
 from vmaplab.contention.published import published  # noqa: E402
 from vmaplab.contention.sim import ContentionSim  # noqa: E402
 from vmaplab.workloads.costs import CostModel  # noqa: E402
-
 
 
 def calibrate(scale: int) -> ContentionCosts:

@@ -1,14 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Worked examples derived by hand from the spec; each cites its section."""
 import pytest
+from conftest import snapshot, tiny
 
 from vmaplab import (
-    MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VMALLOC_START, ULONG_MAX, Vmalloc,
+    MODULES_END,
+    MODULES_VADDR,
+    PAGE_SIZE,
+    ULONG_MAX,
+    VM_ALLOC,
+    VMALLOC_START,
+    Vmalloc,
 )
 from vmaplab.contention.warm import prefill_node_pool  # the warm start's carving, through public kernel calls
 from vmaplab.kernel.trace import AllocVmapArea, PurgeNode
-
-from conftest import snapshot, tiny
 
 S, P = VMALLOC_START, PAGE_SIZE
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import snapshot, tiny
 
 from vmaplab import PAGE_SIZE, VM_ALLOC, Vmalloc, VmallocError, VmStruct, encode_vn_id
 from vmaplab.kernel.config import VMAP_RAM
-
-from conftest import snapshot, tiny
 
 P = PAGE_SIZE
 

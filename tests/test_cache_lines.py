@@ -2,10 +2,10 @@
 """The cache-line model the simulator attaches to the kernel's trees (RBTree.observer, contention-model.md §6.1)."""
 import pytest
 
-from vmaplab.kernel.area import VmapArea
-from vmaplab.contention.sim import ContentionSim
 from vmaplab.contention.cachelines import CacheLineObserver
 from vmaplab.contention.recorder import CriticalSection, LineTally
+from vmaplab.contention.sim import ContentionSim
+from vmaplab.kernel.area import VmapArea
 from vmaplab.kernel.rbtree import RBTree
 
 
@@ -196,8 +196,7 @@ def test_smt_factor_full_for_a_running_sibling_half_for_a_spinning_one():
 
 
 # -- finite caches (contention-model.md §6.4) -------------------------------------------------------
-from vmaplab.contention.cachelines import (Caches, CapacityObserver, LINE_BYTES, PAGE_BYTES,  # noqa: E402
-                                           page_work_bytes)
+from vmaplab.contention.cachelines import LINE_BYTES, PAGE_BYTES, Caches, CapacityObserver, page_work_bytes  # noqa: E402
 from vmaplab.contention.topology import TOPOLOGIES  # noqa: E402
 
 

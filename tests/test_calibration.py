@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from vmaplab.contention.calibration import (T6_FIX_US, T6_LONG_US, T7_ONE_JOB_US, calibrate, single_cpu_us)
+from vmaplab.contention.calibration import T6_FIX_US, T6_LONG_US, T7_ONE_JOB_US, calibrate, single_cpu_us
 from vmaplab.contention.costs import ContentionCosts
 from vmaplab.workloads.costs import CostModel
 

@@ -20,11 +20,11 @@ import pytest
 
 from vmaplab import PAGE_SIZE, VM_NO_GUARD, VMALLOC_START, TestVmallocParams, TestVmallocRun, Vmalloc
 from vmaplab.contention.published import published
+from vmaplab.course import lessons
+from vmaplab.course.exercises import make
 from vmaplab.kernel.config import MAX_VA_SIZE_PAGES, VMAP_ZONE_SIZE_PAGES
 from vmaplab.kernel.errors import VmallocError
 from vmaplab.kernel.freespace import FreeSpace, adjust_search_size, find_vmap_lowest_linear_match
-from vmaplab.course import lessons
-from vmaplab.course.exercises import make
 
 ROOT = Path(__file__).resolve().parents[1]
 P, S = PAGE_SIZE, VMALLOC_START

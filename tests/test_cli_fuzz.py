@@ -2,11 +2,11 @@
 """Every subcommand with malformed values: one line on stderr naming the problem, exit status 2, no traceback."""
 from __future__ import annotations
 
-import pytest
-
 import json
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from vmaplab.cli import main
 

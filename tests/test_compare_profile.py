@@ -10,8 +10,14 @@ import json
 import pytest
 
 from vmaplab.cli import main
-from vmaplab.contention.compare import (compare_profile, comparison_as_dict, format_comparison, is_letter_workload,
-                                        summarize_comparison, time_budget)
+from vmaplab.contention.compare import (
+    compare_profile,
+    comparison_as_dict,
+    format_comparison,
+    is_letter_workload,
+    summarize_comparison,
+    time_budget,
+)
 from vmaplab.contention.published import published
 
 

@@ -3,7 +3,15 @@
 import pytest
 
 from vmaplab.contention import (
-    Engine, FifoLock, TasLock, amdahl_speedup, generic, machine_repairman, mva, one_lock, threadripper_3970x,
+    Engine,
+    FifoLock,
+    TasLock,
+    amdahl_speedup,
+    generic,
+    machine_repairman,
+    mva,
+    one_lock,
+    threadripper_3970x,
 )
 
 

@@ -1,13 +1,22 @@
 # SPDX-License-Identifier: MIT
 """Bad input gets a clear error and changes nothing (check() passes, nothing leaked)."""
 import pytest
+from conftest import snapshot, tiny
 
 from vmaplab import (
-    MODULES_VADDR, PAGE_SIZE, ULONG_MAX, VM_ALLOC, VM_FLUSH_RESET_PERMS, VMALLOC_START,
-    BadFreeError, ConfigError, InvalidArgumentError, Vmalloc, VmallocError, WrongFreeFunctionError,
+    MODULES_VADDR,
+    PAGE_SIZE,
+    ULONG_MAX,
+    VM_ALLOC,
+    VM_FLUSH_RESET_PERMS,
+    VMALLOC_START,
+    BadFreeError,
+    ConfigError,
+    InvalidArgumentError,
+    Vmalloc,
+    VmallocError,
+    WrongFreeFunctionError,
 )
-
-from conftest import snapshot, tiny
 
 P = PAGE_SIZE
 
@@ -298,7 +307,8 @@ def test_totalram_check_uses_the_callers_unaligned_size():
 
 def test_pcpu_areas_carry_vm_alloc_alone():
     # pcpu_get_vm_areas sets VM_ALLOC only (no VM_NO_GUARD): get_vm_area_size() is a page short.
-    from vmaplab import PAGE_SIZE as P, VM_ALLOC
+    from vmaplab import PAGE_SIZE as P
+    from vmaplab import VM_ALLOC
     vm = Vmalloc(nr_cpus=2)
     (area,) = vm.pcpu_get_vm_areas([0], [4 * P])
     assert area.flags == VM_ALLOC and area.size == 4 * P and area.get_vm_area_size() == 3 * P
@@ -312,7 +322,7 @@ def test_6_8_vmallocinfo_prints_the_purge_list_only_after_a_busy_area():
         vm.vfree(vm.vmalloc(P))
         assert vm.vmallocinfo() == expected, version
     vm = Vmalloc(nr_cpus=2, version="6.8")
-    a, b = vm.vmalloc(P), vm.vmalloc(P)
+    a, _b = vm.vmalloc(P), vm.vmalloc(P)
     vm.vfree(a)
     assert vm.vmallocinfo().splitlines()[-1].endswith("unpurged vm_area")
 

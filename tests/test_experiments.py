@@ -160,6 +160,7 @@ def test_sweep_cli_and_its_bad_input(tmp_path, capsys):
 
 def test_latin_hypercube_puts_one_point_in_every_stratum():
     import random
+
     from vmaplab.contention.ranges import latin_hypercube
     pts = latin_hypercube(10, {"a": (0.0, 1.0), "b": (10.0, 20.0), "k": (10, 14)}, random.Random(3))
     assert sorted(int(p["a"] * 10) for p in pts) == list(range(10))
@@ -170,6 +171,7 @@ def test_latin_hypercube_puts_one_point_in_every_stratum():
 
 def test_every_cost_constant_has_a_range_around_its_default():
     from dataclasses import fields
+
     from vmaplab.contention.costs import ContentionCosts
     from vmaplab.contention.ranges import COST_RANGES
     from vmaplab.workloads.costs import CostModel

@@ -8,8 +8,16 @@ from hypothesis import strategies as st
 
 from vmaplab import ULONG_MAX, FreeSpace, InvariantError, LinearFreeSpace, VmapArea
 from vmaplab.kernel.freespace import (
-    FL_FIT_TYPE, LE_FIT_TYPE, NE_FIT_TYPE, NOTHING_FIT, RE_FIT_TYPE, align_up, classify_va_fit_type,
-    find_vmap_lowest_linear_match, find_vmap_lowest_match, is_within_this_va,
+    FL_FIT_TYPE,
+    LE_FIT_TYPE,
+    NE_FIT_TYPE,
+    NOTHING_FIT,
+    RE_FIT_TYPE,
+    align_up,
+    classify_va_fit_type,
+    find_vmap_lowest_linear_match,
+    find_vmap_lowest_match,
+    is_within_this_va,
 )
 
 P = 0x1000

@@ -14,8 +14,7 @@ import pytest
 
 from vmaplab import Vmalloc
 from vmaplab.kernel.errors import ConfigError
-from vmaplab.kernel.generations import (GENERATIONS, LETTER_VERSIONS, VERSIONS, for_release, for_series,
-                                        generation)
+from vmaplab.kernel.generations import GENERATIONS, LETTER_VERSIONS, VERSIONS, for_release, for_series, generation
 
 PKG = Path(__file__).resolve().parents[1] / "vmaplab"
 VERSION_RE = re.compile(r"^[5-9]\.\d{1,2}$")

@@ -3,11 +3,17 @@
 import pytest
 
 from vmaplab import PAGE_SIZE, InvalidArgumentError, LinearFreeSpace
-from vmaplab.kernel.config import ULONG_MAX
 from vmaplab.course.lessons import (
-    DEFAULT_TREE_SCRIPT, LESSON_BASE, FreeTreeDemo, PoolsDemo, busy_by_node, free_tree_quiz, sharding_workload,
+    DEFAULT_TREE_SCRIPT,
+    LESSON_BASE,
+    FreeTreeDemo,
+    PoolsDemo,
+    busy_by_node,
+    free_tree_quiz,
+    sharding_workload,
     zone_nodes,
 )
+from vmaplab.kernel.config import ULONG_MAX
 
 
 def test_free_tree_frames_match_a_linear_first_fit_oracle():
@@ -85,7 +91,7 @@ def test_pools_demo_decays_by_a_quarter_and_empties_short_pools():
     demo = PoolsDemo()
     seen = set()
     for f in demo.frames:
-        for node, idx, before, removed, full in f.decays:
+        for _node, _idx, before, removed, full in f.decays:
             if not before:
                 continue
             if full or before < 4:

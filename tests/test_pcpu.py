@@ -1,10 +1,9 @@
 # SPDX-License-Identifier: MIT
 """pcpu_get_vm_areas (§4.12): one aligned base, as high as possible, searched top-down."""
 import pytest
+from conftest import snapshot, tiny
 
 from vmaplab import PAGE_SIZE, InvalidArgumentError, Vmalloc
-
-from conftest import snapshot, tiny
 
 P = PAGE_SIZE
 M2 = 2 << 20

@@ -1,13 +1,12 @@
 # SPDX-License-Identifier: MIT
 """A Hypothesis state machine over random API sequences on tiny machines, check() after every step."""
 import pytest
+from conftest import snapshot, tiny
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from vmaplab import PAGE_SIZE, BadFreeError, VmallocError
-
-from conftest import snapshot, tiny
 
 P = PAGE_SIZE
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The per-CPU kva allocator (§4.11) on 8-page blocks (vmap_max_alloc = 2)."""
-from vmaplab import PAGE_SIZE, VMAP_BLOCK, VMAP_RAM
-
 from conftest import tiny
+
+from vmaplab import PAGE_SIZE, VMAP_BLOCK, VMAP_RAM
 
 P = PAGE_SIZE
 

@@ -5,8 +5,8 @@ import pathlib
 import pytest
 
 from vmaplab import PAGE_SIZE, VM_UNINITIALIZED, Vmalloc, VmallocError
-from vmaplab.workloads.scenarios import build_scenario
 from vmaplab.formats.vmallocinfo import LINE_RE, VmallocInfoError, parse_vmallocinfo
+from vmaplab.workloads.scenarios import build_scenario
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 CAPTURE = pathlib.Path(__file__).parents[1] / "data" / "vmallocinfo-linux-6.18-x86_64.txt"

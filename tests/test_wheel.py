@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from vmaplab import __all__ as PUBLIC, __version__
+from vmaplab import __all__ as PUBLIC
+from vmaplab import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,11 +10,17 @@ import pytest
 pytest.importorskip("plotly")
 pytest.importorskip("ipywidgets")
 
-from vmaplab.course import figures as viz  # noqa: E402
 from vmaplab.contention.runs import run_pair  # noqa: E402
+from vmaplab.course import figures as viz  # noqa: E402
 from vmaplab.course.lessons import FreeTreeDemo, PoolsDemo  # noqa: E402
 from vmaplab.course.widgets import (  # noqa: E402
-    ContentionApp, FreeTreeApp, PoolsApp, QuizApp, SegmentApp, WhatIfApp, profile_tables,
+    ContentionApp,
+    FreeTreeApp,
+    PoolsApp,
+    QuizApp,
+    SegmentApp,
+    WhatIfApp,
+    profile_tables,
 )
 
 
@@ -161,7 +167,7 @@ def test_what_if_keeps_the_default_run_as_a_ghost_and_links_threads_to_nodes():
 
 def test_timeline_categories_have_colours(pair):
     for res in pair.values():
-        for cpu, t0, t1, state, label, lock in res.timeline:
+        for _cpu, _t0, _t1, state, label, lock in res.timeline:
             assert viz.category_colour(viz.timeline_state(state, label, lock)).startswith("#")
 
 

@@ -18,22 +18,47 @@ from . import speedups as _speedups
 
 _speedups.install()     # compiled builds of the hot modules, when built for their current source (speedups.py)
 
+from .contention.errors import ContentionError
 from .formats import VmallocInfo, VmallocInfoError, VmallocInfoLine, from_vmallocinfo, parse_vmallocinfo
 from .kernel.area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
 from .kernel.check import render_address_map
 from .kernel.config import (
-    GFP_KERNEL, GFP_NOWARN, GFP_ZERO, MODULES_END, MODULES_VADDR, PAGE_SHIFT, PAGE_SIZE,
-    SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX, VM_ALLOC, VM_DMA_COHERENT, VM_FLUSH_RESET_PERMS,
-    VM_IOREMAP, VM_KASAN, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD, VM_SPARSE, VM_UNINITIALIZED,
-    VM_USERMAP, VMALLOC_END, VMALLOC_START, VMAP_BLOCK, VMAP_RAM,
+    GFP_KERNEL,
+    GFP_NOWARN,
+    GFP_ZERO,
+    MODULES_END,
+    MODULES_VADDR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    SHRINK_EMPTY,
+    SHRINK_STOP,
+    ULONG_MAX,
+    VM_ALLOC,
+    VM_DMA_COHERENT,
+    VM_FLUSH_RESET_PERMS,
+    VM_IOREMAP,
+    VM_KASAN,
+    VM_MAP,
+    VM_MAP_PUT_PAGES,
+    VM_NO_GUARD,
+    VM_SPARSE,
+    VM_UNINITIALIZED,
+    VM_USERMAP,
+    VMALLOC_END,
+    VMALLOC_START,
+    VMAP_BLOCK,
+    VMAP_RAM,
 )
 from .kernel.errors import (
-    BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
+    BadFreeError,
+    ConfigError,
+    InvalidArgumentError,
+    InvariantError,
+    VmallocError,
     WrongFreeFunctionError,
 )
 from .kernel.freespace import FreeSpace, LinearFreeSpace
 from .kernel.generations import GENERATIONS, VERSIONS, Generation, generation
-from .contention.errors import ContentionError
 from .kernel.vmalloc import Stats, Vmalloc
 from .workloads import TEST_NAMES, CostModel, TestVmallocParams, TestVmallocRun, build_scenario
 

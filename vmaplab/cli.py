@@ -24,19 +24,25 @@ import sys
 from collections import Counter
 from dataclasses import asdict, replace
 
-from .kernel.generations import AFTER, BEFORE, DEFAULT, LETTER_VERSIONS, VERSIONS, generation
-from .kernel.vmalloc import Vmalloc
-from .kernel.check import render_address_map
-from .kernel.config import PAGE_SIZE
-from .contention.compare import (LETTER_WORKLOAD, comparison_as_dict, compare_profile, format_comparison,
-                                 format_time_budget, time_budget,
-                                 is_letter_workload)
+from .contention.compare import (
+    LETTER_WORKLOAD,
+    compare_profile,
+    comparison_as_dict,
+    format_comparison,
+    format_time_budget,
+    is_letter_workload,
+    time_budget,
+)
 from .contention.published import published
 from .contention.topology import LETTER_MACHINE, TOPOLOGIES, machine_help
+from .formats.vmallocinfo import parse_vmallocinfo
+from .kernel.check import render_address_map
+from .kernel.config import PAGE_SIZE
 from .kernel.errors import ConfigError, VmallocError
+from .kernel.generations import AFTER, BEFORE, DEFAULT, LETTER_VERSIONS, VERSIONS, generation
+from .kernel.vmalloc import Vmalloc
 from .kernel.walks import MAX_VREAD
 from .workloads.scenarios import SCENARIOS, build_scenario
-from .formats.vmallocinfo import parse_vmallocinfo
 from .workloads.test_vmalloc import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
 
 
@@ -345,6 +351,7 @@ def _simulate_one(version: str, kwargs: dict):
 def cmd_simulate(args) -> int:
     """The contention simulator: the cover letter's comparison on N simulated CPUs."""
     import json
+
     from .contention.profile import format_atomics, format_locks, format_sections, format_spin_split, format_table
     from .contention.sim import ContentionSim
     try:
@@ -505,6 +512,7 @@ def _exercise_from_ops(args) -> int:
 def cmd_explain(args) -> int:
     """Narrate each call of an op list from the kernel model's trace (vmaplab.course.explain)."""
     import json
+
     from .course.explain import MAX_FILE_BYTES, ExplainError, as_json, explain
     from .formats.userfile import read_user_file
     text = args.ops
@@ -655,7 +663,8 @@ def _int_in(low: int, high: int | None = None, base: int = 10):
                 raise ValueError(text)
             value = int(text, base)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a number (0x... or decimal)' if base == 0 else 'an int'}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a number (0x... or decimal)' if base == 0 else 'an int'}") from None
         if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high if high is not None else ''}".rstrip("."))
         return value

@@ -34,8 +34,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..kernel.generations import LETTER_VERSIONS
-from .published import published
 from .errors import ContentionError
+from .published import published
 from .topology import LETTER_MACHINE
 
 VERSIONS = LETTER_VERSIONS            # the letter profiled these two kernels
@@ -123,7 +123,7 @@ def _sim_index(simulated_rows: list[dict]) -> dict[str, dict]:
         try:
             symbol, children, self_ = row["symbol"], row["children_pct"], row["self_pct"]
         except (KeyError, TypeError):
-            raise ContentionError(f"simulated row {n}: needs symbol, children_pct and self_pct, got {row!r}")
+            raise ContentionError(f"simulated row {n}: needs symbol, children_pct and self_pct, got {row!r}") from None
         for name, value in (("children_pct", children), ("self_pct", self_)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ContentionError(f"simulated row {n} ({symbol}): {name} must be a finite share >= 0, got {value!r}")

@@ -98,7 +98,7 @@ class ContentionCosts:
         if self.cache_model not in ("lines", "depth"):
             raise ContentionError(f"cache_model must be 'lines' or 'depth', got {self.cache_model!r}")
 
-    def with_(self, **changes) -> "ContentionCosts":
+    def with_(self, **changes) -> ContentionCosts:
         """A copy with some constants changed (the sensitivity sweeps use this)."""
         return replace(self, **changes)
 
@@ -110,7 +110,7 @@ class ContentionCosts:
             return getattr(self.calls, name)
         raise ContentionError(f"unknown cost {name!r}")
 
-    def with_overrides(self, pairs: list[str]) -> "ContentionCosts":
+    def with_overrides(self, pairs: list[str]) -> ContentionCosts:
         """A copy with ``NAME=VALUE`` constants changed (the CLI's ``--cost``).
 
         NAME is a field of this class or of :class:`vmaplab.workloads.costs.CostModel` (per call and per

@@ -15,6 +15,7 @@ import gc
 import heapq
 from collections.abc import Callable
 from contextlib import contextmanager
+
 from .errors import ContentionError
 
 _heappush = heapq.heappush

@@ -41,9 +41,9 @@ from pathlib import Path
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
 from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, VERSIONS, generation
+from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
-from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .runs import MAX_SIM_THREADS, RunSpec, map_unordered, run_spec
 from .topology import LETTER_MACHINE, TOPOLOGIES
 
@@ -389,7 +389,7 @@ def output_paths(out: str | Path) -> tuple[Path, Path]:
     """
     text = os.fspath(out)
     if not isinstance(text, str) or not text.strip():
-        raise SpecError(f"out: the output stem is empty; give one such as results/NAME")
+        raise SpecError("out: the output stem is empty; give one such as results/NAME")
     if "\0" in text:
         raise SpecError(f"out: {text!r} contains a NUL")
     stem = Path(text)

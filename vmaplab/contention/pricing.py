@@ -23,7 +23,6 @@ from .locks import lock_group
 from .numeric import plain_sum
 from .recorder import CriticalSection
 
-
 _OWN_SLOT = {2: 7, 3: 8, 0: 9, -1: 10}     # §6.5 class -> its slot in a section's accumulator
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+
 from .errors import ContentionError
 
 COVER_LETTER = Path(__file__).resolve().parents[1] / "data" / "cover-letter-v3.txt"
@@ -31,7 +32,7 @@ def parse_cover_letter(text: str) -> dict:
         before = head.split("<default perf>", 1)[1]
         after = rest.split("<patch-series perf> confirms", 1)[0]
     except (ValueError, IndexError):
-        raise ContentionError("not the v3 cover letter: its two '<default perf>' / '<patch-series perf>' tables are missing")
+        raise ContentionError("not the v3 cover letter: its two '<default perf>' / '<patch-series perf>' tables are missing") from None
     walls = [int(m) * 60 + float(s) for m, s in _REAL.findall(text)]
     if len(walls) != 2:
         raise ContentionError(f"expected two 'real XmY.YYYs' timings in the cover letter, found {len(walls)}")

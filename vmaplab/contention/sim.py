@@ -68,17 +68,17 @@ from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
 from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
+from .cachelines import Caches, page_work_bytes
 from .costs import ContentionCosts
 from .engine import Engine
-from .cachelines import Caches, page_work_bytes
+from .errors import ContentionError
 from .locks import FifoLock, SharedLine, TasLock
 from .numeric import plain_sum
-from .profile import Profile, call_path
 from .pricing import SectionPricer
+from .profile import Profile, call_path
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
-from .warm import WarmStart
 from .topology import LETTER_MACHINE, TOPOLOGIES
-from .errors import ContentionError
+from .warm import WarmStart
 
 # Events are partials, not lambdas: calling one runs its target without a wrapper frame.
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from .engine import Engine
+from .errors import ContentionError
 from .locks import FifoLock, TasLock
 from .topology import generic
-from .errors import ContentionError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from math import sqrt
 
-from .numeric import plain_sum
 from .errors import ContentionError
+from .numeric import plain_sum
 
 
 def amdahl_speedup(n: int, serial_fraction: float) -> float:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from ..kernel.area import VmapArea
 from ..kernel.config import PAGE_SIZE as PAGE
 from ..kernel.errors import VmallocError
-from ..kernel.generations import VERSIONS
 from ..kernel.freespace import FIT_TYPE_NAMES, classify_va_fit_type
+from ..kernel.generations import VERSIONS
 from ..kernel.vmalloc import Vmalloc
 
 MAX_OPS = 1000
@@ -103,7 +103,7 @@ def parse_ops(text: str, nr_cpus: int) -> list[Op]:
     implicit = (c for n in range(1, MAX_OPS + 2) for c in
                 (string.ascii_lowercase if n == 1 else [f"{x}{n}" for x in string.ascii_lowercase]))
     for pos, call in enumerate(calls, 1):
-        def bad(why):
+        def bad(why, pos=pos, call=call):         # bound now: the loop moves on
             return ExplainError(f"op {pos} {call[:60]!r}: {why}")
         name = None
         if "=" in call:

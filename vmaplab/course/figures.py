@@ -15,7 +15,6 @@ compared side by side.
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..kernel.config import PAGE_SIZE

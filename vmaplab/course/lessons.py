@@ -21,15 +21,19 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ..kernel.vmalloc import Vmalloc
 from ..kernel.area import VmapArea, decode_vn_id
 from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
 from ..kernel.errors import InvalidArgumentError, InvariantError
 from ..kernel.freespace import (
-    FIT_TYPE_NAMES, FreeSpace, adjust_search_size, candidate_start, classify_va_fit_type,
+    FIT_TYPE_NAMES,
+    FreeSpace,
+    adjust_search_size,
+    candidate_start,
+    classify_va_fit_type,
     find_vmap_lowest_linear_match,
 )
 from ..kernel.rbtree import RBTree
+from ..kernel.vmalloc import Vmalloc
 
 LESSON_BASE = 0xFFFFC90000000000          # VMALLOC_START on x86-64: where the windows start
 

@@ -21,11 +21,11 @@ from dataclasses import replace
 import ipywidgets as W
 import plotly.graph_objects as go
 
-from . import figures
 from ..contention.costs import ContentionCosts
 from ..contention.published import published
 from ..contention.sim import ContentionSim
 from ..workloads.costs import CostModel
+from . import figures
 from .lessons import FreeTreeDemo, PoolsDemo, address_cells, free_tree_quiz
 
 # ipywidgets' Play draws three icon buttons with no text (and never its description): its tooltip, the
@@ -291,7 +291,7 @@ class ContentionApp(App):
         parts = []
         for version, res in self.results.items():
             counts: dict[str, int] = {}
-            for cpu, t0, t1, state, label, lock in res.timeline:
+            for _cpu, t0, t1, state, label, lock in res.timeline:
                 if t0 <= t < t1:
                     cat = figures.timeline_state(state, label, lock)
                     counts[cat] = counts.get(cat, 0) + 1
@@ -449,6 +449,7 @@ class ExerciseApp:
         """Write the session's card beside the notebook and link it as a download (a data URI: it works
         in JupyterLab and in the browser site alike); returns the card's text."""
         import base64
+
         from .scorecard import CARD, save
         text = CARD.to_json()
         try:
@@ -503,7 +504,7 @@ class ExplainApp(App):
 
     def run(self) -> bool:
         """Run the calls; on a bad list say why and keep what was shown (returns False)."""
-        from .explain import ExplainError, Explainer, parse_ops
+        from .explain import Explainer, ExplainError, parse_ops
         try:
             ops = parse_ops(self.text.value, self.cpus.value)
             ex = Explainer(self.version.value, self.cpus.value, self.seed)

@@ -19,8 +19,16 @@ from __future__ import annotations
 
 from ..kernel.area import VmStruct, encode_vn_id
 from ..kernel.config import (
-    GFP_KERNEL, MODULES_END, MODULES_VADDR, PAGE_SIZE, VM_ALLOC, VM_NO_GUARD, VM_UNINITIALIZED,
-    VMALLOC_START, VMALLOC_TOTAL, VMAP_RAM,
+    GFP_KERNEL,
+    MODULES_END,
+    MODULES_VADDR,
+    PAGE_SIZE,
+    VM_ALLOC,
+    VM_NO_GUARD,
+    VM_UNINITIALIZED,
+    VMALLOC_START,
+    VMALLOC_TOTAL,
+    VMAP_RAM,
 )
 from ..kernel.errors import ConfigError
 from ..kernel.state import check_int

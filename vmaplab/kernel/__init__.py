@@ -17,7 +17,11 @@ The hooks other layers attach are public: ``Vmalloc.attach_tracer`` (an event si
 from .area import VmapArea, VmStruct, decode_vn_id, encode_vn_id
 from .check import render_address_map
 from .errors import (
-    BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
+    BadFreeError,
+    ConfigError,
+    InvalidArgumentError,
+    InvariantError,
+    VmallocError,
     WrongFreeFunctionError,
 )
 from .freespace import FreeSpace, LinearFreeSpace

@@ -18,7 +18,7 @@ whose kernel ``nr_pages`` is 0.
 """
 from __future__ import annotations
 
-from .config import PAGE_SIZE, VM_NO_GUARD, VM_FLAG_NAMES
+from .config import PAGE_SIZE, VM_FLAG_NAMES, VM_NO_GUARD
 
 
 class VmapArea:

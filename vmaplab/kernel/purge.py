@@ -32,7 +32,6 @@ from .rbtree import RBTree
 from .state import VmallocState, check_int
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
 
-
 WORK_ITEMS = ("drain_vmap_area_work",)     # what schedule_work() queues and run_workqueue() runs
 
 

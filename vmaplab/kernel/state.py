@@ -30,18 +30,25 @@ from typing import TYPE_CHECKING, Protocol
 
 from .area import VmapArea, VmStruct, decode_vn_id
 from .config import (
-    MODULES_END, MODULES_VADDR, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_ALL_FLAGS, VMAP_BLOCK, is_power_of_2,
+    MODULES_END,
+    MODULES_VADDR,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    ULONG_MAX,
+    VM_ALL_FLAGS,
+    VMAP_BLOCK,
+    is_power_of_2,
     lazy_max_pages_for,
 )
 from .dmesg import KernelLog
 from .errors import ConfigError, InvalidArgumentError, VmallocError
 from .freespace import FreeSpace
 from .generations import Generation
+from .lines import CALLER_RE
 from .nodes import VmapNode
 from .pages import PageAllocator
 from .trace import Lock, Pool, Tracer
 from .trace import Vmalloc as VmallocEvent
-from .lines import CALLER_RE
 
 if TYPE_CHECKING:
     from .shrinker import VmapNodeShrinker

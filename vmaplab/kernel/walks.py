@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from .area import VmStruct
 from .config import (
-    PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_IOREMAP, VM_UNINITIALIZED, VMAP_BLOCK, VMAP_FLAGS_MASK, VMAP_RAM,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    ULONG_MAX,
+    VM_IOREMAP,
+    VM_UNINITIALIZED,
+    VMAP_BLOCK,
+    VMAP_FLAGS_MASK,
+    VMAP_RAM,
 )
 from .errors import InvalidArgumentError, VmallocError
 from .lines import format_va_line, format_vm_line

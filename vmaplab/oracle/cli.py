@@ -164,7 +164,7 @@ def _applicable(scenarios, spec: str, strict: bool) -> list:
 
 def _record(args, by_kernel: dict) -> None:
     from .records import record_doc, save
-    for spec, runs in by_kernel.items():
+    for runs in by_kernel.values():
         command = " ".join(["vmaplab oracle run", *args.scenarios, "--kernel", args.kernel, "--record", args.record]
                            + (["--smp", str(args.smp)] if args.smp else []))
         for r in runs:

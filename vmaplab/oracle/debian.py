@@ -74,7 +74,7 @@ def run_tool(cmd: list[str], what: str, cwd: Path | None = None) -> str:
     try:
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     except FileNotFoundError:
-        raise OracleUnavailable(f"{what}: {cmd[0]} not found (the oracle needs Debian's apt and dpkg)")
+        raise OracleUnavailable(f"{what}: {cmd[0]} not found (the oracle needs Debian's apt and dpkg)") from None
     if p.returncode != 0:
         tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
         raise OracleUnavailable(f"{what}: `{' '.join(cmd)}` failed: {tail[0]}")
@@ -163,7 +163,7 @@ def require_apt() -> None:
 def fetch(progress=print, series: str = DEFAULT_SERIES) -> KernelTree:
     """Download (once) and unpack (once) the newest kernel of ``series``; returns its tree."""
     if series not in SERIES:
-        from . import trixie                      # 7.x: another suite, another layout, a build root
+        from . import trixie  # 7.x: another suite, another layout, a build root
         return trixie.fetch(progress, series)
     require_apt()
     abi = newest_abi(series)

@@ -17,7 +17,6 @@ import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from ..kernel.generations import DEFAULT_ORACLE_SERIES, ORACLE_SERIES, Generation, for_release, for_series

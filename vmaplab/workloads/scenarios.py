@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 
-from ..kernel.vmalloc import Vmalloc
 from ..kernel.config import PAGE_SIZE, VM_MAP
 from ..kernel.errors import ConfigError
+from ..kernel.vmalloc import Vmalloc
 
 # Callers as %pS prints them, taken from the shapes seen in real vmallocinfo files.
 CALLERS = ("kernel_clone+0xb8/0x400", "bpf_prog_alloc_no_stats+0x4b/0x270", "n_tty_open+0x19/0x90",
