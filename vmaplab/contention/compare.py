@@ -231,7 +231,7 @@ def time_budget(records: list[SymbolComparison], letter_wall_s: float, sim_wall_
     for r in records:
         if not r.in_letter:
             continue
-        lc, ls = r.letter_children * letter_wall_s / 100, r.letter_self * letter_wall_s / 100
+        lc, ls = (r.letter_children or 0.0) * letter_wall_s / 100, (r.letter_self or 0.0) * letter_wall_s / 100
         sc, ss = r.sim_children * sim_wall_s / 100, r.sim_self * sim_wall_s / 100
         out.append(SymbolSeconds(r.symbol, lc, ls, sc, ss, sc - lc, ss - ls))
     return out

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..kernel.generations import DEFAULT, LETTER_VERSIONS
 from .costs import ContentionCosts
+from .errors import ContentionError
 from .published import V1_CURVE
 from .sim import ContentionSim, SimResult
 from .topology import LETTER_MACHINE
@@ -100,7 +101,10 @@ def run_specs(specs: Iterable[RunSpec], jobs: int = 1, progress: Callable | None
     out: list[RunSummary | None] = [None] * len(specs)
     for i, summary in map_unordered(run_spec, specs, executor, jobs, progress, desc):
         out[i] = summary
-    return out
+    done = [s for s in out if s is not None]
+    if len(done) != len(out):               # map_unordered yields every index once, or raises
+        raise ContentionError(f"{len(out) - len(done)} of {len(out)} runs never reported")
+    return done
 
 
 def map_unordered(fn: Callable, items: list, executor: Executor | None = None, jobs: int = 1,

@@ -365,21 +365,31 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
     area (or hole) each byte came from; the colour bar is the byte's value."""
     data = vm.vread(addr, count)
     rows = (count + 15) // 16
-    z, text, hover = [], [], []
+    z: list[list[int | None]] = []
+    text: list[list[str]] = []
+    hover: list[list[str]] = []
     for r in range(rows):
-        zr, tr, hr = [], [], []
+        zr: list[int | None] = []
+        tr: list[str] = []
+        hr: list[str] = []
         for c in range(16):
             i = r * 16 + c
             if i >= count:
-                zr.append(None), tr.append(""), hr.append("")
+                zr.append(None)
+                tr.append("")
+                hr.append("")
                 continue
             a = addr + i
             vm_area = vm.find_vm_area(a)
             where = (f"{vm_area.caller or '?'} [{vm_area.addr:#x}, +{vm_area.size:#x}), busy tree of node "
                      f"{vm.addr_to_node_id(vm_area.addr)}" if vm_area is not None
                      else "no area here (a hole or a guard page): reads as zero")
-            zr.append(data[i]), tr.append(f"{data[i]:02x}"), hr.append(f"{a:#x}: {data[i]:#04x} — {where}")
-        z.append(zr), text.append(tr), hover.append(hr)
+            zr.append(data[i])
+            tr.append(f"{data[i]:02x}")
+            hr.append(f"{a:#x}: {data[i]:#04x} — {where}")
+        z.append(zr)
+        text.append(tr)
+        hover.append(hr)
     ascii_rows = ["".join(chr(b) if 32 <= b < 127 else "." for b in data[16 * r:16 * r + 16]) for r in range(rows)]
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
                                colorscale="Viridis", zmin=0, zmax=255, xgap=1, ygap=1,

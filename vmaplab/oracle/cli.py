@@ -145,8 +145,11 @@ def _print_matrix(by_kernel: dict, scenarios) -> None:
         cells = []
         for k in kernels:
             r = by_name[k].get(scn.name)
-            c = r and next(iter(r.comparisons.values()))
-            cells.append("n/a" if r is None else f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
+            if r is None:
+                cells.append("n/a")
+                continue
+            c = next(iter(r.comparisons.values()))
+            cells.append(f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
         print(f"{scn.name:28s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
     print("models: " + ", ".join(f"Linux {by_kernel[k][0].release} against {by_kernel[k][0].model}" for k in kernels)
           + "; ops matched, * the final /proc/vmallocinfo differs, n/a the scenario's \"kernels\" exclude it")
@@ -238,7 +241,7 @@ def cmd_vmallocinfo(args) -> int:
         return 0
     from ..kernel.vmalloc import Vmalloc
     from .scenario import compare_vmallocinfo
-    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.smp, version=for_release(release))
+    vm = Vmalloc.from_vmallocinfo(text, nr_cpus=args.smp, version=for_release(release).name)
     out = vm.vmallocinfo()
     exact = sum(a == b for a, b in zip(text.splitlines(), out.splitlines()))
     cmp = compare_vmallocinfo(text, out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from ..kernel.config import PAGE_SIZE, VM_MAP
-from ..kernel.errors import ConfigError
+from ..kernel.errors import ConfigError, InvariantError
 from ..kernel.vmalloc import Vmalloc
 
 # Callers as %pS prints them, taken from the shapes seen in real vmallocinfo files.
@@ -30,6 +30,8 @@ def mixed(version: str = "6.9", seed: int = 0, nr_cpus: int = 4) -> Vmalloc:
         cpu = r.randrange(nr_cpus)
         pages = r.choice((1, 1, 2, 3, 4, 15, 31))
         a = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu, caller=r.choice(CALLERS))
+        if a is None:
+            raise InvariantError(f"the mixed scenario's vmalloc {i} failed on a fresh machine")
         vm.write(a, bytes([0x41 + i]) * (pages * PAGE_SIZE - r.randrange(0, PAGE_SIZE, 512)))
         live.append((a, cpu))
     io = vm.ioremap(0xFED00000 + r.randrange(16) * PAGE_SIZE, 2 * PAGE_SIZE, cpu=0,
@@ -37,6 +39,8 @@ def mixed(version: str = "6.9", seed: int = 0, nr_cpus: int = 4) -> Vmalloc:
     stack = vm.vmap(vm.alloc_pages(4), VM_MAP, cpu=1 % nr_cpus, caller="irq_init_percpu_irqstack+0xed/0x120")
     ram = vm.alloc_pages(2)
     m = vm.vm_map_ram(ram, cpu=0)
+    if m is None:
+        raise InvariantError("the mixed scenario's vm_map_ram failed on a fresh machine")
     vm.write(m, b"vm_map_ram page " * 4)
     for a, cpu in r.sample(live, 4):          # freed and purged: into pools (6.9) or the free tree
         vm.vfree(a, cpu=cpu)
