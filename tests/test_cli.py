@@ -163,3 +163,14 @@ def test_version_flag_prints_the_package_version_and_subcommands_keep_their_own(
     assert main(["-V"]) == 0 and capsys.readouterr().out.strip() == f"vmaplab {vmaplab.__version__}"
     assert main(["explain", "vmalloc 4K", "--version", "7.3"]) == 0
     assert "--version 7.3" in capsys.readouterr().out
+
+
+def test_assignment_is_a_subcommand(tmp_path, capsys):
+    """Issue 28, item 1: ``vmaplab assignment`` is wired into the main CLI (vmaplab.course.assignment)."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\ns01\ns02\n")
+    assert main(["assignment", "--students", str(roster), "--kinds", "decay", "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "source" / "vmalloc" / "vmalloc.ipynb").is_file()
+    assert main(["assignment", "--students", str(tmp_path / "none.csv"), "--kinds", "decay",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert not (tmp_path / "d").exists()

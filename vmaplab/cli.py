@@ -778,6 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="with --from: CPUs of the machine (default 2)")
     x.set_defaults(func=cmd_exercises)
 
+    from .course.assignment import add_parser as add_assignment_parser
+    add_assignment_parser(sub, _int_in)         # vmaplab assignment: per-student nbgrader problem sets
+
     from .course.explain import GRAMMAR
     e = sub.add_parser("explain", help="narrate a list of calls (vmalloc, vfree, purge, ...) from the model's trace",
                        description="Run a list of calls on a fresh machine and narrate each from its trace records: "
