@@ -8,11 +8,10 @@ step (``tiny`` machines check after each public call, and the cases call it agai
 from __future__ import annotations
 
 import pytest
+from conftest import tiny
 
 from vmaplab import PAGE_SIZE, Vmalloc, VmallocError
-from vmaplab.kernel.config import GFP_NOWAIT     # __GFP_KSWAPD_RECLAIM alone (6.1 .. 6.17): cannot block
-
-from conftest import tiny
+from vmaplab.kernel.config import GFP_NOWAIT  # __GFP_KSWAPD_RECLAIM alone (6.1 .. 6.17): cannot block
 
 P = PAGE_SIZE
 

@@ -11,14 +11,17 @@ import random
 import re
 
 import pytest
+from conftest import tiny
 
 from vmaplab import PAGE_SIZE, VMALLOC_START, Vmalloc
 from vmaplab.kernel.generations import GENERATIONS
 from vmaplab.workloads.test_vmalloc import (
-    TEST_NAMES, ScriptParams, TestVmallocParams, TestVmallocRun, shuffled_order,
+    TEST_NAMES,
+    ScriptParams,
+    TestVmallocParams,
+    TestVmallocRun,
+    shuffled_order,
 )
-
-from conftest import tiny
 
 P = PAGE_SIZE
 S = VMALLOC_START

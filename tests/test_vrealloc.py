@@ -10,12 +10,11 @@ every public call).
 from __future__ import annotations
 
 import pytest
+from conftest import snapshot, tiny
 
 from vmaplab import PAGE_SIZE, VMALLOC_START, Vmalloc
 from vmaplab.kernel.config import GFP_FS, GFP_KERNEL, GFP_NOWAIT, GFP_NOWARN, GFP_ZERO
 from vmaplab.kernel.errors import BadFreeError, InvalidArgumentError, VmallocError, WrongFreeFunctionError
-
-from conftest import snapshot, tiny
 
 P = PAGE_SIZE
 S = VMALLOC_START

@@ -15,7 +15,7 @@ no 5-level paging, no KMSAN-lowered VMALLOC_END.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 # --- §3.1 pages -------------------------------------------------------------
 PAGE_SHIFT = 12
@@ -142,7 +142,7 @@ def is_power_of_2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
 
 
-@lru_cache(maxsize=None)           # called on every lazy free
+@cache           # called on every lazy free
 def lazy_max_pages_for(nr_online_cpus: int) -> int:
     """lazy_max_pages() = fls(num_online_cpus()) * (32 MiB / PAGE_SIZE) (§3.6)."""
     return fls(nr_online_cpus) * ((32 << 20) // PAGE_SIZE)

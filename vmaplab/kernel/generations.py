@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from .config import GFP_NOWAIT, GFP_NOWARN
 from .errors import ConfigError
 
-
 INT_MAX = (1 << 31) - 1
 
 # lib/test_vmalloc.c's test_case_array, in table order (kernel-model.md §5.2): bit i of
@@ -169,7 +168,7 @@ ORACLE_SERIES: tuple[str, ...] = tuple(g.oracle_series for g in GENERATIONS.valu
 DEFAULT_ORACLE_SERIES = "6.12"
 
 
-def generation(version: "str | Generation") -> Generation:
+def generation(version: str | Generation) -> Generation:
     """The record for a model version name (a record passes through); ConfigError naming the choices."""
     if isinstance(version, Generation):
         return version

@@ -31,31 +31,63 @@ import random
 
 from .area import VmapArea, VmStruct, encode_vn_id
 from .config import (
-    BULK_ALLOC_BATCH, CONFIG_NR_CPUS_DEFAULT, GFP_DIRECT_RECLAIM, GFP_KERNEL, GFP_NOWARN, GFP_ZERO,
-    IOREMAP_MAX_ORDER, MAX_VA_SIZE_PAGES, PAGE_MASK, PAGE_SHIFT,
-    PAGE_SIZE, SHMLBA, ULONG_MAX, VM_ALLOC, VM_ALLOW_HUGE_VMAP,
-    VM_ALL_FLAGS, VM_FLUSH_RESET_PERMS, VM_IOREMAP, VM_MAP, VM_MAP_PUT_PAGES, VM_NO_GUARD,
-    VM_SPARSE, VM_UNINITIALIZED, VM_USERMAP, VMALLOC_START, VMALLOC_TOTAL, VMAP_BBMAP_BITS_MAX,
-    VMAP_MAX_ALLOC, VMAP_RAM, VMAP_ZONE_SIZE_PAGES, get_count_order, gfp_has_io_fs, is_power_of_2,
-    nr_vmap_nodes_for, page_align, vmap_bbmap_bits_for,
+    BULK_ALLOC_BATCH,
+    CONFIG_NR_CPUS_DEFAULT,
+    GFP_DIRECT_RECLAIM,
+    GFP_KERNEL,
+    GFP_NOWARN,
+    GFP_ZERO,
+    IOREMAP_MAX_ORDER,
+    MAX_VA_SIZE_PAGES,
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    SHMLBA,
+    ULONG_MAX,
+    VM_ALL_FLAGS,
+    VM_ALLOC,
+    VM_ALLOW_HUGE_VMAP,
+    VM_FLUSH_RESET_PERMS,
+    VM_IOREMAP,
+    VM_MAP,
+    VM_MAP_PUT_PAGES,
+    VM_NO_GUARD,
+    VM_SPARSE,
+    VM_UNINITIALIZED,
+    VM_USERMAP,
+    VMALLOC_START,
+    VMALLOC_TOTAL,
+    VMAP_BBMAP_BITS_MAX,
+    VMAP_MAX_ALLOC,
+    VMAP_RAM,
+    VMAP_ZONE_SIZE_PAGES,
+    get_count_order,
+    gfp_has_io_fs,
+    is_power_of_2,
+    nr_vmap_nodes_for,
+    page_align,
+    vmap_bbmap_bits_for,
 )
 from .dmesg import KernelLog
 from .errors import (
-    BadFreeError, ConfigError, InvalidArgumentError, InvariantError, VmallocError,
+    BadFreeError,
+    ConfigError,
+    InvalidArgumentError,
+    InvariantError,
+    VmallocError,
     WrongFreeFunctionError,
 )
 from .freespace import FreeSpace
+from .generations import DEFAULT, VERSIONS, Generation, generation  # noqa: F401 (VERSIONS: public)
 from .nodes import VmapNode
 from .pages import PageAllocator
 from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
+from .state import Stats, VmallocState, check_int, check_pfn_list
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
-from .state import Stats, VmallocState, check_int, check_pfn_list
 from .walks import WalksMixin
-from .generations import DEFAULT, VERSIONS, Generation, generation  # noqa: F401 (VERSIONS: public)
-
 
 # VM_* flags __vmalloc_node_range refuses: they belong to other kinds of area
 VMALLOC_REFUSED_FLAGS = VM_IOREMAP | VM_MAP | VM_MAP_PUT_PAGES | VM_SPARSE
@@ -77,7 +109,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     >>> vm.vfree(addr, cpu=1); vm.check()
     """
 
-    def __init__(self, nr_cpus: int = 1, version: "str | Generation" = DEFAULT, seed: int = 0, *,
+    def __init__(self, nr_cpus: int = 1, version: str | Generation = DEFAULT, seed: int = 0, *,
                  nr_online_cpus: int | None = None,
                  vmalloc_size: int | None = None,
                  vmalloc_start: int = VMALLOC_START,
@@ -690,9 +722,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self._api_event(cpu, "vrealloc", new, size, caller)
             self._after_call(cpu)
             return new
-        vn, va = self._lookup(addr, cpu, "find_vmap_area")          # find_vm_area(p)
+        _vn, va = self._lookup(addr)                              # validation first, untraced
         if va is not None and va.vm is not None:
             self._check_vrealloc_area(va, addr)
+        vn, va = self._lookup(addr, cpu, "find_vmap_area")          # find_vm_area(p)
         vm = None if va is None else va.vm
         if vm is None:
             self.dmesg.warn(f"WARNING: vrealloc: Trying to vrealloc() nonexistent vm area ({addr:#x})")
@@ -1090,7 +1123,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return out
 
     @classmethod
-    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = DEFAULT, **kwargs) -> "Vmalloc":
+    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = DEFAULT, **kwargs) -> Vmalloc:
         """A machine rebuilt from /proc/vmallocinfo text: ``vmaplab.formats.from_vmallocinfo``.
 
         The kernel package's one upward reference, kept for the public API: the import is

@@ -31,14 +31,14 @@ Simplifications:
 """
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 import random
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 
 from ..kernel.config import GFP_ATOMIC, GFP_KERNEL, GFP_ZERO, PAGE_SIZE, THREAD_ALIGN, fls
+from ..kernel.errors import ConfigError
 from ..kernel.generations import TEST_VMALLOC_TESTS_6_12, TestVmallocModule
 from .costs import CostModel
-from ..kernel.errors import ConfigError
 
 INT_MAX = (1 << 31) - 1
 USHRT_MAX = 0xFFFF
@@ -92,14 +92,14 @@ class TestVmallocParams:
         p = self.fixed()
         return p.nr_threads * self.selected_tests() * p.test_repeat_count * max(1, p.test_loop_count // scale)
 
-    def fixed(self) -> "TestVmallocParams":
+    def fixed(self) -> TestVmallocParams:
         """Module init: nr_threads into [1, USHRT_MAX]; repeat and loop counts at least 1."""
         return replace(self, nr_threads=max(1, min(self.nr_threads, USHRT_MAX)),
                        test_repeat_count=max(1, self.test_repeat_count),
                        test_loop_count=max(1, self.test_loop_count))
 
     @classmethod
-    def from_args(cls, args: list[str], num_cpus: int) -> "TestVmallocParams":
+    def from_args(cls, args: list[str], num_cpus: int) -> TestVmallocParams:
         """Parse ``key=value`` words as test_vmalloc.sh's manual mode does: positive ints, known keys.
 
         Raises ConfigError with the script's own message for anything else.
@@ -123,7 +123,7 @@ class TestVmallocParams:
             raise ConfigError("use_huge=1 needs vmalloc_huge(), which vmaplab does not model")
         return ScriptParams.given(values, known - set(values))
 
-    def for_module(self, module: TestVmallocModule, warn=None) -> "TestVmallocParams":
+    def for_module(self, module: TestVmallocModule, warn=None) -> TestVmallocParams:
         """The values one generation's module runs with (§5.1), as plain TestVmallocParams.
 
         Constructed directly, every value counts as given. Parsed from a script line
@@ -154,7 +154,7 @@ class ScriptParams(TestVmallocParams):
     __slots__ = ("unset",)
 
     @classmethod
-    def given(cls, values: dict[str, int], unset) -> "ScriptParams":
+    def given(cls, values: dict[str, int], unset) -> ScriptParams:
         params = cls(**values)
         object.__setattr__(params, "unset", frozenset(unset))      # frozen: set once, here
         return params
