@@ -41,7 +41,9 @@ def test_shipped_scenarios_parse_and_cover_the_issue():
     assert len({s.name for s in scns}) == len(scns)
     kinds = {op.op for s in scns for op in s.ops}
     assert {"vmalloc", "vmalloc_node", "vfree", "vmap", "vunmap", "vm_map_ram", "vm_unmap_ram", "ioremap",
-            "iounmap", "vm_unmap_aliases", "drop_caches"} <= kinds
+            "iounmap", "vm_unmap_aliases", "drop_caches", "vrealloc"} <= kinds
+    assert any(op.gfp == "GFP_NOWAIT" for s in scns for op in s.ops)
+    assert all(s.kernels == ("6.12", "7.3") for s in scns if any(op.op == "vrealloc" for op in s.ops))
     assert {s.smp for s in scns} >= {1, 2, 3, 4, 8}
 
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The free tree's shape from the guest (docs/oracle.md §4): FreeSpace.adopt_shape / RBTree.adopt_shape on
-tiny hand-built trees, its refusals (nothing changes), and the oracle's parsing and replay of the probe's
-free-tree sections."""
+tiny hand-built trees and its refusals (nothing changes); the recorded kernels' trees adopted and kept
+node for node; and (marked oracle, slow) the unplugged twins on 6.12, boot after boot. The probe's
+sections themselves are parsed in tests/test_oracle.py."""
 from __future__ import annotations
 
 import os
@@ -11,11 +12,11 @@ from typing import NamedTuple
 
 import pytest
 
+from vmaplab.kernel.area import VmapArea
 from vmaplab.kernel.config import PAGE_SIZE, ULONG_MAX
 from vmaplab.kernel.errors import VmallocError
 from vmaplab.kernel.freespace import FreeBlock, FreeSpace
 from vmaplab.kernel.rbtree import RBTree, TreeShapeError
-from vmaplab.kernel.area import VmapArea
 from vmaplab.oracle.scenario import load_scenario, shipped_scenarios
 
 P = PAGE_SIZE
@@ -151,6 +152,22 @@ def test_any_insertion_order_gives_a_shape_another_tree_adopts(seed):
         [(n.va.va_start, n.red, n.subtree_max_size) for n in src.shape()]
 
 
+# -- the recorded answers (docs/oracle.md §7.3) ---------------------------------------------------------
+def _shape_records():
+    from vmaplab.oracle.records import load_all
+    keep = ("align", "ioremap", "vm-map-ram", "unplugged", "vrealloc")
+    return [r for r in load_all() if r.run.free_before is not None and any(k in r.scenario.name for k in keep)]
+
+
+@pytest.mark.parametrize("record", _shape_records(), ids=lambda r: f"{r.series}/{r.scenario.name}")
+def test_a_recorded_free_tree_is_adopted_and_the_final_trees_agree(record):
+    """Where the shape matters (aligned searches, vmap blocks): the record's tree is adopted, and after the
+    ops the model's free tree is the kernel's, node for node, colours and cached sizes included."""
+    cmp = record.replay()
+    assert cmp.free_tree == "kernel"
+    assert cmp.free_tree_after == "same", cmp.free_tree_after
+
+
 # -- the unplugged twins on the real kernel (docs/oracle.md §4) -----------------------------------------
 TWIN_BOOTS = int(os.environ.get("VMAPLAB_TWIN_BOOTS", "10"))
 
@@ -185,13 +202,16 @@ def test_the_unplugged_twins_match_in_every_boot():
     scns = [s for s in (load_scenario(p) for p in shipped_scenarios()) if s.name.endswith("-unplugged")]
     assert len(scns) >= 7
     rows: list[TwinRun] = []
+    boots: set[tuple[int, float]] = set()       # (round, that boot's seconds): the guest's own time
     t0 = time.monotonic()
     for rnd in range(TWIN_BOOTS):
         for run in run_scenarios(scns, progress=lambda msg: None, kernel_spec="6.12"):
             cmp = run.comparisons[run.model]
+            boots.add((rnd, run.boot_seconds))
             rows.append(TwinRun(rnd, run.scenario.name, cmp.matched, len(cmp.ops), cmp.final.match, cmp.free_tree,
                                 cmp.free_tree_after))
-    print(f"\n{TWIN_BOOTS} rounds of {len(scns)} twins on 6.12 in {time.monotonic() - t0:.0f} s")
+    print(f"\n{TWIN_BOOTS} rounds of {len(scns)} twins on 6.12 in {time.monotonic() - t0:.0f} s: {len(boots)} boots, "
+          f"{sum(s for _, s in boots):.0f} s in the guests")
     for r in rows:
         print(f"  round {r.round} {r.name:32} {r.matched}/{r.total} final={r.final} tree={r.free_tree[:60]} "
               f"after={r.free_tree_after[:60]}")

@@ -205,8 +205,8 @@ def _init_script(jobs: list[Job], modules: dict[str, str]) -> str:
         "fr=$(grep -m1 ' free_vmap_area_root$' /proc/kallsyms | cut -d' ' -f1)",
         "fl=$(grep -m1 ' free_vmap_area_lock$' /proc/kallsyms | cut -d' ' -f1)",
         "vr=$(grep -m1 ' vrealloc_noprof$' /proc/kallsyms | cut -d' ' -f1)",
-        f"insmod /{modules['vmaplab_probe']} vmalloc_node_fn=0x$fn free_root=0x${{fr:-0}} free_lock=0x${{fl:-0}}"
-        f" vrealloc_fn=0x${{vr:-0}} || echo '{MARK} probe-load-failed'",
+        (f"insmod /{modules['vmaplab_probe']} vmalloc_node_fn=0x$fn free_root=0x${{fr:-0}} free_lock=0x${{fl:-0}}"
+         f" vrealloc_fn=0x${{vr:-0}} || echo '{MARK} probe-load-failed'"),
     ]
     for i, job in enumerate(jobs):
         lines.append(f"echo '{MARK} begin {i}'")

@@ -184,10 +184,11 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             kw["offset"] = _field_int(raw, "offset", where, 0, MAX_SIZE)
         if "count" in fields:
             kw["count"] = _field_int(raw, "count", where, 1, MAX_VREAD)
+        gfp = ""
         if "gfp" in raw:
             if raw["gfp"] not in GFP_NAMES:
                 raise ScenarioError(f"{where}: 'gfp' must be one of {', '.join(GFP_NAMES)}, got {raw['gfp']!r:.60}")
-            kw["gfp"] = "" if raw["gfp"] == "GFP_KERNEL" else raw["gfp"]
+            gfp = "" if raw["gfp"] == "GFP_KERNEL" else raw["gfp"]
         if "ref" in fields:
             ref = raw.get("ref")
             if not isinstance(ref, str) or ref not in names:
@@ -211,7 +212,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
             if label in names:
                 raise ScenarioError(f"{where}: 'as' {label!r} is already taken by op {names[label]}")
             names[label] = i
-        ops.append(Op(i, kind, cpu, name=label, **kw))
+        ops.append(Op(i, kind, cpu, name=label, gfp=gfp, **kw))
     return Scenario(name, smp, tuple(ops), desc, path, kernels, {**doc, "smp": smp})
 
 
