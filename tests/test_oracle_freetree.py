@@ -168,6 +168,21 @@ def test_a_recorded_free_tree_is_adopted_and_the_final_trees_agree(record):
     assert cmp.free_tree_after == "same", cmp.free_tree_after
 
 
+def test_a_record_without_the_free_tree_replays_on_the_rebuilt_shape():
+    """Records made before the probe read the tree (short-pool-across-purges is shipped so, for the course's
+    notebook 03) replay as they always did; so does any record with its sections cut out."""
+    from dataclasses import replace
+
+    from vmaplab.oracle.records import load_all
+    from vmaplab.oracle.scenario import compare
+    records = load_all()
+    old = [r for r in records if r.run.free_before is None]
+    assert old and all((c := r.replay()).free_tree == "rebuilt" and c.matched == len(c.ops) for r in old)
+    new = next(r for r in records if r.scenario.name == "vrealloc-moved" and r.series == "6.12")
+    cut = compare(new.scenario, replace(new.run, free_before=None, free_after=None), new.release, new.own_model)
+    assert cut.free_tree == "rebuilt" and cut.free_tree_after == "" and cut.matched == len(cut.ops)
+
+
 # -- the unplugged twins on the real kernel (docs/oracle.md §4) -----------------------------------------
 TWIN_BOOTS = int(os.environ.get("VMAPLAB_TWIN_BOOTS", "10"))
 
