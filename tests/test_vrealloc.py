@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import snapshot, tiny
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from vmaplab import PAGE_SIZE, VMALLOC_START, Vmalloc
 from vmaplab.kernel.config import GFP_FS, GFP_KERNEL, GFP_NOWAIT, GFP_NOWARN, GFP_ZERO
@@ -269,3 +271,67 @@ def test_vmalloc_keeps_its_positional_signature_and_checks_gfp():
     with pytest.raises(InvalidArgumentError, match="gfp"):
         vm.vmalloc(P, gfp="GFP_NOWAIT")
     assert snapshot(vm) == before
+
+
+# -- random sequences: contents kept up to the smaller size, zeros past it ---------------------------
+class VreallocMachine(RuleBasedStateMachine):
+    """vrealloc/vfree/write at random on a tiny machine, against a plain dict of each area's bytes.
+
+    The kernel's promise, as both generations keep it: the contents survive up to the lesser of
+    the old and new sizes, and (Debian's init_on_alloc) the bytes past the old size read as zeros.
+    """
+    version = "6.12"
+
+    @initialize(nr_cpus=st.integers(1, 3), pages=st.integers(12, 48), lazy_unit=st.integers(1, 8))
+    def setup(self, nr_cpus, pages, lazy_unit):
+        self.vm = tiny(self.version, nr_cpus=nr_cpus, pages=pages, lazy_max_unit_pages=lazy_unit, debug=False)
+        self.live: dict[int, bytearray] = {}      # addr -> the requested bytes
+
+    def _pick(self, data):
+        return data.draw(st.sampled_from(sorted(self.live))) if self.live else None
+
+    @rule(size=st.integers(1, 4 * P), cpu=st.integers(0, 2))
+    def alloc(self, size, cpu):
+        p = self.vm.vrealloc(None, size, cpu=cpu % self.vm.nr_cpus)
+        if p is not None:
+            self.live[p] = bytearray(size)
+
+    @rule(data=st.data(), value=st.integers(1, 255))
+    def write(self, data, value):
+        p = self._pick(data)
+        if p is not None:
+            off = data.draw(st.integers(0, len(self.live[p]) - 1))
+            self.vm.write(p + off, bytes([value]))
+            self.live[p][off] = value
+
+    @rule(data=st.data(), size=st.integers(0, 4 * P), cpu=st.integers(0, 2))
+    def realloc(self, data, size, cpu):
+        p = self._pick(data)
+        if p is None:
+            return
+        q = self.vm.vrealloc(p, size, cpu=cpu % self.vm.nr_cpus)
+        if size == 0:
+            assert q is None
+            del self.live[p]
+        elif q is not None:
+            old = self.live.pop(p)
+            keep = min(size, len(old))
+            self.live[q] = old[:keep] + bytearray(size - keep)
+
+    @invariant()
+    def contents_and_invariants(self):
+        if not hasattr(self, "vm"):
+            return
+        self.vm.check()
+        for p, want in self.live.items():
+            assert self.vm.vread(p, len(want)) == bytes(want), hex(p)
+            vms = self.vm.find_vm_area(p)
+            assert vms.requested_size == len(want) and len(vms.pages) * P >= len(want)
+
+
+class Vrealloc73Machine(VreallocMachine):
+    version = "7.3"
+
+
+TestVrealloc612 = VreallocMachine.TestCase
+TestVrealloc73 = Vrealloc73Machine.TestCase
