@@ -69,3 +69,17 @@ def test_a_users_build_is_found_by_its_files(tmp_path):
     k = own_build(tmp_path)
     assert (k.release, k.series, k.headers, k.source_tarball) == ("6.13.0-rc1-dev", "", tmp_path.resolve(), None)
     assert k.vmlinuz.name == "bzImage" and own_model(k).name == "6.12"
+
+
+def test_7_3_summary_lines_carry_xfailed_and_its_init_is_adapted():
+    """7.3's Summary line has an xfailed column, which must agree too; its module init fails unless
+    built in, and the oracle's build makes it succeed as for 6.1 and 6.12."""
+    from vmaplab.oracle.guest import adapt_test_vmalloc
+    from vmaplab.oracle.run import parse_summaries
+    rows = parse_summaries("Summary: align_shift_alloc_test passed: 0 failed: 0 xfailed: 1 repeat: 1 loops: 10 "
+                           "avg: 3 usec\nSummary: fix_size_alloc_test passed: 1 failed: 0 repeat: 1 loops: 10 avg: 5 usec\n")
+    assert [(r.test, r.verdict, r.avg_usec) for r in rows] == [("align_shift_alloc_test", (0, 0, 1), 3),
+                                                                ("fix_size_alloc_test", (1, 0, 0), 5)]
+    src = b"/* t */\n#include <a.h>\nstatic int init(void)\n{\n\treturn IS_BUILTIN(CONFIG_TEST_VMALLOC) ? 0:-EAGAIN;\n}\n"
+    out = adapt_test_vmalloc(src)
+    assert b"return 0;" in out and b"EAGAIN" not in out and b"vmalloc_node_fn" in out

@@ -208,25 +208,27 @@ def cmd_test_vmalloc(args) -> int:
     release, kernel, model = run_test_vmalloc(words, args.smp, kernel_spec=args.kernel)
     by_key = {(s.worker, s.test): s for s in model}
     rows = [(k, by_key.get((k.worker, k.test))) for k in kernel]
-    agree = bool(kernel) and len(kernel) == len(model) and all(
-        m is not None and (k.passed, k.failed) == (m.passed, m.failed) for k, m in rows)
+
+    def same(k, m) -> bool:
+        return m is not None and k.verdict == m.verdict
+
+    def counts(s) -> dict:
+        return {"passed": s.passed, "failed": s.failed, "xfailed": s.xfailed}
+    agree = bool(kernel) and len(kernel) == len(model) and all(same(k, m) for k, m in rows)
     if args.json:
         json.dump({"kernel": release, "smp": args.smp, "params": words, "agree": agree,
-                   "tests": [{"worker": k.worker, "test": k.test, "kernel": {"passed": k.passed, "failed": k.failed,
-                                                                              "avg_usec_tcg": k.avg_usec},
-                              "vmaplab": None if m is None else {"passed": m.passed, "failed": m.failed},
-                              "agree": m is not None and (k.passed, k.failed) == (m.passed, m.failed)}
+                   "tests": [{"worker": k.worker, "test": k.test, "kernel": {**counts(k), "avg_usec_tcg": k.avg_usec},
+                              "vmaplab": None if m is None else counts(m), "agree": same(k, m)}
                              for k, m in rows]}, sys.stdout, indent=1)
         print()
         return 0 if agree else 1
     print(f"test_vmalloc {' '.join(words)} on Linux {release} (-smp {args.smp}, TCG) and on its vmaplab model")
-    print(f"{'worker':>6s} {'test':34s} {'kernel pass/fail':>16s} {'vmaplab pass/fail':>17s}  agree  "
+    print(f"{'worker':>6s} {'test':34s} {'kernel pass/fail/xfail':>22s} {'vmaplab pass/fail/xfail':>23s}  agree  "
           f"{'kernel avg (TCG, usec)':>22s}")
     for k, m in rows:
-        mv = "-" if m is None else f"{m.passed}/{m.failed}"
-        ok = m is not None and (k.passed, k.failed) == (m.passed, m.failed)
-        print(f"{k.worker:6d} {k.test:34s} {f'{k.passed}/{k.failed}':>16s} {mv:>17s}  {'yes' if ok else 'NO ':5s}  "
-              f"{k.avg_usec:22d}")
+        mv = "-" if m is None else "/".join(map(str, m.verdict))
+        print(f"{k.worker:6d} {k.test:34s} {'/'.join(map(str, k.verdict)):>22s} {mv:>23s}  "
+              f"{'yes' if same(k, m) else 'NO ':5s}  {k.avg_usec:22d}")
     print(f"{'all agree' if agree else 'they differ'}: {len(kernel)} kernel lines, {len(model)} vmaplab lines "
           "(times under TCG mean nothing; pass/fail must agree)")
     return 0 if agree else 1
