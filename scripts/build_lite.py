@@ -204,11 +204,24 @@ def add_files(lite: Path) -> list[str]:
     return names
 
 
+def storage_name(files: Path) -> str:
+    """The browser storage the site keeps a learner's notebooks in, named after the course's content:
+    JupyterLite serves a learner's stored copy in place of the site's file of the same name, so a
+    site whose notebooks changed gets a new storage, and learners see the new notebooks (their
+    edits of the old ones stay in the old storage; docs/lite.md, "When the course changes")."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(files).as_posix().encode() + b"\0" + path.read_bytes())
+    from vmaplab import __version__
+    return f"vmaplab {__version__} {digest.hexdigest()[:12]}"
+
+
 def write_config(lite: Path) -> None:
     (lite / "jupyter-lite.json").write_text(json.dumps({
         "jupyter-lite-schema-version": 0,
         "jupyter-config-data": {
             "appName": "vmaplab",
+            "contentsStorageName": storage_name(lite / "files"),
             "litePluginSettings": {"@jupyterlite/pyodide-kernel-extension:kernel": {"disablePyPIFallback": True}},
         }}, indent=1))
 
