@@ -32,6 +32,7 @@ from ..kernel.errors import VmallocError
 from ..kernel.generations import LETTER_VERSIONS, generation
 from ..kernel.state import check_int, short_int
 from ..kernel.vmalloc import Vmalloc
+from .explain import Explainer
 
 
 class ExerciseError(VmallocError):
@@ -54,10 +55,15 @@ class Exercise:
     answer: str
     explanation: str
     accepted: frozenset
+    steps: tuple[str, ...] = ()     # every call of the problem narrated from the trace (vmaplab explain)
 
     @property
     def solution(self) -> str:
-        return f"{self.answer}. {self.explanation}"
+        """The answer and why, then (for the kinds made of allocator calls) each call as the model ran it."""
+        text = f"{self.answer}. {self.explanation}"
+        if self.steps:
+            text += "\n\nThe calls, as the model ran them:\n" + "\n".join(self.steps)
+        return text
 
     def check(self, response: str | int) -> Verdict:
         """Right or wrong, with the explanation either way (a wrong answer also says what it was).
@@ -107,27 +113,28 @@ def _page(vm: Vmalloc, addr: int) -> int:
 def next_address(seed: int) -> Exercise:
     """A few vmallocs and vfrees on a 2-CPU 6.9 machine (maybe a purge); which page does the next return?"""
     r = random.Random(f"next-address/{seed}")
-    vm = _small_machine(seed)
+    ex = Explainer(machine=_small_machine(seed))     # every call narrated for the solution
+    vm = ex.vm
     lines, live = [], []
     for _ in range(r.randint(4, 7)):
         pages, cpu = r.randint(1, 4), r.randrange(2)
-        addr = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+        addr, _step = ex.call("vmalloc", cpu, pages * PAGE_SIZE)
         live.append((addr, pages, cpu))
         lines.append(f"vmalloc({pages} page{'s' * (pages > 1)}) on CPU {cpu} -> page {_page(vm, addr)}")
     freed = r.sample(live, r.randint(1, 2))
     for addr, _pages, _cpu in freed:
         cpu = r.randrange(2)
-        vm.vfree(addr, cpu=cpu)
+        ex.call("vfree", cpu, name=ex.name_of(addr))
         lines.append(f"vfree(page {_page(vm, addr)}) on CPU {cpu}")
     purged = r.random() < 0.6
     if purged:
-        vm.purge()
+        ex.call("purge", 0)
         lines.append("purge (the lazy areas are flushed: into their node's pools, or back to the free tree)")
     # half the time, ask for the size of a freed area on some CPU: a pool hit, or a near miss
     _addr, pages, cpu = r.choice(freed) if r.random() < 0.5 else (None, r.randint(1, 4), r.randrange(2))
     cpu = cpu if r.random() < 0.7 else 1 - cpu
     hits = vm.stats.pool_hits
-    addr = vm.vmalloc(pages * PAGE_SIZE, cpu=cpu)
+    addr, _step = ex.call("vmalloc", cpu, pages * PAGE_SIZE)
     page = _page(vm, addr)
     if vm.stats.pool_hits > hits:
         why = (f"the request is {pages} page{'s' * (pages > 1)} plus the guard page, and CPU {cpu}'s node "
@@ -142,7 +149,11 @@ def next_address(seed: int) -> Exercise:
                 "These calls ran:\n  " + "\n  ".join(lines)
                 + f"\nAt which page does vmalloc({pages} page{'s' * (pages > 1)}) on CPU {cpu} start?")
     return Exercise("next-address", seed, question, f"page {page} (address {addr:#x})",
-                    f"Because {why}.", _numbers(page, addr) | {f"page{page}"})
+                    f"Because {why}.", _numbers(page, addr) | {f"page{page}"}, _narration(ex))
+
+
+def _narration(ex) -> tuple[str, ...]:
+    return tuple(line for step in ex.steps for line in step.lines)
 
 
 # -- pool-node ---------------------------------------------------------------------------------------
@@ -150,15 +161,17 @@ def pool_node(seed: int) -> Exercise:
     """An area allocated on one CPU and freed on another: into which node's pool does the purge put it?"""
     r = random.Random(f"pool-node/{seed}")
     nr_cpus = r.choice((4, 8))
-    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed)
+    ex = Explainer(machine=Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed))
+    vm = ex.vm
     pages = r.randint(1, 8)
     a, b = r.sample(range(nr_cpus), 2)
     for _ in range(r.randint(0, 12)):           # others' areas first, so the address lands in some zone
-        vm.vmalloc(r.randint(1, 16) * PAGE_SIZE, cpu=r.randrange(nr_cpus))
-    addr = vm.vmalloc(pages * PAGE_SIZE, cpu=a)
+        size = r.randint(1, 16) * PAGE_SIZE
+        ex.call("vmalloc", r.randrange(nr_cpus), size)
+    addr, _step = ex.call("vmalloc", a, pages * PAGE_SIZE, name="x")
     zone_node = vm.addr_to_node_id(addr)
-    vm.vfree(addr, cpu=b)
-    vm.purge(cpu=r.randrange(nr_cpus))
+    ex.call("vfree", b, name="x")
+    ex.call("purge", r.randrange(nr_cpus))
     found = [vn.id for vn in vm.nodes if any(va.va_start == addr for pool in vn.pool for va in pool.va_list)]
     if len(found) != 1:
         raise ExerciseError(f"seed {seed}: the area did not land in exactly one pool ({found})")
@@ -171,23 +184,26 @@ def pool_node(seed: int) -> Exercise:
                     f"the area as its owner; the lazy free parks it in that node's lazy tree and the purge puts "
                     f"it into that node's pool, whichever CPU "
                     f"freed it and whichever node owns its address zone ({zone_node}: that one only holds it "
-                    f"in its busy tree).", _numbers(node) | {f"node{node}"})
+                    f"in its busy tree).", _numbers(node) | {f"node{node}"}, _narration(ex))
 
 
 # -- decay ---------------------------------------------------------------------------------------------
 def decay(seed: int) -> Exercise:
     """A pool holding m areas; how many does it keep after the next purge?"""
     r = random.Random(f"decay/{seed}")
-    vm = Vmalloc(nr_cpus=2, version="6.9", seed=seed)
+    ex = Explainer(machine=Vmalloc(nr_cpus=2, version="6.9", seed=seed))
+    vm = ex.vm
     pages, m = r.randint(1, 4), r.choice((1, 2, 3, 4, 5, 7, 8, 10, 12, 13, 16, 20))
-    addrs = [vm.vmalloc(pages * PAGE_SIZE, cpu=0) for _ in range(m)]
-    for addr in addrs:
-        vm.vfree(addr, cpu=0)
-    vm.purge()
+    names = [f"a{i}" for i in range(m)]
+    for name in names:
+        ex.call("vmalloc", 0, pages * PAGE_SIZE, name=name)
+    for name in names:
+        ex.call("vfree", 0, name=name)
+    ex.call("purge", 0)
     node = vm.nodes[0]
     pool = node.pool[pages]            # pool[k] keeps areas of k + 1 pages: k pages and the guard
     before = len(pool.va_list)
-    vm.purge()                          # nothing lazy: this purge only decays the pools
+    ex.call("purge", 0)                 # nothing lazy: this purge only decays the pools
     after = len(pool.va_list)
     if before == 0:
         raise ExerciseError(f"seed {seed}: the pool was empty before the purge")
@@ -198,7 +214,7 @@ def decay(seed: int) -> Exercise:
     question = (f"On a 6.9 machine, node 0's pool of {pages + 1}-page areas ({pages} page{'s' * (pages > 1)} "
                 f"and the guard) holds {before} recycled areas and nothing is waiting in the lazy trees. A "
                 f"purge runs. How many areas does that pool keep?")
-    return Exercise("decay", seed, question, f"{after}", f"Because {rule}.", _numbers(after))
+    return Exercise("decay", seed, question, f"{after}", f"Because {rule}.", _numbers(after), _narration(ex))
 
 
 # -- spinning-lock -----------------------------------------------------------------------------------

@@ -178,10 +178,31 @@ def _lazy_tree(vm: Vmalloc, addr: int) -> tuple[int, str] | None:
 class Explainer:
     """A machine plus the names of the areas it handed out; ``run(op)`` returns the narrated Step."""
 
-    def __init__(self, version: str = "6.9", nr_cpus: int = 2, seed: int = 0):
-        self.vm = Vmalloc(nr_cpus, version, seed)
+    def __init__(self, version: str = "6.9", nr_cpus: int = 2, seed: int = 0, machine: Vmalloc | None = None):
+        # ``machine``: narrate calls on a machine built elsewhere (an exercise's own configuration)
+        self.vm = machine if machine is not None else Vmalloc(nr_cpus, version, seed)
         self.tracer = self.vm.start_trace()
         self.areas: dict[str, tuple[int, int]] = {}       # name -> (addr, size)
+        self.steps: list[Step] = []
+
+    def call(self, kind: str, cpu: int = 0, size: int = 0, name: str | None = None) -> tuple[object, Step]:
+        """Run one call given as fields rather than text (an allocator's result is named ``name``, or
+        the next of a0, a1, ...; a release names the area): (its result, its narrated Step)."""
+        if kind in ALLOCATORS:
+            name = name or f"a{len(self.steps)}"
+            text = f"{name} = {kind} {size} cpu{cpu}"
+        elif kind in RELEASERS:
+            text = f"{kind} {name} cpu{cpu}"
+        else:
+            text = f"{kind} cpu{cpu}"
+        op = Op(len(self.steps) + 1, text, kind, cpu, name, size)
+        step = self.run(op)
+        self.steps.append(step)
+        return step.facts.get("addr") if kind in ALLOCATORS else None, step
+
+    def name_of(self, addr: int) -> str:
+        """The name under which a live area was handed out."""
+        return next(n for n, (a, _s) in self.areas.items() if a == addr)
 
     def _call(self, op: Op):
         vm, c = self.vm, op.cpu

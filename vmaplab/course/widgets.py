@@ -443,7 +443,8 @@ class ExerciseApp:
     def reveal(self) -> None:
         from .scorecard import CARD
         CARD.revealed(self.kind, self.exercise.seed)
-        self.feedback.value = f"<b>Solution:</b> {html.escape(self.exercise.solution)}"
+        self.feedback.value = (f"<b>Solution:</b><pre style='white-space:pre-wrap'>"
+                               f"{html.escape(self.exercise.solution)}</pre>")
 
     def save(self, path: str = "progress.json") -> str:
         """Write the session's card beside the notebook and link it as a download (a data URI: it works

@@ -29,7 +29,7 @@ from .scenario import Comparison, KernelRun, Scenario, compare, parse_probe_outp
 
 FORMAT = "vmaplab-oracle-record/1"
 MAX_RECORD_BYTES = 4 << 20
-FIELDS = {"format": str, "scenario": dict, "series": str, "release": str, "probe_output": str,
+FIELDS: dict[str, type | tuple[type, ...]] = {"format": str, "scenario": dict, "series": str, "release": str, "probe_output": str,
           "dmesg": str, "boot_seconds": (int, float), "command": str}
 
 
