@@ -22,8 +22,7 @@ from vmaplab.oracle import ScenarioError, parse_scenario, shipped_scenarios
 from vmaplab.oracle.errors import OracleUnavailable
 from vmaplab.oracle.guest import Job, _Cpio, _init_script, pack_initramfs
 from vmaplab.oracle.run import boot_batches
-from vmaplab.oracle.scenario import (compare_vmallocinfo, load_scenario, parse_probe_output, probe_script,
-                                     replay)
+from vmaplab.oracle.scenario import compare_vmallocinfo, load_scenario, parse_probe_output, probe_script, replay
 
 REPO = Path(__file__).resolve().parents[1]
 P = 4096

@@ -94,7 +94,7 @@ def _build(kernel: KernelTree, name: str, sources: dict[str, bytes]) -> Path:
     if out.exists():
         return out
     if kernel.build_root is not None:
-        from .trixie import build_module       # headers that want another compiler: build in their root
+        from .trixie import build_module  # headers that want another compiler: build in their root
         ko = build_module(kernel, name, sources)
     else:
         ko = _build_on_host(kernel, name, sources)
@@ -283,7 +283,7 @@ def boot(kernel: KernelTree, smp: int, jobs: list[Job], modules: dict[str, Path]
             console = log.read_text(errors="replace") if log.exists() else ""
             kept = keep_console(kernel.release, smp, console)
             raise GuestError(f"the guest did not power off within {timeout:.0f} s (console kept in {kept}); "
-                             f"console tail:\n{console[-1500:]}")
+                             f"console tail:\n{console[-1500:]}") from None
         seconds = time.monotonic() - t0
         console = log.read_text(errors="replace").replace("\r\n", "\n") if log.exists() else ""
     try:
