@@ -332,9 +332,9 @@ def _agrees(run) -> bool:
 def oracle_runs(request):
     """Every shipped scenario once; one that disagrees runs once more in a boot of its own.
 
-    Two effects the snapshot cannot carry make a rare disagreement that a new boot does not repeat
-    (docs/oracle.md §4): an aligned search depends on the free tree's shape, and the guest's own
-    threads can allocate while a script runs. A model error disagrees in both boots.
+    The guest's own threads can allocate while a script runs, a rare disagreement that a new boot
+    does not repeat (docs/oracle.md §2.3); the free tree's shape no longer is one, since the model
+    takes the guest's (§4). A model error disagrees in both boots.
     """
     series = request.param
     _kernel_or_skip(series)
