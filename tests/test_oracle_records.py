@@ -40,6 +40,8 @@ def test_the_recorded_kernel_agrees_with_its_own_model(record):
     bad = [f"#{o.index} cpu{o.cpu} {o.call}: kernel {o.kernel} vmaplab {o.vmaplab}" for o in cmp.ops if not o.match]
     assert not bad, f"{record.scenario.name} on Linux {record.release} against {record.own_model}: " + "; ".join(bad)
     assert cmp.final.match, f"{record.scenario.name} on {record.release}: {cmp.final.first_difference}"
+    # a record that carries the guest's final free tree must match it node for node ("" = none recorded)
+    assert cmp.free_tree_after in ("same", ""), f"{record.scenario.name}: final free tree: {cmp.free_tree_after}"
 
 
 def test_a_record_round_trips_and_merges(tmp_path):

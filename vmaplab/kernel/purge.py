@@ -167,6 +167,11 @@ class PurgeMixin(VmallocState):
                 continue
             to_global.append(va)
         vn.purge_list = []
+        if self.gen.vmap_nodes:
+            # purge_vmap_node() pushes each area it does not pool at the head of its local list
+            # (list_add), so reclaim_list_global() merges them highest address first (6.12, 7.3):
+            # the order shapes the free tree, which the oracle compares node for node (docs/oracle.md §4)
+            to_global.reverse()
         self._reclaim_list_global(to_global, cpu)
         if self._tr is not None:
             self._tr.emit(PurgeNode, cpu, vn.id, vn.nr_purged, to_pool, len(to_global), helper)
