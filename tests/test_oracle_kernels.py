@@ -83,3 +83,18 @@ def test_7_3_summary_lines_carry_xfailed_and_its_init_is_adapted():
     src = b"/* t */\n#include <a.h>\nstatic int init(void)\n{\n\treturn IS_BUILTIN(CONFIG_TEST_VMALLOC) ? 0:-EAGAIN;\n}\n"
     out = adapt_test_vmalloc(src)
     assert b"return 0;" in out and b"EAGAIN" not in out and b"vmalloc_node_fn" in out
+
+
+def test_the_text_report_says_which_free_tree_a_comparison_started_from(capsys):
+    """A recorded run printed as `oracle run` prints it: the guest's tree adopted, the final trees equal;
+    names longer than the old 28-character column keep the table aligned."""
+    from vmaplab.oracle.cli import _print_kernel
+    from vmaplab.oracle.records import load_all
+    from vmaplab.oracle.run import ScenarioRun
+    recs = [r for r in load_all() if r.series == "6.12" and r.scenario.name in ("alignment", "aligned-misses-pool-unplugged")]
+    runs = [ScenarioRun(r.scenario, r.release, r.boot_seconds, {"6.12": r.replay()}, r.run.dmesg, "6.12") for r in recs]
+    _print_kernel(runs)
+    out = capsys.readouterr().out
+    assert out.count("free tree: the guest's, final trees the same node for node") == 2
+    rows = [ln for ln in out.splitlines() if ln.startswith(("alignment ", "aligned-misses-pool-unplugged "))]
+    assert len(rows) == 2 and len({ln.index(" 2 ") for ln in rows}) == 1, rows

@@ -75,7 +75,7 @@ def _resolve(names: list[str], smp):
 def cmd_list(args) -> int:
     for p in shipped_scenarios():
         scn = load_scenario(p)
-        print(f"{scn.name:28s} smp={scn.smp:<2d} ops={len(scn.ops):<4d} {scn.description}")
+        print(f"{scn.name:30s} smp={scn.smp:<2d} ops={len(scn.ops):<4d} {scn.description}")
     return 0
 
 
@@ -94,7 +94,14 @@ def _print_comparison(run, versions) -> None:
         f = c.final
         print(f"   model {v}: {c.matched}/{len(c.ops)} ops matched; final /proc/vmallocinfo "
               f"{'identical' if f.match else 'differs'} ({f.matched}/{f.kernel_lines} lines, callers aside)"
-              + ("" if f.match else f"; {f.first_difference}"))
+              + ("" if f.match else f"; {f.first_difference}") + _tree_note(c))
+
+
+def _tree_note(c) -> str:
+    """The free tree the comparison started from, and whether the final trees agree (docs/oracle.md §4)."""
+    before = {"kernel": "the guest's", "rebuilt": "rebuilt from the text"}.get(c.free_tree, c.free_tree)
+    after = {"same": "the same node for node", "": "not recorded"}.get(c.free_tree_after, c.free_tree_after)
+    return f"; free tree: {before}, final trees {after}" if c.free_tree else ""
 
 
 def _versions(choice: str) -> tuple[str, ...]:
@@ -124,9 +131,10 @@ def _print_kernel(runs) -> None:
     versions = list(runs[0].comparisons)
     for r in runs:
         _print_comparison(r, versions)
-    print("\nscenario                     smp  ops " + " ".join(f"matched {v:5s}" for v in versions))
+    w = max(28, *(len(r.scenario.name) for r in runs))
+    print(f"\n{'scenario':{w}s} smp  ops " + " ".join(f"matched {v:5s}" for v in versions))
     for r in runs:
-        print(f"{r.scenario.name:28s} {r.scenario.smp:3d} {len(r.scenario.ops):4d} "
+        print(f"{r.scenario.name:{w}s} {r.scenario.smp:3d} {len(r.scenario.ops):4d} "
               + " ".join(f"{r.comparisons[v].matched:5d}{'' if r.comparisons[v].final.match else '*':1s}      "
                          for v in versions))
     print("(* the final /proc/vmallocinfo differs)")
@@ -139,7 +147,8 @@ def _print_matrix(by_kernel: dict, scenarios) -> None:
             if not _agrees(r):
                 _print_comparison(r, list(r.comparisons))
     kernels = [k for k, runs in by_kernel.items() if runs]
-    print("\nscenario                     smp  ops " + " ".join(f"{'Linux ' + k:>14s}" for k in kernels))
+    w = max(28, *(len(scn.name) for scn in scenarios))
+    print(f"\n{'scenario':{w}s} smp  ops " + " ".join(f"{'Linux ' + k:>14s}" for k in kernels))
     by_name = {k: {r.scenario.name: r for r in by_kernel[k]} for k in kernels}
     for scn in scenarios:
         cells = []
@@ -150,7 +159,7 @@ def _print_matrix(by_kernel: dict, scenarios) -> None:
                 continue
             c = next(iter(r.comparisons.values()))
             cells.append(f"{c.matched}/{len(c.ops)}{'' if c.final.match else '*'}")
-        print(f"{scn.name:28s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
+        print(f"{scn.name:{w}s} {scn.smp:3d} {len(scn.ops):4d} " + " ".join(f"{c:>14s}" for c in cells))
     print("models: " + ", ".join(f"Linux {by_kernel[k][0].release} against {by_kernel[k][0].model}" for k in kernels)
           + "; ops matched, * the final /proc/vmallocinfo differs, n/a the scenario's \"kernels\" exclude it")
 
