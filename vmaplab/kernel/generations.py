@@ -19,7 +19,7 @@ oracle boots. Intermediate releases are not modelled: a release maps to the newe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import GFP_NOWAIT, GFP_NOWARN
 from .errors import ConfigError
@@ -108,58 +108,35 @@ class Generation:
         return self.name
 
 
-GENERATIONS: dict[str, Generation] = {g.name: g for g in (
-    Generation("6.1", "Linux 6.1 (Debian 12's kernel): global locks, blocks purged when unmapped",
-               (6, 1), vmap_nodes=False, vread_vm_map_ram=False, vm_map_ram_flagged=False,
-               vfree_unlinks_once=False, block_purge_keeps_usable=False, vb_flush_once=False,
-               decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
-               warn_pages_names_order=True, warn_names_align=False, nowait_fails_fast=False,
-               lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False,
-               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=False, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_1,
-               oracle_series="6.1"),
-    Generation("6.8", "before the series (the letter's 6.7-rc8 base): global locks",
-               (6, 5), vmap_nodes=False, vread_vm_map_ram=True, vm_map_ram_flagged=True,
-               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
-               decay_wraps_short_pools=False, vm_bound_before_insert=False, warn_names_range=False,
-               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
-               lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False,
-               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_12,
-               oracle_series=None),
-    Generation("6.9", "the series as merged: vmap nodes, per-node pools",
-               (6, 9), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
-               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
-               decay_wraps_short_pools=True, vm_bound_before_insert=False, warn_names_range=False,
-               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
-               lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=False,
-               has_vrealloc=False, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_12,
-               oracle_series=None),
-    Generation("6.12", "Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
-               (6, 10), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
-               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
-               decay_wraps_short_pools=True, vm_bound_before_insert=True, warn_names_range=True,
-               warn_pages_names_order=False, warn_names_align=False, nowait_fails_fast=False,
-               lookup_probes_down=False, alloc_trace_errno=False,
-               info_skips_uninitialized=True,
-               has_vrealloc=True, vrealloc_frees_tail=False, vrealloc_names_caller=False,
-               nowait_nowarn=False, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, test_vmalloc=TEST_VMALLOC_6_12,
-               oracle_series="6.12"),
-    Generation("7.3", "Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
-               (6, 16), vmap_nodes=True, vread_vm_map_ram=True, vm_map_ram_flagged=True,
-               vfree_unlinks_once=True, block_purge_keeps_usable=True, vb_flush_once=True,
-               decay_wraps_short_pools=False, vm_bound_before_insert=True, warn_names_range=True,
-               warn_pages_names_order=False, warn_names_align=True, nowait_fails_fast=True,
-               lookup_probes_down=True, alloc_trace_errno=True,
-               info_skips_uninitialized=True,
-               has_vrealloc=True, vrealloc_frees_tail=True, vrealloc_names_caller=True,
-               nowait_nowarn=True, pcpu_insert_per_area=True, shrinker_takes_purge_lock=True, test_vmalloc=TEST_VMALLOC_7_3,
-               oracle_series="7.3"),
-)}
+# Each generation is written as what changed from the one before it (docs/kernel-model.md §8 has the
+# same table with the functions): 6.1 in full, then each later record as its differences.
+_6_1 = Generation(
+    "6.1", "Linux 6.1 (Debian 12's kernel): global locks, blocks purged when unmapped", (6, 1),
+    vmap_nodes=False, vread_vm_map_ram=False, vm_map_ram_flagged=False, vfree_unlinks_once=False,
+    block_purge_keeps_usable=False, vb_flush_once=False, decay_wraps_short_pools=False,
+    vm_bound_before_insert=False, warn_names_range=False, warn_pages_names_order=True,
+    warn_names_align=False, nowait_fails_fast=False, lookup_probes_down=False, alloc_trace_errno=False,
+    info_skips_uninitialized=False, has_vrealloc=False, vrealloc_frees_tail=False,
+    vrealloc_names_caller=False, nowait_nowarn=False, pcpu_insert_per_area=False,
+    shrinker_takes_purge_lock=False, test_vmalloc=TEST_VMALLOC_6_1, oracle_series="6.1")
+_6_8 = replace(  # 6.3 and 6.5: vm_map_ram flagged and read, one unlink per vfree, the block purge rule
+    _6_1, name="6.8", title="before the series (the letter's 6.7-rc8 base): global locks", since=(6, 5),
+    vread_vm_map_ram=True, vm_map_ram_flagged=True, vfree_unlinks_once=True, block_purge_keeps_usable=True,
+    vb_flush_once=True, warn_pages_names_order=False, pcpu_insert_per_area=True,
+    test_vmalloc=TEST_VMALLOC_6_12, oracle_series=None)
+_6_9 = replace(  # the series: vmap nodes, and the pool decay whose countdown wraps
+    _6_8, name="6.9", title="the series as merged: vmap nodes, per-node pools", since=(6, 9),
+    vmap_nodes=True, decay_wraps_short_pools=True)
+_6_12 = replace(  # 6.10 to 6.12
+    _6_9, name="6.12", title="Linux 6.12 (Debian's backport): vmap nodes; the vm_struct bound before insert",
+    since=(6, 10), vm_bound_before_insert=True, warn_names_range=True, info_skips_uninitialized=True,
+    has_vrealloc=True, shrinker_takes_purge_lock=True, oracle_series="6.12")
+_7_3 = replace(  # after 6.12, as Debian's 7.3.4 has it
+    _6_12, name="7.3", title="Linux 7.3 (trixie-backports): vmap nodes; short pools survive the decay",
+    since=(6, 16), decay_wraps_short_pools=False, warn_names_align=True, nowait_fails_fast=True,
+    lookup_probes_down=True, alloc_trace_errno=True, vrealloc_frees_tail=True, vrealloc_names_caller=True,
+    nowait_nowarn=True, test_vmalloc=TEST_VMALLOC_7_3, oracle_series="7.3")
+GENERATIONS: dict[str, Generation] = {g.name: g for g in (_6_1, _6_8, _6_9, _6_12, _7_3)}
 VERSIONS: tuple[str, ...] = tuple(GENERATIONS)
 DEFAULT = "6.9"
 BEFORE, AFTER = "6.8", "6.9"            # the letter's two kernels: the simulator's "both"
