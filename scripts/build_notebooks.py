@@ -51,6 +51,20 @@ def notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
+def merge_streams(outputs: list) -> list:
+    """Adjacent stream outputs of one name as one, as Jupyter shows them: how many pieces a cell's
+    printing arrives in depends on the machine's load, and a stored notebook must not."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
 def build(src: Path) -> Path:
     from nbclient import NotebookClient
     nb = notebook(parse(src.read_text()))
@@ -61,6 +75,7 @@ def build(src: Path) -> Path:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.metadata.pop("execution", None)
+            cell.outputs = merge_streams(cell.outputs)
             for out in cell.outputs:
                 # no widget state is stored, so a widget view could only say "model not found": keep
                 # the static figure the app put beside it (vmaplab.course.widgets.App)
