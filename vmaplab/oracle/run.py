@@ -75,6 +75,9 @@ def run_scenarios(scenarios: list[Scenario], versions=None, progress=_say,
     """Every scenario in the real kernel (one boot per distinct ``smp``) and in each model version
     (default: the kernel's own, ``own_model``)."""
     kernel, probe = kernel_and_probe(progress, kernel_spec)
+    excluded = [s.name for s in scenarios if not s.applies_to(kernel.series)]
+    if excluded:
+        raise ScenarioError(f"scenario {excluded[0]} does not apply to Linux {kernel.series} (its \"kernels\")")
     own = own_model(kernel).name
     versions = tuple(dict.fromkeys(own if v == "own" else v for v in (versions or ("own",))))
     by_smp: dict[int, list[Scenario]] = defaultdict(list)
