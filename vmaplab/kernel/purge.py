@@ -170,7 +170,7 @@ class PurgeMixin(VmallocState):
         if self.gen.vmap_nodes:
             # purge_vmap_node() pushes each area it does not pool at the head of its local list
             # (list_add), so reclaim_list_global() merges them highest address first (6.12, 7.3):
-            # the order shapes the free tree, which the oracle compares node for node (docs/oracle.md §4)
+            # the order shapes the free tree, which the oracle compares node for node (kernel-model.md §4.7)
             to_global.reverse()
         self._reclaim_list_global(to_global, cpu)
         if self._tr is not None:
