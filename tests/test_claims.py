@@ -549,3 +549,15 @@ def test_kernel_source_test_vmalloc_parameters():
     assert "__param(bool, use_huge" in src
     main = src[src.index("Summary: %s"):]
     assert main.index("Summary: %s") < main.index("All test took worker%d")
+
+
+def test_nb04_from_6_10_a_third_of_the_busy_lock_takes_go():
+    """NB04 "After 6.9": a fix_size pair took the busy locks three times in 6.9 (insert, bind, the vfree's
+    lookup) and twice from 6.10 (the vm_struct bound in the insert's hold): about a third fewer takes."""
+    from vmaplab.contention.locks import lock_group
+    from vmaplab.contention.sim import ContentionSim
+    takes = {}
+    for version in ("6.9", "6.12"):
+        r = ContentionSim(version, nr_threads=8, scale=20000, seed=1, params={"run_test_mask": 1}).run()
+        takes[version] = sum(lk["acquisitions"] for lk in r.locks if lock_group(lk["lock"]) == "vn[*].busy.lock")
+    assert abs(takes["6.12"] / takes["6.9"] - 2 / 3) < 0.02, takes
