@@ -13,6 +13,7 @@ from vmaplab import (
     Vmalloc,
 )
 from vmaplab.contention.warm import prefill_node_pool  # the warm start's carving, through public kernel calls
+from vmaplab.kernel.errors import InvariantError
 from vmaplab.kernel.trace import AllocVmapArea, PurgeNode
 
 S, P = VMALLOC_START, PAGE_SIZE
@@ -440,7 +441,7 @@ def test_page_allocator_marks_and_refuses_double_free(pfns):
     pa.free_pages(pfns)
     assert not any(pa.is_allocated(p) for p in pfns) and pfns[0] not in pa.data
     assert all(pa.is_allocated(p) for p in set(got) - set(pfns)) and pa.nr_used == 200 - len(pfns)
-    with pytest.raises(ValueError, match="freeing free pfn"):
+    with pytest.raises(InvariantError, match="freeing free pfn"):
         pa.free_pages([pfns[-1]] if len(pfns) < 20 else pfns)
     assert pa.nr_used == 200 - len(pfns)
     again = pa.alloc_pages_bulk(len(pfns))          # the freed ones come back, last freed first

@@ -26,7 +26,7 @@ def test_bad_arguments_exit_nonzero(capsys):
     assert main(["demo", "--cpus", "0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and err[0].startswith("vmaplab demo: error: argument --version: invalid choice: '7.0'")
-    assert err[1] == "vmaplab demo: error: argument --cpus: 0 is not in 1..65536"
+    assert err[1] == "vmaplab demo: error: argument --cpus: must be an integer in 1..65536, got 0"
 
 
 CASES = {
@@ -104,7 +104,7 @@ def test_simulate_on_a_128_cpu_epyc_lists_its_machines_and_runs():
     (["simulate", "--cpus", "128", "--quiet"], "vmaplab simulate: error: the threadripper-3970x machine has 1..64 CPUs, got 128 (machine 'generic' takes any count)"),
     (["simulate", "--machine", "epyc-7713", "--cpus", "129", "--quiet"], "vmaplab simulate: error: the epyc-7713 machine has 1..128 CPUs, got 129 (machine 'generic' takes any count)"),
     (["simulate", "nr_threads=8", "--cpus", "4", "--quiet"], "vmaplab simulate: error: need 1 <= nr_threads (8) <= nr_cpus (4)"),
-    (["simulate", "--scale", "0", "--quiet", "--json"], "vmaplab simulate: error: argument --scale: 0 is not in 1..1000000000"),
+    (["simulate", "--scale", "0", "--quiet", "--json"], "vmaplab simulate: error: argument --scale: must be an integer in 1..1000000000, got 0"),
     (["simulate", "--cost", "nope=1", "--quiet"], None),
 ])
 def test_simulate_bad_input_is_one_line_and_status_2(argv, message):

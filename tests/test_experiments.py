@@ -24,7 +24,7 @@ SMALL = {"name": "small", "base": {"scale": 20000, "nr_cpus": 4, "run_test_mask"
 @pytest.mark.parametrize("doc, message", [
     ({"name": "x", "grid": {"nr_thread": [1]}}, "grid.nr_thread: unknown parameter 'nr_thread'"),
     ({"name": "x", "base": {"scale": 0}}, "base.scale must be an integer in 1..1000000, got 0"),
-    ({"name": "x", "grid": {"version": ["6.10"]}}, "grid.version must be one of ['6.1', '6.8', '6.9', '6.12', '7.3'], got '6.10'"),
+    ({"name": "x", "grid": {"version": ["6.10"]}}, "grid.version must be one of 6.1, 6.8, 6.9, 6.12, 7.3, got '6.10'"),
     ({"name": "x", "grid": {"cost.t_memory_ns": [1]}}, "grid.cost.t_memory_ns: unknown cost 't_memory_ns'"),
     ({"name": "x", "grid": {"cost.f_smt": [-1]}}, "grid.cost.f_smt: f_smt must be a number in 0..1e+09"),
     ({"name": "x", "grid": {"nr_threads": 4}}, "grid.nr_threads must be a non-empty list"),

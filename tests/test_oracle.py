@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from vmaplab import Vmalloc
+from vmaplab.kernel.errors import InvariantError
 from vmaplab.kernel.generations import ORACLE_SERIES, for_series
 from vmaplab.oracle import ScenarioError, parse_scenario, shipped_scenarios
 from vmaplab.oracle.errors import OracleUnavailable
@@ -51,23 +52,23 @@ def test_shipped_scenarios_parse_and_cover_the_issue():
     ({"name": "t", "smp": 2, "ops": [], "extra": 1}, "unknown key"),
     (_doc(), "'ops' must be a list"),
     (_doc({"op": "kmalloc", "size": 1}), "op 0: 'op' must be one of"),
-    (_doc({"op": "vmalloc", "size": 0}), "op 0: 'size' = 0 is not in"),
+    (_doc({"op": "vmalloc", "size": 0}), "op 0: 'size' must be an integer in 1..17179869184, got 0"),
     (_doc({"op": "vmalloc", "size": "4096"}), "op 0: 'size' must be an integer"),
     (_doc({"op": "vmalloc", "size": True}), "op 0: 'size' must be an integer"),
-    (_doc({"op": "vmalloc", "size": 1, "cpu": 2}), "op 0: 'cpu' = 2 is not in 0..1"),
+    (_doc({"op": "vmalloc", "size": 1, "cpu": 2}), "op 0: 'cpu' must be an integer in 0..1, got 2"),
     (_doc({"op": "vfree", "ref": "a"}), "op 0: 'ref' 'a' names no earlier allocation"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vunmap", "ref": "a"}), "op 1: vunmap cannot free 'a'"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": "a"}, {"op": "vfree", "ref": "a"}),
      "op 2: 'a' is already freed"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vmalloc", "size": 1, "as": "a"}), "already taken"),
-    (_doc({"op": "vm_map_ram", "pages": 1025}), "'pages' = 1025 is not in 1..1024"),
+    (_doc({"op": "vm_map_ram", "pages": 1025}), "'pages' must be an integer in 1..1024, got 1025"),
     (_doc({"op": "vmalloc", "size": 1, "align": 8}), "vmalloc takes"),
     (_doc({"op": "vfree", "ref": "a", "as": "b"}), "names no earlier allocation"),
     (_doc({"op": "ioremap", "phys": 0, "size": 1, "as": "a"}, {"op": "fill", "ref": "a", "value": 1}),
      "fill cannot use 'a' (a ioremap)"),
-    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "fill", "ref": "a", "value": 256}), "'value' = 256"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "fill", "ref": "a", "value": 256}), "'value' must be an integer in 0..255, got 256"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vread", "ref": "a", "offset": 0, "count": 65537}),
-     "'count' = 65537"),
+     "'count' must be an integer in 1..65536, got 65537"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": "a"},
           {"op": "vread", "ref": "a", "offset": 0, "count": 1}), "'a' is already freed"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vfree", "ref": ["a"]}), "names no earlier"),
@@ -77,7 +78,7 @@ def test_shipped_scenarios_parse_and_cover_the_issue():
      "op 1: vrealloc cannot reallocate 'a' (a ioremap)"),
     (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 2, "as": "b"},
           {"op": "vfree", "ref": "a"}), "op 2: 'a' is already freed"),
-    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 0}), "'size' = 0"),
+    (_doc({"op": "vmalloc", "size": 1, "as": "a"}, {"op": "vrealloc", "ref": "a", "size": 0}), "'size' must be an integer in 1.."),
 ])
 def test_bad_scenarios_name_the_op_and_the_field(doc, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -87,7 +88,7 @@ def test_bad_scenarios_name_the_op_and_the_field(doc, message):
 def test_smp_override_is_checked_against_the_ops():
     doc = _doc({"op": "vmalloc", "cpu": 3, "size": P}, smp=4)
     assert parse_scenario(doc).smp == 4
-    with pytest.raises(ScenarioError, match="'cpu' = 3 is not in 0..1"):
+    with pytest.raises(ScenarioError, match="'cpu' must be an integer in 0..1, got 3"):
         parse_scenario(doc, smp=2)
 
 
@@ -306,7 +307,7 @@ def test_no_kernel_in_the_archive_is_reported(monkeypatch):
 
 
 def test_init_script_rejects_unknown_jobs():
-    with pytest.raises(ValueError):
+    with pytest.raises(InvariantError, match="unknown job kind"):
         _init_script([Job("reboot", "x")], {"vmaplab_probe": "p.ko"})
 
 

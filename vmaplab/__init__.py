@@ -52,9 +52,11 @@ from .kernel.config import (
 from .kernel.errors import (
     BadFreeError,
     ConfigError,
+    ExternalError,
     InvalidArgumentError,
     InvariantError,
     VmallocError,
+    VmaplabError,
     WrongFreeFunctionError,
 )
 from .kernel.freespace import FreeSpace, LinearFreeSpace
@@ -70,7 +72,7 @@ __all__ = [
     "parse_vmallocinfo", "from_vmallocinfo", "VmallocInfo", "VmallocInfoLine", "VmallocInfoError",
     "TEST_NAMES", "TestVmallocParams", "TestVmallocRun",
     "VmallocError", "InvalidArgumentError", "BadFreeError", "WrongFreeFunctionError",
-    "ConfigError", "InvariantError", "ContentionError",
+    "ConfigError", "InvariantError", "ContentionError", "VmaplabError", "ExternalError",
     "Generation", "GENERATIONS", "VERSIONS", "generation",
     "PAGE_SIZE", "PAGE_SHIFT", "ULONG_MAX", "VMALLOC_START", "VMALLOC_END", "MODULES_VADDR",
     "MODULES_END", "VM_IOREMAP", "VM_ALLOC", "VM_MAP", "VM_USERMAP", "VM_DMA_COHERENT",

@@ -24,6 +24,7 @@ import sys
 from collections import Counter
 from dataclasses import asdict, replace
 
+from . import speedups
 from .contention.compare import (
     LETTER_WORKLOAD,
     compare_profile,
@@ -38,10 +39,12 @@ from .contention.topology import LETTER_MACHINE, TOPOLOGIES, machine_help
 from .formats.vmallocinfo import parse_vmallocinfo
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
-from .kernel.errors import ConfigError, VmallocError
+from .kernel.errors import ConfigError, ExternalError, InvariantError, VmallocError, VmaplabError
 from .kernel.generations import AFTER, BEFORE, DEFAULT, LETTER_VERSIONS, VERSIONS, generation
+from .kernel.validate import int_arg
 from .kernel.vmalloc import Vmalloc
 from .kernel.walks import MAX_VREAD
+from .oracle.errors import EXIT_UNAVAILABLE, GuestError, OracleUnavailable
 from .workloads.scenarios import SCENARIOS, build_scenario
 from .workloads.test_vmalloc import PRESET_MESSAGES, PRESETS, TestVmallocParams, TestVmallocRun
 
@@ -277,13 +280,8 @@ def cmd_vread(args) -> int:
 
 def cmd_speedups(args) -> int:
     """Build, list or prune the compiled builds of the hot modules (speedups.py): results never depend on them."""
-    from . import speedups
     if args.action == "build":
-        try:
-            speedups.build(jobs=args.jobs, force=args.force)
-        except speedups.SpeedupsError as e:
-            print(f"vmaplab speedups: error: {e}", file=sys.stderr)
-            return 2
+        speedups.build(jobs=args.jobs, force=args.force)        # SpeedupsError: EXIT_STATUS's line
         speedups.prune()
     elif args.action == "prune":
         speedups.prune()
@@ -362,7 +360,7 @@ def cmd_simulate(args) -> int:
     from .contention.costs import ContentionCosts
     try:
         costs = ContentionCosts().with_overrides(args.cost)
-    except ValueError as e:
+    except VmallocError as e:
         print(f"vmaplab simulate: error: {e}", file=sys.stderr)
         return 2
     given = {k: v for k, v in vars(params).items() if v != getattr(TestVmallocParams(), k)}
@@ -377,7 +375,7 @@ def cmd_simulate(args) -> int:
     try:
         # constructing a simulator validates every argument (machine size, threads, scale, ...)
         sims = {version: ContentionSim(version, **kwargs) for version in args.version}
-    except ValueError as e:
+    except VmallocError as e:
         print(f"vmaplab simulate: error: {e}", file=sys.stderr)
         return 2
     if args.jobs > 1 and len(args.version) > 1:
@@ -655,21 +653,7 @@ def _nonempty(text: str) -> str:
     return text
 
 
-def _int_in(low: int, high: int | None = None, base: int = 10):
-    """An argparse type: an int (``base`` 0 takes 0x...) within [low, high], else a one-line error."""
-    def parse(text: str) -> int:
-        try:
-            if not text.isascii():          # int() takes "١" or "１" as 1: a command line should not
-                raise ValueError(text)
-            value = int(text, base)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {'a number (0x... or decimal)' if base == 0 else 'an int'}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high if high is not None else ''}".rstrip("."))
-        return value
-    parse.__name__ = "int"
-    return parse
+_int_in = int_arg        # the one rule for an integer typed on a command line (kernel/validate.py)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -811,6 +795,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# What the CLI does with each branch of vmaplab's exceptions (kernel/errors.py): (class, exit status,
+# how its one line starts); the first class the error is an instance of decides. Never a traceback.
+EXIT_STATUS: tuple[tuple[type[VmaplabError], int, str], ...] = (
+    (OracleUnavailable, EXIT_UNAVAILABLE, "vmaplab oracle: unavailable: "),   # a prerequisite is missing
+    (GuestError, 1, "vmaplab oracle: the guest failed: "),         # the real kernel misbehaved
+    (speedups.SpeedupsError, 2, "vmaplab speedups: error: "),      # no compiler or Cython: the source runs
+    (VmallocError, 2, "vmaplab: error: "),                         # bad input: nothing changed
+    (ExternalError, 1, "vmaplab: error: "),                        # another tool failed
+    (InvariantError, 70, "vmaplab: internal error (a bug in vmaplab; please report it with the command): "),
+    (VmaplabError, 1, "vmaplab: error: "),
+)
+
+
+def exit_status(e: VmaplabError) -> tuple[int, str]:
+    """(exit status, line prefix) of a vmaplab exception: the first row of :data:`EXIT_STATUS` it is an instance of."""
+    return next((status, prefix) for cls, status, prefix in EXIT_STATUS if isinstance(e, cls))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -824,13 +826,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vmaplab: error: --cpus must be >= 1 (nr_cpus must be >= 1), got {args.cpus}", file=sys.stderr)
         return 2
     try:
-        if args.cmd == "oracle":
-            from .oracle.cli import run_guarded
-            return run_guarded(args)
         return args.func(args)
-    except VmallocError as e:
-        print(f"vmaplab: error: {e}", file=sys.stderr)
-        return 2
+    except VmaplabError as e:
+        status, prefix = exit_status(e)
+        print(f"{prefix}{e}", file=sys.stderr)
+        return status
     except BrokenPipeError:          # `vmaplab ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0

@@ -21,6 +21,7 @@ bytes it was built from; the finder never raises (anything unexpected means: use
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -135,8 +136,22 @@ def status() -> list[ModuleStatus]:
     return rows
 
 
-class SpeedupsError(RuntimeError):
-    """The build cannot run here (no Cython, no C compiler or Python headers): the source is used."""
+@functools.lru_cache(maxsize=1)
+def _speedups_error() -> type:
+    """:class:`SpeedupsError`, made on first use: this module is imported before the hook is installed,
+    and importing the kernel's errors here would load the hot modules from source first."""
+    from .kernel.errors import ExternalError
+
+    class SpeedupsError(ExternalError):
+        """The build cannot run here (no Cython, no C compiler or Python headers): the source is used."""
+    SpeedupsError.__module__ = __name__
+    return SpeedupsError
+
+
+def __getattr__(name: str):
+    if name == "SpeedupsError":          # an ExternalError (kernel/errors.py), made on first use
+        return _speedups_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
@@ -156,12 +171,12 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
         from Cython.Build import cythonize
         from setuptools import Distribution, Extension
     except ImportError as e:
-        raise SpeedupsError(f"the build needs Cython and setuptools (pip install 'vmaplab[speedups]'): {e}") from None
+        raise _speedups_error()(f"the build needs Cython and setuptools (pip install 'vmaplab[speedups]'): {e}") from None
     include = Path(sysconfig.get_paths()["include"]) / "Python.h"
     if not include.is_file():
-        raise SpeedupsError(f"no Python headers ({include}): on Debian, apt-get install python3-dev")
+        raise _speedups_error()(f"no Python headers ({include}): on Debian, apt-get install python3-dev")
     if shutil.which(os.environ.get("CC", "cc").split()[0]) is None:
-        raise SpeedupsError("no C compiler (cc): on Debian, apt-get install gcc")
+        raise _speedups_error()("no C compiler (cc): on Debian, apt-get install gcc")
     log(f"speedups: compiling {len(todo)} module(s) with Cython, {jobs} job(s) ...")
     with tempfile.TemporaryDirectory(prefix="vmaplab-speedups-") as tmp:
         tree = Path(tmp) / "src"
@@ -180,7 +195,7 @@ def build(jobs: int = 2, force: bool = False, log=print) -> list[str]:
                 cmd.build_lib, cmd.build_temp, cmd.parallel = str(Path(tmp) / "lib"), str(Path(tmp) / "tmp"), jobs
                 dist.run_command("build_ext")
         except (SystemExit, Exception) as e:    # Cython's or the compiler's failure (distutils exits)
-            raise SpeedupsError(f"the build failed: {type(e).__name__}: {e}".splitlines()[0]) from None
+            raise _speedups_error()(f"the build failed: {type(e).__name__}: {e}".splitlines()[0]) from None
         finally:
             os.chdir(here)
         for m, src in sources.items():
@@ -203,7 +218,7 @@ def _writable_cache_dir() -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as e:
-        raise SpeedupsError(f"{where} {out} cannot hold builds ({e.strerror or type(e).__name__}): "
+        raise _speedups_error()(f"{where} {out} cannot hold builds ({e.strerror or type(e).__name__}): "
                             f"point VMAPLAB_SPEEDUPS_DIR at a folder you can write") from None
     return out
 

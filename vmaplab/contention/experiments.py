@@ -41,6 +41,7 @@ from pathlib import Path
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
 from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, VERSIONS, generation
+from ..kernel.validate import check_bool, check_choice, check_int, check_real, shown
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
@@ -65,10 +66,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def _shown(v, limit: int = 60) -> str:
     """``repr(v)``, cut to ``limit`` characters: a message echoes a value, never a megabyte of it."""
-    if isinstance(v, int) and v.bit_length() > 256:      # 0x and 5,000 digits: repr() itself would raise
-        return f"an integer of {v.bit_length()} bits"
-    text = repr(v)
-    return text if len(text) <= limit else text[:limit] + "..."
+    return shown(v, limit)
 
 
 def _key(k) -> str:
@@ -78,26 +76,18 @@ def _key(k) -> str:
 
 def _choice(*options):
     def check(name, v):
-        if v not in options:
-            raise SpecError(f"{name} must be one of {list(options)}, got {_shown(v)}")
-        return v
+        return check_choice(v, name, options, exc=SpecError)
     return check
 
 
 def _int(low: int, high: int, none_ok: bool = False):
     def check(name, v):
-        if v is None and none_ok:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-            raise SpecError(f"{name} must be an integer in {low}..{high}, got {_shown(v)}")
-        return v
+        return None if v is None and none_ok else check_int(v, name, low, high, exc=SpecError, integral=True)
     return check
 
 
 def _bool(name, v):
-    if not isinstance(v, bool):
-        raise SpecError(f"{name} must be true or false, got {_shown(v)}")
-    return v
+    return check_bool(v, name, exc=SpecError)
 
 
 # parameter -> check; each is a RunSpec field (cost constants are "cost.NAME", checked by ContentionCosts)
@@ -183,9 +173,8 @@ def _looks_numeric(text: str) -> bool:
 def _check_value(name: str, value, label: str) -> object:
     """``value`` of parameter ``name``, checked; errors say ``label`` (e.g. grid.nr_threads)."""
     if name.startswith("cost."):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
-                isinstance(value, int) and value.bit_length() > 1024):     # past any float; str() may raise
-            raise SpecError(f"{label} must be a number, got {_shown(value)}")
+        if not isinstance(value, str):
+            check_real(value, label, exc=SpecError)        # bools, huge ints, nan: refused here
         if isinstance(value, str) and _looks_numeric(value):      # "1e3" would run as 1000.0 under another key
             raise SpecError(f"{label} must be a number, not the string {value!r:.40}: write it without quotes")
         try:

@@ -61,6 +61,7 @@ from typing import Any
 
 from ..formats.userfile import is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
+from ..kernel.validate import check_int, int_arg
 from .exercises import KINDS, MAX_SEED, Exercise, problem_set
 
 QUESTIONS = "questions.json"          # beside the notebook, in source/NAME and in every student's copy
@@ -96,9 +97,7 @@ class AssignmentSpec:
     def __post_init__(self):
         if not is_stem(self.name):
             raise AssignmentError(f"--name must be a plain name (letters, digits, '.', '_', '-'), got {self.name!r:.100}")
-        if isinstance(self.course_seed, bool) or not isinstance(self.course_seed, int) \
-                or not 0 <= self.course_seed <= MAX_SEED:
-            raise AssignmentError(f"--course-seed must be an integer in 0..2**64-1, got {self.course_seed!r:.100}")
+        check_int(self.course_seed, "--course-seed", 0, MAX_SEED, exc=AssignmentError, integral=True)
         if not self.kinds:
             raise AssignmentError("--kinds needs at least one kind")
         for kind in self.kinds:
@@ -107,8 +106,7 @@ class AssignmentSpec:
         if len(set(self.kinds)) != len(self.kinds):
             raise AssignmentError("--kinds names a kind twice (--count sets how many problems of each)")
         for what, value, high in (("--count", self.count, MAX_COUNT), ("--points", self.points, MAX_POINTS)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-                raise AssignmentError(f"{what} must be an integer in 1..{high}, got {value!r:.100}")
+            check_int(value, what, 1, high, exc=AssignmentError, integral=True)
 
     @property
     def nr_problems(self) -> int:
@@ -349,9 +347,8 @@ class StudentSheet:
         return sheet
 
     def question(self, number: int) -> str:
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.questions):
-            raise AssignmentError(f"problem number must be in 1..{len(self.questions)}, got {number!r:.100}")
-        return self.questions[number - 1]
+        return self.questions[check_int(number, "problem number", 1, len(self.questions), exc=AssignmentError,
+                                        integral=True) - 1]
 
     def show(self, number: int) -> None:
         """Print problem ``number``'s question."""
@@ -389,19 +386,7 @@ def check_answer(sheet: StudentSheet, number: int, answer, *, course_seed: int, 
 
 
 # -- the command line ---------------------------------------------------------------------------------
-def _int_in(low: int, high: int):
-    def parse(text: str) -> int:
-        if not text.isascii() or not text.strip().lstrip("-").isdigit():
-            raise argparse.ArgumentTypeError(f"{text!r:.100} is not an int")
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high}")
-        return value
-    parse.__name__ = "int"
-    return parse
-
-
-def add_parser(sub, int_in=_int_in) -> None:
+def add_parser(sub, int_in=int_arg) -> None:
     """Add ``assignment`` to the subcommands ``sub`` (vmaplab/cli.py: ``add_parser(sub, _int_in)``)."""
     a = sub.add_parser("assignment", help="per-student problem sets as an nbgrader source assignment "
                                           "(docs/teaching.md)",
@@ -452,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     line on stderr for bad input."""
     p = _Parser(prog="vmaplab assignment", description="Per-student problem sets as an nbgrader source assignment "
                                                           "(docs/teaching.md).")
-    _arguments(p, _int_in)
+    _arguments(p, int_arg)
     try:
         args = p.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as e:

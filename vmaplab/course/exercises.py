@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..kernel.config import PAGE_SIZE
 from ..kernel.errors import VmallocError
 from ..kernel.generations import LETTER_VERSIONS, generation
-from ..kernel.state import check_int, short_int
+from ..kernel.validate import check_int, is_integer, short_int
 from ..kernel.vmalloc import Vmalloc
 from .explain import Explainer
 
@@ -70,7 +70,7 @@ class Exercise:
 
         ``response`` is the text a learner typed, or an int; anything else is an ExerciseError.
         """
-        if isinstance(response, bool) or not isinstance(response, (str, int)) and not hasattr(type(response), "__index__"):
+        if not isinstance(response, str) and not is_integer(response):
             raise ExerciseError(f"response must be the answer as text (or an int), got {type(response).__name__}")
         text = response if isinstance(response, str) else str(response.__index__())
         if len(text) > MAX_ANSWER:               # no answer is this long: wrong, and not echoed whole

@@ -31,7 +31,7 @@ from ..kernel.config import (
     VMAP_RAM,
 )
 from ..kernel.errors import ConfigError
-from ..kernel.state import check_int
+from ..kernel.validate import check_int
 from ..kernel.vmalloc import Vmalloc
 from .vmallocinfo import VmallocInfo, VmallocInfoError, VmallocInfoLine, parse_vmallocinfo
 

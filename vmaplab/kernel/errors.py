@@ -1,16 +1,31 @@
 # SPDX-License-Identifier: MIT
-"""Exceptions raised by vmaplab.
+"""Exceptions raised by vmaplab: one root, three branches.
 
-Invalid calls raise :class:`VmallocError` (or a subclass) *before* any state
-changes, so the allocator is exactly as it was. Resource exhaustion is not an
-error: it returns ``None`` and logs a kernel-style line to ``vm.dmesg``.
-:class:`InvariantError` means the simulator itself is corrupt (a bug).
+::
+
+    VmaplabError                 everything vmaplab raises on purpose
+    ├── VmallocError             bad input: a call, a setting or a file the kernel (or vmaplab) refuses;
+    │                            raised before any state changes, so nothing changed (a ValueError too)
+    ├── InvariantError           vmaplab itself is wrong: check() found a state the kernel never reaches
+    │                            (a bug to report; a RuntimeError too)
+    └── ExternalError            something outside vmaplab failed or is missing: QEMU, a guest kernel,
+                                 a compiler, Debian's archive (a RuntimeError too)
+
+Each layer's own errors subclass a branch (``ContentionError``, ``SpecError``, ``ScenarioError``,
+``ExerciseError``... are VmallocErrors; ``OracleUnavailable``, ``GuestError``, ``SpeedupsError`` are
+ExternalErrors); the CLI maps the branches to exit statuses in one table (``cli.EXIT_STATUS``).
+Resource exhaustion is not an error: the call returns ``None`` and logs a kernel-style line to
+``vm.dmesg``, as the kernel does.
 """
 from __future__ import annotations
 
 
-class VmallocError(ValueError):
-    """An invalid call: the message names the problem in kernel terms."""
+class VmaplabError(Exception):
+    """The root of every exception vmaplab raises on purpose."""
+
+
+class VmallocError(VmaplabError, ValueError):
+    """An invalid call, setting or file: the message names the argument, and nothing changed."""
 
 
 class InvalidArgumentError(VmallocError):
@@ -29,5 +44,9 @@ class ConfigError(VmallocError):
     """An impossible machine configuration."""
 
 
-class InvariantError(RuntimeError):
-    """check() found the simulated allocator in a state the kernel never reaches."""
+class InvariantError(VmaplabError, RuntimeError):
+    """check() (or a cheap check on the way) found the simulated allocator in a state the kernel never reaches."""
+
+
+class ExternalError(VmaplabError, RuntimeError):
+    """A tool or system vmaplab relies on is missing or failed; the message says which and how to get it."""

@@ -382,7 +382,7 @@ class LinearFreeSpace:
     def free(self, start: int, end: int) -> None:
         i = bisect.bisect_left(self.ranges, [start, end])
         if (i > 0 and self.ranges[i - 1][1] > start) or (i < len(self.ranges) and self.ranges[i][0] < end):
-            raise ValueError(f"overlap freeing {start:#x}-{end:#x}")
+            raise InvariantError(f"overlap freeing {start:#x}-{end:#x}")
         self.ranges.insert(i, [start, end])
         if i + 1 < len(self.ranges) and self.ranges[i + 1][0] == end:
             self.ranges[i][1] = self.ranges.pop(i + 1)[1]

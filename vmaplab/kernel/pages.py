@@ -21,6 +21,7 @@ from __future__ import annotations
 from itertools import repeat
 
 from .config import PAGE_SIZE
+from .errors import InvariantError
 
 
 class PageAllocator:
@@ -99,11 +100,11 @@ class PageAllocator:
         any(map(used.__setitem__, pfns, repeat(value)))      # a store per pfn, looped in C (each returns None)
 
     def free_pages(self, pfns: list[int]) -> None:
-        """Return pages; a pfn that is not allocated raises ValueError (a simulator bug)."""
+        """Return pages; a pfn that is not allocated raises InvariantError (a simulator bug)."""
         used = self._used
         if not all(map(used.__getitem__, pfns)):
             bad = next(pfn for pfn in pfns if not used[pfn])
-            raise ValueError(f"BUG: Bad page state: freeing free pfn {bad:#x}")
+            raise InvariantError(f"BUG: Bad page state: freeing free pfn {bad:#x}")
         self._mark(pfns, 0)
         data = self.data
         if data:

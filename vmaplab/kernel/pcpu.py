@@ -21,7 +21,8 @@ from .area import VmapArea, VmStruct
 from .config import PAGE_SIZE, VM_ALLOC, is_power_of_2
 from .errors import InvalidArgumentError, InvariantError
 from .freespace import NOTHING_FIT, va_clip
-from .state import VmallocState, check_int
+from .state import VmallocState
+from .validate import check_int, is_c_int
 
 PCPU_CALLER = "pcpu_get_vm_areas+0x0/0x1050"
 
@@ -97,7 +98,7 @@ class PcpuMixin(VmallocState):
         self._check_cpu(cpu)
         offsets = [check_int(x, f"pcpu_get_vm_areas: offsets[{i}]", 0) for i, x in enumerate(_as_list(offsets, "offsets"))]
         sizes = [check_int(x, f"pcpu_get_vm_areas: sizes[{i}]", 1) for i, x in enumerate(_as_list(sizes, "sizes"))]
-        if (not offsets or len(offsets) != len(sizes) or not isinstance(align, int) or isinstance(align, bool)
+        if (not offsets or len(offsets) != len(sizes) or not is_c_int(align)
                 or not is_power_of_2(align) or align < PAGE_SIZE):
             raise InvalidArgumentError("pcpu_get_vm_areas: need as many offsets as sizes and a power-of-two align >= PAGE_SIZE")
         spans = sorted(zip(offsets, sizes))

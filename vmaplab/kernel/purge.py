@@ -29,8 +29,9 @@ from .config import PAGE_SHIFT, ULONG_MAX
 from .errors import InvalidArgumentError
 from .freespace import merge_or_add_vmap_area
 from .rbtree import RBTree
-from .state import VmallocState, check_int
+from .state import VmallocState
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
+from .validate import check_int, is_c_int
 
 WORK_ITEMS = ("drain_vmap_area_work",)     # what schedule_work() queues and run_workqueue() runs
 
@@ -104,8 +105,7 @@ class PurgeMixin(VmallocState):
         Returns True if any VA was purged. (Mirrors the drain work's single purge.)
         """
         self._check_cpu(cpu)
-        if not isinstance(full, bool):
-            raise InvalidArgumentError(f"purge: full must be True or False, got {full!r}")
+        self._check_bool(full, "purge", "full")
         with self._purge_mutex(cpu):
             purged = self._purge_vmap_area_lazy(ULONG_MAX, 0, full, cpu)
         self._after_call(cpu)
@@ -353,7 +353,7 @@ class PurgeMixin(VmallocState):
                 got = fn(self, cpu)
                 if got is None:
                     got = 0
-                if isinstance(got, bool) or not isinstance(got, int) or got < 0:
+                if not is_c_int(got) or got < 0:
                     raise InvalidArgumentError(f"purge notifier {fn!r} returned {got!r}, not a page count >= 0")
                 freed += got
         finally:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from .config import SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX
-from .state import check_int
 from .trace import Shrinker as ShrinkerEvent
+from .validate import check_int
 
 
 class VmapNodeShrinker:

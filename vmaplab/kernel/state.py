@@ -49,31 +49,12 @@ from .nodes import VmapNode
 from .pages import PageAllocator
 from .trace import Lock, Pool, Tracer
 from .trace import Vmalloc as VmallocEvent
+from .validate import check_bool, check_int, is_c_int
+from .validate import shown as _short
 
 if TYPE_CHECKING:
     from .shrinker import VmapNodeShrinker
     from .vmap_block import VmapBlockQueue
-
-
-def check_int(value, what: str, low: int | None = None, high: int | None = None,
-              exc: type[VmallocError] = InvalidArgumentError, integral: bool = False) -> int:
-    """``value`` as an int within [low, high]; else ``exc`` naming ``what``.
-
-    A bool is refused; so is any other integral type (numpy.int64, ...) unless ``integral``: the
-    kernel's arguments are C integers, and a float or a numpy scalar reaching them is a caller's bug.
-    """
-    if isinstance(value, bool) or not (isinstance(value, int) or (integral and hasattr(type(value), "__index__"))):
-        raise exc(f"{what} must be an int, got {value!r}")
-    v = int(value.__index__())
-    if (low is not None and v < low) or (high is not None and v > high):
-        bounds = f">= {low}" if high is None else f"in {low}..{high}" if low is not None else f"<= {high}"
-        raise exc(f"{what} must be {bounds}, got {short_int(v)}")
-    return v
-
-
-def short_int(v: int) -> str:
-    """``v`` in decimal, or its sign and bit length when too long to print (str() refuses 4,300 digits)."""
-    return str(v) if v.bit_length() <= 256 else f"{'-' * (v < 0)}a {v.bit_length()}-bit integer"
 
 
 def check_pfn_list(pages, what: str) -> list[int]:
@@ -87,12 +68,6 @@ class EventSink(Protocol):
     """What ``Vmalloc.attach_tracer`` takes: a Tracer, or any recorder of the same events."""
 
     def emit(self, cls, cpu: int, *args) -> None: ...
-
-
-def _short(value) -> str:
-    """A repr for an error message, cut short (a caller may pass anything, of any size)."""
-    text = repr(value) if not isinstance(value, int) or value.bit_length() <= 256 else short_int(value)
-    return text if len(text) <= 100 else text[:100] + "..."
 
 
 @lru_cache(maxsize=1024)
@@ -338,12 +313,12 @@ class VmallocState:
 
     # ------------------------------------------------------------------ validation
     def _check_cpu(self, cpu: int) -> None:
-        if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < self._nr_online_cpus:
+        if not is_c_int(cpu) or not 0 <= cpu < self._nr_online_cpus:
             raise InvalidArgumentError(f"cpu must be an online CPU id in 0..{self._nr_online_cpus - 1}, got {cpu!r}")
 
     def _check_window(self, start: int, end: int) -> None:
         for name, v in (("start", start), ("end", end)):
-            if not isinstance(v, int) or isinstance(v, bool):
+            if not is_c_int(v):
                 raise InvalidArgumentError(f"{name} must be an int address, got {v!r}")
         if start >= end:
             raise InvalidArgumentError(f"window start {start:#x} >= end {end:#x}")
@@ -356,7 +331,7 @@ class VmallocState:
 
     @staticmethod
     def _check_size(size: int, what: str = "size") -> None:
-        if not isinstance(size, int) or isinstance(size, bool):
+        if not is_c_int(size):
             raise InvalidArgumentError(f"{what} must be an int number of bytes, got {size!r}")
         if size <= 0:
             raise InvalidArgumentError(f"{what} {size} is not positive (the kernel refuses size 0)")
@@ -365,7 +340,7 @@ class VmallocState:
 
     @staticmethod
     def _check_align(align: int) -> None:
-        if not isinstance(align, int) or isinstance(align, bool) or not is_power_of_2(align) or align > 1 << 63:
+        if not is_c_int(align) or not is_power_of_2(align) or align > 1 << 63:
             raise InvalidArgumentError(f"align {align!r} is not a power of two (-EINVAL)")
 
     @staticmethod
@@ -377,7 +352,7 @@ class VmallocState:
 
     @staticmethod
     def _check_flags(flags: int, allowed: int = VM_ALL_FLAGS, what: str = "flags") -> None:
-        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0 or flags & ~allowed:
+        if not is_c_int(flags) or flags < 0 or flags & ~allowed:
             raise InvalidArgumentError(f"{what}: unknown or refused VM_* flags {flags!r}")
 
     # -- the kernel steps called on their own (kernel-model.md: every public method validates) --
@@ -389,9 +364,7 @@ class VmallocState:
 
     @staticmethod
     def _check_bool(value, func: str, what: str) -> bool:
-        if not isinstance(value, bool):
-            raise InvalidArgumentError(f"{func}: {what} must be True or False, got {_short(value)}")
-        return value
+        return check_bool(value, f"{func}: {what}")
 
     def _check_in_flight(self, va, func: str, what: str = "va") -> VmapArea:
         """A VA in flight on this machine: handed out by a step called on its own and not yet taken back."""

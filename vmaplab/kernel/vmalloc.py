@@ -84,8 +84,9 @@ from .pages import PageAllocator
 from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
-from .state import Stats, VmallocState, check_int, check_pfn_list
+from .state import Stats, VmallocState, check_pfn_list
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
+from .validate import check_int, is_c_int, is_integer
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
 from .walks import WalksMixin
 
@@ -128,11 +129,13 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                  autorun_work: bool = True,
                  pools: bool = True,
                  nr_vmap_nodes: int | None = None):
-        self._validate_config(nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages,
-                              max_va_size_pages, lazy_max_unit_pages, nr_ram_pages, config_nr_cpus,
-                              vmap_bbmap_bits, vmap_max_alloc)
-        if not isinstance(nr_mem_nodes, int) or not 1 <= nr_mem_nodes <= min(nr_cpus, nr_ram_pages, 1024):
-            raise ConfigError(f"nr_mem_nodes must be in 1..min(nr_cpus, nr_ram_pages), got {nr_mem_nodes!r}")
+        # every integer setting as an int (numpy.int64(4) is a fine CPU count), validated before anything is set
+        (nr_cpus, nr_online_cpus, vmalloc_size, vmap_zone_size_pages, max_va_size_pages, lazy_max_unit_pages,
+         nr_ram_pages, config_nr_cpus, vmap_bbmap_bits, vmap_max_alloc) = self._validate_config(
+            nr_cpus, version, nr_online_cpus, vmalloc_size, vmap_zone_size_pages, max_va_size_pages,
+            lazy_max_unit_pages, nr_ram_pages, config_nr_cpus, vmap_bbmap_bits, vmap_max_alloc)
+        nr_mem_nodes = check_int(nr_mem_nodes, "nr_mem_nodes (in 1..min(nr_cpus, nr_ram_pages))", 1,
+                                 min(nr_cpus, nr_ram_pages, 1024), exc=ConfigError, integral=True)
         if nr_mem_nodes > 1 and not numa:
             raise ConfigError("several memory nodes need numa=True (CONFIG_NUMA)")
         self.numa = numa
@@ -144,9 +147,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.nr_cpus = nr_cpus
         self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
         window = vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1
-        if (not isinstance(vmalloc_start, int) or vmalloc_start <= 0 or vmalloc_start % PAGE_SIZE
+        if (not is_integer(vmalloc_start) or vmalloc_start <= 0 or vmalloc_start % PAGE_SIZE
                 or vmalloc_start + window - 1 > ULONG_MAX):
             raise ConfigError(f"vmalloc_start {vmalloc_start!r} must be page aligned with the window below 2**64")
+        vmalloc_start = int(vmalloc_start)
         self.VMALLOC_START = vmalloc_start        # the KASLR vmalloc_base, when not the default
         self.VMALLOC_END = vmalloc_start + window - 1
         self.max_va_size_pages = max_va_size_pages
@@ -160,9 +164,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if trace:
             self.start_trace()
         # §3.3 vmap_init_nodes(): possible CPUs, capped at 128; one node means no node layer.
-        if nr_vmap_nodes is not None and (not gen.vmap_nodes or not isinstance(nr_vmap_nodes, int)
-                                          or not 1 <= nr_vmap_nodes <= min(nr_cpus, 128)):
-            raise ConfigError(f"nr_vmap_nodes (a 6.9 what-if) must be in 1..min(nr_cpus, 128), got {nr_vmap_nodes!r}")
+        if nr_vmap_nodes is not None:
+            if not gen.vmap_nodes:
+                raise ConfigError(f"nr_vmap_nodes (a 6.9 what-if) needs a vmap-nodes version, not {gen.name}")
+            nr_vmap_nodes = check_int(nr_vmap_nodes, "nr_vmap_nodes (a 6.9 what-if, in 1..min(nr_cpus, 128))",
+                                      1, min(nr_cpus, 128), exc=ConfigError, integral=True)
         if gen.vmap_nodes:
             # the what-if override stays within what the purge code relies on: nodes <= possible CPUs
             self.nr_vmap_nodes = nr_vmap_nodes or nr_vmap_nodes_for(nr_cpus)
@@ -226,42 +232,44 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
 
     @staticmethod
     def _validate_config(nr_cpus, version, nr_online, vmalloc_size, zone_pages, max_va_pages,
-                         lazy_unit, nr_ram_pages, config_nr_cpus, bbmap_bits, max_alloc) -> None:
+                         lazy_unit, nr_ram_pages, config_nr_cpus, bbmap_bits, max_alloc) -> tuple:
+        """The integer settings as ints, in the order given; a ConfigError naming the first bad one."""
         def positive_int(name, v, low=1):
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ConfigError(f"{name} must be an int >= {low}, got {v!r}")
+            return check_int(v, name, low, exc=ConfigError, integral=True)
         generation(version)
-        positive_int("nr_cpus", nr_cpus)
+        nr_cpus = positive_int("nr_cpus", nr_cpus)
         if nr_online is not None:
-            positive_int("nr_online_cpus", nr_online)
+            nr_online = positive_int("nr_online_cpus", nr_online)
             if nr_online > nr_cpus:
                 raise ConfigError(f"nr_online_cpus={nr_online} exceeds nr_cpus={nr_cpus} (possible CPUs)")
         if vmalloc_size is not None:
             # three pages at least: a one-page area and its guard page, below the exclusive end
-            positive_int("vmalloc_size", vmalloc_size, 3 * PAGE_SIZE)
+            vmalloc_size = positive_int("vmalloc_size", vmalloc_size, 3 * PAGE_SIZE)
             if vmalloc_size % PAGE_SIZE or vmalloc_size > VMALLOC_TOTAL + 1:
                 raise ConfigError(f"vmalloc_size must be a page multiple <= 32 TiB, got {vmalloc_size:#x}")
-        positive_int("vmap_zone_size_pages", zone_pages)
-        positive_int("max_va_size_pages", max_va_pages)
+        zone_pages = positive_int("vmap_zone_size_pages", zone_pages)
+        max_va_pages = positive_int("max_va_size_pages", max_va_pages)
         if max_va_pages > MAX_POOLS_PER_NODE:
             raise ConfigError(f"max_va_size_pages must be <= {MAX_POOLS_PER_NODE} (pools per node; the kernel has "
                               f"{MAX_VA_SIZE_PAGES}), got {max_va_pages}")
-        positive_int("lazy_max_unit_pages", lazy_unit)
-        positive_int("nr_ram_pages", nr_ram_pages)
+        lazy_unit = positive_int("lazy_max_unit_pages", lazy_unit)
+        nr_ram_pages = positive_int("nr_ram_pages", nr_ram_pages)
         if nr_ram_pages > MAX_RAM_PAGES:
             raise ConfigError(f"nr_ram_pages must be <= {MAX_RAM_PAGES} (1 TiB of simulated RAM), got {nr_ram_pages}")
-        positive_int("config_nr_cpus", config_nr_cpus)
+        config_nr_cpus = positive_int("config_nr_cpus", config_nr_cpus)
         if config_nr_cpus < nr_cpus:
             raise ConfigError(f"config_nr_cpus (CONFIG_NR_CPUS={config_nr_cpus}) < nr_cpus={nr_cpus}")
-        positive_int("vmap_max_alloc", max_alloc)
+        max_alloc = positive_int("vmap_max_alloc", max_alloc)
         if bbmap_bits is not None:
-            positive_int("vmap_bbmap_bits", bbmap_bits, 2)
+            bbmap_bits = positive_int("vmap_bbmap_bits", bbmap_bits, 2)
             if not is_power_of_2(bbmap_bits) or bbmap_bits > VMAP_BBMAP_BITS_MAX:
                 raise ConfigError(f"vmap_bbmap_bits must be a power of two <= 1024, got {bbmap_bits}")
         bits = bbmap_bits or vmap_bbmap_bits_for(config_nr_cpus)
         if 2 * max_alloc > bits:
             raise ConfigError(f"vmap_max_alloc={max_alloc} needs vmap_bbmap_bits >= {2 * max_alloc} "
                               f"(VMAP_BBMAP_BITS_MIN = 2 * VMAP_MAX_ALLOC), got {bits}")
+        return (nr_cpus, nr_online, vmalloc_size, zone_pages, max_va_pages, lazy_unit, nr_ram_pages,
+                config_nr_cpus, bbmap_bits, max_alloc)
 
     # ------------------------------------------------------------------ introspection
     def __repr__(self) -> str:
@@ -704,9 +712,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             raise InvalidArgumentError(f"vrealloc: version={self.version!r} has no vrealloc() (it is read in Linux "
                                        "6.12 and 7.3, kernel-model.md §8)")
         self._check_cpu(cpu)
-        if addr is not None and (not isinstance(addr, int) or isinstance(addr, bool) or not 0 <= addr <= ULONG_MAX):
+        if addr is not None and (not is_c_int(addr) or not 0 <= addr <= ULONG_MAX):
             raise InvalidArgumentError(f"vrealloc: addr must be an int address or None, got {addr!r}"[:300])
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if not is_c_int(size) or size < 0:
             raise InvalidArgumentError(f"vrealloc: size must be an int >= 0, got {size!r}"[:300])
         if size:
             self._check_size(size, "vrealloc: size")
@@ -840,7 +848,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """ioremap(): reserve a VM_IOREMAP area for a physical range; returns the address + offset."""
         self._check_cpu(cpu)
         self._check_size(size)
-        if not isinstance(phys_addr, int) or isinstance(phys_addr, bool) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
+        if not is_c_int(phys_addr) or phys_addr < 0 or phys_addr + size - 1 > ULONG_MAX:
             raise InvalidArgumentError(f"ioremap: bad physical range {phys_addr!r} + {size:#x}")
         self._check_caller(caller)
         offset = phys_addr & ~PAGE_MASK
@@ -914,7 +922,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     # ------------------------------------------------------------------ frees
     def _live_area(self, addr, func: str, cpu: int):
         """Validate that ``addr`` starts a live vm_struct area; (node, va) or a BadFreeError."""
-        if not isinstance(addr, int) or isinstance(addr, bool):
+        if not is_c_int(addr):
             raise BadFreeError(f"{func}: address must be an int, got {addr!r}")
         if addr & ~PAGE_MASK:
             raise BadFreeError(f"Trying to vfree() bad address ({addr:#x}): not page aligned")

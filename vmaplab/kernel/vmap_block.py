@@ -25,8 +25,9 @@ from __future__ import annotations
 from .area import VmapArea
 from .config import GFP_KERNEL, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VMAP_BLOCK, VMAP_RAM, get_count_order
 from .errors import BadFreeError, InvalidArgumentError
-from .state import VmallocState, check_int, check_pfn_list
+from .state import VmallocState, check_pfn_list
 from .trace import VmapBlock as VmapBlockEvent
+from .validate import check_int
 
 
 class VmapBlock:

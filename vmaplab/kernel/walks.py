@@ -35,7 +35,8 @@ from .config import (
 )
 from .errors import InvalidArgumentError, VmallocError
 from .lines import format_va_line, format_vm_line
-from .state import VmallocState, check_int
+from .state import VmallocState
+from .validate import check_int
 
 # The most one vread may ask for: /proc/kcore reads through the caller's buffer, which bounds it;
 # vmaplab builds the answer in memory, so a larger count is refused rather than attempted.

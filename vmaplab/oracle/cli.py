@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 from ..kernel.generations import AFTER, DEFAULT_ORACLE_SERIES, ORACLE_SERIES, VERSIONS
-from .errors import GuestError, OracleUnavailable, ScenarioError
+from .errors import ScenarioError
 from .scenario import load_scenario, shipped_scenarios
 
-EXIT_UNAVAILABLE = 3
 KERNEL_HELP = (f"which kernel referees: a Debian series ({', '.join(ORACLE_SERIES)}; default "
                f"{DEFAULT_ORACLE_SERIES}) or a directory holding your own build (a bzImage and a tree "
                "prepared with make modules_prepare; docs/oracle.md §7.2)")
@@ -261,14 +260,3 @@ def cmd_vmallocinfo(args) -> int:
           f"{exact} identical, order included{' (the whole text is byte-identical)' if same else ''}"
           + ("" if cmp.match else f"; first difference {cmp.first_difference}"))
     return 0 if same else 1
-
-
-def run_guarded(args) -> int:
-    try:
-        return args.func(args)
-    except OracleUnavailable as e:
-        print(f"vmaplab oracle: unavailable: {e}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except GuestError as e:
-        print(f"vmaplab oracle: the guest failed: {e}", file=sys.stderr)
-        return 1

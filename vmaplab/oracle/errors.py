@@ -2,10 +2,12 @@
 """Errors of the oracle: a missing prerequisite, a guest that misbehaved, a bad scenario."""
 from __future__ import annotations
 
-from ..kernel.errors import VmallocError
+from ..kernel.errors import ExternalError, VmallocError
+
+EXIT_UNAVAILABLE = 3       # the CLI's exit status when the oracle cannot run here (tests skip on it)
 
 
-class OracleUnavailable(RuntimeError):
+class OracleUnavailable(ExternalError):
     """A prerequisite of the real kernel is missing (no qemu, not root for apt, no archive, ...).
 
     Its message says what is missing and how to get it; the CLI prints it on one line and exits
@@ -13,7 +15,7 @@ class OracleUnavailable(RuntimeError):
     """
 
 
-class GuestError(RuntimeError):
+class GuestError(ExternalError):
     """The guest booted but did not produce what the protocol promises (docs/oracle.md §2)."""
 
 

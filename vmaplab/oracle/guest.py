@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..kernel.errors import InvariantError
 from .debian import KernelTree, cache_dir
 from .errors import GuestError, OracleUnavailable
 
@@ -224,7 +225,7 @@ def _init_script(jobs: list[Job], modules: dict[str, str]) -> str:
             lines.append(f"insmod /{modules['test_vmalloc']} $(cat /jobs/{i}) vmalloc_node_fn=0x$fn"
                          " 2>/dev/null; true")
         else:
-            raise ValueError(f"unknown job kind {job.kind!r}")
+            raise InvariantError(f"unknown job kind {job.kind!r}")     # parse_scenario admits none
         lines.append(f"echo '{MARK} dmesg {i}'; dmesg -c; echo '{MARK} end {i}'")
     lines.append(f"echo '{MARK} done'; poweroff -f")
     return "\n".join(lines) + "\n"

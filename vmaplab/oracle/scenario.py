@@ -31,6 +31,7 @@ from ..kernel.config import PAGE_SIZE
 from ..kernel.freespace import FreeBlock
 from ..kernel.generations import ORACLE_SERIES
 from ..kernel.rbtree import TreeShapeError
+from ..kernel.validate import check_int
 from ..kernel.vmalloc import Vmalloc
 from .errors import GuestError, ScenarioError
 
@@ -123,12 +124,7 @@ def _kernels(doc: dict, name: str) -> tuple[str, ...]:
 
 
 def _field_int(raw: dict, key: str, where: str, low: int, high: int) -> int:
-    v = raw.get(key)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ScenarioError(f"{where}: {key!r} must be an integer, got {v!r}")
-    if not low <= v <= high:
-        raise ScenarioError(f"{where}: {key!r} = {v} is not in {low}..{high}")
-    return v
+    return check_int(raw.get(key), f"{where}: {key!r}", low, high, exc=ScenarioError)
 
 
 def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
