@@ -209,3 +209,34 @@ def test_settings_accept_integral_types_and_calls_do_not():
         vmaplab.Vmalloc(nr_cpus=True)
     with pytest.raises(ConfigError, match="nr_mem_nodes"):
         vmaplab.Vmalloc(nr_cpus=2, nr_mem_nodes=True)
+
+
+# -- a lock's identity (kernel/locks.py) -------------------------------------------------------------------
+def test_every_lock_a_machine_takes_parses_back_to_itself():
+    from vmaplab.kernel.locks import LockId
+    from vmaplab.kernel.trace import Lock
+    seen = set()
+    for version in vmaplab.VERSIONS:
+        vm = vmaplab.Vmalloc(nr_cpus=4, version=version, trace=True)
+        a = [vm.vmalloc(4096 * (1 + i % 3), cpu=i % 4) for i in range(12)]
+        for i, addr in enumerate(a):
+            vm.vfree(addr, cpu=(i + 1) % 4)
+        vm.purge(cpu=0)
+        vm.vmalloc(4096, cpu=2)
+        seen |= {e.lock for e in vm.trace if isinstance(e, Lock)}
+    assert {"vmap_area_lock", "free_vmap_area_lock", "vmap_purge_lock", "vn[2].busy.lock"} <= seen
+    for name in seen:
+        lock = LockId.parse(name)
+        assert lock.name == name and LockId.parse(lock.group.replace("*", "0")).family == lock.family
+
+
+def test_lock_names_are_refused_not_guessed():
+    from vmaplab.kernel.locks import LockId
+    assert LockId.parse("vn[12].pool_lock") == LockId("pool", 12)
+    assert LockId("busy", 3).group == "vn[*].busy.lock" and LockId("lazy", 0).family == "lazy.lock"
+    for bad in ("vn[03].busy.lock", "vn[-1].busy.lock", "vn[1].busy", "zone->lock", "", None, 3):
+        with pytest.raises(InvalidArgumentError, match="not a kernel lock's name"):
+            LockId.parse(bad)
+    for kind, node in (("vmap_area_lock", 0), ("busy", None), ("busy", -1), ("spare", None)):
+        with pytest.raises(InvalidArgumentError, match="LockId"):
+            LockId(kind, node)

@@ -656,6 +656,26 @@ def _nonempty(text: str) -> str:
 _int_in = int_arg        # the one rule for an integer typed on a command line (kernel/validate.py)
 
 
+MAX_SEED = (1 << 64) - 1
+
+
+def _machine_options(p, *, cpus: int, both: bool = False, cpus_max: int = 1 << 16, cpus_help: str = "",
+                     version_help: str = "", seed: bool = True) -> None:
+    """``--cpus``, ``--version`` and ``--seed``, declared here once for every command that builds a machine.
+
+    ``both``: ``--version`` also takes "both" (the letter's 6.8 and 6.9 side by side, the default); else it
+    picks one model, the newest by default. The top-level ``vmaplab --version`` prints vmaplab's own.
+    """
+    p.add_argument("--cpus", type=_int_in(1, cpus_max), default=cpus,
+                   help=cpus_help or f"CPUs of the simulated machine (default {cpus})")
+    p.add_argument("--version", choices=[*VERSIONS, "both"] if both else list(VERSIONS),
+                   default="both" if both else DEFAULT,
+                   help=version_help or (f"the kernel model; both: {' and '.join(LETTER_VERSIONS)} side by side "
+                                         "(default)" if both else f"the kernel model (default {DEFAULT})"))
+    if seed:
+        p.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="every random choice's seed (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vmaplab", description=__doc__.split("\n\n")[0])
     from . import __version__
@@ -663,17 +683,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print vmaplab's version and exit (a subcommand's --version picks a kernel model)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="lazy free, purge and pool reuse on 6.8 and 6.9")
-    d.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="possible CPUs (default 4)")
-    d.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
-    d.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    _machine_options(d, cpus=4, both=True, cpus_help="possible CPUs (default 4)")
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("test-vmalloc", help="test_vmalloc.sh against the simulated allocator")
     t.add_argument("params", nargs="*", help="performance | stress | smoke | key=value ...")
-    t.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="CPUs of the simulated machine (default 64, "
-                   "the cover letter's); NUM_CPUS of the stress preset")
-    t.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
-    t.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    _machine_options(t, cpus=64, both=True, cpus_help="CPUs of the simulated machine (default 64, the cover "
+                     "letter's); NUM_CPUS of the stress preset")
     t.add_argument("--interleave", choices=["round-robin", "random"], default="round-robin",
                    help="how workers take turns, one allocator call at a time")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -683,27 +699,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--from", dest="from_file", metavar="FILE", help="a /proc/vmallocinfo to rebuild ('-': standard input, e.g. a pipe)")
     v.add_argument("--compare", action="store_true", help="with --from: report how many lines matched")
     v.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS), help="seeded scenario")
-    v.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4, help="CPUs (with --from: the capture's CPU count)")
-    v.add_argument("--version", choices=VERSIONS, default=DEFAULT)
-    v.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    _machine_options(v, cpus=4, cpus_help="CPUs (with --from: the capture's CPU count)")
     v.set_defaults(func=cmd_vmallocinfo)
 
     r = sub.add_parser("vread", help="hexdump of vread(ADDR, COUNT) on a seeded scenario")
     r.add_argument("addr", type=_int_in(0, (1 << 64) - 1, 0), help="address (0x... or decimal)")
     r.add_argument("count", type=_int_in(0, MAX_VREAD, 0), help="bytes to read (0x... or decimal)")
     r.add_argument("--workload", default="mixed", choices=sorted(SCENARIOS))
-    r.add_argument("--cpus", type=_int_in(1, 1 << 16), default=4)
-    r.add_argument("--version", choices=VERSIONS, default=DEFAULT)
-    r.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    _machine_options(r, cpus=4)
     r.set_defaults(func=cmd_vread)
 
     m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
     m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
-    m.add_argument("--cpus", type=_int_in(1, 1 << 16), default=64, help="simulated CPUs (default 64); nr_threads defaults to it")
+    _machine_options(m, cpus=64, both=True, cpus_help="simulated CPUs (default 64); nr_threads defaults to it")
     m.add_argument("--machine", default=LETTER_MACHINE, choices=list(TOPOLOGIES), metavar="MACHINE",
                    help="the simulated machine's topology and cache-line latencies (default threadripper-3970x, "
                         "the cover letter's): " + machine_help())
-    m.add_argument("--version", choices=[*VERSIONS, "both"], default="both")
     m.add_argument("--scale", type=_int_in(1, 10 ** 9), default=1000, help="simulate 1/scale of the loops (default 1000)")
     m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
     m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
@@ -718,7 +729,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                    help="change one constant of the cost model (repeatable), e.g. --cost f_smt=1.3 "
                         "--cost clear_page_ns=60; an unknown NAME lists the known ones")
-    m.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
     m.add_argument("--top", type=_int_in(0, 10 ** 6), default=18, help="rows of the perf-like table")
     m.add_argument("--json", action="store_true", help="print the results as one JSON object")
     m.add_argument("--compare-profile", action="store_true",
@@ -745,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .course.exercises import KINDS
     x = sub.add_parser("exercises", help="a seeded problem set from the real allocator and simulator, "
                                          "with its answer key on demand")
-    x.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0, help="the set's seed (default 0)")
+    x.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="the set's seed (default 0)")
     x.add_argument("--count", type=_int_in(1, 50), default=2, help="exercises of each kind (default 2)")
     x.add_argument("--kind", action="append", choices=list(KINDS), metavar="KIND",
                    help=f"only this kind (repeatable): {', '.join(KINDS)}")
@@ -758,8 +768,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--verify", metavar="PROGRESS_JSON",
                    help="score a learner's progress.json (the notebooks' 'save progress'): every problem remade "
                         "from its kind and seed, every answer checked again; a card that does not match is refused")
-    x.add_argument("--version", choices=VERSIONS, default=DEFAULT, help="with --from: the model (default 6.9)")
-    x.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="with --from: CPUs of the machine (default 2)")
+    _machine_options(x, cpus=2, cpus_max=1024, cpus_help="with --from: CPUs of the machine (default 2)",
+                     version_help=f"with --from: the model (default {DEFAULT})", seed=False)
     x.set_defaults(func=cmd_exercises)
 
     from .course.assignment import add_parser as add_assignment_parser
@@ -773,9 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=GRAMMAR, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("ops", metavar="OPS", help="the calls, e.g. \"vmalloc 4K cpu0; vfree a cpu1; purge\", "
                                               "or a file of them (read as a file when a file of that name exists)")
-    e.add_argument("--version", choices=VERSIONS, default=DEFAULT)
-    e.add_argument("--cpus", type=_int_in(1, 1024), default=2, help="CPUs (default 2)")
-    e.add_argument("--seed", type=_int_in(0, (1 << 64) - 1), default=0)
+    _machine_options(e, cpus=2, cpus_max=1024)
     e.add_argument("--json", action="store_true", help="one JSON document: each call's facts, narration and events")
     e.set_defaults(func=cmd_explain)
 

@@ -18,13 +18,14 @@ holder (waiters' reads do not move it); the hold time is fixed at request time.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
+
+from ..kernel.locks import LockId
 
 
 def lock_group(name: str) -> str:
     """A lock's name with its node index starred, so the 6.9 per-node locks add up: vn[3].busy.lock -> vn[*].busy.lock."""
-    return re.sub(r"\[\d+\]", "[*]", name)
+    return LockId.parse(name).group
 
 
 @dataclass

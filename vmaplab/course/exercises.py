@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ..kernel.config import PAGE_SIZE
 from ..kernel.errors import VmallocError
 from ..kernel.generations import LETTER_VERSIONS, generation
+from ..kernel.locks import LockId
 from ..kernel.validate import check_int, is_integer, short_int
 from ..kernel.vmalloc import Vmalloc
 from .explain import Explainer
@@ -242,7 +243,7 @@ def spinning_lock(seed: int) -> Exercise:
                 f"letter's three tests: fixed-size, full-fit and long-busy-list vmalloc/vfree loops). At t = {t / 1000:.3f} µs of simulated time CPU {cpu} is spinning in "
                 f"native_queued_spin_lock_slowpath, on its way into {section}. On which lock? (For a per-node "
                 f"lock, its kind is enough: busy.lock, lazy.lock or pool_lock.)")
-    short = lock.split("].", 1)[1] if lock.startswith("vn[") else lock         # vn[3].busy.lock -> busy.lock
+    short = LockId.parse(lock).family         # vn[3].busy.lock -> busy.lock
     return Exercise("spinning-lock", seed, question, lock,
                     f"{section} takes {lock}; at that moment {holder}. In "
                     + ("6.8 every allocation and free goes through the same global locks."

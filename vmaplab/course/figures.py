@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..kernel.config import PAGE_SIZE
+from ..kernel.locks import LockId
 
 # Nodes: Okabe-Ito's seven hues and a grey, in an order where neighbours differ in lightness too (a
 # colour-blind reader tells node i from node i+1 without hue); they repeat every 8 nodes, so every
@@ -37,6 +38,7 @@ LOCK_COLOURS = {                          # (spinning on, holding): the same hue
     "busy.lock": ("#0072B2", "#0072B2"),
     "lazy.lock": ("#009E73", "#009E73"),
     "pool_lock": ("#56B4E9", "#56B4E9"),
+    "vmap_purge_lock": ("#F0E442", "#F0E442"),
 }
 PAGE_WORK = {"pages.alloc", "pages.clear", "pages.map", "pages.unmap", "pages.free"}
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
@@ -59,13 +61,8 @@ def node_colorscale(nr_nodes: int) -> list:
 
 
 def _lock_family(lock: str) -> str:
-    """Per-node locks are named ``vn[i].busy.lock`` etc.: colour them by kind, not by node."""
-    if lock in LOCK_COLOURS:
-        return lock
-    for name in ("busy.lock", "lazy.lock", "pool_lock"):
-        if lock.endswith(name):
-            return name
-    return "free_vmap_area_lock"
+    """Per-node locks are named ``vn[i].busy.lock`` etc.: colour them by kind, not by node (an unknown name is refused)."""
+    return LockId.parse(lock).family
 
 
 # ------------------------------------------------------------------------------- free tree

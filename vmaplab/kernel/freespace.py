@@ -44,6 +44,7 @@ from typing import NamedTuple
 from .area import VmapArea
 from .config import PAGE_SIZE, ULONG_MAX
 from .errors import InvariantError
+from .locks import LockId
 from .rbtree import NodeShape, OverlapError, RBTree, TreeShapeError
 
 ENOENT, EINVAL, ERANGE = 2, 22, 34     # the errno values 7.3's __alloc_vmap_area returns (negated)
@@ -262,7 +263,7 @@ class FreeSpace:
     per-CPU ``ne_fit_preload_node``).
     """
 
-    lock_name = "free_vmap_area_lock"
+    lock_name = LockId("free_vmap_area_lock").name
 
     def __init__(self, busy_ranges: Iterable[tuple[int, int]] = (),
                  warn: Callable[[str], None] | None = None):

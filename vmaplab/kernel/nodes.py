@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from .area import VmapArea
+from .locks import LockId
 from .rbtree import RBTree
 
 
@@ -57,14 +58,14 @@ class VmapNode:
         if not per_node:            # before 6.9: the one global busy tree and purge tree
             self.busy = RBTree("vmap_area_root")
             self.lazy = RBTree("purge_vmap_area_root")
-            self.busy_lock = "vmap_area_lock"
-            self.lazy_lock = "purge_vmap_area_lock"
+            self.busy_lock = LockId("vmap_area_lock").name
+            self.lazy_lock = LockId("purge_vmap_area_lock").name
         else:
             self.busy = RBTree(f"vn[{node_id}].busy")
             self.lazy = RBTree(f"vn[{node_id}].lazy")
-            self.busy_lock = f"vn[{node_id}].busy.lock"
-            self.lazy_lock = f"vn[{node_id}].lazy.lock"
-        self.pool_lock = f"vn[{node_id}].pool_lock"
+            self.busy_lock = LockId("busy", node_id).name
+            self.lazy_lock = LockId("lazy", node_id).name
+        self.pool_lock = LockId("pool", node_id).name
         self.pool = [VmapPool() for _ in range(nr_pools)]
         self.skip_populate = False
         self.purge_list: list[VmapArea] = []

@@ -45,12 +45,15 @@ from .errors import ConfigError, InvalidArgumentError, VmallocError
 from .freespace import FreeSpace
 from .generations import Generation
 from .lines import CALLER_RE
+from .locks import LockId
 from .nodes import VmapNode
 from .pages import PageAllocator
 from .trace import Lock, Pool, Tracer
 from .trace import Vmalloc as VmallocEvent
 from .validate import check_bool, check_int, is_c_int
 from .validate import shown as _short
+
+PURGE_LOCK = LockId("vmap_purge_lock").name      # the mutex around every purge (§2.7)
 
 if TYPE_CHECKING:
     from .shrinker import VmapNodeShrinker
@@ -287,13 +290,13 @@ class VmallocState:
             raise VmallocError("BUG: vmap_purge_lock taken recursively")
         self._purge_depth += 1
         if self._tr is not None:
-            self._lock(cpu, "vmap_purge_lock", "acquire", "purge")
+            self._lock(cpu, PURGE_LOCK, "acquire", "purge")
         try:
             yield
         finally:
             self._purge_depth -= 1
             if self._tr is not None:
-                self._lock(cpu, "vmap_purge_lock", "release", "purge")
+                self._lock(cpu, PURGE_LOCK, "release", "purge")
 
     def _pool_event(self, cpu, node_id, idx, op, va_start, lock) -> None:
         self._tr.emit(Lock, cpu, lock, "acquire", f"pool_{op}")
