@@ -74,6 +74,11 @@ def CALLS(live):
                                    sizes=[5, "x", None, [P, "a"], [1.5], [0], [True]],
                                    align=BAD_INTS + [3, 2048], **cpu),
          dict(offsets=[0], sizes=[P], align=P, cpu=0)),
+        ("restore_vm_struct", dict(addr=BAD_INTS + [a, live["io"] + P],
+                                   pages_by_node=["0 1", None, 5, [(0,)], [(5, 1)], [(0, -1)], [(0, 10 ** 6)],
+                                                  [("0", 1)], [(True, 1)], [(0, 1.0)]],
+                                   phys_addr=BAD_INTS, vpages=[1, 0, None, "yes"]),
+         dict(addr=live["io"], pages_by_node=[(0, 1)], phys_addr=0, vpages=False)),
         ("vfree", dict(addr=NOT_INTS[:4] + NOT_INTS[5:] + OUT_OF_RANGE + [a + 1], **cpu), dict(addr=a, cpu=0)),
         ("vunmap", dict(addr=BAD_INTS, **cpu), dict(addr=live["vmap"], cpu=0)),
         ("iounmap", dict(addr=BAD_INTS, **cpu), dict(addr=live["io"], cpu=0)),
@@ -200,6 +205,7 @@ NOT_BOOLS = [None, 0, 1, "no", 1.0]
 NOT_SWEPT = {                   # public names that take no argument a caller could get wrong
     "check", "vmallocinfo", "busy_areas", "lazy_max_pages", "start_trace", "stop_trace", "run_workqueue",
     "pending_work", "untraced", "trace", "has_pools", "nr_online_cpus", "rcu_pending", "mapped_pfn_counts",
+    "workqueue_held",
     # the sweep's machine is 6.9, which has no vrealloc: tests/test_vrealloc.py sweeps its bad arguments
     # on 6.12 and 7.3 (test_bad_arguments_change_nothing) and its refusal elsewhere
     "vrealloc",

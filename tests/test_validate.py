@@ -240,3 +240,62 @@ def test_lock_names_are_refused_not_guessed():
     for kind, node in (("vmap_area_lock", 0), ("busy", None), ("busy", -1), ("spare", None)):
         with pytest.raises(InvalidArgumentError, match="LockId"):
             LockId(kind, node)
+
+
+# -- only the kernel model writes kernel state -----------------------------------------------------------
+KERNEL_OBJECT_NAMES = {"vm", "area", "va", "vn", "vb"}
+OBSERVER_SLOTS = {"line"}          # RBTree nodes' slot for the cache-line observer (kernel/rbtree.py: a public hook)
+
+
+def _kernel_state_writes(tree) -> list[str]:
+    """``vm.x = ``, ``area.pages, n = ``, ``self.vm.x += ``, ``vm.x[i] = ``: assignments into a kernel object."""
+    def written(target):
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return any(written(e) for e in target.elts)
+        if isinstance(target, ast.Subscript):
+            return written(target.value)
+        return isinstance(target, ast.Attribute) and target.attr not in OBSERVER_SLOTS and (
+            (isinstance(target.value, ast.Name) and target.value.id in KERNEL_OBJECT_NAMES)
+            or (isinstance(target.value, ast.Attribute) and target.value.attr == "vm") or written(target.value))
+    out = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        out += [f"{node.lineno}: {ast.unparse(t)}" for t in targets if written(t)]
+    return out
+
+
+def test_nothing_outside_the_kernel_writes_kernel_state():
+    found = {name: w for name, path in _modules()
+             if not name.startswith("vmaplab.kernel") and (w := _kernel_state_writes(ast.parse(path.read_text())))}
+    assert found == {}
+
+
+def test_the_state_scan_can_fail():
+    assert len(_kernel_state_writes(ast.parse("vm.nr_vmalloc_pages += 3\nself.vm.autorun_work = False\n"
+                                              "area.pages, x = [], 1\nvm.pages.data[3] = b''"))) == 4
+    assert _kernel_state_writes(ast.parse("self.trees[vn.busy_lock] = 1\nx = vm.nr_cpus")) == []
+
+
+def test_restore_vm_struct_refuses_and_changes_nothing():
+    from conftest import snapshot
+    vm = vmaplab.Vmalloc(nr_cpus=2, version="6.9", nr_ram_pages=64, nr_mem_nodes=2)
+    va = vm.alloc_vmap_area(3 * 4096, 4096, vm.VMALLOC_START, vm.VMALLOC_END, 0, 0, 0)
+    vm.setup_vmalloc_vm(vmaplab.VmStruct(vmaplab.VM_ALLOC, None), va, vmaplab.VM_ALLOC, None)
+    before = snapshot(vm), vm.nr_vmalloc_pages, vm.pages.nr_used
+    for args, kwargs, message in [((va.va_start + 4096, [(0, 1)]), {}, "does not start"),
+                                  ((va.va_start, [(2, 1)]), {}, "node"), ((va.va_start, [(0, 4)]), {}, "do not fit"),
+                                  ((va.va_start, "0 1"), {}, "pairs"), ((va.va_start, [(0, -1)]), {}, "count"),
+                                  ((va.va_start, [(0, 1)]), {"vpages": 1}, "vpages"),
+                                  ((va.va_start, [(0, 1)]), {"phys_addr": -1}, "phys_addr")]:
+        with pytest.raises(InvalidArgumentError, match=message):
+            vm.restore_vm_struct(*args, **kwargs)
+        assert (snapshot(vm), vm.nr_vmalloc_pages, vm.pages.nr_used) == before
+    area = vm.restore_vm_struct(va.va_start, [(0, 1), (1, 1)], vpages=True)
+    assert area.nr_pages == 2 and vm.nr_vmalloc_pages == 2 and [vm.pages.page_to_nid(p) for p in area.pages] == [0, 1]
+    with pytest.raises(InvalidArgumentError, match="has its pages already"):
+        vm.restore_vm_struct(va.va_start, [(0, 1)])
+    vm.check()
+    with vm.workqueue_held():
+        assert vm.autorun_work is False
+    assert vm.autorun_work is True

@@ -193,7 +193,8 @@ class ContentionSim:
         self.real_loops = loops
         self.vm = Vmalloc(nr_cpus=nr_cpus, version=version, seed=seed, pools=pools, nr_vmap_nodes=nr_vmap_nodes,
                           vmap_zone_size_pages=vmap_zone_size_pages, max_va_size_pages=max_va_size_pages,
-                          nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)))
+                          nr_ram_pages=max(1 << 20, 64 * nr_threads * (1 << 14)),
+                          autorun_work=drain != "kworker")      # kworker: the simulator runs the drain work
         lines = self.costs.cache_model == "lines"
         # finite caches (contention-model.md §6.4): page work and fetched lines stream through them
         self.caches = Caches(self.topology) if lines and self.costs.cache_capacity else None
@@ -205,8 +206,6 @@ class ContentionSim:
         # that queued it, ahead of that CPU's worker; "inline": inside the call that queued it
         self.drain = drain
         self._drain_running = False
-        if drain == "kworker":
-            self.vm.autorun_work = False
         # fewer workers than CPUs: where the scheduler would run them (Topology.spread_order), not on
         # CPUs 0..n-1 (on the 3970X that packs 2 workers into one core complex)
         cpus = self.topology.spread_order() if placement == "spread" and nr_threads < nr_cpus else None

@@ -104,10 +104,19 @@ def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool
     kwargs.setdefault("nr_mem_nodes", max(nids, default=(0, 0))[0] + 1)
     if info.lines and not info.hashed:
         kwargs.setdefault("vmalloc_start", _choose_vmalloc_start(info))
-    autorun = kwargs.pop("autorun_work", True)
     if not info.hashed:
         _check_disjoint(info)
-    vm = Vmalloc(nr_cpus=nr_cpus, version=version, autorun_work=False, **kwargs)
+    vm = Vmalloc(nr_cpus=nr_cpus, version=version, **kwargs)
+    with vm.workqueue_held():                # no drain work runs while the lines are placed
+        _import_lines(vm, info)
+    vm.check()
+    if strict:
+        _check_reemission(info, vm, nr_cpus, version)
+    return vm
+
+
+def _import_lines(vm, info: VmallocInfo) -> None:
+    """Every line of ``info`` into ``vm``: the busy areas, then the unpurged ones onto their nodes' lazy lists."""
     busy = [line for line in info if line.kind != "unpurged"]
     unpurged = [line for line in info if line.kind == "unpurged"]
     # Real addresses: each ascending run of the unpurged section is one node's lazy list.
@@ -124,11 +133,6 @@ def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool
             va = _place(vm, line, owner)
             vm.find_unlink_vmap_area(va.va_start)
             vm.free_vmap_area_noflush(va, 0)
-    vm.autorun_work = autorun
-    vm.check()
-    if strict:
-        _check_reemission(info, vm, nr_cpus, version)
-    return vm
 
 
 def _check_reemission(info: VmallocInfo, vm, nr_cpus: int, version: str) -> None:
@@ -176,15 +180,7 @@ def _import_busy(vm, line: VmallocInfoLine) -> None:
                                f"{line.size // PAGE_SIZE - 1} pages (or all {line.size // PAGE_SIZE} without a guard), "
                                f"not pages={line.pages}")
     va = _place(vm, line, 0)
-    area = VmStruct(flags, line.caller)
-    vm.setup_vmalloc_vm(area, va, flags, line.caller)
-    area.phys_addr = line.phys
-    area.vpages = line.vpages
-    pages: list[int] = []
-    for nid, n in (line.numa or ((0, line.pages),)):
-        pages.extend(vm.pages.alloc_pages_bulk(n, nid))
-    if len(pages) != line.pages:
+    vm.setup_vmalloc_vm(VmStruct(flags, line.caller), va, flags, line.caller)
+    if line.pages > vm.pages.nr_free:
         raise VmallocInfoError(f"line {line.lineno}: the simulated machine ran out of RAM")
-    area.pages, area.nr_pages = pages, len(pages)
-    if flags & VM_ALLOC:
-        vm.nr_vmalloc_pages += len(pages)
+    vm.restore_vm_struct(va.va_start, list(line.numa or ((0, line.pages),)), phys_addr=line.phys, vpages=line.vpages)

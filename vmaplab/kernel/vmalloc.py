@@ -28,6 +28,7 @@ never fail; the clock is whatever the caller attaches (``vm.clock``).
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 
 from .area import VmapArea, VmStruct, encode_vn_id
 from .config import (
@@ -511,6 +512,65 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_flags(flags, VM_ALL_FLAGS, "setup_vmalloc_vm: flags")
         self._check_caller(caller)
         self._setup_vmalloc_vm(vm, va, flags, caller)
+
+    def restore_vm_struct(self, addr: int, pages_by_node=(), *, phys_addr: int = 0,
+                          vpages: bool = False) -> VmStruct:
+        """Give the vm_struct area starting at ``addr``, just bound by ``setup_vmalloc_vm`` and still without
+        pages, what a /proc/vmallocinfo line says it has: ``pages_by_node`` as (memory node, count) pairs
+        (``N0=3 N1=2``; a count of pages from node 0 for a line without them), ``phys_addr`` (``phys=``)
+        and ``vpages``. Returns the vm_struct.
+
+        The one way a machine rebuilt from text (``vmaplab.formats.rebuild``) writes an area's pages, so
+        that only the kernel model writes its state. Mirrors the page half of ``__vmalloc_area_node``
+        (6.9): ``vm_area_alloc_pages`` takes each node's pages in bulk, and a VM_ALLOC area adds them to
+        ``nr_vmalloc_pages``. Simplified: the pages come from the node named, as the capture says,
+        not from the caller's node (kernel-model.md §4.10 prints them back).
+
+        Refused (an InvalidArgumentError, nothing changed): an address that does not start a live
+        vm_struct area, an area that has pages already, a node or count out of range, more pages than
+        the area holds, more than the machine has free.
+        """
+        addr = check_int(addr, "restore_vm_struct: addr", 0, ULONG_MAX)
+        _vn, va = self._lookup(addr)
+        if va is None or va.va_start != addr or va.vm is None:
+            raise InvalidArgumentError(f"restore_vm_struct: {addr:#x} does not start a live vm_struct area")
+        area = va.vm
+        if area.nr_pages or area.pages:
+            raise InvalidArgumentError(f"restore_vm_struct: the area at {addr:#x} has its pages already")
+        if isinstance(pages_by_node, (str, bytes)) or not isinstance(pages_by_node, (list, tuple)):
+            raise InvalidArgumentError("restore_vm_struct: pages_by_node must be a list of (node, count) pairs")
+        wanted = []
+        for i, pair in enumerate(pages_by_node):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise InvalidArgumentError(f"restore_vm_struct: pages_by_node[{i}] must be a (node, count) pair")
+            wanted.append((check_int(pair[0], f"restore_vm_struct: pages_by_node[{i}] node", 0, self.pages.nr_nodes - 1),
+                           check_int(pair[1], f"restore_vm_struct: pages_by_node[{i}] count", 0)))
+        total = sum(n for _, n in wanted)
+        if total > area.size // PAGE_SIZE:
+            raise InvalidArgumentError(f"restore_vm_struct: {total} pages do not fit the {area.size:#x}-byte area at {addr:#x}")
+        if total > self.pages.nr_free:
+            raise InvalidArgumentError(f"restore_vm_struct: the simulated machine ran out of RAM ({total} pages asked, "
+                                       f"{self.pages.nr_free} free)")
+        phys_addr = check_int(phys_addr, "restore_vm_struct: phys_addr", 0, ULONG_MAX)
+        vpages = self._check_bool(vpages, "restore_vm_struct", "vpages")
+        pages: list[int] = []
+        for nid, n in wanted:
+            pages.extend(self.pages.alloc_pages_bulk(n, nid))
+        area.pages, area.nr_pages = pages, len(pages)
+        area.phys_addr, area.vpages = phys_addr, vpages
+        if area.flags & VM_ALLOC:
+            self.nr_vmalloc_pages += len(pages)
+        return area
+
+    @contextmanager
+    def workqueue_held(self):
+        """No work item runs inside the block (``autorun_work`` off), as while a machine is rebuilt; the
+        setting is restored at its end, and what was queued stays queued (``run_workqueue`` runs it)."""
+        before, self.autorun_work = self.autorun_work, False
+        try:
+            yield self
+        finally:
+            self.autorun_work = before
 
     @staticmethod
     def _setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
