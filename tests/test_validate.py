@@ -299,3 +299,36 @@ def test_restore_vm_struct_refuses_and_changes_nothing():
     with vm.workqueue_held():
         assert vm.autorun_work is False
     assert vm.autorun_work is True
+
+
+# -- a run's settings, declared once (contention/settings.py) ---------------------------------------------
+def test_every_consumer_of_the_settings_derives_them():
+    from dataclasses import fields
+
+    from vmaplab.contention.experiments import PARAMS
+    from vmaplab.contention.settings import SETTINGS, RunSpec
+    from vmaplab.contention.sim import ContentionSim
+    names = {f.name for f in fields(RunSpec)} - {"costs"}
+    assert set(SETTINGS) == names == set(PARAMS)
+    sim = inspect.signature(ContentionSim.__init__).parameters
+    for name in names - {"run_test_mask"}:                   # the simulator takes it inside params
+        assert sim[name].default == SETTINGS[name].default, name
+    parser = cli.build_parser()
+    simulate = parser._subparsers._group_actions[0].choices["simulate"]      # argparse keeps them there
+    options = {a.dest: a for a in simulate._actions}
+    for name in ("machine", "scale", "policy", "drain", "placement"):
+        assert options[name].default == SETTINGS[name].default, name
+    for name in ("policy", "drain", "placement"):
+        assert options[name].choices == list(SETTINGS[name].metadata["check"].options)
+
+
+def test_a_spec_and_the_simulator_refuse_alike():
+    from vmaplab.contention.experiments import SpecError, parse_experiment
+    from vmaplab.contention.settings import RunSpec
+    from vmaplab.contention.sim import ContentionError, ContentionSim
+    for name, bad in (("policy", "mcs"), ("pools", 1), ("nr_threads", 0), ("seed", -1), ("drain", None)):
+        with pytest.raises(ContentionError, match=f"^{name} must be"):
+            ContentionSim("6.9", **{name: bad})
+        with pytest.raises(SpecError, match=f"base.{name} must be"):
+            parse_experiment({"name": "x", "base": {name: bad}})
+    assert RunSpec(nr_threads=2, nr_cpus=2, scale=100000).simulator().params.nr_threads == 2

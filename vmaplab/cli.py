@@ -35,7 +35,8 @@ from .contention.compare import (
     time_budget,
 )
 from .contention.published import published
-from .contention.topology import LETTER_MACHINE, TOPOLOGIES, machine_help
+from .contention.settings import MAX_SCALE, MAX_SEED
+from .contention.topology import machine_help
 from .formats.vmallocinfo import parse_vmallocinfo
 from .kernel.check import render_address_map
 from .kernel.config import PAGE_SIZE
@@ -656,7 +657,17 @@ def _nonempty(text: str) -> str:
 _int_in = int_arg        # the one rule for an integer typed on a command line (kernel/validate.py)
 
 
-MAX_SEED = (1 << 64) - 1
+def _setting_option(name: str, **override) -> dict:
+    """An option of a simulator setting, as its RunSpec field declares it (contention/settings.py): its
+    default, its choices when it has a few, its help with the default said."""
+    from .contention.settings import SETTINGS, help_of
+    f = SETTINGS[name]
+    out: dict = {"default": f.default, "help": f"{help_of(name)} (default {f.default})"}
+    options = getattr(f.metadata["check"], "options", None)
+    if options:
+        out["choices"] = list(options)
+    out.update(override)
+    return out
 
 
 def _machine_options(p, *, cpus: int, both: bool = False, cpus_max: int = 1 << 16, cpus_help: str = "",
@@ -712,20 +723,16 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="N CPUs contending on the allocator's spinlocks (6.8 vs 6.9)")
     m.add_argument("params", nargs="*", help="test_vmalloc key=value parameters (default run_test_mask=7)")
     _machine_options(m, cpus=64, both=True, cpus_help="simulated CPUs (default 64); nr_threads defaults to it")
-    m.add_argument("--machine", default=LETTER_MACHINE, choices=list(TOPOLOGIES), metavar="MACHINE",
+    m.add_argument("--machine", **_setting_option("machine", metavar="MACHINE",
                    help="the simulated machine's topology and cache-line latencies (default threadripper-3970x, "
-                        "the cover letter's): " + machine_help())
-    m.add_argument("--scale", type=_int_in(1, 10 ** 9), default=1000, help="simulate 1/scale of the loops (default 1000)")
-    m.add_argument("--policy", choices=["fifo", "tas"], default="fifo", help="qspinlock (fifo) or virt_spin_lock (tas)")
-    m.add_argument("--drain", choices=["inline", "kworker"], default="inline",
-                   help="the purge inside the call that queued it (default) or, experimental, as a kworker "
-                        "that runs one purge at a time")
+                        "the cover letter's): " + machine_help()))
+    m.add_argument("--scale", **_setting_option("scale", type=_int_in(1, MAX_SCALE)))
+    m.add_argument("--policy", **_setting_option("policy"))
+    m.add_argument("--drain", **_setting_option("drain"))
     m.add_argument("--cold-start", action="store_true",
                    help="scaled 6.9 runs start each loop with the pools as the previous one left them "
                         "(default: in their steady state; see the README's 'Scale')")
-    m.add_argument("--placement", choices=["spread", "packed"], default="spread",
-                   help="with fewer threads than CPUs: one per core complex first, as the scheduler "
-                        "spreads them (default), or on CPUs 0..n-1")
+    m.add_argument("--placement", **_setting_option("placement"))
     m.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                    help="change one constant of the cost model (repeatable), e.g. --cost f_smt=1.3 "
                         "--cost clear_page_ns=60; an unknown NAME lists the known ones")

@@ -40,12 +40,13 @@ from pathlib import Path
 
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
-from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, VERSIONS, generation
+from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, generation
 from ..kernel.validate import check_bool, check_choice, check_int, check_real, shown
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
-from .runs import MAX_SIM_THREADS, RunSpec, map_unordered, run_spec
+from .runs import RunSpec, map_unordered, run_spec
+from .settings import SETTINGS
 from .topology import LETTER_MACHINE, TOPOLOGIES
 
 
@@ -102,23 +103,16 @@ def _mask(name, v):
     return v
 
 
-PARAMS: dict[str, Callable] = {
-    "version": _choice(*VERSIONS),
-    "nr_threads": _int(1, MAX_SIM_THREADS),         # the simulator's RAM: 4 GiB a thread, 1 TiB at most
-    "nr_cpus": _int(1, 65535, none_ok=True),
-    "machine": _choice(*TOPOLOGIES),
-    "scale": _int(1, LOOP_COUNT),                   # past test_loop_count no loop is left to scale
-    "seed": _int(0, (1 << 64) - 1),
-    "run_test_mask": _mask,
-    "policy": _choice("fifo", "tas"),
-    "pools": _bool,
-    "nr_vmap_nodes": _int(1, 128, none_ok=True),
-    "vmap_zone_size_pages": _int(1, 1 << 20),
-    "max_va_size_pages": _int(1, 4096),
-    "drain": _choice("inline", "kworker"),
-    "placement": _choice("spread", "packed"),
-    "warm_start": _bool,
-}
+def _param(name: str) -> Callable:
+    """A spec parameter's check: its RunSpec field's (settings.py), its errors SpecErrors."""
+    check = SETTINGS[name].metadata["check"]
+    return lambda label, v: check(label, v, SpecError)
+
+
+# parameter -> check: every RunSpec setting (settings.py declares them), two narrowed for specs
+PARAMS: dict[str, Callable] = {name: _param(name) for name in SETTINGS}
+PARAMS["scale"] = _int(1, LOOP_COUNT)              # past test_loop_count no loop is left to scale
+PARAMS["run_test_mask"] = _mask                    # and it must select a test
 MAX_RUNS = 100_000
 
 

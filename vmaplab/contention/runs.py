@@ -18,52 +18,18 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..kernel.generations import DEFAULT, LETTER_VERSIONS
+from ..kernel.generations import LETTER_VERSIONS
 from .costs import ContentionCosts
 from .errors import ContentionError
 from .published import V1_CURVE
+from .settings import MAX_SIM_THREADS, RunSpec  # noqa: F401 (re-exported: the runs' record and its limit)
 from .sim import ContentionSim, SimResult
 from .topology import LETTER_MACHINE
 
 VERSIONS = LETTER_VERSIONS            # the letter's two kernels
-# ContentionSim gives each thread 4 GiB of simulated RAM (its nr_ram_pages); the kernel model takes at
-# most 1 TiB (MAX_RAM_PAGES): past 256 threads the machine cannot be built
-MAX_SIM_THREADS = 256
 THREADS_SWEEP_JOBS = (1, 2, 4, 8, 16, 32, 64)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One ``test_vmalloc.sh`` run on the simulator; the fields are :class:`ContentionSim`'s arguments.
-
-    ``nr_cpus`` None means as many CPUs as threads.
-    """
-    version: str = DEFAULT
-    nr_threads: int = 64
-    nr_cpus: int | None = None
-    scale: int = 1000
-    seed: int = 0
-    run_test_mask: int = 7
-    costs: ContentionCosts = field(default_factory=ContentionCosts)
-    machine: str = LETTER_MACHINE
-    policy: str = "fifo"
-    pools: bool = True
-    nr_vmap_nodes: int | None = None
-    vmap_zone_size_pages: int = 16
-    max_va_size_pages: int = 256
-    drain: str = "inline"
-    placement: str = "spread"
-    warm_start: bool = True
-
-    def simulator(self, **extra) -> ContentionSim:
-        return ContentionSim(self.version, nr_threads=self.nr_threads, nr_cpus=self.nr_cpus, machine=self.machine,
-                             scale=self.scale, seed=self.seed, costs=self.costs, policy=self.policy,
-                             params={"run_test_mask": self.run_test_mask}, pools=self.pools,
-                             nr_vmap_nodes=self.nr_vmap_nodes, vmap_zone_size_pages=self.vmap_zone_size_pages,
-                             max_va_size_pages=self.max_va_size_pages, drain=self.drain,
-                             placement=self.placement, warm_start=self.warm_start, **extra)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ from .numeric import plain_sum
 from .pricing import SectionPricer
 from .profile import Profile, call_path
 from .recorder import AtomicUpdate, CriticalSection, FlushIpi, PurgedVas, SectionRecorder
-from .topology import LETTER_MACHINE, TOPOLOGIES
+from .settings import check_setting, default
+from .topology import TOPOLOGIES
 from .warm import WarmStart
 
 # Events are partials, not lambdas: calling one runs its target without a wrapper frame.
@@ -160,25 +161,28 @@ class ContentionSim:
     True
     """
 
-    def __init__(self, version: str = "6.9", nr_threads: int = 64, nr_cpus: int | None = None,
-                 machine: str = LETTER_MACHINE, scale: int = 1000, seed: int = 0, policy: str = "fifo",
-                 costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = True,
-                 nr_vmap_nodes: int | None = None, vmap_zone_size_pages: int = 16, max_va_size_pages: int = 256,
-                 timeline_window_ns: tuple[float, float] | None = None, progress=None, warm_start: bool = True,
-                 drain: str = "inline", placement: str = "spread"):
+    def __init__(self, version: str = default("version"), nr_threads: int = default("nr_threads"),
+                 nr_cpus: int | None = default("nr_cpus"), machine: str = default("machine"),
+                 scale: int = default("scale"), seed: int = default("seed"), policy: str = default("policy"),
+                 costs: ContentionCosts | None = None, params: dict | None = None, pools: bool = default("pools"),
+                 nr_vmap_nodes: int | None = default("nr_vmap_nodes"),
+                 vmap_zone_size_pages: int = default("vmap_zone_size_pages"),
+                 max_va_size_pages: int = default("max_va_size_pages"),
+                 timeline_window_ns: tuple[float, float] | None = None, progress=None,
+                 warm_start: bool = default("warm_start"), drain: str = default("drain"),
+                 placement: str = default("placement")):
+        # every setting checked and converted by its RunSpec field (settings.py), a ContentionError naming it
+        (version, nr_threads, nr_cpus, machine, scale, seed, policy, pools, nr_vmap_nodes, vmap_zone_size_pages,
+         max_va_size_pages, warm_start, drain, placement) = (
+            check_setting(name, value) for name, value in (
+                ("version", version), ("nr_threads", nr_threads), ("nr_cpus", nr_cpus), ("machine", machine),
+                ("scale", scale), ("seed", seed), ("policy", policy), ("pools", pools),
+                ("nr_vmap_nodes", nr_vmap_nodes), ("vmap_zone_size_pages", vmap_zone_size_pages),
+                ("max_va_size_pages", max_va_size_pages), ("warm_start", warm_start), ("drain", drain),
+                ("placement", placement)))
         nr_cpus = nr_cpus or nr_threads
         if not 1 <= nr_threads <= nr_cpus:
             raise ContentionError(f"need 1 <= nr_threads ({nr_threads}) <= nr_cpus ({nr_cpus})")
-        if machine not in TOPOLOGIES:
-            raise ContentionError(f"unknown machine {machine!r}; known: {', '.join(TOPOLOGIES)}")
-        if drain not in ("inline", "kworker"):
-            raise ContentionError(f"drain must be 'inline' or 'kworker', got {drain!r}")
-        if placement not in ("spread", "packed"):
-            raise ContentionError(f"placement must be 'spread' or 'packed', got {placement!r}")
-        if policy not in ("fifo", "tas"):
-            raise ContentionError(f"policy must be 'fifo' or 'tas', got {policy!r}")
-        if not isinstance(scale, int) or scale < 1:
-            raise ContentionError(f"scale must be a positive int, got {scale!r}")
         self.version, self.scale, self.policy, self.seed = version, scale, policy, seed
         self.costs = costs or ContentionCosts()
         self.topology = TOPOLOGIES[machine](nr_cpus)

@@ -51,11 +51,13 @@ def is_integer(value, integral: bool = True) -> bool:
     return isinstance(value, int) or (integral and hasattr(type(value), "__index__"))
 
 
-def bounds_text(low: int | None, high: int | None) -> str:
+def bounds_text(low: float | None, high: float | None) -> str:
     """``in 1..64``, ``>= 1`` or ``<= 64``: how a range reads in a message."""
+    def num(v: float) -> str:
+        return short_int(v) if isinstance(v, int) else f"{v:g}"
     if low is not None and high is not None:
-        return f"in {short_int(low)}..{short_int(high)}"
-    return f">= {short_int(low)}" if low is not None else f"<= {short_int(high)}" if high is not None else ""
+        return f"in {num(low)}..{num(high)}"
+    return f">= {num(low)}" if low is not None else f"<= {num(high)}" if high is not None else ""
 
 
 def check_int(value, what: str, low: int | None = None, high: int | None = None,
