@@ -80,12 +80,12 @@ def test_cli_bad_input_is_one_line_and_status_2(argv, capsys):
     assert len(err) == 1 and err[0].startswith("vmaplab: error:"), err
 
 
-@pytest.mark.parametrize("kind", ["next-address", "pool-node", "decay"])
+@pytest.mark.parametrize("kind", ["next-address", "pool-node", "decay", "routing"])
 def test_the_allocator_kinds_solutions_narrate_every_call(kind):
     """Issue 28, item 3: a solution shows the steps, not only the end: every call of the problem, as the
     explainer narrates it from the trace, and the last one's result is the answer."""
     from vmaplab.course.exercises import make
-    for seed in range(5):
+    for seed in range(12):
         ex = make(kind, seed)
         heads = [line for line in ex.steps if line[:1].isdigit()]
         assert heads and heads[0].startswith("1. ") and "The calls, as the model ran them:" in ex.solution
@@ -94,3 +94,6 @@ def test_the_allocator_kinds_solutions_narrate_every_call(kind):
             assert heads[-1].endswith(ex.answer.split("address ")[1].rstrip(")"))
         if kind == "decay":
             assert sum(h.split(". ", 1)[1].startswith("purge") for h in heads) == 2
+        if kind == "routing":          # the purge that decides the pool is the last call; a non-whole request is said too
+            assert heads[-1].split(". ", 1)[1].startswith("purge")
+            assert ("none" in ex.answer) == any(line.startswith("(called directly) x = get_vm_area") for line in ex.steps)

@@ -153,8 +153,14 @@ def next_address(seed: int) -> Exercise:
                     f"Because {why}.", _numbers(page, addr) | {f"page{page}"}, _narration(ex))
 
 
-def _narration(ex) -> tuple[str, ...]:
-    return tuple(line for step in ex.steps for line in step.lines)
+def _narration(ex, aside: list[tuple[int, str]] = ()) -> tuple[str, ...]:
+    """Every narrated call's lines, with the calls made around the explainer (``aside``: (how many steps had
+    run, one line)) in their places."""
+    out: list[str] = []
+    for i, step in enumerate(ex.steps):
+        out += [text for at, text in aside if at == i]
+        out += step.lines
+    return tuple(out + [text for at, text in aside if at >= len(ex.steps)])
 
 
 # -- pool-node ---------------------------------------------------------------------------------------
@@ -283,14 +289,17 @@ def routing(seed: int) -> Exercise:
     """An area allocated on CPU a and freed on CPU b: which nodes' busy tree, lazy tree and pool get it?"""
     r = random.Random(f"routing/{seed}")
     nr_cpus = r.choice((4, 6, 8))
-    vm = Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed)
+    ex = Explainer(machine=Vmalloc(nr_cpus=nr_cpus, version="6.9", seed=seed))     # every call narrated
+    vm = ex.vm
     a, b = r.sample(range(nr_cpus), 2)
     for _ in range(r.randint(0, 12)):            # others' areas first, so the address lands in some zone
-        vm.vmalloc(r.randint(1, 16) * PAGE_SIZE, cpu=r.randrange(nr_cpus))
+        size = r.randint(1, 16) * PAGE_SIZE
+        ex.call("vmalloc", r.randrange(nr_cpus), size)
     pages = r.randint(1, 8)
     whole = r.random() < 0.75                    # else a request limited to part of the window: no owner
+    aside: list[tuple[int, str]] = []            # the calls the explainer has no words for, said plainly
     if whole:
-        addr = vm.vmalloc(pages * PAGE_SIZE, cpu=a)
+        addr, _step = ex.call("vmalloc", a, pages * PAGE_SIZE, name="x")
         call = f"vmalloc({pages} page{'s' * (pages > 1)})"
     else:
         lo = vm.VMALLOC_START + (1 << 30)
@@ -298,13 +307,19 @@ def routing(seed: int) -> Exercise:
         addr = area.addr
         call = (f"get_vm_area({pages} page{'s' * (pages > 1)}) limited to [VMALLOC_START + 1 GiB, "
                 f"VMALLOC_START + 2 GiB)")
+        aside.append((len(ex.steps), f"(called directly) x = {call} cpu{a}  => x = {addr:#x} in node "
+                                     f"{vm.addr_to_node_id(addr)}'s busy tree, no owner recorded (the request did "
+                                     f"not span the whole window)"))
     busy = [vn.id for vn in vm.nodes if vn.busy.find(addr) is not None]
     if whole:
-        vm.vfree(addr, cpu=b)
+        ex.call("vfree", b, name="x")
     else:
         vm.free_vm_area(area, cpu=b)
     lazy = [vn.id for vn in vm.nodes if any(va.va_start == addr for va in vn.lazy)]
-    vm.purge(cpu=b)
+    if not whole:
+        aside.append((len(ex.steps), f"(called directly) free_vm_area x cpu{b}  => left lazy on node "
+                                     f"{lazy[0] if lazy else '?'}'s lazy tree"))
+    ex.call("purge", b)
     pooled = [vn.id for vn in vm.nodes if any(va.va_start == addr for pool in vn.pool for va in pool.va_list)]
     if len(busy) != 1 or len(lazy) != 1 or len(pooled) > 1:
         raise ExerciseError(f"seed {seed}: the area was not in exactly one busy and one lazy tree")
@@ -328,7 +343,8 @@ def routing(seed: int) -> Exercise:
                     f"The busy tree is chosen by the address: zone {zone} from VMALLOC_START, ({first} + {zone}) "
                     f"% {vm.nr_vmap_nodes} = node {busy[0]}. The lazy tree and the pool are chosen by the owner: "
                     f"{owner}. (Which CPU freed it does not matter; only the next allocation's own CPU decides "
-                    f"which pool it looks in.)", frozenset({_normalise(answer), _normalise(answer.replace(",", " "))}))
+                    f"which pool it looks in.)", frozenset({_normalise(answer), _normalise(answer.replace(",", " "))}),
+                    _narration(ex, aside))
 
 
 # -- vread-zeros ---------------------------------------------------------------------------------------
