@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from math import log2
+from typing import Any
 
 from ..workloads.costs import CostModel
 from .errors import ContentionError
@@ -119,7 +120,8 @@ class ContentionCosts:
         """
         mine = {f.name: f for f in fields(self) if f.name != "calls"}
         calls = {f.name: f for f in fields(self.calls)}
-        own, per_call = {}, {}
+        own: dict[str, Any] = {}
+        per_call: dict[str, Any] = {}
         for pair in pairs:
             name, eq, text = pair.partition("=")
             name, text = name.strip(), text.strip()
@@ -183,6 +185,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
     from ..kernel.vmalloc import Vmalloc
 
     def per_search(n: int) -> tuple[float, float]:
+        sizes: tuple[int, ...]
         vm = Vmalloc(nr_cpus=1, version="6.8", seed=0, nr_ram_pages=1 << 22)
         page = 4096
         if tree == "busy":
@@ -193,7 +196,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             # 6.9's per-node busy trees (contention-model.md §6.5): n one-page areas of one CPU,
             # spread over the nodes by address; searches for areas inside them, spread evenly
             vm = Vmalloc(nr_cpus=4, version="6.9", seed=0, nr_ram_pages=1 << 22)
-            areas = [vm.vmalloc(page, cpu=0) for _ in range(4 * n)]
+            areas = [_allocated(vm.vmalloc(page, cpu=0)) for _ in range(4 * n)]
             t = vm.nodes[0].busy
             keys = [a for a in areas if vm.addr_to_node_id(a) == 0]
             ops, visits = t.ops, t.visits
@@ -204,7 +207,7 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             junk = []
             for _ in range(n):
                 vm.vmalloc(page, cpu=0)
-                junk.append(vm.vmalloc(page, cpu=0))
+                junk.append(_allocated(vm.vmalloc(page, cpu=0)))
             for addr in junk:
                 vm.vfree(addr, cpu=0)
             vm.purge(cpu=0)
@@ -213,10 +216,17 @@ def visits_per_level(tree: str, small: int = 2000, large: int = 16000, turns: in
             raise ContentionError(f"tree must be 'busy', 'interior' or 'free', got {tree!r}")
         ops, visits = t.ops, t.visits
         for _ in range(turns):
-            got = [vm.vmalloc(size, cpu=0) for size in sizes]
+            got = [_allocated(vm.vmalloc(size, cpu=0)) for size in sizes]
             for addr in got:
                 vm.vfree(addr, cpu=0)
         return (t.visits - visits) / (t.ops - ops), log2(len(t) + 2)
 
     (v0, l0), (v1, l1) = per_search(small), per_search(large)
     return (v1 - v0) / (l1 - l0)
+
+
+def _allocated(addr: int | None) -> int:
+    """A measurement's own vmalloc succeeded (its machine is sized for it); else a ContentionError."""
+    if addr is None:
+        raise ContentionError("a tree-visits measurement ran out of vmalloc space (its machine is too small)")
+    return addr

@@ -16,6 +16,7 @@ from collections import defaultdict
 from functools import lru_cache
 
 from ..kernel.generations import DEFAULT, generation
+from .errors import ContentionError
 from .numeric import plain_sum
 
 KTHREAD = ("ret_from_fork_asm", "ret_from_fork", "kthread")
@@ -75,6 +76,8 @@ def call_path(kind: str, who: tuple[str, str], section: str | None = None, versi
                 else _base(test) + ("vfree.part.0",)
             return head + RUN_TAIL[call]
         return _base(test) + (("vfree.part.0",) if call == "vfree" else (call,))
+    if section is None:
+        raise ContentionError(f"call_path: a {kind!r} interval of {call} needs its section")
     if section in PURGE_SECTIONS:
         path = WORKER + PURGE_SECTIONS[section]
     elif section == "free_vmap_area_noflush":
@@ -121,7 +124,7 @@ class Profile:
             self_[path[-1]] += ns
             for sym in set(path):
                 children[sym] += ns
-        rows = [{"children_pct": 100 * children[s] / total, "self_pct": 100 * self_.get(s, 0.0) / total,
+        rows: list[dict] = [{"children_pct": 100 * children[s] / total, "self_pct": 100 * self_.get(s, 0.0) / total,
                  "symbol": s} for s in children]
         rows = [r for r in rows if r["children_pct"] >= min_children_pct]
         return sorted(rows, key=lambda r: (-r["children_pct"], -r["self_pct"], r["symbol"]))

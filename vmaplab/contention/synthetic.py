@@ -36,10 +36,11 @@ def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = 
         raise ContentionError("need n >= 1 and at least one acquisition per CPU")
     eng = Engine()
     topo = generic(n, xfer_ns)
+    lock: FifoLock | TasLock
     if policy == "fifo":
-        lock = FifoLock("L", eng, topo, c_lock_ns, c_set_ns)
+        lock = fifo = FifoLock("L", eng, topo, c_lock_ns, c_set_ns)
     elif policy == "tas":
-        lock = TasLock("L", eng, topo, seed, c_lock_ns, c_set_ns)
+        lock = tas = TasLock("L", eng, topo, seed, c_lock_ns, c_set_ns)
     else:
         raise ContentionError(f"policy must be 'fifo' or 'tas', got {policy!r}")
     # Each CPU's (think, hold) draws, made up front from its own stream (drawing is the
@@ -63,10 +64,10 @@ def one_lock(n: int, z_ns: float, s_ns: float, acquisitions: int, policy: str = 
     if policy == "fifo":
         def request(c: int, hold: float) -> None:
             # the grant is known at request time: one event, at the release (as the simulator does)
-            eng.schedule(lock.acquire(c, hold)[2], partial(next_turn, c))
+            eng.schedule(fifo.acquire(c, hold)[2], partial(next_turn, c))
     else:
         def request(c: int, hold: float) -> None:
-            lock.request(c, hold, lambda *_: next_turn(c))
+            tas.request(c, hold, lambda *_: next_turn(c))
 
     for c in range(n):
         next_turn(c)
