@@ -342,8 +342,10 @@ def _simulation_ok(params: TestVmallocParams, nr_threads: int, scale: int) -> bo
                           "test_repeat_count", prog)
 
 
-def _simulate_one(version: str, kwargs: dict):
+def _simulate_one(item: tuple[str, dict]):
+    """One version's run (a top-level function, so the process pool can pickle it)."""
     from .contention.sim import ContentionSim
+    version, kwargs = item
     return ContentionSim(version, **kwargs).run()
 
 
@@ -380,11 +382,12 @@ def cmd_simulate(args) -> int:
         print(f"vmaplab simulate: error: {e}", file=sys.stderr)
         return 2
     if args.jobs > 1 and len(args.version) > 1:
-        # the two versions are independent runs: one process each (results are identical)
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(args.version))) as pool:
-            futures = {v: pool.submit(_simulate_one, v, kwargs) for v in args.version}
-            results = {v: f.result() for v, f in futures.items()}
+        # the versions are independent runs: one process each, through the one loop every sweep uses
+        # (contention/runs.py); results are identical to running them here
+        from .contention.runs import map_unordered
+        done = dict(map_unordered(_simulate_one, [(v, kwargs) for v in args.version],
+                                  jobs=min(args.jobs, len(args.version))))
+        results = {v: done[i] for i, v in enumerate(args.version)}
     else:
         results = {}
         for version, sim in sims.items():

@@ -11,7 +11,8 @@ Invariants: a run is a pure function of its spec (every random choice comes from
 seed), so results do not depend on ``jobs`` or on the order the pool finishes them.
 
 No second sweep loop exists elsewhere: :func:`map_unordered` is the one loop; ``vmaplab sweep``
-(``contention/experiments.py``), ``benchmarks/sweeps_contention.py`` and notebook 04 go through it.
+(``contention/experiments.py``), ``vmaplab simulate --jobs`` (its versions in parallel),
+``benchmarks/sweeps_contention.py`` and notebook 04 go through it.
 """
 from __future__ import annotations
 
