@@ -209,6 +209,10 @@ def test_settings_accept_integral_types_and_calls_do_not():
         vmaplab.Vmalloc(nr_cpus=True)
     with pytest.raises(ConfigError, match="nr_mem_nodes"):
         vmaplab.Vmalloc(nr_cpus=2, nr_mem_nodes=True)
+    start = vmaplab.VMALLOC_START + (1 << 30)
+    assert vmaplab.Vmalloc(nr_cpus=2, vmalloc_start=Index(start)).VMALLOC_START == start   # it raised TypeError
+    with pytest.raises(ConfigError, match="vmalloc_start must be an integer >= 1, got True"):
+        vmaplab.Vmalloc(nr_cpus=2, vmalloc_start=True)
 
 
 # -- a lock's identity (kernel/locks.py) -------------------------------------------------------------------

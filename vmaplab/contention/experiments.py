@@ -41,12 +41,12 @@ from pathlib import Path
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
 from ..kernel.errors import VmallocError
 from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, generation
-from ..kernel.validate import check_bool, check_choice, check_int, check_real, shown
+from ..kernel.validate import check_real, shown
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
 from .costs import ContentionCosts
 from .ranges import COST_RANGES, latin_hypercube
 from .runs import RunSpec, map_unordered, run_spec
-from .settings import SETTINGS
+from .settings import SETTINGS, Check, choice, integer, test_mask
 from .topology import LETTER_MACHINE, TOPOLOGIES
 
 
@@ -75,20 +75,17 @@ def _key(k) -> str:
     return k if isinstance(k, str) and k.isprintable() and len(k) <= 60 else _shown(k)
 
 
+def _spec(check: Check) -> Callable:
+    """A settings.py check as a spec's: (label, value) -> value, its errors SpecErrors."""
+    return lambda label, v: check(label, v, SpecError)
+
+
 def _choice(*options):
-    def check(name, v):
-        return check_choice(v, name, options, exc=SpecError)
-    return check
+    return _spec(choice(*options))
 
 
 def _int(low: int, high: int, none_ok: bool = False):
-    def check(name, v):
-        return None if v is None and none_ok else check_int(v, name, low, high, exc=SpecError, integral=True)
-    return check
-
-
-def _bool(name, v):
-    return check_bool(v, name, exc=SpecError)
+    return _spec(integer(low, high, none_ok))
 
 
 # parameter -> check; each is a RunSpec field (cost constants are "cost.NAME", checked by ContentionCosts)
@@ -97,20 +94,14 @@ LOOP_COUNT = TestVmallocParams().test_loop_count     # every run's test_loop_cou
 
 def _mask(name, v):
     """run_test_mask: a C int that selects at least one of the 11 tests (else every row measures 0 s)."""
-    v = _int(1, (1 << 31) - 1)(name, v)
+    v = test_mask(name, v, SpecError)
     if not v & ((1 << len(TEST_NAMES)) - 1):
         raise SpecError(f"{name} = {v} selects none of the {len(TEST_NAMES)} tests (bits 0..{len(TEST_NAMES) - 1})")
     return v
 
 
-def _param(name: str) -> Callable:
-    """A spec parameter's check: its RunSpec field's (settings.py), its errors SpecErrors."""
-    check = SETTINGS[name].metadata["check"]
-    return lambda label, v: check(label, v, SpecError)
-
-
 # parameter -> check: every RunSpec setting (settings.py declares them), two narrowed for specs
-PARAMS: dict[str, Callable] = {name: _param(name) for name in SETTINGS}
+PARAMS: dict[str, Callable] = {name: _spec(f.metadata["check"]) for name, f in SETTINGS.items()}
 PARAMS["scale"] = _int(1, LOOP_COUNT)              # past test_loop_count no loop is left to scale
 PARAMS["run_test_mask"] = _mask                    # and it must select a test
 MAX_RUNS = 100_000

@@ -30,7 +30,7 @@ from ..kernel.config import (
     VMALLOC_TOTAL,
     VMAP_RAM,
 )
-from ..kernel.errors import ConfigError
+from ..kernel.errors import ConfigError, InvalidArgumentError
 from ..kernel.validate import check_int
 from ..kernel.vmalloc import Vmalloc
 from .vmallocinfo import VmallocInfo, VmallocInfoError, VmallocInfoLine, parse_vmallocinfo
@@ -181,6 +181,8 @@ def _import_busy(vm, line: VmallocInfoLine) -> None:
                                f"not pages={line.pages}")
     va = _place(vm, line, 0)
     vm.setup_vmalloc_vm(VmStruct(flags, line.caller), va, flags, line.caller)
-    if line.pages > vm.pages.nr_free:
-        raise VmallocInfoError(f"line {line.lineno}: the simulated machine ran out of RAM")
-    vm.restore_vm_struct(va.va_start, list(line.numa or ((0, line.pages),)), phys_addr=line.phys, vpages=line.vpages)
+    try:
+        vm.restore_vm_struct(va.va_start, list(line.numa or ((0, line.pages),)), phys_addr=line.phys,
+                             vpages=line.vpages)
+    except InvalidArgumentError as e:           # more pages than the machine has: said with the line
+        raise VmallocInfoError(f"line {line.lineno}: {e}") from None

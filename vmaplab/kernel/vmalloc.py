@@ -87,7 +87,7 @@ from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
 from .state import Stats, VmallocState, check_pfn_list
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
-from .validate import check_int, is_c_int, is_integer
+from .validate import check_int, is_c_int
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
 from .walks import WalksMixin
 
@@ -148,10 +148,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.nr_cpus = nr_cpus
         self._nr_online_cpus = nr_cpus if nr_online_cpus is None else nr_online_cpus
         window = vmalloc_size if vmalloc_size else VMALLOC_TOTAL + 1
-        if (not is_integer(vmalloc_start) or vmalloc_start <= 0 or vmalloc_start % PAGE_SIZE
-                or vmalloc_start + window - 1 > ULONG_MAX):
-            raise ConfigError(f"vmalloc_start {vmalloc_start!r} must be page aligned with the window below 2**64")
-        vmalloc_start = int(vmalloc_start)
+        vmalloc_start = check_int(vmalloc_start, "vmalloc_start", 1, exc=ConfigError, integral=True)
+        if vmalloc_start % PAGE_SIZE or vmalloc_start + window - 1 > ULONG_MAX:
+            raise ConfigError(f"vmalloc_start {vmalloc_start:#x} must be page aligned with the window below 2**64")
         self.VMALLOC_START = vmalloc_start        # the KASLR vmalloc_base, when not the default
         self.VMALLOC_END = vmalloc_start + window - 1
         self.max_va_size_pages = max_va_size_pages
