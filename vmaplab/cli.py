@@ -35,7 +35,7 @@ from .contention.compare import (
     time_budget,
 )
 from .contention.published import published
-from .contention.settings import MAX_SCALE, MAX_SEED
+from .contention.settings import MAX_SCALE, MAX_SEED, SETTINGS, help_of
 from .contention.topology import machine_help
 from .formats.vmallocinfo import parse_vmallocinfo
 from .kernel.check import render_address_map
@@ -663,7 +663,6 @@ _int_in = int_arg        # the one rule for an integer typed on a command line (
 def _setting_option(name: str, **override) -> dict:
     """An option of a simulator setting, as its RunSpec field declares it (contention/settings.py): its
     default, its choices when it has a few, its help with the default said."""
-    from .contention.settings import SETTINGS, help_of
     f = SETTINGS[name]
     out: dict = {"default": f.default, "help": f"{help_of(name)} (default {f.default})"}
     options = getattr(f.metadata["check"], "options", None)
@@ -678,7 +677,7 @@ def _machine_options(p, *, cpus: int, both: bool = False, cpus_max: int = 1 << 1
     """``--cpus``, ``--version`` and ``--seed``, declared here once for every command that builds a machine.
 
     ``both``: ``--version`` also takes "both" (the letter's 6.8 and 6.9 side by side, the default); else it
-    picks one model, the newest by default. The top-level ``vmaplab --version`` prints vmaplab's own.
+    picks one model (default ``DEFAULT``, 6.9: the series' own). The top-level ``vmaplab --version`` prints vmaplab's own.
     """
     p.add_argument("--cpus", type=_int_in(1, cpus_max), default=cpus,
                    help=cpus_help or f"CPUs of the simulated machine (default {cpus})")
