@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,17 +81,27 @@ def _caller_ok(caller: str) -> bool:
 
 
 
+@dataclass(slots=True, repr=False, eq=False)
 class Stats:
     """Counters a report or a figure reads; all start at 0 and only grow."""
 
-    __slots__ = ("pool_hits", "pool_misses", "pool_rotations", "pool_adds", "decayed", "purges",
-                 "drain_runs", "reclaims", "purge_helpers", "tlb_flushes", "notifier_calls",
-                 "alloc_failures", "ne_splits_nowait", "shrinker_scans", "vb_new", "vb_purged",
-                 "rcu_grace_periods")
-
-    def __init__(self):
-        for name in self.__slots__:
-            setattr(self, name, 0)
+    pool_hits: int = 0
+    pool_misses: int = 0
+    pool_rotations: int = 0
+    pool_adds: int = 0
+    decayed: int = 0
+    purges: int = 0
+    drain_runs: int = 0
+    reclaims: int = 0
+    purge_helpers: int = 0
+    tlb_flushes: int = 0
+    notifier_calls: int = 0
+    alloc_failures: int = 0
+    ne_splits_nowait: int = 0
+    shrinker_scans: int = 0
+    vb_new: int = 0
+    vb_purged: int = 0
+    rcu_grace_periods: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
