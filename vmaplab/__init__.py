@@ -61,7 +61,8 @@ from .kernel.errors import (
 )
 from .kernel.freespace import FreeSpace, LinearFreeSpace
 from .kernel.generations import GENERATIONS, VERSIONS, Generation, generation
-from .kernel.vmalloc import Stats, Vmalloc
+from .kernel.state import Stats
+from .kernel.vmalloc import Vmalloc
 from .workloads import TEST_NAMES, CostModel, TestVmallocParams, TestVmallocRun, build_scenario
 
 __version__ = "0.2.0"   # the one place the version is written (pyproject.toml reads it)

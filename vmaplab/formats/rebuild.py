@@ -17,6 +17,8 @@ vmalloc area's pages fill it), and which vmap-block pages are in use.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..kernel.area import VmStruct, encode_vn_id
 from ..kernel.config import (
     GFP_KERNEL,
@@ -81,7 +83,7 @@ def _choose_vmalloc_start(info: VmallocInfo) -> int:
     return base
 
 
-def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool = True, **kwargs):
+def from_vmallocinfo(text: str, nr_cpus: int, version: str = "6.9", strict: bool = True, **kwargs: Any) -> Vmalloc:
     """Vmalloc.from_vmallocinfo(): a machine whose areas reproduce the lines of ``text``.
 
     Real addresses are placed exactly, so ``vmallocinfo()`` reproduces the input

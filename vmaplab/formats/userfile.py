@@ -19,6 +19,7 @@ import stat
 import tempfile
 from contextlib import suppress
 from pathlib import Path
+from typing import TypeGuard
 
 from ..kernel.errors import VmallocError
 
@@ -82,7 +83,7 @@ def nesting(text: str) -> int:
     return deepest
 
 
-def is_stem(name) -> bool:
+def is_stem(name: object) -> TypeGuard[str]:
     """A plain file-name stem: letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit; at most
     100 characters (no ``/``, no NUL, not ``.`` or ``..``)."""
     return isinstance(name, str) and len(name) <= MAX_STEM and STEM.fullmatch(name) is not None

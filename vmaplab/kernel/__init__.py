@@ -25,7 +25,8 @@ from .errors import (
     WrongFreeFunctionError,
 )
 from .freespace import FreeSpace, LinearFreeSpace
-from .vmalloc import Stats, Vmalloc
+from .state import Stats
+from .vmalloc import Vmalloc
 
 __all__ = ["Vmalloc", "Stats", "VmapArea", "VmStruct", "encode_vn_id", "decode_vn_id", "render_address_map",
            "FreeSpace", "LinearFreeSpace", "VmallocError", "InvalidArgumentError", "BadFreeError",

@@ -33,12 +33,15 @@ class VmapArea:
         self.flags = flags
         self.vm: VmStruct | None = None
         self.subtree_max_size = 0
-        self.left = self.right = self.parent = None
+        self.left: VmapArea | None = None
+        self.right: VmapArea | None = None
+        self.parent: VmapArea | None = None
         self.red = False
-        self.prev = self.next = None
+        self.prev: VmapArea | None = None
+        self.next: VmapArea | None = None
         # The struct's cache line, as an observer of the trees models it (RBTree.observer); None
         # until one does. The kernel model never reads it: the struct's memory, not its contents.
-        self.line = None
+        self.line: object = None
 
     @property
     def size(self) -> int:

@@ -27,16 +27,29 @@ Invariants checked (O(n) over all areas):
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from .config import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_ALLOC, VMAP_BLOCK, VMAP_RAM
-from .errors import InvariantError
+from .errors import InvariantError, present
 from .freespace import find_vmap_lowest_linear_match, find_vmap_lowest_match, is_within_this_va
 from .trace import format_record
+
+if TYPE_CHECKING:
+    from .area import VmapArea
+    from .vmalloc import Vmalloc
 
 MAX_PROBLEMS = 20
 
 
-def _segments(vm):
+
+class Report(Protocol):
+    """How a check reports a problem: its text, and an address the map is drawn around."""
+
+    def __call__(self, msg: str, addr: int | None = None) -> None: ...
+
+
+def _segments(vm: Vmalloc) -> Iterator[tuple[int, int, str]]:
     """(start, end, label) for every VA in any container, unsorted."""
     for va in vm.free_space.tree:
         yield va.va_start, va.va_end, "free"
@@ -54,7 +67,7 @@ def _segments(vm):
         yield va.va_start, va.va_end, "in flight"
 
 
-def _describe(va) -> str:
+def _describe(va: VmapArea) -> str:
     if va.vm is not None:
         return "|".join(va.vm.flag_names()) + (f" {va.vm.caller}" if va.vm.caller else "")
     if va.flags & VMAP_BLOCK:
@@ -64,7 +77,7 @@ def _describe(va) -> str:
     return "no vm"
 
 
-def render_address_map(vm, around: int | None = None, limit: int = 40) -> str:
+def render_address_map(vm: Vmalloc, around: int | None = None, limit: int = 40) -> str:
     """The address space as text, one VA per line, in address order.
 
     With ``around``, shows the ``limit`` lines nearest that address; free
@@ -87,7 +100,7 @@ def render_address_map(vm, around: int | None = None, limit: int = 40) -> str:
     return "\n".join(lines)
 
 
-def check_vmalloc(vm, samples: int = 16) -> None:
+def check_vmalloc(vm: Vmalloc, samples: int = 16) -> None:
     """Run every check; raise InvariantError listing the problems, the map and the last trace."""
     problems: list[str] = []
     where: list[int] = []
@@ -114,7 +127,7 @@ def check_vmalloc(vm, samples: int = 16) -> None:
                              f"address map:\n{amap}{tail}")
 
 
-def _check_trees(vm, bad) -> None:
+def _check_trees(vm: Vmalloc, bad: Report) -> None:
     for p in vm.free_space.tree.check():
         bad(p)
     prev = None
@@ -128,7 +141,7 @@ def _check_trees(vm, bad) -> None:
                 bad(p)
 
 
-def _check_tiling(vm, bad) -> None:
+def _check_tiling(vm: Vmalloc, bad: Report) -> None:
     segs = sorted((s, e) for s, e, _ in _segments(vm))
     expect = 1
     for s, e in segs:
@@ -145,7 +158,7 @@ def _check_tiling(vm, bad) -> None:
             bad(f"node {vn.id} has {len(vn.purge_list)} VAs left on its purge list between calls")
 
 
-def _check_placement(vm, bad) -> None:
+def _check_placement(vm: Vmalloc, bad: Report) -> None:
     for vn in vm.nodes:
         for va in vn.busy:
             if vm.addr_to_node_id(va.va_start) != vn.id:
@@ -173,7 +186,7 @@ def _check_placement(vm, bad) -> None:
                     bad(f"{va!r} carries an owner id on a machine without a node layer", va.va_start)
 
 
-def _check_accounting(vm, bad) -> None:
+def _check_accounting(vm: Vmalloc, bad: Report) -> None:
     lazy_pages = sum((va.va_end - va.va_start) >> PAGE_SHIFT for vn in vm.nodes for va in vn.lazy)
     if lazy_pages != vm.vmap_lazy_nr:
         bad(f"vmap_lazy_nr is {vm.vmap_lazy_nr} but the lazy trees hold {lazy_pages} pages")
@@ -211,7 +224,7 @@ def _check_accounting(vm, bad) -> None:
             break
 
 
-def _check_blocks(vm, bad) -> None:
+def _check_blocks(vm: Vmalloc, bad: Report) -> None:
     bits = vm.vmap_bbmap_bits
     hashed = set()
     for cpu, q in enumerate(vm.vmap_block_queue):
@@ -238,7 +251,7 @@ def _check_blocks(vm, bad) -> None:
                 bad(f"busy block VA {va!r} is in no block hash", va.va_start)
 
 
-def _check_oracle(vm, bad, samples: int) -> None:
+def _check_oracle(vm: Vmalloc, bad: Report, samples: int) -> None:
     """DEBUG_AUGMENT_LOWEST_MATCH_CHECK on sampled (size, align, vstart) queries.
 
     Without the padding allowance the tree must return exactly the linear
@@ -249,7 +262,7 @@ def _check_oracle(vm, bad, samples: int) -> None:
     if not tree:
         return
     rng = random.Random(len(tree) * 1_000_003 + vm.vmap_lazy_nr)
-    largest = tree.root.subtree_max_size
+    largest = present(tree.root, "the free tree's root").subtree_max_size
     window = vm.VMALLOC_END - vm.VMALLOC_START
     visits, ops = tree.visits, tree.ops
     for _ in range(samples):

@@ -12,14 +12,16 @@ the allocator's attached clock (0 when none), so without a clock only the first
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 RATELIMIT_INTERVAL_NS = 5_000_000_000
 RATELIMIT_BURST = 10
 
 
-class KernelLog(list):
+class KernelLog(list[str]):
     """A ``list[str]`` of kernel messages, with once-only and rate-limited variants."""
 
-    def __init__(self, clock=None):
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
         super().__init__()
         self._once: set[str] = set()
         self.clock = clock

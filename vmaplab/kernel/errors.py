@@ -19,6 +19,10 @@ Resource exhaustion is not an error: the call returns ``None`` and logs a kernel
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class VmaplabError(Exception):
     """The root of every exception vmaplab raises on purpose."""
@@ -50,3 +54,11 @@ class InvariantError(VmaplabError, RuntimeError):
 
 class ExternalError(VmaplabError, RuntimeError):
     """A tool or system vmaplab relies on is missing or failed; the message says which and how to get it."""
+
+
+def present(value: T | None, what: str) -> T:
+    """``value``, which the model's own bookkeeping guarantees is there (a VA just found, the vm_struct
+    of a vmalloc area); None means vmaplab is wrong, said as an InvariantError naming ``what``."""
+    if value is None:
+        raise InvariantError(f"BUG: {what} is missing")
+    return value

@@ -38,7 +38,7 @@ the GFP_NOWAIT allocation of an NE split never fails.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from .area import VmapArea
@@ -97,7 +97,7 @@ def initial_free_ranges(busy_ranges: Iterable[tuple[int, int]]) -> list[tuple[in
 
 
 def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
-                           adjust_search_size: bool, path: list | None = None) -> VmapArea | None:
+                           adjust_search_size: bool, path: list[VmapArea] | None = None) -> VmapArea | None:
     """find_vmap_lowest_match(): the lowest free block that fits, in O(log n) (§4.3).
 
     Subtrees are entered only if their ``subtree_max_size`` covers
@@ -281,19 +281,19 @@ class FreeSpace:
     def __len__(self) -> int:
         return len(self.tree)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[VmapArea]:
         return iter(self.tree)
 
     def __repr__(self) -> str:
         return f"<FreeSpace areas={len(self.tree)} largest={self.tree.root.subtree_max_size if self.tree.root else 0:#x}>"
 
-    def free_all(self, vas) -> None:
+    def free_all(self, vas: Iterable[VmapArea]) -> None:
         """free() each of ``vas`` in turn (reclaim_list_global's loop, under one lock hold)."""
         for va in vas:
             self.free(va)
 
     def lowest_match(self, size: int, align: int, vstart: int, adjust: bool,
-                     path: list | None = None) -> VmapArea | None:
+                     path: list[VmapArea] | None = None) -> VmapArea | None:
         return find_vmap_lowest_match(self.tree, size, align, vstart, adjust, path)
 
     def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
@@ -391,4 +391,4 @@ class LinearFreeSpace:
             self.ranges[i - 1][1] = self.ranges.pop(i)[1]
 
     def as_tuples(self) -> list[tuple[int, int]]:
-        return [tuple(r) for r in self.ranges]
+        return [(start, end) for start, end in self.ranges]

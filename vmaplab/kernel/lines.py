@@ -15,8 +15,13 @@ address, 16 hex digits).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .config import VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_SPARSE, VM_USERMAP
+
+if TYPE_CHECKING:
+    from .area import VmStruct
 
 # The flag words of a vmallocinfo line, in the order the kernel prints them (§4.10).
 FLAG_WORDS = ((VM_IOREMAP, "ioremap"), (VM_SPARSE, "sparse"), (VM_ALLOC, "vmalloc"), (VM_MAP, "vmap"),
@@ -24,7 +29,7 @@ FLAG_WORDS = ((VM_IOREMAP, "ioremap"), (VM_SPARSE, "sparse"), (VM_ALLOC, "vmallo
 
 
 def format_area_line(start: int, end: int, size: int, caller: str | None, nr_pages: int, phys_addr: int,
-                     words, vpages: bool, numa_counts) -> str:
+                     words: Iterable[str], vpages: bool, numa_counts: Iterable[tuple[int, int]]) -> str:
     """One ``/proc/vmallocinfo`` line of an area with a vm_struct, tokens in the kernel's order (§4.10)."""
     parts = [f"0x{start:016x}-0x{end:016x} {size:7d}"]
     if caller:
@@ -40,7 +45,7 @@ def format_area_line(start: int, end: int, size: int, caller: str | None, nr_pag
     return " ".join(parts)
 
 
-def format_vm_line(vm_struct, numa_counts: dict[int, int] | None) -> str:
+def format_vm_line(vm_struct: VmStruct, numa_counts: dict[int, int] | None) -> str:
     """The line of a live vm_struct (vm->addr, vm->addr + vm->size, vm->size, ...)."""
     v = vm_struct
     return format_area_line(v.addr, v.addr + v.size, v.size, v.caller, v.nr_pages, v.phys_addr,

@@ -34,7 +34,7 @@ class LockId:
     kind: str
     node: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind in GLOBAL_LOCKS:
             if self.node is not None:
                 raise InvalidArgumentError(f"LockId: {self.kind} is global, so node must be None, got {shown(self.node)}")
@@ -71,7 +71,7 @@ class LockId:
 _BY_FIELD = {field: kind for kind, field in NODE_LOCKS.items()}
 
 
-def _refuse(name) -> LockId:
+def _refuse(name: object) -> LockId:
     raise InvalidArgumentError(f"not a kernel lock's name: {shown(name)} (vmap_area_lock, vn[3].busy.lock, ...)")
 
 

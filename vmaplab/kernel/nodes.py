@@ -22,6 +22,7 @@ the kernel); ``purge_work`` is not an object: helpers are recorded in traces.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 from .area import VmapArea
 from .locks import LockId
@@ -33,14 +34,14 @@ class VmapPool:
 
     __slots__ = ("va_list", "len")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.va_list: deque[VmapArea] = deque()
         self.len = 0
 
     def __len__(self) -> int:
         return len(self.va_list)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[VmapArea]:
         return iter(self.va_list)
 
     def __bool__(self) -> bool:

@@ -18,6 +18,7 @@ dropped on free.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import repeat
 
 from .config import PAGE_SIZE
@@ -59,7 +60,7 @@ class PageAllocator:
             self._mark(out, 1)
             self._nr_used += nr
             return out
-        out: list[int] = []
+        out = []
         order = [nid] + [k for k in range(self.nr_nodes) if k != nid]
         for k in order:
             need = nr - len(out)
@@ -132,7 +133,7 @@ class PageAllocator:
             page = self.data[pfn] = bytearray(PAGE_SIZE)
         page[offset:offset + len(chunk)] = chunk
 
-    def clear(self, pfns) -> None:
+    def clear(self, pfns: Iterable[int]) -> None:
         """Zero pages (__GFP_ZERO / init_on_alloc)."""
         for pfn in pfns:
             self.data.pop(pfn, None)

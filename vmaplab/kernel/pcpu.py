@@ -17,17 +17,20 @@ fail to allocate, so the "recovery" path exists only for a clip that fails
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .area import VmapArea, VmStruct
 from .config import PAGE_SIZE, VM_ALLOC, is_power_of_2
 from .errors import InvalidArgumentError, InvariantError
 from .freespace import NOTHING_FIT, va_clip
+from .nodes import VmapNode
 from .state import VmallocState
 from .validate import check_int, is_c_int
 
 PCPU_CALLER = "pcpu_get_vm_areas+0x0/0x1050"
 
 
-def _as_list(values, what: str) -> list:
+def _as_list(values: object, what: str) -> list[object]:
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, range)):
         raise InvalidArgumentError(f"pcpu_get_vm_areas: {what} must be a list of ints, got {values!r}")
     return list(values)
@@ -36,7 +39,7 @@ def _as_list(values, what: str) -> list:
 class PcpuMixin(VmallocState):
     """pcpu_get_vm_areas() of :class:`vmaplab.Vmalloc`."""
 
-    def _pvm_find_va_enclose_addr(self, addr: int):
+    def _pvm_find_va_enclose_addr(self, addr: int) -> VmapArea | None:
         """The free VA containing ``addr``, or the closest one below it (pvm_find_va_enclose_addr)."""
         node, best = self.free_space.tree.root, None
         while node is not None:
@@ -49,7 +52,7 @@ class PcpuMixin(VmallocState):
                 node = node.right
         return best
 
-    def _pvm_determine_end_from_reverse(self, va, align: int):
+    def _pvm_determine_end_from_reverse(self, va: VmapArea | None, align: int) -> tuple[VmapArea | None, int]:
         """Walk free VAs downwards from ``va``; the highest aligned end one of them can offer (or 0)."""
         vmalloc_end = self.VMALLOC_END & ~(align - 1)
         while va is not None:
@@ -59,7 +62,7 @@ class PcpuMixin(VmallocState):
             va = va.prev
         return None, 0
 
-    def _pcpu_find_base(self, offsets, sizes, align: int):
+    def _pcpu_find_base(self, offsets: list[int], sizes: list[int], align: int) -> int | None:
         """The top-down search for one base where every area fits (the kernel's scan loop)."""
         nr = len(offsets)
         last = max(range(nr), key=lambda i: offsets[i] + sizes[i])
@@ -86,7 +89,8 @@ class PcpuMixin(VmallocState):
             start, end = offsets[area], offsets[area] + sizes[area]
             va = self._pvm_find_va_enclose_addr(base + end)
 
-    def pcpu_get_vm_areas(self, offsets, sizes, align: int = PAGE_SIZE, cpu: int = 0):
+    def pcpu_get_vm_areas(self, offsets: Sequence[int], sizes: Sequence[int], align: int = PAGE_SIZE,
+                          cpu: int = 0) -> list[VmStruct] | None:
         """pcpu_get_vm_areas(): congruent VM_ALLOC areas for one percpu chunk, or None (§4.12).
 
         ``offsets`` and ``sizes`` are multiples of ``align``, a power of two of at
@@ -143,7 +147,7 @@ class PcpuMixin(VmallocState):
         self._after_call(cpu)
         return vms
 
-    def _pcpu_insert_all(self, vn, areas: list[int], sizes: list[int], vms: list) -> None:
+    def _pcpu_insert_all(self, vn: VmapNode, areas: list[int], sizes: list[int], vms: list[VmStruct]) -> None:
         """6.1's insert loop, under vmap_area_lock held once: each area inserted, then bound."""
         for start, size in zip(areas, sizes):
             va = VmapArea(start, start + size, 0)
@@ -152,7 +156,7 @@ class PcpuMixin(VmallocState):
             self._setup_vmalloc_vm(vm, va, VM_ALLOC, PCPU_CALLER)
             vms.append(vm)
 
-    def pcpu_free_vm_areas(self, vms, cpu: int = 0) -> None:
+    def pcpu_free_vm_areas(self, vms: Sequence[VmStruct], cpu: int = 0) -> None:
         """pcpu_free_vm_areas(): free_vm_area() on each area of a chunk.
 
         Every area is checked before the first is freed, so a bad one changes nothing.

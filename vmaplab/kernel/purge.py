@@ -28,8 +28,9 @@ from .area import VmapArea, decode_vn_id
 from .config import PAGE_SHIFT, ULONG_MAX
 from .errors import InvalidArgumentError
 from .freespace import merge_or_add_vmap_area
+from .nodes import VmapNode
 from .rbtree import RBTree
-from .state import VmallocState
+from .state import Notifier, VmallocState
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
 from .validate import check_int, is_c_int
 
@@ -58,7 +59,7 @@ class PurgeMixin(VmallocState):
         if nr_lazy > lazy_max:
             self._schedule_work("drain_vmap_area_work", cpu)
 
-    def _lazy_insert(self, vn, va: VmapArea) -> None:
+    def _lazy_insert(self, vn: VmapNode, va: VmapArea) -> None:
         """Into the lazy tree (under its lock): 6.8 merges with touching neighbours, 6.9 does not."""
         if self._merge_lazy:
             merge_or_add_vmap_area(vn.lazy, va, self.dmesg.warn)
@@ -123,7 +124,7 @@ class PurgeMixin(VmallocState):
     def _purge_vmap_area_lazy(self, start: int, end: int, full_pool_decay: bool, cpu: int) -> bool:
         """Mirrors __purge_vmap_area_lazy(): decay pools, detach lazy lists, one TLB flush, purge nodes (§4.7)."""
         self.stats.purges += 1
-        marked: list = []
+        marked: list[VmapNode] = []
         for vn in self.nodes:
             vn.purge_list = []
             vn.skip_populate = full_pool_decay
@@ -152,7 +153,7 @@ class PurgeMixin(VmallocState):
             self._tr.emit(PurgeVmapAreaLazy, cpu, start & ULONG_MAX, end, nr_purged)
         return nr_purged > 0
 
-    def _purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
+    def _purge_vmap_node(self, vn: VmapNode, helper: bool, cpu: int) -> None:
         """purge_vmap_node(): account each purged VA, pool it at its owner node or send it home (§4.7)."""
         vn.nr_purged = 0
         to_global: list[VmapArea] = []
@@ -190,7 +191,7 @@ class PurgeMixin(VmallocState):
             self._tr.emit(TlbFlush, cpu, start, end)
 
     # -- pools ------------------------------------------------------------------------------
-    def _node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
+    def _node_pool_add_va(self, vn: VmapNode, va: VmapArea, cpu: int) -> bool:
         """node_pool_add_va(): push at the HEAD of the exact-size pool; no length cap in 6.9."""
         idx = (va.va_end - va.va_start - 1) >> PAGE_SHIFT        # pool_index()
         if idx >= self.max_va_size_pages:
@@ -203,7 +204,7 @@ class PurgeMixin(VmallocState):
             self._pool_event(cpu, vn.id, idx, "add", va.va_start, vn.pool_lock)
         return True
 
-    def _decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
+    def _decay_va_pool_node(self, vn: VmapNode, full_decay: bool, cpu: int) -> None:
         """decay_va_pool_node() (§3.8, §8): a full decay empties every pool; a partial one drops the
         ⌊L/4⌋ newest VAs of a pool of L, and for L <= 3 the rule depends on the generation.
 
@@ -271,7 +272,7 @@ class PurgeMixin(VmallocState):
             raise InvalidArgumentError("drain_vmap_area_work: vmap_purge_lock is held (called from inside a purge)")
         self._drain_vmap_area_work(cpu)
 
-    def purge_vmap_node(self, vn, helper: bool, cpu: int) -> None:
+    def purge_vmap_node(self, vn: VmapNode, helper: bool, cpu: int) -> None:
         """purge_vmap_node() called on its own: ``vn`` one of this machine's nodes (its purge list is empty
         between purges, so only the trace record and ``vn.nr_purged`` change)."""
         self._check_node(vn, "purge_vmap_node")
@@ -299,7 +300,7 @@ class PurgeMixin(VmallocState):
         end = check_int(end, "flush_tlb_kernel_range: end", start, ULONG_MAX)
         self._flush_tlb_kernel_range(start, end, cpu)
 
-    def node_pool_add_va(self, vn, va: VmapArea, cpu: int) -> bool:
+    def node_pool_add_va(self, vn: VmapNode, va: VmapArea, cpu: int) -> bool:
         """node_pool_add_va() called on its own: ``va`` in flight and owned by ``vn``, a node of this machine
         with pools. False (and ``va`` stays in flight) for a size no pool keeps."""
         self._check_node(vn, "node_pool_add_va")
@@ -315,7 +316,7 @@ class PurgeMixin(VmallocState):
             del self._in_flight[va.va_start]
         return added
 
-    def decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None:
+    def decay_va_pool_node(self, vn: VmapNode, full_decay: bool, cpu: int) -> None:
         """decay_va_pool_node() called on its own: ``vn`` one of this machine's nodes, ``full_decay`` a bool."""
         self._check_node(vn, "decay_va_pool_node")
         self._check_bool(full_decay, "decay_va_pool_node", "full_decay")
@@ -323,7 +324,7 @@ class PurgeMixin(VmallocState):
         self._decay_va_pool_node(vn, full_decay, cpu)
 
     # -- the purge notifier chain (§4.2) ------------------------------------------------
-    def register_vmap_purge_notifier(self, fn) -> None:
+    def register_vmap_purge_notifier(self, fn: Notifier) -> None:
         """register_vmap_purge_notifier(): ``fn(vm, cpu) -> pages freed`` runs when vmap space is exhausted."""
         if not callable(fn):
             raise InvalidArgumentError(f"register_vmap_purge_notifier: fn must be callable, got {fn!r}")
@@ -331,7 +332,7 @@ class PurgeMixin(VmallocState):
             raise InvalidArgumentError(f"register_vmap_purge_notifier: {fn!r} is registered already")
         self._purge_notifiers.append(fn)
 
-    def unregister_vmap_purge_notifier(self, fn) -> None:
+    def unregister_vmap_purge_notifier(self, fn: Notifier) -> None:
         """unregister_vmap_purge_notifier(): remove ``fn`` from the chain."""
         if fn not in self._purge_notifiers:
             raise InvalidArgumentError(f"unregister_vmap_purge_notifier: {fn!r} is not registered")

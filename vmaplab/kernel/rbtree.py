@@ -37,10 +37,25 @@ publication of links.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .area import VmapArea
 from .errors import InvariantError, VmallocError
+
+
+class TreeObserver(Protocol):
+    """What ``RBTree.observer`` takes (the module docstring says when each is called)."""
+
+    def read(self, nodes: Sequence[VmapArea]) -> None: ...
+
+    def write(self, *nodes: VmapArea | None) -> None: ...
+
+
+# A node the red-black rules guarantee is there (a rotated node's child, a red node's parent, a
+# sibling on a path short of black nodes): RBTree.check proves the rules after every step of the
+# property tests. Typed Any so the checker does not ask for a None test that lib/rbtree.c does not
+# make either, and that would cost time in the tree's hottest code.
+Node = Any
 
 
 class OverlapError(InvariantError):
@@ -97,9 +112,9 @@ class RBTree:
         self.visits = 0
         self.writes = 0
         self.ops = 0          # searches started (lookups, insert positions, lowest matches)
-        self.observer = None     # read(nodes) / write(*nodes) on every node access (None: off)
+        self.observer: TreeObserver | None = None     # told of every node access (None: off)
 
-    def note_write(self, *nodes) -> None:
+    def note_write(self, *nodes: VmapArea) -> None:
         """Code outside the tree changed these nodes in place (a range clipped or merged, ``va->vm``
         bound): count them among the tree's writes and tell the observer, if any."""
         self.writes += len(nodes)
@@ -129,7 +144,8 @@ class RBTree:
         """The area containing ``addr``, or None (__find_vmap_area). O(log n)."""
         self.ops += 1
         node = self.root
-        path = [] if self.observer is not None else None
+        observer = self.observer
+        path: list[VmapArea] | None = [] if observer is not None else None
         visits = 0
         while node is not None:
             visits += 1
@@ -142,8 +158,8 @@ class RBTree:
             else:
                 break
         self.visits += visits
-        if path:
-            self.observer.read(path)
+        if path and observer is not None:
+            observer.read(path)
         return node
 
     def find_exceed(self, addr: int) -> VmapArea | None:
@@ -164,7 +180,7 @@ class RBTree:
         return best
 
     # -- linking ------------------------------------------------------------------
-    def find_insert_pos(self, va: VmapArea, start: VmapArea | None = None):
+    def find_insert_pos(self, va: VmapArea, start: VmapArea | None = None) -> tuple[VmapArea | None, bool]:
         """Where ``va`` would be linked: (parent, is_left). Raises OverlapError (find_va_links).
 
         ``start`` begins the descent at a subtree instead of the root; the caller
@@ -173,7 +189,8 @@ class RBTree:
         self.ops += 1
         node = start if start is not None else self.root
         parent, is_left = None, False
-        path = [] if self.observer is not None else None
+        observer = self.observer
+        path: list[VmapArea] | None = [] if observer is not None else None
         visits = 0
         while node is not None:
             visits += 1
@@ -188,8 +205,8 @@ class RBTree:
                 self.visits += visits
                 raise OverlapError(va, node)
         self.visits += visits
-        if path:
-            self.observer.read(path)
+        if path and observer is not None:
+            observer.read(path)
         return parent, is_left
 
     def link(self, va: VmapArea, parent: VmapArea | None, is_left: bool) -> None:
@@ -247,7 +264,7 @@ class RBTree:
         else:
             nxt.prev = prev
         # y is the node physically removed: z itself, or its in-order successor.
-        y = z if (z.left is None or z.right is None) else nxt
+        y: Node = z if (z.left is None or z.right is None) else nxt
         x = y.left if y.left is not None else y.right
         xp = y.parent
         if x is not None:
@@ -300,7 +317,7 @@ class RBTree:
 
     # -- red-black balancing ---------------------------------------------------------
     def _rotate_left(self, x: VmapArea) -> None:
-        y = x.right
+        y: Node = x.right
         x.right = y.left
         if y.left is not None:
             y.left.parent = x
@@ -322,7 +339,7 @@ class RBTree:
             x.subtree_max_size = compute_subtree_max_size(x)
 
     def _rotate_right(self, x: VmapArea) -> None:
-        y = x.left
+        y: Node = x.left
         x.left = y.right
         if y.right is not None:
             y.right.parent = x
@@ -347,7 +364,7 @@ class RBTree:
             p = z.parent
             if p is None or not p.red:
                 break
-            g = p.parent
+            g: Node = p.parent
             if p is g.left:
                 u = g.right
                 if u is not None and u.red:
@@ -378,9 +395,10 @@ class RBTree:
                 p.red = False
                 g.red = True
                 self._rotate_left(g)
-        self.root.red = False
+        root: Node = self.root              # not None: z is in the tree
+        root.red = False
 
-    def _erase_fixup(self, x: VmapArea | None, xp: VmapArea | None) -> None:
+    def _erase_fixup(self, x: VmapArea | None, xp: Node) -> None:
         while x is not self.root and (x is None or not x.red):
             if self.observer is not None:
                 self.observer.write(xp, xp.left if x is xp.right else xp.right)

@@ -14,10 +14,14 @@ documented. Only the 6.9 design has the shrinker; on 6.8 it counts nothing.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 from .config import SHRINK_EMPTY, SHRINK_STOP, ULONG_MAX
 from .trace import Shrinker as ShrinkerEvent
 from .validate import check_int
+
+if TYPE_CHECKING:
+    from .vmalloc import Vmalloc
 
 
 class VmapNodeShrinker:
@@ -26,7 +30,7 @@ class VmapNodeShrinker:
     name = "vmap-node"
     flags = 0
 
-    def __init__(self, vm):
+    def __init__(self, vm: Vmalloc) -> None:
         self._vm = vm
 
     def count(self, cpu: int = 0) -> int:

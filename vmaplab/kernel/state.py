@@ -24,10 +24,11 @@ simulator prices them.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .area import VmapArea, VmStruct, decode_vn_id
 from .config import (
@@ -42,7 +43,7 @@ from .config import (
     lazy_max_pages_for,
 )
 from .dmesg import KernelLog
-from .errors import ConfigError, InvalidArgumentError, VmallocError
+from .errors import ConfigError, InvalidArgumentError, VmallocError, present
 from .freespace import FreeSpace
 from .generations import Generation
 from .lines import CALLER_RE
@@ -58,20 +59,27 @@ PURGE_LOCK = LockId("vmap_purge_lock").name      # the mutex around every purge 
 
 if TYPE_CHECKING:
     from .shrinker import VmapNodeShrinker
-    from .vmap_block import VmapBlockQueue
+    from .trace import Record
+    from .vmap_block import VmapBlock, VmapBlockQueue
+
+T = TypeVar("T")
 
 
-def check_pfn_list(pages, what: str) -> list[int]:
+def check_pfn_list(pages: object, what: str) -> list[int]:
     """A list or tuple of page frame numbers as ints; a string, a bool or a float is refused."""
     if isinstance(pages, (str, bytes)) or not isinstance(pages, (list, tuple, range)):
         raise InvalidArgumentError(f"{what} must be a list of page frame numbers, got {type(pages).__name__}")
     return [check_int(p, f"{what}[{i}]", 0) for i, p in enumerate(pages)]
 
 
+# a vmap purge notifier: fn(vm, cpu) -> the pages it freed (an int >= 0, or None for 0)
+Notifier = Callable[[Any, int], object]
+
+
 class EventSink(Protocol):
     """What ``Vmalloc.attach_tracer`` takes: a Tracer, or any recorder of the same events."""
 
-    def emit(self, cls, cpu: int, *args) -> None: ...
+    def emit(self, cls: type[Record], cpu: int, *args: Any) -> None: ...
 
 
 @lru_cache(maxsize=1024)
@@ -138,7 +146,7 @@ class VmallocState:
     # -- switches a user may flip --
     debug: bool                         # a full check() after every public call
     autorun_work: bool                  # run queued drain work at the end of each public call
-    clock: object                       # a callable giving t_ns for dmesg and trace records, or None
+    clock: Callable[[], int] | None     # gives t_ns for dmesg and trace records
     # -- the allocator's state --
     nodes: list[VmapNode]               # vmap_nodes[]: busy, lazy, pools
     free_space: FreeSpace               # free_vmap_area_root + free_vmap_area_list
@@ -150,7 +158,7 @@ class VmallocState:
     _ne_fit_preload: list[VmapArea | None]   # per-CPU preloaded spare for an NE-fit split
     _cur_cpu: int                       # the CPU inside free_space.alloc (whose preload a split takes)
     _work: list[tuple[str, int]]        # queued drain work: (name, cpu)
-    _purge_notifiers: list
+    _purge_notifiers: list[Notifier]
     _purge_depth: int                   # vmap_purge_lock held (re-entry is a BUG)
     _rcu_pending: list[tuple[int, int]]
     _rcu_addrs: set[int]
@@ -168,22 +176,23 @@ class VmallocState:
         def _alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int,
                             gfp: int, cpu: int) -> VmapArea | None: ...                        # vmalloc.py
         def _find_unlink_vmap_area(self, addr: int, cpu: int = 0) -> VmapArea | None: ...       # vmalloc.py
-        def _setup_vmalloc_vm(self, vm: VmStruct, va: VmapArea, flags: int, caller) -> None: ...  # vmalloc.py
+        @staticmethod
+        def _setup_vmalloc_vm(vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None: ...  # vmalloc.py
         def free_vm_area(self, area: VmStruct, cpu: int = 0) -> None: ...                      # vmalloc.py
-        def _check_vm_area(self, area, func: str, what: str, cpu: int) -> VmapArea: ...        # vmalloc.py
+        def _check_vm_area(self, area: object, func: str, what: str, cpu: int) -> VmapArea: ...        # vmalloc.py
         def check(self) -> None: ...                                                          # vmalloc.py
         def _free_vmap_area_noflush(self, va: VmapArea, cpu: int) -> None: ...                  # purge.py
         def run_workqueue(self) -> int: ...                                                    # purge.py
         def reclaim_and_purge_vmap_areas(self, cpu: int) -> None: ...                          # purge.py
         def _flush_tlb_kernel_range(self, start: int, end: int, cpu: int) -> None: ...          # purge.py
-        def _decay_va_pool_node(self, vn, full_decay: bool, cpu: int) -> None: ...              # purge.py
+        def _decay_va_pool_node(self, vn: VmapNode, full_decay: bool, cpu: int) -> None: ...              # purge.py
         def _purge_vmap_area_lazy(self, start: int, end: int, full_pool_decay: bool, cpu: int) -> bool: ...
         def _call_purge_notifiers(self, cpu: int) -> int: ...                                  # purge.py
         def _purge_fragmented_blocks_allcpus(self, cpu: int) -> None: ...                       # vmap_block.py
         def _vm_unmap_aliases(self, start: int, end: int, flush: bool, cpu: int) -> None: ...  # vmap_block.py
-        def _vb_lookup(self, addr: int): ...                                                   # vmap_block.py
-        def _vb_hash(self, addr: int): ...                                                     # vmap_block.py
-        def _map_user_pages(self, pages, delta: int) -> None: ...                              # vmalloc.py
+        def _vb_lookup(self, addr: int) -> VmapBlock | None: ...                               # vmap_block.py
+        def _vb_hash(self, addr: int) -> tuple[VmapBlockQueue, int]: ...                       # vmap_block.py
+        def _map_user_pages(self, pages: Iterable[int], delta: int) -> None: ...                              # vmalloc.py
 
     @property
     def nr_online_cpus(self) -> int:
@@ -232,7 +241,7 @@ class VmallocState:
         """(size - 1) / PAGE_SIZE: the pool of a VA of ``size`` bytes, guard included (§3.5)."""
         return (check_int(size, "pool_index: size", 1, ULONG_MAX) - 1) >> PAGE_SHIFT
 
-    def busy_areas(self):
+    def busy_areas(self) -> list[VmapArea]:
         """Every busy VA in ascending address order (merges the nodes' busy lists)."""
         return sorted((va for vn in self.nodes for va in vn.busy), key=lambda v: v.va_start)
 
@@ -258,7 +267,7 @@ class VmallocState:
         return previous
 
     @contextmanager
-    def untraced(self):
+    def untraced(self) -> Iterator[None]:
         """A block whose calls emit no event (bookkeeping that is not kernel work); the sink comes back after."""
         previous = self.attach_tracer(None)
         try:
@@ -281,9 +290,11 @@ class VmallocState:
 
     # ------------------------------------------------------------------ trace helpers
     def _lock(self, cpu: int, lock: str, op: str, section: str) -> None:
-        self._tr.emit(Lock, cpu, lock, op, section)
+        tr = self._tr
+        if tr is not None:              # the callers test first; without a sink nothing is recorded
+            tr.emit(Lock, cpu, lock, op, section)
 
-    def _locked(self, cpu: int, lock: str, section: str, fn, *args):
+    def _locked(self, cpu: int, lock: str, section: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` as one critical section of ``lock`` (traced when tracing)."""
         tr = self._tr
         if tr is None:
@@ -295,7 +306,7 @@ class VmallocState:
             tr.emit(Lock, cpu, lock, "release", section)      # to the sink that saw the acquire
 
     @contextmanager
-    def _purge_mutex(self, cpu: int):
+    def _purge_mutex(self, cpu: int) -> Iterator[None]:
         """vmap_purge_lock: a mutex around every purge (re-entry would be a deadlock in C)."""
         if self._purge_depth:
             raise VmallocError("BUG: vmap_purge_lock taken recursively")
@@ -309,12 +320,14 @@ class VmallocState:
             if self._tr is not None:
                 self._lock(cpu, PURGE_LOCK, "release", "purge")
 
-    def _pool_event(self, cpu, node_id, idx, op, va_start, lock) -> None:
-        self._tr.emit(Lock, cpu, lock, "acquire", f"pool_{op}")
-        self._tr.emit(Pool, cpu, node_id, idx, op, va_start)
-        self._tr.emit(Lock, cpu, lock, "release", f"pool_{op}")
+    def _pool_event(self, cpu: int, node_id: int, idx: int, op: str, va_start: int, lock: str) -> None:
+        tr = self._tr
+        if tr is not None:              # the callers test first; without a sink nothing is recorded
+            tr.emit(Lock, cpu, lock, "acquire", f"pool_{op}")
+            tr.emit(Pool, cpu, node_id, idx, op, va_start)
+            tr.emit(Lock, cpu, lock, "release", f"pool_{op}")
 
-    def _api_event(self, cpu, func, addr, size, caller) -> None:
+    def _api_event(self, cpu: int, func: str, addr: int | None, size: int, caller: str | None) -> None:
         if self._tr is not None:
             self._tr.emit(VmallocEvent, cpu, func, addr or 0, size if addr else 0, caller or "")
 
@@ -326,7 +339,7 @@ class VmallocState:
             self.check()
 
     # ------------------------------------------------------------------ validation
-    def _check_cpu(self, cpu: int) -> None:
+    def _check_cpu(self, cpu: object) -> None:
         if not is_c_int(cpu) or not 0 <= cpu < self._nr_online_cpus:
             raise InvalidArgumentError(f"cpu must be an online CPU id in 0..{self._nr_online_cpus - 1}, got {cpu!r}")
 
@@ -353,12 +366,12 @@ class VmallocState:
             raise InvalidArgumentError(f"{what} {size:#x} is not representable once page aligned with a guard page")
 
     @staticmethod
-    def _check_align(align: int) -> None:
+    def _check_align(align: object) -> None:
         if not is_c_int(align) or not is_power_of_2(align) or align > 1 << 63:
             raise InvalidArgumentError(f"align {align!r} is not a power of two (-EINVAL)")
 
     @staticmethod
-    def _check_caller(caller) -> None:
+    def _check_caller(caller: object) -> None:
         if caller is not None and (not isinstance(caller, str) or not _caller_ok(caller)):
             raise InvalidArgumentError(
                 f"caller {caller!r} must be a symbol as %pS prints it (e.g. 'kernel_clone+0xb8/0x400', "
@@ -370,17 +383,17 @@ class VmallocState:
             raise InvalidArgumentError(f"{what}: unknown or refused VM_* flags {flags!r}")
 
     # -- the kernel steps called on their own (kernel-model.md: every public method validates) --
-    def _check_node(self, vn, func: str, what: str = "vn") -> VmapNode:
+    def _check_node(self, vn: object, func: str, what: str = "vn") -> VmapNode:
         """One of this machine's vmap nodes (another machine's node is refused)."""
         if not isinstance(vn, VmapNode) or not 0 <= vn.id < self.nr_vmap_nodes or self.nodes[vn.id] is not vn:
             raise InvalidArgumentError(f"{func}: {what} must be one of this machine's vm.nodes, got {_short(vn)}")
         return vn
 
     @staticmethod
-    def _check_bool(value, func: str, what: str) -> bool:
+    def _check_bool(value: object, func: str, what: str) -> bool:
         return check_bool(value, f"{func}: {what}")
 
-    def _check_in_flight(self, va, func: str, what: str = "va") -> VmapArea:
+    def _check_in_flight(self, va: object, func: str, what: str = "va") -> VmapArea:
         """A VA in flight on this machine: handed out by a step called on its own and not yet taken back."""
         if not isinstance(va, VmapArea) or self._in_flight.get(va.va_start) is not va:
             raise InvalidArgumentError(
@@ -388,7 +401,7 @@ class VmallocState:
                 f"node_pool_del_va or carve_vmap_area handed out, not yet given back), got {_short(va)}")
         return va
 
-    def _check_busy_va(self, va, func: str, what: str = "va", bare: bool = True) -> VmapNode:
+    def _check_busy_va(self, va: object, func: str, what: str = "va", bare: bool = True) -> VmapNode:
         """A busy VA of this machine, its node; with ``bare`` one that nothing else holds: no vm_struct,
         no vmap block, no vm_map_ram pages (those have their own release calls)."""
         if not isinstance(va, VmapArea):
@@ -399,23 +412,24 @@ class VmallocState:
         if bare and (va.vm is not None or va.flags & VMAP_BLOCK or va.va_start in self._ram_maps):
             raise InvalidArgumentError(f"{func}: {what} {va!r} belongs to a vm_struct, a vmap block or a "
                                        f"vm_map_ram mapping: release it with their own call")
-        return vn
+        return present(vn, "the node of a busy VA")
 
-    def _check_request(self, func: str, size, align, vstart, vend, cpu) -> None:
+    def _check_request(self, func: str, size: object, align: object, vstart: object, vend: object,
+                       cpu: object) -> None:
         """alloc_vmap_area()'s arguments: a page-multiple size, a power-of-two align, a valid window, an online CPU."""
         self._check_cpu(cpu)
         size = check_int(size, f"{func}: size", PAGE_SIZE, ULONG_MAX)
         if size % PAGE_SIZE:
             raise InvalidArgumentError(f"{func}: size {size:#x} is not a multiple of PAGE_SIZE (-EINVAL)")
         self._check_align(align)
-        check_int(vstart, f"{func}: vstart", 0, ULONG_MAX)
-        check_int(vend, f"{func}: vend", 0, ULONG_MAX)
+        vstart = check_int(vstart, f"{func}: vstart", 0, ULONG_MAX)
+        vend = check_int(vend, f"{func}: vend", 0, ULONG_MAX)
         try:
             self._check_window(vstart, vend)
         except InvalidArgumentError as e:
             raise InvalidArgumentError(f"{func}: vstart/vend: {e}") from None
 
-    def _check_pages(self, pages, func: str) -> list[int]:
+    def _check_pages(self, pages: object, func: str) -> list[int]:
         """A list of distinct allocated page frame numbers (ints, not bools or strings), or InvalidArgumentError."""
         pages = check_pfn_list(pages, f"{func}: pages")
         if not pages:
@@ -428,7 +442,8 @@ class VmallocState:
         return pages
 
     # ------------------------------------------------------------------ lookups
-    def _lookup(self, addr: int, cpu: int = 0, section: str | None = None, unlink: bool = False):
+    def _lookup(self, addr: int, cpu: int = 0, section: str | None = None,
+                unlink: bool = False) -> tuple[VmapNode | None, VmapArea | None]:
         """Probe nodes from addr_to_node_id(addr) on: (node, busy VA containing addr) or (None, None).
 
         With a ``section`` each probe is a traced critical section of that node's

@@ -14,7 +14,11 @@ pays one ``is not None`` test per emission point.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
+
+R = TypeVar("R", bound="type[Record]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,19 +26,20 @@ class Record:
     seq: int
     t_ns: int
     cpu: int
+    event_name: ClassVar[str]           # set by @_event on each kind of record
 
     @property
     def event(self) -> str:
-        return type(self).event_name  # type: ignore[attr-defined]
+        return type(self).event_name
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["event"] = self.event
         return d
 
 
-def _event(name: str):
-    def deco(cls):
+def _event(name: str) -> Callable[[R], R]:
+    def deco(cls: R) -> R:
         cls.event_name = name
         return cls
     return deco
@@ -159,12 +164,12 @@ class Rcu(Record):
 class Tracer:
     """Collects records in order; ``records`` is a plain list the views may read."""
 
-    def __init__(self, clock=None):
+    def __init__(self, clock: Callable[[], int] | None = None):
         self.records: list[Record] = []
         self._seq = 0
         self.clock = clock            # callable returning t_ns, or None
 
-    def emit(self, cls, cpu: int, *args) -> None:
+    def emit(self, cls: type[Record], cpu: int, *args: Any) -> None:
         t = self.clock() if self.clock is not None else 0
         self.records.append(cls(self._seq, t, cpu, *args))
         self._seq += 1
@@ -175,7 +180,7 @@ class Tracer:
     def __len__(self) -> int:
         return len(self.records)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
 
     def tail(self, n: int = 20) -> list[Record]:
@@ -203,7 +208,7 @@ def format_record(r: Record) -> str:
 _ADDRESS_FIELDS = {"addr", "start", "end", "va_start", "block_start"}
 
 
-def _fmt(name: str, value) -> str:
+def _fmt(name: str, value: object) -> str:
     if name in _ADDRESS_FIELDS and isinstance(value, int):
         return f"{value:#x}"
     return str(value)

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import SupportsIndex, TypeGuard, TypeVar, cast
 
 from .errors import InvalidArgumentError, VmallocError
+
+T = TypeVar("T")
 
 
 def short_int(v: int) -> str:
@@ -33,18 +36,18 @@ def short_int(v: int) -> str:
     return str(v) if v.bit_length() <= 256 else f"{'-' * (v < 0)}a {v.bit_length()}-bit integer"
 
 
-def shown(value, limit: int = 100) -> str:
+def shown(value: object, limit: int = 100) -> str:
     """A repr for an error message, cut short (a caller may pass anything, of any size)."""
     text = short_int(value) if isinstance(value, int) and not isinstance(value, bool) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def is_c_int(value) -> bool:
+def is_c_int(value: object) -> TypeGuard[int]:
     """An ``int`` that is not a bool: what an allocator call's integer argument must be."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_integer(value, integral: bool = True) -> bool:
+def is_integer(value: object, integral: bool = True) -> bool:
     """An integer by the rules above: any integral type but bool (only ``int`` unless ``integral``)."""
     if isinstance(value, bool):
         return False
@@ -60,7 +63,7 @@ def bounds_text(low: float | None, high: float | None) -> str:
     return f">= {num(low)}" if low is not None else f"<= {num(high)}" if high is not None else ""
 
 
-def check_int(value, what: str, low: int | None = None, high: int | None = None,
+def check_int(value: object, what: str, low: int | None = None, high: int | None = None,
               exc: type[VmallocError] = InvalidArgumentError, integral: bool = False) -> int:
     """``value`` as an ``int`` within [low, high]; else ``exc`` naming ``what``.
 
@@ -70,20 +73,20 @@ def check_int(value, what: str, low: int | None = None, high: int | None = None,
     if not is_integer(value, integral):
         raise exc(f"{what} must be an integer{' ' + bounds_text(low, high) if low is not None or high is not None else ''}, "
                   f"got {shown(value)}")
-    v = int(value.__index__())
+    v = int(cast(SupportsIndex, value).__index__())
     if (low is not None and v < low) or (high is not None and v > high):
         raise exc(f"{what} must be an integer {bounds_text(low, high)}, got {short_int(v)}")
     return v
 
 
-def check_bool(value, what: str, exc: type[VmallocError] = InvalidArgumentError) -> bool:
+def check_bool(value: object, what: str, exc: type[VmallocError] = InvalidArgumentError) -> bool:
     """``value`` if it is True or False (not 0, 1 or "yes"); else ``exc`` naming ``what``."""
     if not isinstance(value, bool):
         raise exc(f"{what} must be true or false, got {shown(value)}")
     return value
 
 
-def check_real(value, what: str, low: float | None = None, high: float | None = None,
+def check_real(value: object, what: str, low: float | None = None, high: float | None = None,
                exc: type[VmallocError] = InvalidArgumentError) -> float:
     """A finite int or float (not a bool) within [low, high], as a float; else ``exc`` naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
@@ -96,11 +99,11 @@ def check_real(value, what: str, low: float | None = None, high: float | None = 
     return v
 
 
-def check_choice(value, what: str, choices, exc: type[VmallocError] = InvalidArgumentError):
+def check_choice(value: object, what: str, choices: Collection[T], exc: type[VmallocError] = InvalidArgumentError) -> T:
     """``value`` if it is one of ``choices`` (compared with ``==``, bools apart); else ``exc`` listing them."""
     if isinstance(value, bool) or not any(value == c and not isinstance(c, bool) for c in choices):
         raise exc(f"{what} must be one of {', '.join(map(str, choices))}, got {shown(value)}")
-    return value
+    return cast(T, value)
 
 
 def parse_int(text: str, what: str, low: int | None = None, high: int | None = None, base: int = 10,

@@ -28,7 +28,9 @@ never fail; the clock is whatever the caller attaches (``vm.clock``).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from .area import VmapArea, VmStruct, encode_vn_id
 from .config import (
@@ -77,6 +79,7 @@ from .errors import (
     InvariantError,
     VmallocError,
     WrongFreeFunctionError,
+    present,
 )
 from .freespace import FreeSpace
 from .generations import DEFAULT, VERSIONS, Generation, generation  # noqa: F401 (VERSIONS: public)
@@ -85,7 +88,7 @@ from .pages import PageAllocator
 from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
-from .state import Stats, VmallocState, check_pfn_list
+from .state import Notifier, Stats, VmallocState, check_pfn_list
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .validate import check_int, is_c_int
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
@@ -124,12 +127,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                  config_nr_cpus: int = CONFIG_NR_CPUS_DEFAULT,
                  vmap_bbmap_bits: int | None = None,
                  vmap_max_alloc: int = VMAP_MAX_ALLOC,
-                 early_areas=(),
+                 early_areas: Iterable[tuple[int, int]] = (),
                  trace: bool = False,
                  debug: bool = False,
                  autorun_work: bool = True,
                  pools: bool = True,
-                 nr_vmap_nodes: int | None = None):
+                 nr_vmap_nodes: int | None = None) -> None:
         # every integer setting as an int (numpy.int64(4) is a fine CPU count), validated before anything is set
         (nr_cpus, nr_online_cpus, vmalloc_size, vmap_zone_size_pages, max_va_size_pages, lazy_max_unit_pages,
          nr_ram_pages, config_nr_cpus, vmap_bbmap_bits, vmap_max_alloc) = self._validate_config(
@@ -195,7 +198,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.vmap_lazy_nr = 0
         self.nr_vmalloc_pages = 0
         self._work: list[tuple[str, int]] = []
-        self._purge_notifiers: list = []
+        self._purge_notifiers: list[Notifier] = []
         self._rcu_pending: list[tuple[int, int]] = []
         self._rcu_addrs: set[int] = set()
         self._ram_maps: dict[int, list[int]] = {}
@@ -211,7 +214,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.vmap_block_queue = [VmapBlockQueue() for _ in range(nr_cpus)]
         self.shrinker = VmapNodeShrinker(self)
 
-    def _check_early_areas(self, early_areas) -> list[tuple[int, int]]:
+    def _check_early_areas(self, early_areas: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
         """vmlist's early areas: page-aligned, non-overlapping [start, end) ranges inside the vmalloc window."""
         try:
             ranges = [(s, e) for s, e in early_areas]
@@ -231,10 +234,12 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return out
 
     @staticmethod
-    def _validate_config(nr_cpus, version, nr_online, vmalloc_size, zone_pages, max_va_pages,
-                         lazy_unit, nr_ram_pages, config_nr_cpus, bbmap_bits, max_alloc) -> tuple:
+    def _validate_config(nr_cpus: int, version: str | Generation, nr_online: int | None, vmalloc_size: int | None,
+                         zone_pages: int, max_va_pages: int, lazy_unit: int, nr_ram_pages: int, config_nr_cpus: int,
+                         bbmap_bits: int | None, max_alloc: int
+                         ) -> tuple[int, int | None, int | None, int, int, int, int, int, int | None, int]:
         """The integer settings as ints, in the order given; a ConfigError naming the first bad one."""
-        def positive_int(name, v, low=1):
+        def positive_int(name: str, v: object, low: int = 1) -> int:
             return check_int(v, name, low, exc=ConfigError, integral=True)
         generation(version)
         nr_cpus = positive_int("nr_cpus", nr_cpus)
@@ -329,7 +334,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self._pool_event(cpu, vn.id, idx, "rotate", va.va_start, vn.pool_lock)
         return None
 
-    def _node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
+    def _node_alloc(self, size: int, align: int, vstart: int, vend: int,
+                    cpu: int) -> tuple[VmapArea | None, int | None, int]:
         """node_alloc(): (pooled VA or None, its address or None, owner code) (§4.2).
 
         Only whole-window requests on a multi-node 6.9 machine use pools; the
@@ -423,7 +429,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_request("node_pool_del_va", size, align, vstart, vend, cpu)
         return self._hand_out(self._node_pool_del_va(vn, size, align, vstart, vend, cpu))
 
-    def node_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int):
+    def node_alloc(self, size: int, align: int, vstart: int, vend: int,
+                   cpu: int) -> tuple[VmapArea | None, int | None, int]:
         """node_alloc() called on its own: arguments checked first; a pooled VA it returns is in flight."""
         self._check_request("node_alloc", size, align, vstart, vend, cpu)
         va, addr, owner = self._node_alloc(size, align, vstart, vend, cpu)
@@ -454,7 +461,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         addr = self.free_space.alloc(size, align, vstart, vend)
         return None if addr is None else self._hand_out(VmapArea(addr, addr + size, va_flags))
 
-    def _check_va_flags(self, va_flags, func: str, allowed: int) -> None:
+    def _check_va_flags(self, va_flags: object, func: str, allowed: int) -> None:
         """``allowed`` VMAP_* bits (a vmap block's are new_vmap_block's) and maybe an owner id of this machine."""
         if type(va_flags) is not int or va_flags < 0 or va_flags & 0xff & ~allowed or (
                 va_flags >> 8 and not (self._node_layer and (va_flags >> 8) <= self.nr_vmap_nodes)):
@@ -494,7 +501,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._locked(cpu, vn.busy_lock, "setup_vmalloc_vm", self._bind_vm, vn, area, va, flags, caller)
         return area
 
-    def _bind_vm(self, vn, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
+    def _bind_vm(self, vn: VmapNode, vm: VmStruct, va: VmapArea, flags: int, caller: str | None) -> None:
         """setup_vmalloc_vm() under ``vn``'s busy lock (6.8: vmap_area_lock; 6.9: vn->busy.lock).
 
         It writes the new vm_struct and one field of the VA (``va->vm``), no other tree node: the
@@ -512,7 +519,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_caller(caller)
         self._setup_vmalloc_vm(vm, va, flags, caller)
 
-    def restore_vm_struct(self, addr: int, pages_by_node=(), *, phys_addr: int = 0,
+    def restore_vm_struct(self, addr: int, pages_by_node: Iterable[tuple[int, int]] = (), *, phys_addr: int = 0,
                           vpages: bool = False) -> VmStruct:
         """Give the vm_struct area starting at ``addr``, just bound by ``setup_vmalloc_vm`` and still without
         pages, what a /proc/vmallocinfo line says it has: ``pages_by_node`` as (memory node, count) pairs
@@ -562,7 +569,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return area
 
     @contextmanager
-    def workqueue_held(self):
+    def workqueue_held(self) -> Iterator[Vmalloc]:
         """No work item runs inside the block (``autorun_work`` off), as while a machine is rebuilt; the
         setting is restored at its end, and what was queued stays queued (``run_workqueue`` runs it)."""
         before, self.autorun_work = self.autorun_work, False
@@ -608,14 +615,14 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._remove_vm_area(va.va_start, cpu)
         self._after_call(cpu)
 
-    def _check_vm_area(self, area, func: str, what: str, cpu: int) -> VmapArea:
+    def _check_vm_area(self, area: object, func: str, what: str, cpu: int) -> VmapArea:
         """What free_vm_area() may release: the live vm_struct of a busy VA, not a vmalloc() area with pages."""
         if not isinstance(area, VmStruct):
             raise BadFreeError(f"{func}: {what} must be the VmStruct get_vm_area() returned, got {area!r}")
-        _vn, va = self._live_area(area.addr, func, cpu)
-        if va.vm is not area:
+        va, vm = self._live_area(area.addr, func, cpu)
+        if vm is not area:
             raise BadFreeError(f"{func}: {what} {area!r} is not the vm_struct of {va!r}")
-        if va.vm.flags & VM_ALLOC and va.vm.nr_pages:
+        if vm.flags & VM_ALLOC and vm.nr_pages:
             raise WrongFreeFunctionError(f"{func}() of a vmalloc() area would leak its pages: use vfree()")
         return va
 
@@ -640,7 +647,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._after_call(cpu)
         return addr
 
-    def _vmalloc_node_range(self, size, align, start, end, gfp, flags, cpu, caller) -> int | None:
+    def _vmalloc_node_range(self, size: int, align: int, start: int, end: int, gfp: int, flags: int, cpu: int,
+                            caller: str | None) -> int | None:
         """__vmalloc_node_range() after validation; its failure warnings in each kernel's words (§8:
         7.3 names the align, ``gen.warn_names_align``)."""
         real_size = size
@@ -698,9 +706,9 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self.pages.clear(pages)
         if len(pages) != nr_small_pages:
             if warn:        # §8: 6.1 names the page order; 7.3 the size asked for, not the pages obtained
-                got = (nr_small_pages if self.gen.warn_names_align else len(pages)) * PAGE_SIZE
+                asked = (nr_small_pages if self.gen.warn_names_align else len(pages)) * PAGE_SIZE
                 order = "page order 0, " if self.gen.warn_pages_names_order else ""
-                self.dmesg.ratelimited(f"vmalloc error: size {got}, {order}failed to allocate pages", "warn_alloc")
+                self.dmesg.ratelimited(f"vmalloc error: size {asked}, {order}failed to allocate pages", "warn_alloc")
             self._vfree_area(area.addr, cpu)
             return False
         return True
@@ -799,7 +807,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self._after_call(cpu)
             return None
         alloced_size = vm.get_vm_area_size()
-        old_size = vm.requested_size
+        old_size = present(vm.requested_size, "vrealloc: the bound vm_struct's requested_size")
         if alloced_size < old_size:
             self.dmesg.warn(f"WARNING: vrealloc: vrealloc() has mismatched area vs requested sizes ({addr:#x})")
             self._after_call(cpu)
@@ -810,14 +818,15 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             new_nr_pages = page_align(size) >> PAGE_SHIFT
             if (self.gen.vrealloc_frees_tail and new_nr_pages < vm.nr_pages
                     and not vm.flags & (VM_FLUSH_RESET_PERMS | VM_USERMAP) and gfp_has_io_fs(gfp)):
-                self._vrealloc_free_tail(vn, vm, new_nr_pages, cpu)
+                self._vrealloc_free_tail(present(vn, "vrealloc: the area's node"), vm, new_nr_pages, cpu)
             vm.requested_size = size
         elif size <= (vm.nr_pages << PAGE_SHIFT if self.gen.vrealloc_frees_tail else alloced_size):
             vm.requested_size = size                      # the pages are there (and zero past the old size)
         else:
             new = self._vmalloc_node_range(size, 1, self.VMALLOC_START, self.VMALLOC_END, gfp, 0, cpu, new_caller)
             if new is not None:
-                self._copy_area_bytes(vm, self._lookup(new)[1].vm, min(size, old_size))
+                new_vm = present(self._lookup(new)[1], "vrealloc: the new area").vm
+                self._copy_area_bytes(vm, present(new_vm, "vrealloc: the new area's vm_struct"), min(size, old_size))
                 self._vfree_area(addr, cpu)
         self._api_event(cpu, "vrealloc", new, size, caller)
         self._after_call(cpu)
@@ -826,7 +835,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def _check_vrealloc_area(self, va: VmapArea, addr: int) -> None:
         """What the model refuses before vrealloc changes anything: an interior pointer, an area
         vmalloc() did not make, one still being set up, queued for kvfree_rcu, or a page array."""
-        vm = va.vm
+        vm = present(va.vm, "vrealloc: the area's vm_struct")
         if addr != va.va_start:
             raise BadFreeError(f"vrealloc: addr {addr:#x} is inside {va!r} but not its start")
         if not vm.flags & VM_ALLOC:
@@ -845,7 +854,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         lock (vmallocinfo reads it there), then the tail unmapped and its pages freed (vm_area_free_pages)."""
         old_nr_pages = vm.nr_pages
 
-        def set_nr_pages():
+        def set_nr_pages() -> None:
             vm.nr_pages = new_nr_pages
         self._locked(cpu, vn.busy_lock, "vrealloc", set_nr_pages)
         self.pages.free_pages(vm.pages[new_nr_pages:old_nr_pages])
@@ -871,7 +880,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 self.pages.write(dst.pages[i], 0, bytes(page[:min(PAGE_SIZE, nbytes - (i << PAGE_SHIFT))]))
 
     # ------------------------------------------------------------------ vmap, ioremap
-    def vmap(self, pages, flags: int = VM_MAP, cpu: int = 0, caller: str | None = None) -> int | None:
+    def vmap(self, pages: Sequence[int], flags: int = VM_MAP, cpu: int = 0, caller: str | None = None) -> int | None:
         """vmap(): map existing pages (pfns) contiguously; None when out of space (§4.4).
 
         With VM_MAP_PUT_PAGES the area owns the pages and vfree() releases them.
@@ -958,7 +967,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if self.gen.vfree_unlinks_once:
             return self._lookup(addr, cpu, "find_unlink_vmap_area", unlink=True)[1]
         vn, va = self._lookup(addr, cpu, "find_vmap_area")
-        if va is not None:
+        if vn is not None and va is not None:
             self._locked(cpu, vn.busy_lock, "unlink_va", vn.busy.erase, va)
         return va
 
@@ -979,18 +988,19 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return f" {vm.nr_pages}-page vmalloc region starting at {vm.addr:#x} allocated at {vm.caller}"
 
     # ------------------------------------------------------------------ frees
-    def _live_area(self, addr, func: str, cpu: int):
-        """Validate that ``addr`` starts a live vm_struct area; (node, va) or a BadFreeError."""
+    def _live_area(self, addr: object, func: str, cpu: int) -> tuple[VmapArea, VmStruct]:
+        """Validate that ``addr`` starts a live vm_struct area; (va, its vm_struct) or a BadFreeError."""
         if not is_c_int(addr):
             raise BadFreeError(f"{func}: address must be an int, got {addr!r}")
         if addr & ~PAGE_MASK:
             raise BadFreeError(f"Trying to vfree() bad address ({addr:#x}): not page aligned")
-        vn, va = self._lookup(addr, cpu) if 0 < addr <= ULONG_MAX else (None, None)
+        _vn, va = self._lookup(addr, cpu) if 0 < addr <= ULONG_MAX else (None, None)
         if va is None or va.va_start != addr:
             raise BadFreeError(f"Trying to {func}() nonexistent vm area ({addr:#x}): "
                                + ("never allocated, or already freed" if va is None else
                                   f"inside {va!r} but not its start"))
-        if va.vm is None:
+        vm = va.vm
+        if vm is None:
             kind = "a vm_map_ram() mapping: use vm_unmap_ram()" if va.flags & VMAP_RAM else "an area with no vm_struct"
             raise WrongFreeFunctionError(f"{func}() of {addr:#x}: it is {kind}")
         if addr in self._rcu_addrs:
@@ -998,7 +1008,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         if addr in self._page_arrays:
             raise BadFreeError(f"{func}() of {addr:#x}: it is the page array of the vmalloc area at "
                                f"{self._page_arrays[addr]:#x}, freed with that area")
-        return vn, va
+        return va, vm
 
     def _remove_vm_area(self, addr: int, cpu: int) -> VmStruct:
         """remove_vm_area() + free_unmap_vmap_area(): unlink, unmap without a TLB flush, lazy free.
@@ -1008,8 +1018,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         the VA: two holds where later kernels take one (find_unlink_vmap_area).
         """
         if self.gen.vfree_unlinks_once:
-            va = self._find_unlink_vmap_area(addr, cpu)
-            vm = va.vm
+            va = present(self._find_unlink_vmap_area(addr, cpu), f"remove_vm_area: the VA at {addr:#x}")
+            vm = present(va.vm, f"remove_vm_area: the vm_struct at {addr:#x}")
             va.vm = None
         else:
             vn = self.addr_to_node(addr)
@@ -1024,8 +1034,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def _take_vm(vn: VmapNode, addr: int) -> tuple[VmapArea, VmStruct]:
         """6.1's remove_vm_area under vmap_area_lock: find the busy VA at ``addr`` and clear its ``vm``
         (one write to a tree node, which the busy tree's observer is told of)."""
-        va = vn.busy.find(addr)
-        vm, va.vm = va.vm, None
+        va = present(vn.busy.find(addr), f"remove_vm_area: the VA at {addr:#x}")
+        vm, va.vm = present(va.vm, f"remove_vm_area: the vm_struct at {addr:#x}"), None
         vn.busy.note_write(va)
         return va, vm
 
@@ -1061,8 +1071,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_cpu(cpu)
         if addr is None or (type(addr) is int and addr == 0):      # vfree(NULL); False is not NULL
             return
-        _vn, va = self._live_area(addr, "vfree", cpu)
-        vm = va.vm
+        va, vm = self._live_area(addr, "vfree", cpu)
         if not (vm.flags & VM_ALLOC or vm.flags & VM_MAP_PUT_PAGES):
             use = "iounmap()" if vm.flags & VM_IOREMAP else "vunmap() or free_vm_area()"
             raise WrongFreeFunctionError(f"vfree() of {addr:#x} ({'|'.join(vm.flag_names())}): use {use}")
@@ -1079,11 +1088,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         6.1's vunmap goes through __vunmap, which looks the area up first (§8, ``gen.vfree_unlinks_once``).
         """
         self._check_cpu(cpu)
-        vn, va = self._live_area(addr, "vunmap", cpu)
-        if va.vm.flags & (VM_ALLOC | VM_IOREMAP):
-            use = "vfree()" if va.vm.flags & VM_ALLOC else "iounmap()"
-            raise WrongFreeFunctionError(f"vunmap() of {addr:#x} ({'|'.join(va.vm.flag_names())}): use {use}")
-        caller = va.vm.caller
+        va, vm = self._live_area(addr, "vunmap", cpu)
+        if vm.flags & (VM_ALLOC | VM_IOREMAP):
+            use = "vfree()" if vm.flags & VM_ALLOC else "iounmap()"
+            raise WrongFreeFunctionError(f"vunmap() of {addr:#x} ({'|'.join(vm.flag_names())}): use {use}")
+        caller = vm.caller
         if not self.gen.vfree_unlinks_once:         # 6.1's __vunmap looks first (§8)
             self._lookup(addr, cpu, "find_vmap_area")
         self._remove_vm_area(va.va_start, cpu)
@@ -1095,10 +1104,10 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._check_cpu(cpu)
         if not isinstance(addr, int):
             raise BadFreeError(f"iounmap: address must be an int, got {addr!r}")
-        vn, va = self._live_area(addr & PAGE_MASK, "iounmap", cpu)
-        if not va.vm.flags & VM_IOREMAP:
+        va, vm = self._live_area(addr & PAGE_MASK, "iounmap", cpu)
+        if not vm.flags & VM_IOREMAP:
             raise WrongFreeFunctionError(f"iounmap: bad address {addr:#x} (not an ioremap() area)")
-        caller = va.vm.caller
+        caller = vm.caller
         self._remove_vm_area(va.va_start, cpu)
         self._api_event(cpu, "iounmap", addr & PAGE_MASK, va.va_end - va.va_start, caller)
         self._after_call(cpu)
@@ -1107,8 +1116,8 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def kvfree_rcu(self, addr: int, cpu: int = 0) -> None:
         """kvfree_rcu(p) / kvfree_rcu_mightsleep(p): vfree() after the next grace period."""
         self._check_cpu(cpu)
-        _vn, va = self._live_area(addr, "kvfree_rcu", cpu)
-        if not va.vm.flags & VM_ALLOC:
+        va, vm = self._live_area(addr, "kvfree_rcu", cpu)
+        if not vm.flags & VM_ALLOC:
             raise WrongFreeFunctionError(f"kvfree_rcu() of {addr:#x}: not a vmalloc() area")
         self._rcu_pending.append((addr, cpu))
         self._rcu_addrs.add(addr)
@@ -1144,7 +1153,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self._user_pages.update(dict.fromkeys(pages, 0))
         return pages
 
-    def free_pages(self, pfns) -> None:
+    def free_pages(self, pfns: Iterable[int]) -> None:
         """Give pages from alloc_pages() back; refuses pages still mapped by vmap/vm_map_ram. O(pages freed)."""
         pfns = check_pfn_list(pfns, "free_pages: pfns")
         user = self._user_pages
@@ -1160,7 +1169,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             del user[pfn]
         self.pages.free_pages(pfns)
 
-    def _map_user_pages(self, pages, delta: int) -> None:
+    def _map_user_pages(self, pages: Iterable[int], delta: int) -> None:
         """Count the live mappings of alloc_pages() pages (+1 when mapped, -1 when unmapped)."""
         user = self._user_pages
         for pfn in pages:
@@ -1174,7 +1183,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         """
         out: dict[int, int] = {}
 
-        def add(pages):
+        def add(pages: Iterable[int]) -> None:
             for pfn in pages:
                 out[pfn] = out.get(pfn, 0) + 1
         for vn in self.nodes:
@@ -1190,7 +1199,7 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         return out
 
     @classmethod
-    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = DEFAULT, **kwargs) -> Vmalloc:
+    def from_vmallocinfo(cls, text: str, nr_cpus: int, version: str = DEFAULT, **kwargs: Any) -> Vmalloc:
         """A machine rebuilt from /proc/vmallocinfo text: ``vmaplab.formats.from_vmallocinfo``.
 
         The kernel package's one upward reference, kept for the public API: the import is

@@ -22,9 +22,11 @@ a wrong or repeated vm_unmap_ram() is refused instead of corrupting the bitmap.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .area import VmapArea
 from .config import GFP_KERNEL, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VMAP_BLOCK, VMAP_RAM, get_count_order
-from .errors import BadFreeError, InvalidArgumentError
+from .errors import BadFreeError, InvalidArgumentError, present
 from .state import VmallocState, check_pfn_list
 from .trace import VmapBlock as VmapBlockEvent
 from .validate import check_int
@@ -55,7 +57,7 @@ class VmapBlockQueue:
 
     __slots__ = ("free", "vmap_blocks")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.free: list[VmapBlock] = []
         self.vmap_blocks: dict[int, VmapBlock] = {}
 
@@ -133,7 +135,7 @@ class VmapBlockMixin(VmallocState):
             self._tr.emit(VmapBlockEvent, cpu, "release", vb.va.va_start, vb.va.va_start, 0)
         self._free_vmap_area_noflush(vb.va, cpu)
 
-    def _purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
+    def _purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list[VmapBlock]) -> bool:
         """purge_fragmented_block(): take a block with no live pages (and little free space unless forced).
 
         The threshold that keeps a block a caller can still use (free space of a quarter of the
@@ -160,7 +162,7 @@ class VmapBlockMixin(VmallocState):
                 self._purge_fragmented_block(vb, True, purge_list)
         self._free_purged_blocks(purge_list, cpu)
 
-    def _free_purged_blocks(self, purge_list: list, cpu: int) -> None:
+    def _free_purged_blocks(self, purge_list: list[VmapBlock], cpu: int) -> None:
         for vb in purge_list:
             self.stats.vb_purged += 1
             if self._tr is not None:
@@ -222,7 +224,7 @@ class VmapBlockMixin(VmallocState):
         self._after_call(cpu)
 
     # -- the steps above called on their own: arguments checked before anything changes ----------
-    def _check_vb(self, vb, func: str) -> VmapBlock:
+    def _check_vb(self, vb: object, func: str) -> VmapBlock:
         """A vmap block of this machine, still in its CPU's hash (another machine's block is refused)."""
         if not isinstance(vb, VmapBlock) or self._vb_lookup(vb.va.va_start) is not vb:
             raise InvalidArgumentError(f"{func}: vb must be a live vmap block of this machine, got {vb!r}"[:300])
@@ -267,7 +269,7 @@ class VmapBlockMixin(VmallocState):
                                        f"would go with it")
         self._free_vmap_block(vb, cpu)
 
-    def purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list) -> bool:
+    def purge_fragmented_block(self, vb: VmapBlock, force: bool, purge_list: list[VmapBlock]) -> bool:
         """purge_fragmented_block() called on its own: a block of this machine, a bool, a list to append to."""
         self._check_vb(vb, "purge_fragmented_block")
         self._check_bool(force, "purge_fragmented_block", "force")
@@ -295,7 +297,7 @@ class VmapBlockMixin(VmallocState):
         self._register_ram_mapping(va_start, pages)
 
     # -- the API -----------------------------------------------------------------------
-    def vm_map_ram(self, pages, cpu: int = 0) -> int | None:
+    def vm_map_ram(self, pages: Sequence[int], cpu: int = 0) -> int | None:
         """vm_map_ram(): map ``pages`` (pfns) contiguously; None when out of vmap space.
 
         Up to VMAP_MAX_ALLOC pages come from this CPU's vmap blocks; larger
@@ -307,7 +309,7 @@ class VmapBlockMixin(VmallocState):
         if count <= self.vmap_max_alloc:
             addr = self._vb_alloc(count << PAGE_SHIFT, cpu)
             if addr is not None:
-                vb = self._vb_lookup(addr)
+                vb = present(self._vb_lookup(addr), f"vm_map_ram: the vmap block of {addr:#x}")
                 vb.allocs[(addr - vb.va.va_start) >> PAGE_SHIFT] = (get_count_order(count), pages)
                 self._map_user_pages(pages, +1)
         else:
@@ -337,9 +339,8 @@ class VmapBlockMixin(VmallocState):
             raise BadFreeError(f"vm_unmap_ram: bad address {addr!r}")
         if count <= self.vmap_max_alloc:
             vb = self._vb_lookup(addr)
-            offset = None if vb is None else (addr - vb.va.va_start) >> PAGE_SHIFT
-            live = None if vb is None else vb.allocs.get(offset)
-            if live is None or live[0] != get_count_order(count) or len(live[1]) != count:
+            live = None if vb is None else vb.allocs.get((addr - vb.va.va_start) >> PAGE_SHIFT)
+            if vb is None or live is None or live[0] != get_count_order(count) or len(live[1]) != count:
                 raise BadFreeError(f"vm_unmap_ram: no live {count}-page vm_map_ram() mapping at {addr:#x}")
             self._map_user_pages(live[1], -1)
             self._vb_free(vb, addr, live[0], cpu)

@@ -22,7 +22,9 @@ faults, so a read never stops short; locks are not traced here.
 """
 from __future__ import annotations
 
-from .area import VmStruct
+from typing import TYPE_CHECKING
+
+from .area import VmapArea, VmStruct
 from .config import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -33,10 +35,13 @@ from .config import (
     VMAP_FLAGS_MASK,
     VMAP_RAM,
 )
-from .errors import InvalidArgumentError, VmallocError
+from .errors import InvalidArgumentError, VmallocError, present
 from .lines import format_va_line, format_vm_line
 from .state import VmallocState
 from .validate import check_int
+
+if TYPE_CHECKING:
+    from .vmap_block import VmapBlock
 
 # The most one vread may ask for: /proc/kcore reads through the caller's buffer, which bounds it;
 # vmaplab builds the answer in memory, so a larger count is refused rather than attempted.
@@ -47,7 +52,7 @@ class WalksMixin(VmallocState):
     """vmallocinfo(), vread() and write() of :class:`vmaplab.Vmalloc`."""
 
     # ------------------------------------------------------------------ vmallocinfo
-    def show_numa_info(self, vm_struct) -> dict[int, int] | None:
+    def show_numa_info(self, vm_struct: VmStruct) -> dict[int, int] | None:
         """show_numa_info(): pages per memory node; None without CONFIG_NUMA or while uninitialised."""
         if not isinstance(vm_struct, VmStruct):
             raise InvalidArgumentError(f"show_numa_info: vm_struct must be a VmStruct (find_vm_area() gives one), "
@@ -61,7 +66,7 @@ class WalksMixin(VmallocState):
             counts[nid] = counts.get(nid, 0) + 1
         return counts
 
-    def _busy_line(self, va) -> str | None:
+    def _busy_line(self, va: VmapArea) -> str | None:
         """One busy VA's line, or None. A VA without a vm_struct prints ``vm_map_ram`` when it is
         flagged VMAP_RAM (6.3 on, ``gen.vm_map_ram_flagged``); 6.1 prints it for every such VA
         (its s_show cannot tell them apart, §8). 6.12 and 7.3 (``gen.info_skips_uninitialized``) leave
@@ -95,12 +100,12 @@ class WalksMixin(VmallocState):
         return "".join(line + "\n" for line in lines)
 
     # ------------------------------------------------------------------ vread
-    def find_vmap_area_exceed_addr_lock(self, addr: int):
+    def find_vmap_area_exceed_addr_lock(self, addr: int) -> VmapArea | None:
         """find_vmap_area_exceed_addr_lock() called on its own: ``addr`` an address (0..ULONG_MAX)."""
         return self._find_vmap_area_exceed_addr_lock(check_int(addr, "find_vmap_area_exceed_addr_lock: addr",
                                                                0, ULONG_MAX))
 
-    def _find_vmap_area_exceed_addr_lock(self, addr: int):
+    def _find_vmap_area_exceed_addr_lock(self, addr: int) -> VmapArea | None:
         """The busy VA with the lowest start among those ending above ``addr`` (6.9-rc3 form, §4.9)."""
         lowest = None
         for vn in self.nodes:
@@ -126,7 +131,7 @@ class WalksMixin(VmallocState):
             va = self._find_vmap_area_exceed_addr_lock(va.va_end)
         return bytes(out)
 
-    def _vread_area(self, va, addr: int, end: int, out: bytearray) -> None:
+    def _vread_area(self, va: VmapArea, addr: int, end: int, out: bytearray) -> None:
         """One busy VA's part of a vread (§4.9); 6.1 skips a VA without a vm_struct (§8)."""
         vm = va.vm
         kind = va.flags & VMAP_FLAGS_MASK
@@ -147,11 +152,11 @@ class WalksMixin(VmallocState):
         if kind & VMAP_RAM:
             runs = [(va.va_start, self._ram_maps.get(va.va_start, []))]
         else:
-            runs = [(va.va_start, vm.pages)]
+            runs = [(va.va_start, present(vm, "vread: the vm_struct of a plain busy VA").pages)]
         for base, pfns in runs:
             self._copy_pages(base, pfns, lo, hi, addr, out)
 
-    def _vread_vmap_block(self, vb, lo: int, hi: int, addr: int, out: bytearray) -> None:
+    def _vread_vmap_block(self, vb: VmapBlock, lo: int, hi: int, addr: int, out: bytearray) -> None:
         """vmap_ram_vread_iter() on a vmap block, one /proc/kcore page at a time, as 6.x does it (§4.9).
 
         /proc/kcore calls vread_iter() once per page. For each call the kernel walks the block's used
@@ -189,7 +194,7 @@ class WalksMixin(VmallocState):
                 pos, remains = pos + m, remains - m
             a += n
 
-    def _copy_block_bytes(self, base: int, mapped: dict, src: int, n: int, dst: int, out: bytearray) -> None:
+    def _copy_block_bytes(self, base: int, mapped: dict[int, int], src: int, n: int, dst: int, out: bytearray) -> None:
         """aligned_vread_iter() inside a block: mapped pages copied, unmapped ones zero."""
         while n > 0:
             off = src & (PAGE_SIZE - 1)
@@ -211,7 +216,7 @@ class WalksMixin(VmallocState):
             a += n
 
     # ------------------------------------------------------------------ writes
-    def _mapping_at(self, addr: int):
+    def _mapping_at(self, addr: int) -> tuple[int, list[int]] | None:
         """(base, pfns) of the mapped run holding ``addr``: a vm_struct area, a vm_map_ram area or block.
 
         A store through a mapping takes no lock in the kernel, so the lookup is untraced.

@@ -151,7 +151,7 @@ def parse_scenario(doc, path: str = "", smp: int | None = None) -> Scenario:
         raise ScenarioError(f"{name}: 'ops' must be a list of 1..{MAX_OPS} ops")
     names: dict[str, int] = {}
     freed: set[int] = set()
-    ops = []
+    ops: list[Op] = []
     for i, raw in enumerate(raw_ops):
         where = f"{name}: op {i}"
         if not isinstance(raw, dict) or not isinstance(raw.get("op"), str) or raw["op"] not in OPS:

@@ -133,7 +133,7 @@ class TestVmallocParams:
         ``warn`` in insmod's words.
         """
         defaults = module.defaults
-        unset = getattr(self, "unset", frozenset())
+        unset: frozenset[str] = getattr(self, "unset", frozenset())
         for name in self.__dataclass_fields__:
             if (name not in defaults and name not in unset and warn is not None
                     and getattr(self, name) != getattr(TestVmallocParams, name)):
