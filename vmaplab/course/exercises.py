@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..kernel.config import PAGE_SIZE
-from ..kernel.errors import VmallocError
+from ..kernel.errors import InvariantError, VmallocError
 from ..kernel.generations import LETTER_VERSIONS, generation
 from ..kernel.locks import LockId
 from ..kernel.validate import check_int, is_integer, short_int
@@ -111,15 +111,29 @@ def _page(vm: Vmalloc, addr: int) -> int:
     return (addr - vm.VMALLOC_START) // PAGE_SIZE
 
 
+def _not_null(addr: int | None, what: str) -> int:
+    """The address ``what`` returned: every exercise's machine has room for its areas, so NULL is vmaplab's bug."""
+    if addr is None:
+        raise InvariantError(f"{what} returned NULL on an exercise's machine with room for it")
+    return addr
+
+
+def _vmalloc(ex: Explainer, cpu: int, size: int, name: str | None = None) -> int:
+    """A narrated vmalloc whose address the problem goes on to use."""
+    addr, _step = ex.call("vmalloc", cpu, size, name)
+    return _not_null(addr, f"vmalloc({size}) on CPU {cpu}")
+
+
 def next_address(seed: int) -> Exercise:
     """A few vmallocs and vfrees on a 2-CPU 6.9 machine (maybe a purge); which page does the next return?"""
     r = random.Random(f"next-address/{seed}")
     ex = Explainer(machine=_small_machine(seed))     # every call narrated for the solution
     vm = ex.vm
-    lines, live = [], []
+    lines: list[str] = []
+    live: list[tuple[int, int, int]] = []
     for _ in range(r.randint(4, 7)):
         pages, cpu = r.randint(1, 4), r.randrange(2)
-        addr, _step = ex.call("vmalloc", cpu, pages * PAGE_SIZE)
+        addr = _vmalloc(ex, cpu, pages * PAGE_SIZE)
         live.append((addr, pages, cpu))
         lines.append(f"vmalloc({pages} page{'s' * (pages > 1)}) on CPU {cpu} -> page {_page(vm, addr)}")
     freed = r.sample(live, r.randint(1, 2))
@@ -135,7 +149,7 @@ def next_address(seed: int) -> Exercise:
     _addr, pages, cpu = r.choice(freed) if r.random() < 0.5 else (None, r.randint(1, 4), r.randrange(2))
     cpu = cpu if r.random() < 0.7 else 1 - cpu
     hits = vm.stats.pool_hits
-    addr, _step = ex.call("vmalloc", cpu, pages * PAGE_SIZE)
+    addr = _vmalloc(ex, cpu, pages * PAGE_SIZE)
     page = _page(vm, addr)
     if vm.stats.pool_hits > hits:
         why = (f"the request is {pages} page{'s' * (pages > 1)} plus the guard page, and CPU {cpu}'s node "
@@ -153,7 +167,7 @@ def next_address(seed: int) -> Exercise:
                     f"Because {why}.", _numbers(page, addr) | {f"page{page}"}, _narration(ex))
 
 
-def _narration(ex, aside: list[tuple[int, str]] = ()) -> tuple[str, ...]:
+def _narration(ex: Explainer, aside: Sequence[tuple[int, str]] = ()) -> tuple[str, ...]:
     """Every narrated call's lines, with the calls made around the explainer (``aside``: (how many steps had
     run, one line)) in their places."""
     out: list[str] = []
@@ -175,7 +189,7 @@ def pool_node(seed: int) -> Exercise:
     for _ in range(r.randint(0, 12)):           # others' areas first, so the address lands in some zone
         size = r.randint(1, 16) * PAGE_SIZE
         ex.call("vmalloc", r.randrange(nr_cpus), size)
-    addr, _step = ex.call("vmalloc", a, pages * PAGE_SIZE, name="x")
+    addr = _vmalloc(ex, a, pages * PAGE_SIZE, name="x")
     zone_node = vm.addr_to_node_id(addr)
     ex.call("vfree", b, name="x")
     ex.call("purge", r.randrange(nr_cpus))
@@ -299,11 +313,14 @@ def routing(seed: int) -> Exercise:
     whole = r.random() < 0.75                    # else a request limited to part of the window: no owner
     aside: list[tuple[int, str]] = []            # the calls the explainer has no words for, said plainly
     if whole:
-        addr, _step = ex.call("vmalloc", a, pages * PAGE_SIZE, name="x")
+        addr = _vmalloc(ex, a, pages * PAGE_SIZE, name="x")
         call = f"vmalloc({pages} page{'s' * (pages > 1)})"
     else:
         lo = vm.VMALLOC_START + (1 << 30)
-        area = vm.get_vm_area(pages * PAGE_SIZE, cpu=a, start=lo, end=lo + (1 << 30))
+        got = vm.get_vm_area(pages * PAGE_SIZE, cpu=a, start=lo, end=lo + (1 << 30))
+        if got is None:
+            raise InvariantError(f"seed {seed}: get_vm_area of {pages} pages found no room in a free GiB")
+        area = got
         addr = area.addr
         call = (f"get_vm_area({pages} page{'s' * (pages > 1)}) limited to [VMALLOC_START + 1 GiB, "
                 f"VMALLOC_START + 2 GiB)")
@@ -353,9 +370,9 @@ def vread_zeros(seed: int) -> Exercise:
     r = random.Random(f"vread-zeros/{seed}")
     vm = Vmalloc(nr_cpus=1, version="6.9", seed=seed)
     pages = [r.randint(1, 2) for _ in range(3)]
-    addrs = [vm.vmalloc(p * PAGE_SIZE, cpu=0) for p in pages]
+    addrs = [_not_null(vm.vmalloc(p * PAGE_SIZE, cpu=0), f"vmalloc({p} pages)") for p in pages]
     vm.vfree(addrs[1], cpu=0)                     # a lazily freed area between the two: unmapped
-    lines = []
+    lines: list[str] = []
     for a, p in ((addrs[0], pages[0]), (addrs[2], pages[2])):
         at, n = r.randrange(p * PAGE_SIZE - 64), r.randint(8, 64)
         vm.write(a + at, bytes([0x41 + len(lines)]) * n)
@@ -438,7 +455,7 @@ def from_ops(text: str, version: str = "6.9", nr_cpus: int = 2, seed: int = 0, a
         named = [st for st in allocs if st.op.name == ask]
         if not named:
             raise ExerciseError(f"ask: no allocating call is named {ask!r:.40}; named: "
-                                + ", ".join(sorted({st.op.name for st in allocs}))[:200])
+                                + ", ".join(sorted({st.op.name for st in allocs if st.op.name is not None}))[:200])
         target = named[-1]
     addr = target.facts["addr"]
     calls = "\n".join(f"  {st.op.pos}. {st.op.text}" for st in steps)

@@ -25,9 +25,23 @@ from dataclasses import dataclass, field
 
 from ..kernel.area import VmapArea
 from ..kernel.config import PAGE_SIZE as PAGE
-from ..kernel.errors import VmallocError
+from ..kernel.errors import InvariantError, VmallocError
 from ..kernel.freespace import FIT_TYPE_NAMES, classify_va_fit_type
 from ..kernel.generations import VERSIONS
+from ..kernel.trace import (
+    AllocVmapArea,
+    Decay,
+    FreeVmapAreaNoflush,
+    Pool,
+    PurgeNode,
+    PurgeVmapAreaLazy,
+    Rcu,
+    Record,
+    TlbFlush,
+)
+from ..kernel.trace import Shrinker as ShrinkerEvent
+from ..kernel.trace import Vmalloc as VmallocEvent
+from ..kernel.trace import VmapBlock as VmapBlockEvent
 from ..kernel.vmalloc import Vmalloc
 
 MAX_OPS = 1000
@@ -72,7 +86,7 @@ class Op:
 class Step:
     """One call: its op, the records it emitted, the facts read from them, and the narration."""
     op: Op
-    records: list
+    records: list[Record]
     facts: dict
     lines: list[str] = field(default_factory=list)
 
@@ -167,6 +181,13 @@ def _hx(n: int) -> str:
     return f"{n:#x}"
 
 
+def _area_name(op: Op) -> str:
+    """The area an allocator's or a release's op names: parse_ops and Explainer.call always give one."""
+    if op.name is None:
+        raise InvariantError(f"op {op.pos} {op.text[:60]!r}: {op.kind} names no area")
+    return op.name
+
+
 def _lazy_tree(vm: Vmalloc, addr: int) -> tuple[int, str] | None:
     """The node whose lazy tree holds a VA starting at ``addr``, and that tree's name."""
     for vn in vm.nodes:
@@ -185,7 +206,7 @@ class Explainer:
         self.areas: dict[str, tuple[int, int]] = {}       # name -> (addr, size)
         self.steps: list[Step] = []
 
-    def call(self, kind: str, cpu: int = 0, size: int = 0, name: str | None = None) -> tuple[object, Step]:
+    def call(self, kind: str, cpu: int = 0, size: int = 0, name: str | None = None) -> tuple[int | None, Step]:
         """Run one call given as fields rather than text (an allocator's result is named ``name``, or
         the next of a0, a1, ...; a release names the area): (its result, its narrated Step)."""
         if kind in ALLOCATORS:
@@ -219,7 +240,7 @@ class Explainer:
         if op.kind == "drop_caches":
             vm.shrinker.count(cpu=c)
             return vm.shrinker.scan(cpu=c)
-        addr, size = self.areas.pop(op.name)
+        addr, size = self.areas.pop(_area_name(op))
         if op.kind == "vm_unmap_ram":
             return vm.vm_unmap_ram(addr, size // PAGE, cpu=c)
         return getattr(vm, op.kind)(addr, cpu=c)
@@ -235,19 +256,18 @@ class Explainer:
         recs = [r for r in self.tracer.records[mark:]]
         facts: dict = {"pools_tried": [], "hit": None, "fit_type": None, "node": None, "addr": None}
         lines: list[str] = []
-        hits = {r.va_start for r in recs if r.event == "pool" and r.op == "hit"}
-        for r in recs:
-            ev = r.event
-            if ev == "pool" and r.op != "add":
+        hits = {r.va_start for r in recs if isinstance(r, Pool) and r.op == "hit"}
+        for r in recs:                  # one record class per event: isinstance is the event test
+            if isinstance(r, Pool) and r.op != "add":
                 facts["pools_tried"].append({"node": r.node, "idx": r.idx, "op": r.op})
                 why = {"hit": f"hit: its head VA {_hx(r.va_start)} fits",
                        "empty": "miss: the pool is empty",
                        "rotate": f"miss: head {_hx(r.va_start)} misaligned, rotated to the tail",
                        "mismatch": f"miss: head {_hx(r.va_start)} does not fit the request"}.get(r.op, r.op)
                 lines.append(f"  node {r.node} pool[{r.idx}]: {why}")
-            elif ev == "pool":
+            elif isinstance(r, Pool):
                 lines.append(f"  node {r.node} pool[{r.idx}]: {_hx(r.va_start)} added")
-            elif ev == "alloc_vmap_area":
+            elif isinstance(r, AllocVmapArea):
                 if r.failed:
                     lines.append(f"  free-tree search for {r.size} bytes in [{_hx(r.vstart)}, {_hx(r.vend)}): no fit")
                     facts["hit"] = False if facts["hit"] is None else facts["hit"]
@@ -265,42 +285,42 @@ class Explainer:
                 where = "" if block is None else f" from free block [{_hx(block[0])}, {_hx(block[1])})"
                 lines.append(f"  free-tree lowest match{where}: {fit or 'fit type unknown'} -> "
                              f"[{_hx(r.va_start)}, {_hx(r.va_start + r.size)}) on node {node}")
-            elif ev == "free_vmap_area_noflush":
+            elif isinstance(r, FreeVmapAreaNoflush):
                 lazy = _lazy_tree(vm, r.va_start)
                 facts["lazy"] = {"va_start": r.va_start, "vmap_lazy_nr": r.nr_lazy, "lazy_max": r.nr_lazy_max,
                                  "node": None if lazy is None else lazy[0], "tree": None if lazy is None else lazy[1]}
                 where = "purged since" if lazy is None else f"on {lazy[1]} (node {lazy[0]})"
                 lines.append(f"  left lazy: {_hx(r.va_start)} {where}; vmap_lazy_nr={r.nr_lazy} pages "
                              f"(purge above {r.nr_lazy_max})")
-            elif ev == "purge_node":
+            elif isinstance(r, PurgeNode):
                 facts.setdefault("purged", []).append({"node": r.node, "nr_purged": r.nr_purged,
                                                        "to_pool": r.to_pool, "to_global": r.to_global})
                 lines.append(f"  node {r.node}: {r.nr_purged} lazy VAs purged, {r.to_pool} to its pools, "
                              f"{r.to_global} to the free tree" + (" (helper)" if r.helper else ""))
-            elif ev == "decay":
+            elif isinstance(r, Decay):
                 facts.setdefault("decayed", []).append({"node": r.node, "idx": r.idx, "before": r.before,
                                                         "removed": r.removed})
                 lines.append(f"  node {r.node} pool[{r.idx}] decayed: {r.removed} of {r.before} VAs to the "
                              f"free tree" + (" (full)" if r.full else ""))
-            elif ev == "purge_vmap_area_lazy":
+            elif isinstance(r, PurgeVmapAreaLazy):
                 facts["npurged"] = r.npurged
                 lines.append(f"  purge_vmap_area_lazy: [{_hx(r.start)}, {_hx(r.end)}) {r.npurged} VAs")
-            elif ev == "tlb_flush":
+            elif isinstance(r, TlbFlush):
                 lines.append(f"  TLB flush [{_hx(r.start)}, {_hx(r.end)})")
-            elif ev == "shrinker":
+            elif isinstance(r, ShrinkerEvent):
                 facts[f"shrinker_{r.op}"] = r.value
                 lines.append(f"  shrinker {r.op}: {r.value}")
-            elif ev == "vmap_block":
+            elif isinstance(r, VmapBlockEvent):
                 facts.setdefault("vmap_block", []).append({"op": r.op, "block_start": r.block_start, "addr": r.addr})
                 lines.append(f"  vmap block {r.op}: block {_hx(r.block_start)} addr {_hx(r.addr)} order {r.order}")
-            elif ev == "vmalloc":
+            elif isinstance(r, VmallocEvent):
                 facts["addr"] = r.addr if op.kind in ALLOCATORS else facts["addr"]
                 lines.append(f"  -> {r.func}({_hx(r.addr) if r.addr else 'NULL'}, {r.size} bytes)")
-            elif ev == "rcu":
+            elif isinstance(r, Rcu):
                 lines.append(f"  rcu {r.op}: {r.count}")
         if op.kind in ALLOCATORS:
             if isinstance(result, int):
-                self.areas[op.name] = (result, op.size)
+                self.areas[_area_name(op)] = (result, op.size)
             facts["addr"] = result
         if op.kind in ("purge", "drop_caches"):
             facts["free_blocks"] = [len(free_before), len(vm.free_space)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..kernel.area import VmapArea, decode_vn_id
 from ..kernel.config import MAX_VMAP_NODES, PAGE_SIZE, ULONG_MAX
@@ -33,9 +34,19 @@ from ..kernel.freespace import (
     find_vmap_lowest_linear_match,
 )
 from ..kernel.rbtree import RBTree
+from ..kernel.trace import Decay, Lock, PurgeNode, PurgeVmapAreaLazy
 from ..kernel.vmalloc import Vmalloc
 
 LESSON_BASE = 0xFFFFC90000000000          # VMALLOC_START on x86-64: where the windows start
+
+_T = TypeVar("_T")
+
+
+def _must(value: _T | None, what: str) -> _T:
+    """``value``, which a lesson's own machine always has room for: None there is vmaplab's bug."""
+    if value is None:
+        raise InvariantError(f"{what} returned None on a lesson machine with room for it")
+    return value
 
 
 # ------------------------------------------------------------------------------- the free tree
@@ -156,7 +167,8 @@ class FreeTreeDemo:
         nva = candidate_start(va.va_start, align_b, self.vstart)
         fit = FIT_TYPE_NAMES[classify_va_fit_type(va, nva, size)]
         block = (before[found]["start"], before[found]["end"])
-        addr = self.fs.va_alloc(va, size, align_b, self.vstart, self.vend)
+        # the block lies in the window and fits: va_alloc fails only if va_clip finds the tree broken
+        addr = _must(self.fs.va_alloc(va, size, align_b, self.vstart, self.vend), "va_alloc")
         start = (addr - self.base) // PAGE_SIZE
         self.allocs.append((start, start + pages))
         return TreeFrame(len(self.frames), title, "alloc", steps, found, fit, (start, start + pages), before,
@@ -165,9 +177,10 @@ class FreeTreeDemo:
                          f"[{block[0]}, {block[1]}); [{start}, {start + pages}) was cut from it: {fit}.", busy_before)
 
     def _free(self, i: int) -> TreeFrame:
-        if not 0 <= i < len(self.allocs) or self.allocs[i] is None:
+        alloc = self.allocs[i] if 0 <= i < len(self.allocs) else None
+        if alloc is None:
             raise InvalidArgumentError(f"allocation #{i} does not exist or is already freed")
-        start, end = self.allocs[i]
+        start, end = alloc
         free = self.free_ranges()
         prev = any(e == start for _s, e in free)
         nxt = any(s == end for s, _e in free)
@@ -233,7 +246,9 @@ def free_tree_quiz(seed: int = 0, pages: int = 32) -> Quiz:
     At page 20: [20, 24), NE_FIT_TYPE, after reading 2 tree node(s).
     """
     r = random.Random(seed)
-    script, live, used = [], [], 0
+    script: list[tuple[str, int] | tuple[str, int, int]] = []
+    live: list[int] = []
+    used = 0
     while used < pages * 3 // 4:                  # fill most of the window ...
         n = r.randint(1, 4)
         live.append(len(live))
@@ -361,20 +376,20 @@ def routing_demo(nr_cpus: int = 8, nr_areas: int = 64, alloc_cpu: int = 0, free_
     sizes = [r.randint(1, 8) for _ in range(nr_areas)]
     addrs = [vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu) for pages in sizes]
     busy = [len(vn.busy) for vn in vm.nodes]
-    span = next(((a, n) for a, n in zip(addrs, sizes)
-                 if vm.addr_to_node_id(a + n * PAGE_SIZE - 1) != vm.addr_to_node_id(a)), None)
+    span = next(((a, n) for a, n in zip(addrs, sizes)            # a failed vmalloc (None) spans nothing
+                 if a is not None and vm.addr_to_node_id(a + n * PAGE_SIZE - 1) != vm.addr_to_node_id(a)), None)
     probe = None
     if span is not None:
         inner = span[0] + span[1] * PAGE_SIZE - 1            # the area's last byte, in the next zone
         mark = len(tracer.records)
-        found = vm.find_vmap_area(inner, cpu=free_cpu)
-        locked = [rec.lock for rec in tracer.records[mark:] if rec.event == "lock" and rec.op == "acquire"]
+        found = _must(vm.find_vmap_area(inner, cpu=free_cpu), "find_vmap_area of a live area's last byte")
+        locked = [rec.lock for rec in tracer.records[mark:] if isinstance(rec, Lock) and rec.op == "acquire"]
         probe = {"addr": inner, "va_start": found.va_start, "addr_node": vm.addr_to_node_id(inner),
                  "busy_node": vm.addr_to_node_id(found.va_start), "probes": len(locked), "locks": locked}
     mark = len(tracer.records)
     for a in addrs:
         vm.vfree(a, cpu=free_cpu)
-    held = [rec for rec in tracer.records[mark:] if rec.event == "lock" and rec.op == "acquire"]
+    held = [rec for rec in tracer.records[mark:] if isinstance(rec, Lock) and rec.op == "acquire"]
     lazy = [len(vn.lazy) for vn in vm.nodes]
     vm.purge(cpu=free_cpu)
     pooled = [vn.pool_total() for vn in vm.nodes]
@@ -425,14 +440,16 @@ def lazy_free_demo(pages: int = 8, alloc_cpu: int = 1, free_cpu: int = 2, seed: 
     """
     vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed, nr_ram_pages=1 << 12)
     addr = vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu)
+    if addr is None:                # more pages than the demo's RAM: say so, not "write: ... got None"
+        raise InvalidArgumentError(f"pages: a vmalloc of {pages!r} pages failed on the demo's 4096-page machine")
     vm.write(addr, b"\x5a" * 16)
     free_before = vm.pages.nr_free
     vm.vfree(addr, cpu=free_cpu)
-    out = {"addr": addr, "pages": pages, "pages_back_at_vfree": vm.pages.nr_free - free_before,
-           "mapped_after_vfree": vm.find_vmap_area(addr) is not None, "read_after_vfree": vm.vread(addr, 16),
-           "lazy_node": next(vn.id for vn in vm.nodes if any(va.va_start == addr for va in vn.lazy)),
-           "vmap_lazy_nr": vm.vmap_lazy_nr, "lazy_max_pages": vm.lazy_max_pages(),
-           "flushes_at_vfree": vm.stats.tlb_flushes}
+    out: dict = {"addr": addr, "pages": pages, "pages_back_at_vfree": vm.pages.nr_free - free_before,
+                 "mapped_after_vfree": vm.find_vmap_area(addr) is not None, "read_after_vfree": vm.vread(addr, 16),
+                 "lazy_node": next(vn.id for vn in vm.nodes if any(va.va_start == addr for va in vn.lazy)),
+                 "vmap_lazy_nr": vm.vmap_lazy_nr, "lazy_max_pages": vm.lazy_max_pages(),
+                 "flushes_at_vfree": vm.stats.tlb_flushes}
     out["reused_before_purge"] = vm.vmalloc(pages * PAGE_SIZE, cpu=alloc_cpu) == addr
     vm.purge(cpu=free_cpu)
     out["flushes_at_purge"] = vm.stats.tlb_flushes - out["flushes_at_vfree"]
@@ -456,8 +473,8 @@ def purge_triggers(seed: int = 0) -> list[dict]:
     rows = []
     # drain work: a 2-page lazy_max unit, work run by hand so twice the threshold is pending
     vm = Vmalloc(nr_cpus=4, version="6.9", seed=seed, lazy_max_unit_pages=8, autorun_work=False)
-    addrs = [(vm.vmalloc(PAGE_SIZE, cpu=c % 4), c % 4) for c in range(40)]
-    for a, c in addrs:
+    allocs = [(vm.vmalloc(PAGE_SIZE, cpu=c % 4), c % 4) for c in range(40)]
+    for a, c in allocs:
         vm.vfree(a, cpu=c)
     lazy = vm.vmap_lazy_nr
     pending = vm.pending_work
@@ -503,23 +520,23 @@ def guard_demo(seed: int = 0) -> dict:
     from ..kernel.config import VM_NO_GUARD
     from ..kernel.errors import VmallocError
     vm = Vmalloc(nr_cpus=2, version="6.9", seed=seed, nr_ram_pages=1 << 12)
-    addr = vm.vmalloc(PAGE_SIZE, cpu=0)
-    va = vm.find_vmap_area(addr)
+    addr = _must(vm.vmalloc(PAGE_SIZE, cpu=0), "vmalloc")
+    va = _must(vm.find_vmap_area(addr), "find_vmap_area")
     try:
         vm.write(addr + PAGE_SIZE, b"!")
         faults = False
     except VmallocError:
         faults = True
     n = vm.vmap_max_alloc + 1
-    first = vm.vm_map_ram(vm.alloc_pages(n), cpu=0)
-    second = vm.vm_map_ram(vm.alloc_pages(n), cpu=0)
+    first = _must(vm.vm_map_ram(vm.alloc_pages(n), cpu=0), "vm_map_ram")
+    second = _must(vm.vm_map_ram(vm.alloc_pages(n), cpu=0), "vm_map_ram")
     vm.write(first + n * PAGE_SIZE, b"!")             # one byte past the first mapping
-    no_guard = vm.get_vm_area(3 * PAGE_SIZE, flags=VM_NO_GUARD)
+    no_guard = _must(vm.get_vm_area(3 * PAGE_SIZE, flags=VM_NO_GUARD), "get_vm_area")
     return {"vmalloc_va_pages": va.size // PAGE_SIZE, "overrun_faults": faults,
-            "map_ram_pages": n, "map_ram_va_pages": vm.find_vmap_area(first).size // PAGE_SIZE,
+            "map_ram_pages": n, "map_ram_va_pages": _must(vm.find_vmap_area(first), "find_vmap_area").size // PAGE_SIZE,
             "adjacent": second == first + n * PAGE_SIZE,
             "overrun_lands_in_next": vm.vread(second, 1) == b"!",
-            "no_guard_va_pages": vm.find_vmap_area(no_guard.addr).size // PAGE_SIZE}
+            "no_guard_va_pages": _must(vm.find_vmap_area(no_guard.addr), "find_vmap_area").size // PAGE_SIZE}
 
 
 def pool_price_demo(seed: int = 0) -> dict:
@@ -638,18 +655,18 @@ class PoolsDemo:
 
     def _frame(self, title: str, mark: int) -> PoolFrame:
         vm, recs = self.vm, self.tracer.records[mark:]
-        decays = tuple((r.node, r.idx, r.before, r.removed, r.full) for r in recs if r.event == "decay")
-        purges = sum(1 for r in recs if r.event == "purge_vmap_area_lazy")
+        decays = tuple((r.node, r.idx, r.before, r.removed, r.full) for r in recs if isinstance(r, Decay))
+        purges = sum(1 for r in recs if isinstance(r, PurgeVmapAreaLazy))
         events = []
-        for r in recs:
-            if r.event == "decay" and r.before:
+        for r in recs:                  # one record class per event: isinstance is the event test
+            if isinstance(r, Decay) and r.before:
                 kind = "full decay" if r.full else "decay"
                 events.append(f"{kind}: node {r.node} pool of {r.idx + 1} page(s): {r.before} -> "
                               f"{r.before - r.removed} ({r.removed} to the free tree)")
-            elif r.event == "purge_node" and r.nr_purged:
+            elif isinstance(r, PurgeNode) and r.nr_purged:
                 events.append(f"purge_vmap_node {r.node}: {r.nr_purged} lazy VA(s), {r.to_pool} to its pools, "
                               f"{r.to_global} to the free tree")
-            elif r.event == "purge_vmap_area_lazy":
+            elif isinstance(r, PurgeVmapAreaLazy):
                 events.append(f"purge_vmap_area_lazy: {r.npurged} VA(s) purged, one TLB flush")
         pools = tuple(tuple(len(p) for p in vn.pool) for vn in vm.nodes)
         return PoolFrame(len(self.frames), title, pools, vm.stats.pool_hits,
