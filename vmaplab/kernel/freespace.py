@@ -259,8 +259,8 @@ class FreeBlock(NamedTuple):
 class FreeSpace:
     """free_vmap_area_root + free_vmap_area_list: the global free space (§2.6).
 
-    ``spare`` is the source of NE-split objects (the allocator wires in the
-    per-CPU ``ne_fit_preload_node``).
+    ``alloc``'s ``spare`` is the source of an NE split's second object (the allocator passes the
+    calling CPU's ``ne_fit_preload_node``; a bare VmapArea otherwise).
     """
 
     lock_name = LockId("free_vmap_area_lock").name
@@ -270,7 +270,6 @@ class FreeSpace:
         self.tree = RBTree("free_vmap_area_root", augmented=True)
         self.warn = warn
         self.last_errno = 0         # why the last alloc() failed (ENOENT, ERANGE or EINVAL)
-        self.spare: Callable[[], VmapArea] = VmapArea
         self.vmap_init_free_space(busy_ranges)
 
     def vmap_init_free_space(self, busy_ranges: Iterable[tuple[int, int]]) -> None:
@@ -296,7 +295,8 @@ class FreeSpace:
                      path: list[VmapArea] | None = None) -> VmapArea | None:
         return find_vmap_lowest_match(self.tree, size, align, vstart, adjust, path)
 
-    def alloc(self, size: int, align: int, vstart: int, vend: int) -> int | None:
+    def alloc(self, size: int, align: int, vstart: int, vend: int,
+              spare: Callable[[], VmapArea] = VmapArea) -> int | None:
         """__alloc_vmap_area() + va_alloc(): carve the lowest fitting range; None if none (§4.3).
 
         Simplification: 6.9 returns ``vend`` for failure; here it is None, and ``last_errno`` says
@@ -307,15 +307,16 @@ class FreeSpace:
         if va is None:
             self.last_errno = ENOENT
             return None
-        return self.va_alloc(va, size, align, vstart, vend)
+        return self.va_alloc(va, size, align, vstart, vend, spare)
 
-    def va_alloc(self, va: VmapArea, size: int, align: int, vstart: int, vend: int) -> int | None:
+    def va_alloc(self, va: VmapArea, size: int, align: int, vstart: int, vend: int,
+                 spare: Callable[[], VmapArea] = VmapArea) -> int | None:
         """va_alloc(): clip the request out of ``va``; None if it would pass ``vend``."""
         nva_start = candidate_start(va.va_start, align, vstart)
         if nva_start + size > vend:
             self.last_errno = ERANGE
             return None
-        if va_clip(self.tree, va, nva_start, size, self.spare) == NOTHING_FIT:
+        if va_clip(self.tree, va, nva_start, size, spare) == NOTHING_FIT:
             if self.warn is not None:
                 self.warn("WARNING: va_clip failed: NOTHING_FIT")
             self.last_errno = EINVAL

@@ -121,12 +121,11 @@ class PcpuMixin(VmallocState):
         else:                                  # the kernel prints nothing here
             self._after_call(cpu)
             return None
-        self._cur_cpu = cpu
         areas = []
         for off, size in zip(offsets, sizes):
             start = base + off
             va = self._pvm_find_va_enclose_addr(start)
-            if va is None or va_clip(self.free_space.tree, va, start, size, self.free_space.spare) == NOTHING_FIT:
+            if va is None or va_clip(self.free_space.tree, va, start, size, self._ne_fit_spare[cpu]) == NOTHING_FIT:
                 raise InvariantError(f"pcpu_get_vm_areas: cannot clip {start:#x}+{size:#x} from the free space")
             areas.append(start)
         vms: list[VmStruct] = []

@@ -24,13 +24,15 @@ flush is one counted event, not IPIs; no KASAN shadow release.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .area import VmapArea, decode_vn_id
 from .config import PAGE_SHIFT, ULONG_MAX
 from .errors import InvalidArgumentError
 from .freespace import merge_or_add_vmap_area
 from .nodes import VmapNode
 from .rbtree import RBTree
-from .state import Notifier, VmallocState
+from .state import Notifier, VmallocState, Work
 from .trace import Decay, FreeVmapAreaNoflush, PurgeNode, PurgeVmapAreaLazy, TlbFlush
 from .validate import check_int, is_c_int
 
@@ -73,21 +75,27 @@ class PurgeMixin(VmallocState):
         self._locked(cpu, self.free_space.lock_name, "free_vmap_area", self.free_space.free, va)
 
     # -- the workqueue ------------------------------------------------------------------
+    def _work_func(self, name: str) -> Callable[[int], None]:
+        """The function of each work item of WORK_ITEMS (a work_struct's ``func``): the step itself, not
+        its public name, which validates."""
+        funcs: dict[str, Callable[[int], None]] = {"drain_vmap_area_work": self._drain_vmap_area_work}
+        return funcs[name]
+
     def _schedule_work(self, name: str, cpu: int) -> None:
         """schedule_work(): queue a work item once (a pending item is not queued twice)."""
-        if all(w != name for w, _ in self._work):
-            self._work.append((name, cpu))
+        if all(w.name != name for w in self._work):
+            self._work.append(Work(name, self._work_func(name), cpu))
 
     @property
     def pending_work(self) -> list[str]:
-        return [w for w, _ in self._work]
+        return [w.name for w in self._work]
 
     def run_workqueue(self) -> int:
         """Run every pending work item (the system workqueue getting CPU time). Returns how many ran."""
         ran = 0
         while self._work:
-            name, cpu = self._work.pop(0)
-            getattr(self, "_" + name)(cpu)      # the step itself: its public name validates
+            work = self._work.pop(0)
+            work.func(work.cpu)
             ran += 1
         return ran
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from .area import VmapArea, VmStruct, decode_vn_id
 from .config import (
@@ -74,6 +74,14 @@ def check_pfn_list(pages: object, what: str) -> list[int]:
 
 # a vmap purge notifier: fn(vm, cpu) -> the pages it freed (an int >= 0, or None for 0)
 Notifier = Callable[[Any, int], object]
+
+
+class Work(NamedTuple):
+    """A queued work item (struct work_struct on the system workqueue): its kernel name, its function
+    (called with the CPU), and the CPU that queued it."""
+    name: str
+    func: Callable[[int], None]
+    cpu: int
 
 
 class EventSink(Protocol):
@@ -156,8 +164,8 @@ class VmallocState:
     vmap_block_queue: list[VmapBlockQueue]
     shrinker: VmapNodeShrinker
     _ne_fit_preload: list[VmapArea | None]   # per-CPU preloaded spare for an NE-fit split
-    _cur_cpu: int                       # the CPU inside free_space.alloc (whose preload a split takes)
-    _work: list[tuple[str, int]]        # queued drain work: (name, cpu)
+    _ne_fit_spare: list[Callable[[], VmapArea]]  # per CPU: its preload, else a GFP_NOWAIT VmapArea
+    _work: list[Work]                   # queued work items, oldest first
     _purge_notifiers: list[Notifier]
     _purge_depth: int                   # vmap_purge_lock held (re-entry is a BUG)
     _rcu_pending: list[tuple[int, int]]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from .area import VmapArea, VmStruct, encode_vn_id
@@ -88,7 +89,7 @@ from .pages import PageAllocator
 from .pcpu import PcpuMixin
 from .purge import PurgeMixin
 from .shrinker import VmapNodeShrinker
-from .state import Notifier, Stats, VmallocState, check_pfn_list
+from .state import Notifier, Stats, VmallocState, Work, check_pfn_list
 from .trace import AllocVmapArea, Pool, Rcu, Tracer
 from .validate import check_int, is_c_int
 from .vmap_block import VmapBlockMixin, VmapBlockQueue
@@ -186,7 +187,6 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
         self.pages = PageAllocator(nr_ram_pages, nr_mem_nodes)
         early = self._check_early_areas(early_areas)
         self.free_space = FreeSpace(early, warn=self.dmesg.warn)
-        self.free_space.spare = self._take_ne_fit_preload
         for s, e in early:
             # vmap_init(): each vmlist entry becomes a busy VA bound to its own vm_struct, VM_ALLOC
             # and no caller as the percpu first chunk registers it (§4.1), so it is printed and found
@@ -194,10 +194,11 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
             self._setup_vmalloc_vm(VmStruct(VM_ALLOC, None), va, VM_ALLOC, None)
             self.addr_to_node(s).busy.insert(va)
         self._ne_fit_preload: list[VmapArea | None] = [None] * nr_cpus
-        self._cur_cpu = 0
+        # each CPU's source of an NE split's second object, made once: _carve runs millions of times
+        self._ne_fit_spare = [partial(self._take_ne_fit_preload, c) for c in range(nr_cpus)]
         self.vmap_lazy_nr = 0
         self.nr_vmalloc_pages = 0
-        self._work: list[tuple[str, int]] = []
+        self._work: list[Work] = []
         self._purge_notifiers: list[Notifier] = []
         self._rcu_pending: list[tuple[int, int]] = []
         self._rcu_addrs: set[int] = set()
@@ -285,20 +286,22 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
                 f"busy={busy} lazy={lazy} pooled={pooled} free={len(self.free_space)}>")
 
     # ------------------------------------------------------------------ alloc_vmap_area
-    def _take_ne_fit_preload(self) -> VmapArea:
-        """The NE split's second object: this CPU's preloaded spare, else a GFP_NOWAIT allocation."""
-        cpu = self._cur_cpu
+    def _take_ne_fit_preload(self, cpu: int) -> VmapArea:
+        """The NE split's second object: ``cpu``'s preloaded spare, else a GFP_NOWAIT allocation."""
         spare = self._ne_fit_preload[cpu]
         if spare is not None:
             self._ne_fit_preload[cpu] = None
             return spare
+        return self._ne_fit_nowait()
+
+    def _ne_fit_nowait(self) -> VmapArea:
+        """An NE split's second object without a preload: the GFP_NOWAIT allocation (counted)."""
         self.stats.ne_splits_nowait += 1
         return VmapArea()
 
     def _carve(self, size: int, align: int, vstart: int, vend: int, cpu: int) -> int | None:
         """__alloc_vmap_area() under free_vmap_area_lock, with ``cpu``'s preload as the NE split's spare."""
-        self._cur_cpu = cpu        # whose preload an NE split takes (a notifier may have run others)
-        return self.free_space.alloc(size, align, vstart, vend)
+        return self.free_space.alloc(size, align, vstart, vend, self._ne_fit_spare[cpu])
 
     def _node_pool_del_va(self, vn: VmapNode, size: int, align: int, vstart: int, vend: int,
                          cpu: int) -> VmapArea | None:
@@ -451,14 +454,15 @@ class Vmalloc(PurgeMixin, VmapBlockMixin, WalksMixin, PcpuMixin, VmallocState):
     def carve_vmap_area(self, size: int, align: int, vstart: int, vend: int, va_flags: int = 0) -> VmapArea | None:
         """__alloc_vmap_area(): the free tree's lowest match alone (no pool, no purge, no busy tree); in flight.
 
-        Mirrors the carve of kernel-model.md §4.3.
+        Mirrors the carve of kernel-model.md §4.3. Called without a CPU, it has no preload: an NE split's
+        second object is a GFP_NOWAIT allocation (``stats.ne_splits_nowait``).
 
         What ``purge_vmap_node`` later pools comes from here in a real run; the contention model's warm
         start carves with it. None when nothing fits. ``va_flags`` may carry an owner (``encode_vn_id``).
         """
         self._check_request("carve_vmap_area", size, align, vstart, vend, 0)
         self._check_va_flags(va_flags, "carve_vmap_area", 0)
-        addr = self.free_space.alloc(size, align, vstart, vend)
+        addr = self.free_space.alloc(size, align, vstart, vend, self._ne_fit_nowait)     # no CPU, so no preload
         return None if addr is None else self._hand_out(VmapArea(addr, addr + size, va_flags))
 
     def _check_va_flags(self, va_flags: object, func: str, allowed: int) -> None:
