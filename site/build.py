@@ -38,6 +38,8 @@ from typing import Any, Iterator
 import nbformat
 import yaml
 
+DESCRIPTION_MARK = "vmaplab-figure-description"     # vmaplab.course.figures.DESCRIPTION_MARK
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site"
 OUT = SITE / "_output"
@@ -204,6 +206,8 @@ def stage_notebook(src: Path, dest: Path, *, binder: str, lite_built: bool, page
             continue
         if cell.cell_type != "code":
             continue
+        # the description vmaplab.course.figures.show prints under a figure is the figure's caption here
+        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("metadata") or {}).get(DESCRIPTION_MARK)]
         for out in cell.get("outputs", []):
             data = out.get("data")
             if not data:

@@ -80,14 +80,14 @@ for v, vm in machines.items():
 # NBVAL_IGNORE_OUTPUT
 from vmaplab.workloads.scenarios import build_scenario
 
-viz.address_space_figure(build_scenario("mixed", "6.9", seed=0, nr_cpus=4))
+viz.show(viz.address_space_figure(build_scenario("mixed", "6.9", seed=0, nr_cpus=4)))
 
 # %% [markdown]
 # The same scenario in 6.8: one colour, because there is one (global) node.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.address_space_figure(build_scenario("mixed", "6.8", seed=0, nr_cpus=4))
+viz.show(viz.address_space_figure(build_scenario("mixed", "6.8", seed=0, nr_cpus=4)))
 
 # %% [markdown]
 # ## Why it matters: 64 threads
@@ -110,7 +110,7 @@ for v, r in results.items():
     print(f"Linux {v}: simulated {r.wall_s:7.1f} s, {r.slowpath_self_pct:5.1f}% in the spinlock slow path"
           f"   (cover letter{' on 6.7-rc8' if v == '6.8' else ''}: {pub[v]['wall_s']:.1f} s, "
           f"{pub[v]['slowpath_self_pct']:.2f}%)")
-viz.wall_figure(results, pub)
+viz.show(viz.wall_figure(results, pub))
 
 # %% [markdown]
 # This run is scaled down 20000× (50 turns of each test loop instead of 10^6), so it is a

@@ -48,7 +48,7 @@ for f in demo.frames:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.free_tree_figure(demo.frames[33], demo.pages, "before")
+viz.show(viz.free_tree_figure(demo.frames[33], demo.pages, "before"))
 
 # %% [markdown]
 # ## Now step through it yourself

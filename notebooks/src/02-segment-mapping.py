@@ -37,7 +37,7 @@ for i in range(0, 20, 5):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.zone_figure(zone_nodes(nr_cpus=8, zone_pages=16, nr_zones=64))
+viz.show(viz.zone_figure(zone_nodes(nr_cpus=8, zone_pages=16, nr_zones=64)))
 
 # %% [markdown]
 # ## Try it: CPUs, zone size, any address
@@ -73,7 +73,7 @@ for row in busy_by_node(vm):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.node_balance_figure(busy_by_node(vm))
+viz.show(viz.node_balance_figure(busy_by_node(vm)))
 
 # %% [markdown]
 # An area that spans zones is still recorded only by its start address. The kernel fixes the
@@ -115,7 +115,7 @@ print(f"find_vmap_area({probe['addr']:#x}): the area starts in node {probe['busy
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.routing_figure(d)
+viz.show(viz.routing_figure(d))
 
 # %% [markdown]
 # What follows from the rules:

@@ -74,7 +74,7 @@ for f in demo.frames:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.pools_figure(demo.frames[9])
+viz.show(viz.pools_figure(demo.frames[9]))
 
 # %% [markdown]
 # ## Step through it
@@ -133,7 +133,7 @@ for r in rows:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.pool_history_figure(demo.frames)
+viz.show(viz.pool_history_figure(demo.frames))
 
 # %% [markdown]
 # In the 64-thread benchmark the same mechanism serves most allocations from the pools: the

@@ -48,7 +48,7 @@ for v, r in results.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.timeline_figure(results, window[0] * 1e3, window[1] * 1e3)
+viz.show(viz.timeline_figure(results, window[0] * 1e3, window[1] * 1e3))
 
 # %% [markdown]
 # ### Step by step
@@ -72,11 +72,11 @@ app
 # %%
 # NBVAL_IGNORE_OUTPUT
 tables = profile_tables(results)
-tables["6.8"]
+viz.show(tables["6.8"])
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-tables["6.9"]
+viz.show(tables["6.9"])
 
 # %% [markdown]
 # ## The locks
@@ -90,7 +90,7 @@ tables["6.9"]
 # NBVAL_IGNORE_OUTPUT
 from vmaplab.contention.profile import format_atomics, format_spin_split
 
-viz.locks_table_figure(results)
+viz.show(viz.locks_table_figure(results))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -108,7 +108,7 @@ for v, r in results.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.sections_table_figure(results)
+viz.show(viz.sections_table_figure(results))
 
 # %% [markdown]
 # ## Threads: from 1 to 64
@@ -131,9 +131,9 @@ from vmaplab.course.progress import progress
 note("scale 8000 instead of 2000: a quarter of the loops, so the points are noisier")
 rows = [{"threads": p.jobs, **p.us_per_pair, "v1 before": p.v1_before, "v1 after": p.v1_after}
         for p in threads_sweep(scale=scaled(2000, 8000), progress=progress)]
-viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated", "v1 before": "v1 letter: before",
+viz.show(viz.sweep_figure(rows, "threads", {"6.8": "6.8 simulated", "6.9": "6.9 simulated", "v1 before": "v1 letter: before",
                                    "v1 after": "v1 letter: after (v1 design)"},
-                 "µs per vmalloc/vfree pair per job, 1 to 64 jobs", "µs", log_y=True)
+                 "µs per vmalloc/vfree pair per job, 1 to 64 jobs", "µs", log_y=True))
 
 # %% [markdown]
 # ## What if?
@@ -158,7 +158,7 @@ whatif
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-whatif.static()
+viz.show(whatif.static())
 
 # %% [markdown]
 # ## How close is it? The published numbers

@@ -32,7 +32,7 @@ print("most frequent callers:", callers.most_common(5))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.vmallocinfo_callers_figure(info)
+viz.show(viz.vmallocinfo_callers_figure(info))
 
 # %% [markdown]
 # The many `unpurged vm_area` lines are lazily freed areas waiting for a purge: on a quiet
@@ -80,7 +80,7 @@ for off in range(0, 64, 16):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-viz.vread_figure(vm, addr, 64)
+viz.show(viz.vread_figure(vm, addr, 64))
 
 # %% [markdown]
 # ## This machine's own vmallocinfo

@@ -70,10 +70,10 @@ work = Path(tempfile.mkdtemp(prefix="vmaplab-06-"))
 rows_pool = run_experiment(smoke, work / "pool" / "smoke", jobs=JOBS, progress=progress)
 
 # %%
-viz.table_figure(rows_pool, {"version": "kernel", "nr_threads": "threads", "seed": "seed",
+viz.show(viz.table_figure(rows_pool, {"version": "kernel", "nr_threads": "threads", "seed": "seed",
                              "wall_s": "µs per pair per job", "slowpath_self_pct": "slow path %"},
                  "smoke: one row per run (the simulated wall time of 10^6 pairs is µs per pair)",
-                 formats={"wall_s": ".3f", "slowpath_self_pct": ".2f"})
+                 formats={"wall_s": ".3f", "slowpath_self_pct": ".2f"}))
 
 # %% [markdown]
 # Run the same command again and nothing runs: every run's key (a hash of its parameters) is
@@ -134,10 +134,10 @@ from vmaplab.contention.costs import ContentionCosts
 from vmaplab.contention.ranges import COST_RANGES
 
 defaults = ContentionCosts()
-viz.table_figure([{"name": k, "low": r.low, "default": "the machine's" if defaults.value(k) is None else defaults.value(k), "high": r.high, "source": r.source}
+viz.show(viz.table_figure([{"name": k, "low": r.low, "default": "the machine's" if defaults.value(k) is None else defaults.value(k), "high": r.high, "source": r.source}
                   for k, r in COST_RANGES.items()],
                  {"name": "constant", "low": "low", "default": "default", "high": "high", "source": "source"},
-                 f"the {len(COST_RANGES)} cost constants and their ranges (vmaplab/contention/ranges.py)", height=760)
+                 f"the {len(COST_RANGES)} cost constants and their ranges (vmaplab/contention/ranges.py)", height=760))
 
 # %% [markdown]
 # ## The v1 curve with its band
@@ -162,9 +162,9 @@ v1_rows = run_experiment(v1_spec, work / "v1", jobs=JOBS, progress=progress)
 
 # %%
 v1 = uncertainty_report(v1_rows, published_for_report())
-viz.interval_band_figure(v1, "nr_threads", {"wall 6.8 (s)": "6.8 model", "wall 6.9 (s)": "6.9 model"},
+viz.show(viz.interval_band_figure(v1, "nr_threads", {"wall 6.8 (s)": "6.8 model", "wall 6.9 (s)": "6.9 model"},
                          "µs per vmalloc/vfree pair per job: the model's band and the v1 letter's 'before'",
-                         "µs per pair per job (log)", published_name="v1 letter: before (6.8)")
+                         "µs per pair per job (log)", published_name="v1 letter: before (6.8)"))
 
 # %% [markdown]
 # Read it as: the shaded band is where the model's answer lands for 90% of the plausible
@@ -173,12 +173,12 @@ viz.interval_band_figure(v1, "nr_threads", {"wall 6.8 (s)": "6.8 model", "wall 6
 # not about one constant. The same numbers as a table:
 
 # %%
-viz.table_figure([{"jobs": dict(i.params)["nr_threads"], "median": i.median, "low": i.low, "high": i.high,
+viz.show(viz.table_figure([{"jobs": dict(i.params)["nr_threads"], "median": i.median, "low": i.low, "high": i.high,
                    "published": i.published, "inside": {True: "yes", False: "no", None: ""}[i.inside]}
                   for i in v1 if i.metric == "wall 6.8 (s)"],
                  {"jobs": "jobs", "published": "v1 letter", "median": "median", "low": "5%", "high": "95%",
                   "inside": "inside"},
-                 "6.8, µs per pair per job", formats={"median": ".3f", "low": ".3f", "high": ".3f"})
+                 "6.8, µs per pair per job", formats={"median": ".3f", "low": ".3f", "high": ".3f"}))
 
 # %% [markdown]
 # ## The headline with its intervals
@@ -198,8 +198,8 @@ head_rows = run_experiment(head_spec, work / "headline", jobs=JOBS, progress=pro
 
 # %%
 headline = uncertainty_report(head_rows, published_for_report())
-viz.interval_points_figure(headline, "64 threads: the model's median and 5-95% interval (8 samples) "
-                                     "beside the cover letter", published_name="cover letter")
+viz.show(viz.interval_points_figure(headline, "64 threads: the model's median and 5-95% interval (8 samples) "
+                                     "beside the cover letter", published_name="cover letter"))
 
 # %% [markdown]
 # With 8 samples the "5-95%" interval is nearly the whole spread of the sample; the docs' 64
@@ -224,17 +224,7 @@ note("1/128000 of the loops instead of 1/32000")
 machine_rows = run_experiment(machines_spec, work / "machines", jobs=JOBS, progress=progress)
 
 # %%
-import plotly.graph_objects as go
-
-fig = go.Figure()
-for version, colour in viz.VERSION_COLOURS.items():
-    mine = [r for r in machine_rows if r["version"] == version]
-    fig.add_trace(go.Bar(x=[r["machine"] for r in mine], y=[r["wall_s"] for r in mine], name=f"Linux {version}",
-                         marker_color=colour, text=[f"{r['wall_s']:.0f} s" for r in mine], textposition="outside"))
-fig.update_layout(**viz.LAYOUT, barmode="group", height=360, yaxis_type="log",
-                  title="64 threads, run_test_mask=7: real-equivalent wall time by machine (log axis)",
-                  yaxis_title="wall time, s (log)", xaxis_title="machine (64 of its CPUs)")
-fig
+viz.show(viz.machines_figure(machine_rows))
 
 # %% [markdown]
 # ## Exercise: how many runs?

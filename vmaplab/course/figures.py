@@ -130,7 +130,7 @@ def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
     fig.update_yaxes(visible=False, row=1, col=1)
     fig.update_xaxes(range=[0, pages], title_text="page", row=2, col=1)
     fig.update_yaxes(visible=False, row=2, col=1)
-    return fig
+    return described(fig, _say_free_tree(frame, pages, which))
 
 
 def _fill_tree_figure(fig, frame, pages: int, which: str) -> None:
@@ -168,7 +168,7 @@ def zone_figure(z: dict, width: int = 16) -> go.Figure:
     fig.update_layout(**LAYOUT, height=140 + 28 * len(rows), title=zone_title(z))
     fig.update_yaxes(autorange="reversed", title_text=f"zones, {width} a row")
     fig.update_xaxes(title_text="zone in row")
-    return fig
+    return described(fig, _say_zones(z))
 
 
 def zone_title(z: dict) -> str:
@@ -206,7 +206,7 @@ def address_cells_figure(c: dict, addr: int | None = None) -> go.Figure:
                      ticktext=[f"+{r * per * cell * PAGE_SIZE // 1024} KiB" for r in range(len(rows))][::max(1, len(rows) // 8)],
                      title_text="from VMALLOC_START")
     fig.update_xaxes(title_text=f"cell = {cell} pages ({kib} KiB) of addresses, {per} a row")
-    return fig
+    return described(fig, _say_cells(c, addr))
 
 
 def node_balance_figure(rows: list[dict]) -> go.Figure:
@@ -225,7 +225,7 @@ def node_balance_figure(rows: list[dict]) -> go.Figure:
                              hoverinfo="text"))
     fig.update_layout(**LAYOUT, height=320, barmode="group", title="busy areas per vmap node",
                       xaxis_title="vmap node", yaxis_title="busy areas", xaxis=dict(dtick=1))
-    return fig
+    return described(fig, _say_balance(rows))
 
 
 def routing_figure(d: dict) -> go.Figure:
@@ -259,7 +259,7 @@ def routing_figure(d: dict) -> go.Figure:
     # room for the two-line title above the panels' own titles
     fig.update_layout(margin=dict(l=50, r=20, t=130, b=40))
     fig.update_xaxes(title_text="vmap node", dtick=1)
-    return fig
+    return described(fig, _say_routing(d))
 
 
 # ------------------------------------------------------------------------------- pools
@@ -278,7 +278,7 @@ def pools_figure(frame) -> go.Figure:
     fig.update_layout(**LAYOUT, height=120 + 45 * len(frame.pools), title=pools_title(frame),
                       xaxis_title="pool: VA size in pages (guard page included)")
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return described(fig, _say_pools(frame))
 
 
 def pools_title(frame) -> str:
@@ -308,7 +308,7 @@ def pool_history_figure(frames) -> go.Figure:
     fig.update_yaxes(title_text="pages", row=2, col=1)
     fig.update_yaxes(title_text="%", range=[0, 100], row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1)
-    return fig
+    return described(fig, _say_pool_history(frames))
 
 
 # ------------------------------------------------------------------------------- address space
@@ -354,7 +354,8 @@ def address_space_figure(vm, max_areas: int = 400) -> go.Figure:
                       title=f"Linux {vm.version}, {nodes}: {what} areas",
                       xaxis_title="pages from the lowest area")
     fig.update_yaxes(categoryorder="array", categoryarray=["free", "pooled", "lazy", "busy"])
-    return fig
+    span = (max(va.va_end for _s, va, _n in rows) - rows[0][1].va_start) // PAGE_SIZE if rows else 0
+    return described(fig, _say_address_space(vm, counts, sorted({n for _s, _va, n in rows}), span))
 
 
 def vread_figure(vm, addr: int, count: int) -> go.Figure:
@@ -400,7 +401,7 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
                      ticktext=[f"{addr + 16 * r:#x}" for r in range(rows)])
     fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top",
                      range=[-0.5, 15.5])
-    return fig
+    return described(fig, _say_vread(vm, addr, data))
 
 
 def html_escape(text: str) -> str:
@@ -427,7 +428,7 @@ def vmallocinfo_callers_figure(info, top: int = 12) -> go.Figure:
                       title="vmalloc space by caller, the largest first (MiB, guard pages included; orange: freed, "
                             "not yet purged)", xaxis_title="MiB (log)")
     fig.update_xaxes(type="log")
-    return fig
+    return described(fig, _say_callers(rows, areas, sum(sizes.values()), len(info.lines)))
 
 
 # ------------------------------------------------------------------------------- contention
@@ -514,7 +515,7 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
                       title="what each CPU does (simulated µs of the scaled run): a colour per lock, "
                             "hatched while spinning on it, solid while holding it", legend=dict(groupclick="toggleitem"))
     fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
-    return fig
+    return described(fig, _say_timeline(results, t_lo, t_hi, cursor))
 
 
 def profile_table_figure(simulated: list[dict], published: list[dict] | None, title: str, limit: int = 14) -> go.Figure:
@@ -537,7 +538,7 @@ def profile_table_figure(simulated: list[dict], published: list[dict] | None, ti
                              cells=dict(values=cols, align=["left"] + ["right"] * (len(header) - 1), font=dict(size=11)),
                              columnwidth=[3] + [1] * (len(header) - 1)))
     fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=90 + 24 * len(order), title=title)
-    return fig
+    return described(fig, _say_profile(simulated, published, order))
 
 
 def locks_table_figure(results: dict, limit: int = 6) -> go.Figure:
@@ -586,7 +587,7 @@ def wall_figure(results: dict, published: dict | None = None, reference_name: st
     fig.update_layout(**LAYOUT, height=340, barmode="group", legend_title_text="")
     fig.update_yaxes(type="log", row=1, col=1)          # 6.9's bars are a tenth of 6.8's: a log axis shows both
     fig.update_yaxes(range=[0, 110], row=1, col=2)
-    return fig
+    return described(fig, _say_wall(results, published, reference_name))
 
 
 def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_title: str,
@@ -600,7 +601,7 @@ def sweep_figure(rows: list[dict], x: str, ys: dict[str, str], title: str, y_tit
                                  hovertemplate=f"{name}, {x} %{{x}}: %{{y:.3g}}<extra></extra>"))
     fig.update_layout(**LAYOUT, height=360, title=title, xaxis_title=x,
                       yaxis_title=y_title + (" (log)" if log_y else ""), yaxis_type="log" if log_y else "linear")
-    return fig
+    return described(fig, _say_sweep(rows, x, ys, title))
 
 
 # ------------------------------------------------------------------------------- experiments
@@ -619,7 +620,7 @@ def table_figure(rows: list[dict], columns: dict[str, str], title: str, formats:
                              cells=dict(values=[[cell(r, k) for r in rows] for k in columns], align="left")))
     fig.update_layout(**{**LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, title=title,
                       height=height or min(120 + 26 * len(rows), 640))
-    return fig
+    return described(fig, _say_table(rows, columns, title, cell))
 
 
 def interval_band_figure(intervals, x: str, metrics: dict[str, str], title: str, y_title: str,
@@ -647,7 +648,7 @@ def interval_band_figure(intervals, x: str, metrics: dict[str, str], title: str,
     fig.update_layout(**LAYOUT, height=380, title=title, xaxis_title=x, yaxis_title=y_title,
                       yaxis_type="log" if log_y else "linear", xaxis_type="log")
     fig.update_xaxes(tickvals=ticks, ticktext=[str(t) for t in ticks])
-    return fig
+    return described(fig, _say_band(intervals, x, metrics))
 
 
 def interval_points_figure(intervals, title: str, published_name: str = "published") -> go.Figure:
@@ -672,4 +673,289 @@ def interval_points_figure(intervals, title: str, published_name: str = "publish
             fig.add_annotation(text="inside" if i.inside else "<b>outside</b>", showarrow=False, row=1, col=col,
                                xref="x domain", yref="y domain", x=0.5, y=-0.18)
     fig.update_layout(**LAYOUT, height=360, title=title)
+    return described(fig, _say_points(intervals, published_name))
+
+
+
+def machines_figure(rows: list[dict]) -> go.Figure:
+    """Real-equivalent wall time per machine and version (an experiment's rows with ``machine``,
+    ``version`` and ``wall_s``), on a log axis, every bar labelled."""
+    fig = go.Figure()
+    for version, colour in VERSION_COLOURS.items():
+        mine = [r for r in rows if r["version"] == version]
+        fig.add_trace(go.Bar(x=[r["machine"] for r in mine], y=[r["wall_s"] for r in mine], name=f"Linux {version}",
+                             marker_color=colour, text=[f"{r['wall_s']:.0f} s" for r in mine], textposition="outside"))
+    fig.update_layout(**LAYOUT, barmode="group", height=360, yaxis_type="log",
+                      title="64 threads, run_test_mask=7: real-equivalent wall time by machine (log axis)",
+                      yaxis_title="wall time, s (log)", xaxis_title="machine (64 of its CPUs)")
+    return described(fig, _say_machines(rows))
+
+# ------------------------------------------------------------------------------- descriptions
+# Every figure says in words what it shows and its main numbers (issue 29 item 2): the sentence goes in
+# ``layout.meta.description``, which the book uses as the caption and the chart's accessible name
+# (docs/site.md §3), and :func:`show` prints it under the figure in a notebook. It is made from the
+# same data the figure draws, so it cannot drift from the picture.
+DESCRIPTION_MARK = "vmaplab-figure-description"     # the output metadata key of a printed description
+
+
+def described(fig: go.Figure, text: str) -> go.Figure:
+    """``fig`` with ``text`` as its description (``layout.meta.description``); returns ``fig``."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    fig.update_layout(meta={**meta, "description": text})
     return fig
+
+
+def description(fig) -> str:
+    """The description a figure carries ('' if none): a ``go.Figure`` or its JSON dict."""
+    layout = fig.get("layout", {}) if isinstance(fig, dict) else fig.to_plotly_json().get("layout", {})
+    meta = layout.get("meta")
+    return meta.get("description", "") if isinstance(meta, dict) else ""
+
+
+def show(fig: go.Figure) -> None:
+    """Display ``fig`` and, under it, its description as text (one Markdown output, marked so the book,
+    which writes the same sentence as the caption, does not print it twice)."""
+    from IPython.display import Markdown, display
+    display(fig)
+    text = description(fig)
+    if text:
+        display(Markdown(f"*Figure: {html_escape(text)}*"), metadata={DESCRIPTION_MARK: True})
+
+
+def _n(count: int, word: str) -> str:
+    """``1 area``, ``3 areas``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _listed(items: list[str], most: int = 8) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _span(values: list[float], fmt: str = "{:g}") -> str:
+    """``from 3 to 7`` (or ``all 5``) for a description."""
+    lo, hi = min(values), max(values)
+    return f"all {fmt.format(lo)}" if lo == hi else f"from {fmt.format(lo)} to {fmt.format(hi)}"
+
+
+def _say_free_tree(frame, pages: int, which: str) -> str:
+    nodes = frame.before if which == "before" else frame.after
+    largest = max((n["end"] - n["start"] for n in nodes), default=0)
+    outcome = f": {frame.outcome}" if frame.outcome else ""
+    text = (f"Step {frame.step}, {frame.title}{outcome}. The free tree {which} the step holds "
+            f"{_n(len(nodes), 'free block')} of the {pages}-page window, the largest {_n(largest, 'page')}")
+    if which == "before" and frame.path:
+        text += f"; the search visits {_n(len(frame.path), 'node')}"
+        if frame.found is not None:
+            blk = frame.before[frame.found]
+            text += f" and takes the block of pages {blk['start']}-{blk['end']}"
+    if frame.result is not None:
+        verb = "lands on" if frame.kind == "alloc" else "frees"
+        text += f"; the request {verb} pages {frame.result[0]}-{frame.result[1]}"
+    return text + "."
+
+
+def _say_nodes_in_turn(nr_cpus: int, nr_nodes: int, capped: bool, zone_pages: int, zone_size: int) -> str:
+    cap = " (capped at 128)" if capped else ""
+    return (f"{nr_cpus} CPUs give {_n(nr_nodes, 'vmap node')}{cap}; the addresses are cut into zones of "
+            f"{zone_pages} pages ({zone_size // 1024} KiB), and the zones belong to the nodes in turn: "
+            f"zone k to node k mod {nr_nodes}")
+
+
+def _say_zones(z: dict) -> str:
+    ids = z["node"]
+    return (_say_nodes_in_turn(z["nr_cpus"], z["nr_vmap_nodes"], z["nr_cpus"] > z["cap"], z["zone_pages"],
+                               z["zone_size"]) + f". {_n(len(ids), 'zone')} are shown; their nodes run "
+            f"{_listed([str(v) for v in ids], 12)}.")
+
+
+def _say_cells(c: dict, addr: int | None) -> str:
+    text = _say_nodes_in_turn(c["nr_cpus"], c["nr_vmap_nodes"], c["nr_cpus"] > c["cap"], c["zone_pages"],
+                              c["zone_pages"] * PAGE_SIZE)
+    text += (f". The grid shows {_n(len(c['node']), 'cell')} of {_n(c['cell_pages'], 'page')} from VMALLOC_START"
+             + ("; past the last node, node 0 comes round again" if c["wraps"] else ""))
+    if addr is not None:
+        k = (addr - c["start"]) // (c["cell_pages"] * PAGE_SIZE)
+        if 0 <= k < len(c["node"]):
+            text += f"; address {addr:#x} (outlined) is in cell {k}, owned by node {c['node'][k]}"
+    return text + "."
+
+
+def _say_balance(rows: list[dict]) -> str:
+    areas = [r["areas"] for r in rows]
+    per_node = _listed([f"node {r['node']} {r['areas']}" for r in rows])
+    text = f"Busy areas per vmap node, sharded by address as 6.9 does: {per_node} ({_span(areas)} areas a node, {sum(areas)} in all)"
+    if rows and all("by_cpu" in r for r in rows):
+        by_cpu = [r["by_cpu"] for r in rows]
+        busiest = max(rows, key=lambda r: r["by_cpu"])
+        text += (f"; recorded by the allocating CPU instead, they would be {_span(by_cpu)} a node, "
+                 f"node {busiest['node']} holding {busiest['by_cpu']}")
+    return text + "."
+
+
+def _say_routing(d: dict) -> str:
+    rows = d["rows"]
+
+    def where(key: str) -> str:
+        held = [f"node {r['node']} {r[key]}" for r in rows if r[key]]
+        return _listed(held) if held else "none"
+    lookups = "; ".join(f"CPU {cpu} (node {v['node']}) asks for {v['asked']} and gets {v['hits']} from the pools"
+                        for cpu, v in d["lookups"].items())
+    return (f"{_n(d['nr_areas'], 'area')} allocated on CPU {d['alloc_cpu']}, freed on CPU {d['free_cpu']}, then "
+            f"purged. Busy areas by node (by address): {where('busy')}. Lazy areas (by owner): {where('lazy')}. "
+            f"Pooled after the purge (by owner): {where('pooled')}. {lookups}.")
+
+
+def _pool_contents(pools) -> str:
+    held = [f"node {n}: " + ", ".join(f"{v} of {i + 1} page{'s' * (i > 0)}" for i, v in enumerate(row) if v)
+            for n, row in enumerate(pools) if any(row)]
+    return "; ".join(held) if held else "every pool is empty"
+
+
+def _say_pools(frame) -> str:
+    total = sum(map(sum, frame.pools))
+    return (f"Step {frame.step}, {frame.title}: the pools hold {_n(total, 'area')} ({_pool_contents(frame.pools)}); "
+            f"{frame.hits} pool hits and {frame.misses} misses so far; {frame.lazy_pages} of "
+            f"{frame.lazy_max} lazy pages before a purge.")
+
+
+def _say_pool_history(frames) -> str:
+    if not frames:
+        return "No steps."
+    pooled = [sum(map(sum, f.pools)) for f in frames]
+    lazy = [f.lazy_pages for f in frames]
+    peak = max(range(len(frames)), key=lambda i: pooled[i])
+    last = frames[-1]
+    total = last.hits + last.misses
+    rate = f"{100 * last.hits / total:.0f}%" if total else "not yet measured (no lookups)"
+    return (f"Over {_n(len(frames), 'step')}, the pools peak at {_n(pooled[peak], 'area')} (step {frames[peak].step}) "
+            f"and end with {pooled[-1]}; the lazy trees hold {_span(lazy)} pages; the pool hit rate ends at {rate}.")
+
+
+def _say_address_space(vm, counts: dict, nodes_shown: list[int], span_pages: int) -> str:
+    what = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if not nodes_shown:
+        return f"Linux {vm.version}: no area to show."
+    return (f"Linux {vm.version} with {_n(vm.nr_vmap_nodes, 'vmap node')}: {what} areas over {span_pages} pages; "
+            f"the areas shown belong to {'node' if len(nodes_shown) == 1 else 'nodes'} "
+            f"{_listed([str(n) for n in nodes_shown], 12)}.")
+
+
+def _say_vread(vm, addr: int, data: bytes) -> str:
+    holes = sum(1 for i in range(len(data)) if vm.find_vm_area(addr + i) is None)
+    callers = list(dict.fromkeys(a.caller or "?" for a in (vm.find_vm_area(addr + i) for i in range(len(data)))
+                                 if a is not None))
+    nonzero = sum(1 for b in data if b)
+    text = (f"vread of {len(data)} bytes from {addr:#x}: {nonzero} non-zero; "
+            f"{holes} byte{'s' * (holes != 1)} fall where no area is mapped and read as zero")
+    if callers:
+        text += f"; the mapped bytes come from the area{'s' * (len(callers) > 1)} of {_listed(callers, 4)}"
+    ascii_text = "".join(chr(b) if 32 <= b < 127 else "." for b in data[:32])
+    return text + f". The first bytes as text: {ascii_text!r}."
+
+
+def _say_callers(rows: list[tuple[str, int]], areas: dict[str, int], total: int, nr_lines: int) -> str:
+    top = [f"{k} {v / 2**20:.2f} MiB in {_n(areas[k], 'area')}" for k, v in rows[::-1][:4]]
+    return (f"{total / 2**20:.1f} MiB of vmalloc space in {_n(nr_lines, 'area')}; the largest callers: "
+            f"{'; '.join(top)}.")
+
+
+def _say_timeline(results: dict, t_lo: float, t_hi: float, cursor: float | None) -> str:
+    parts = []
+    for v, r in results.items():
+        shares: dict[str, float] = {}
+        for tr in timeline_traces(r.timeline, t_lo, t_hi, cursor):
+            shares[tr["name"]] = shares.get(tr["name"], 0.0) + sum(tr["x"])
+        total = sum(shares.values())
+        if not total:
+            parts.append(f"Linux {v}: nothing in this window")
+            continue
+        spin = sum(t for k, t in shares.items() if k.startswith("spinning"))
+        top = max(((k, t) for k, t in shares.items() if k.startswith("spinning")), key=lambda kv: kv[1], default=None)
+        most = f", most of it {top[0]}" if top and spin else ""
+        parts.append(f"Linux {v}'s {_n(r.nr_threads, 'CPU')} spend {100 * spin / total:.0f}% of the window "
+                     f"spinning{most}, {100 * (total - spin) / total:.0f}% working or holding locks")
+    end = t_hi if cursor is None else min(t_hi, cursor)
+    return f"From {t_lo / 1e3:g} to {end / 1e3:g} µs of simulated time: " + "; ".join(parts) + "."
+
+
+def _say_wall(results: dict, published: dict | None, reference_name: str) -> str:
+    if not results:
+        return "No run yet: the bars appear when a run has finished."
+    parts = []
+    for v, r in results.items():
+        ref = ""
+        if published and v in published:
+            p = published[v]
+            ref = f" ({reference_name}: {p['wall_s']:.1f} s, {p['slowpath_self_pct']:.1f}%)"
+        parts.append(f"Linux {v} takes {r.wall_s:.1f} s and spends {r.slowpath_self_pct:.1f}% of CPU time in "
+                     f"the spin-lock slow path{ref}")
+    return "Simulated: " + "; ".join(parts) + "."
+
+
+def _say_sweep(rows: list[dict], x: str, ys: dict[str, str], title: str) -> str:
+    parts = []
+    for key, name in ys.items():
+        pts = [(r[x], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            parts.append(f"{name} goes from {pts[0][1]:.3g} at {x} {pts[0][0]} to {pts[-1][1]:.3g} at {x} {pts[-1][0]}")
+    return f"{title}: " + ("; ".join(parts) if parts else "no values") + "."
+
+
+def _say_table(rows: list[dict], columns: dict[str, str], title: str, cell) -> str:
+    head = f"A table, {title}: {_n(len(rows), 'row')}, columns {_listed(list(columns.values()), 10)}"
+    if not rows:
+        return head + "."
+    first = "; ".join(f"{name} {cell(rows[0], key)}" for key, name in columns.items() if cell(rows[0], key))
+    return f"{head}. First row: {first}."
+
+
+def _say_band(intervals, x: str, metrics: dict[str, str]) -> str:
+    parts = []
+    for metric, name in metrics.items():
+        pts = sorted((dict(i.params)[x], i) for i in intervals if i.metric == metric)
+        if not pts:
+            continue
+        (x0, i0), (x1, i1) = pts[0], pts[-1]
+        pub = [i for _, i in pts if i.published is not None]
+        inside = sum(1 for i in pub if i.inside)
+        verdict = f"; the published value is inside {inside} of {len(pub)} intervals" if pub else ""
+        parts.append(f"{name}: median {i0.median:.3g} ({i0.low:.3g}..{i0.high:.3g}) at {x} {x0} to "
+                     f"{i1.median:.3g} ({i1.low:.3g}..{i1.high:.3g}) at {x} {x1}{verdict}")
+    return "Medians with 5-95% intervals. " + ("; ".join(parts) if parts else "No points") + "."
+
+
+def _say_points(intervals, published_name: str) -> str:
+    parts = []
+    for metric in dict.fromkeys(i.metric for i in intervals):
+        i = next(i for i in intervals if i.metric == metric)
+        pub = "" if i.published is None else (f", {published_name} {i.published:.3g}: "
+                                              f"{'inside' if i.inside else 'outside'}")
+        parts.append(f"{metric}: model median {i.median:.3g} (5-95% {i.low:.3g}..{i.high:.3g}, n={i.n}){pub}")
+    return "; ".join(parts) + "." if parts else "No intervals."
+
+
+def _say_profile(simulated: list[dict], published: list[dict] | None, order: list[str]) -> str:
+    """The symbol with the largest self share on each side, with both sides' shares for it."""
+    sim = {r["symbol"]: r for r in simulated}
+    pub = {r["symbol"]: r for r in (published or [])}
+    if not order:
+        return "An empty profile."
+
+    def both(sym: str) -> str:
+        said = [f"{side} {table[sym]['self_pct']:.1f}%" for side, table in (("simulated", sim), ("cover letter", pub))
+                if sym in table]
+        return f"{sym} ({', '.join(said)})"
+    tops = list(dict.fromkeys(max(table.values(), key=lambda r: r["self_pct"])["symbol"]
+                              for table in (sim, pub) if table))
+    return (f"A perf-like table of {_n(len(order), 'symbol')}, each with its children and self share of CPU time; "
+            f"the largest self share: {'; '.join(both(t) for t in tops)}.")
+
+
+def _say_machines(rows: list[dict]) -> str:
+    parts = []
+    for machine in dict.fromkeys(r["machine"] for r in rows):
+        walls = {r["version"]: r["wall_s"] for r in rows if r["machine"] == machine}
+        said = ", ".join(f"Linux {v} {w:.0f} s" for v, w in walls.items())
+        ratio = (f" ({walls['6.8'] / walls['6.9']:.1f}x)" if walls.get("6.9") and "6.8" in walls else "")
+        parts.append(f"{machine}: {said}{ratio}")
+    return "Real-equivalent wall time by machine: " + ("; ".join(parts) if parts else "no runs") + "."
