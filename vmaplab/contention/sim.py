@@ -62,12 +62,13 @@ Simplifications:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
-from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
+from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun, Worker
 from .cachelines import Caches, page_work_bytes
 from .costs import ContentionCosts
 from .engine import Engine
@@ -247,7 +248,7 @@ class ContentionSim:
             self.rec.setup_areas = self.run_.setup_areas
         self.pricer = SectionPricer(self.costs, self.topology, scale, self.vm, self.run_, self.rec.real_size)
         self.engine = Engine()
-        self.locks: dict[str, object] = {}
+        self.locks: dict[str, FifoLock | TasLock] = {}    # FifoLocks with policy "fifo", else TasLocks
         self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic
         self.cpus = [CpuState(self.topology.sibling(c)) for c in range(nr_cpus)]   # per CPU, by number
         self.profile = Profile()
@@ -264,9 +265,8 @@ class ContentionSim:
         self._calls: list[tuple] = []
         self._runs: dict[tuple, tuple] = {}        # (test, call, pages, zero) -> its Runs (_call_runs)
         self._cs_paths: dict[tuple, tuple] = {}    # (who, section) -> call paths: spin, fast, cs
-        self._fifo = policy == "fifo"
-        self._gens = {}
-        self._workers = {}
+        self._gens: dict[int, Iterator[object]] = {}    # per CPU with a worker: its worker_main generator
+        self._workers: dict[int, Worker] = {}
         # the warm start of a scaled 6.9 run (warm.py), or None
         self.warm = WarmStart(self.vm, self._workers) if self.warm_start else None
         self._started = False
@@ -285,7 +285,7 @@ class ContentionSim:
             self.warm.on_call(w, kind, pages)
 
 
-    def _lock(self, name: str):
+    def _lock(self, name: str) -> FifoLock | TasLock:
         lock = self.locks.get(name)
         if lock is None:
             c = self.costs
@@ -572,7 +572,7 @@ class ContentionSim:
         hold = self.pricer.hold_ns(cpu, lock.last_owner, cs)
         st = self.cpus[cpu]
         st.state = ("spin", name)
-        if self._fifo:
+        if isinstance(lock, FifoLock):         # policy "fifo"
             # the grant is known now (FIFO): one event, at the release
             queued = lock.free_at > self.engine.now_ns
             t_req, grant, release, contended = lock.acquire(cpu, hold)
