@@ -120,7 +120,7 @@ def test_purge_accounting_lands_where_the_kernel_would_run_it(version, scale, ex
     sim = ContentionSim(version, nr_threads=4, scale=scale, params={"run_test_mask": 1})
     sim.start()
     sim.charge_purge_work(0, 120.0, 2)
-    assert {c: d for c, d in enumerate(sim.purge_debt) if d} == pytest.approx(expect)
+    assert {c: st.purge_debt for c, st in enumerate(sim.cpus) if st.purge_debt} == pytest.approx(expect)
 
 
 def test_sections_account_for_every_lock_hold():
@@ -191,7 +191,7 @@ def test_lazy_free_adds_to_vmap_lazy_nr_before_taking_the_lazy_lock(version):
 def test_smt_factor_full_for_a_running_sibling_half_for_a_spinning_one():
     sim = ContentionSim("6.9", nr_threads=64, nr_cpus=64, scale=1000)
     for active, spin_until, expect in ((False, 0.0, 1.0), (True, 0.0, 1.6), (True, 1e9, 1.3)):
-        sim.active[32], sim.spin_until[32] = active, spin_until
+        sim.cpus[32].active, sim.cpus[32].spin_until = active, spin_until
         assert sim.smt_factors(0) == pytest.approx((expect, expect))
 
 

@@ -69,6 +69,8 @@ def cmd_demo(args) -> int:
         for i in range(2 * args.cpus):
             cpu = i % args.cpus
             a = vm.vmalloc(size, cpu=cpu, caller=f"demo+{i:#x}/0x100")
+            if a is None:           # 2 areas of 16 pages per CPU in a 64 GiB machine's window
+                raise InvariantError(f"demo: vmalloc({size}) on cpu {cpu} failed")
             addrs.append(a)
             print(f"  vmalloc({size}) on cpu {cpu}: {a:#x}, busy tree of node {vm.addr_to_node_id(a)}")
         cpu = 1 % args.cpus
@@ -84,6 +86,8 @@ def cmd_demo(args) -> int:
         for who in (other, cpu):
             hits = vm.stats.pool_hits
             a = vm.vmalloc(size, cpu=who, caller="demo")
+            if a is None:
+                raise InvariantError(f"demo: vmalloc({size}) on cpu {who} failed")
             how = "its node's pool" if vm.stats.pool_hits > hits else "the free tree (lowest match)"
             print(f"  vmalloc({size}) on cpu {who}: {a:#x} from {how}")
         vm.check()
@@ -406,9 +410,10 @@ def cmd_simulate(args) -> int:
                 out[v]["profile_comparison"] = {
                     **comparison_as_dict(records), "letter_workload": letter_workload,
                     "seconds": [asdict(b) for b in time_budget(records, published()[v]["wall_s"], r.wall_s)]}
+        doc: dict[str, object] = dict(out)      # each version's result, and their ratio
         if set(results) == set(LETTER_VERSIONS):
-            out["ratio"] = _ratio(results[BEFORE].wall_s, results[AFTER].wall_s)
-        print(json.dumps(out, indent=1, sort_keys=True))
+            doc["ratio"] = _ratio(results[BEFORE].wall_s, results[AFTER].wall_s)
+        print(json.dumps(doc, indent=1, sort_keys=True))
         return 0
     for version, r in results.items():
         print(f"== Linux {version}: {nr_threads} threads on {args.cpus} CPUs ({args.machine}, {args.policy} "

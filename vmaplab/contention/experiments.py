@@ -39,7 +39,7 @@ from itertools import product
 from pathlib import Path
 
 from ..formats.userfile import MAX_STEM, is_stem, read_user_file, write_atomically
-from ..kernel.errors import VmallocError
+from ..kernel.errors import InvariantError, VmallocError
 from ..kernel.generations import AFTER, BEFORE, LETTER_VERSIONS, generation
 from ..kernel.validate import check_real, shown
 from ..workloads.test_vmalloc import TEST_NAMES, TestVmallocParams
@@ -123,13 +123,16 @@ class Experiment:
     def runs(self) -> list[dict]:
         """Every run's parameters, in a fixed order: each grid's product in turn, each point with every sample."""
         grid = [dict(zip(g, values)) for g in self.grids for values in product(*g.values())] or [{}]
-        samples = [{}]
+        samples: list[dict] = [{}]
         if self.sample_n:
+            ranges = self.ranges
+            if ranges is None:
+                raise InvariantError(f"experiment {self.name!r}: sample_n {self.sample_n} without ranges to draw from")
             rng = random.Random(self.sample_seed)
             if self.method == "lhs":
-                points = latin_hypercube(self.sample_n, self.ranges, rng)
+                points = latin_hypercube(self.sample_n, ranges, rng)
             else:
-                points = [{k: _draw(rng, lo, hi) for k, (lo, hi) in self.ranges.items()} for _ in range(self.sample_n)]
+                points = [{k: _draw(rng, lo, hi) for k, (lo, hi) in ranges.items()} for _ in range(self.sample_n)]
             # the sample's index pairs the runs that share a draw (6.8 and 6.9 of one set of constants)
             samples = [{"sample": i, **p} for i, p in enumerate(points)]
         runs, seen = [], set()
@@ -430,7 +433,8 @@ def row_problem(row: dict, params: dict) -> str | None:
     expected = set(params) | set(ROW_FIELDS)
     if set(row) != expected:
         missing, extra = sorted(expected - set(row)), sorted(set(row) - expected)
-        return "fields " + "; ".join(filter(None, (missing and f"missing {missing}", extra and f"unexpected {extra}")))
+        return "fields " + "; ".join(f"{what} {keys}" for what, keys in (("missing", missing), ("unexpected", extra))
+                                     if keys)
     for k, v in params.items():
         if type(row[k]) is not type(v) or row[k] != v:
             return f"{k} is {row[k]!r}, the run's parameter is {v!r}"
@@ -777,6 +781,8 @@ class SymbolInterval:
     def inside(self) -> bool:
         """The letter's value inside [low, high]; for an absent symbol, some of the interval under the bound."""
         if self.letter is None:
+            if self.bound is None:
+                raise InvariantError(f"{self.version} {self.symbol}: neither the letter's value nor a bound")
             return self.low <= self.bound
         return self.low <= self.letter <= self.high
 
@@ -794,7 +800,7 @@ def profile_intervals(rows: list[dict]) -> list[SymbolInterval]:
     out = []
     for version in LETTER_VERSIONS:
         runs = [r for r in rows if r.get("version") == version and "profile" in r and r.get("nr_cpus") in (None, 64)
-                and is_letter_workload({"run_test_mask": r.get("run_test_mask", 7)}, r.get("nr_threads"),
+                and is_letter_workload({"run_test_mask": r.get("run_test_mask", 7)}, r.get("nr_threads", 0),
                                        r.get("machine", LETTER_MACHINE))]
         if not runs:
             continue

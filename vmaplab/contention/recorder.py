@@ -15,10 +15,13 @@ events; every acquire of a lock is closed by its release before the call returns
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..kernel.trace import AllocVmapArea, FreeVmapAreaNoflush, Lock, Pool, PurgeNode, TlbFlush, Vmalloc
 from .cachelines import CacheLineObserver, CapacityObserver
+
+if TYPE_CHECKING:
+    from ..workloads.test_vmalloc import SetupAreas
 
 # NamedTuple construction without the generated __new__'s Python frame (one record per lock hold)
 _tuple_new = tuple.__new__
@@ -72,7 +75,7 @@ class SectionRecorder:
         self._ignored = frozenset((Vmalloc, Pool, AllocVmapArea))      # the common events it has no use for
         self.track_lines = track_lines        # the holder's tree accesses classified by cache-line state
         self.caches = caches                  # cachelines.Caches: finite caches (§6.4), or None
-        self.setup_areas = None               # the workload's live setup areas (SetupAreas, §6.5), set by the simulator
+        self.setup_areas: SetupAreas | None = None    # the workload's live setup areas (§6.5), set by the simulator
         self.busy_locks = frozenset(vn.busy_lock for vn in vm.nodes)
         self.trees = {"free_vmap_area_lock": vm.free_space.tree}
         self.real_size = set()          # trees that are as big as the real ones in a scaled run

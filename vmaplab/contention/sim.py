@@ -62,12 +62,13 @@ Simplifications:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import NamedTuple
 
 from ..kernel.vmalloc import Vmalloc
-from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun
+from ..workloads.test_vmalloc import TestVmallocParams, TestVmallocRun, Worker
 from .cachelines import Caches, page_work_bytes
 from .costs import ContentionCosts
 from .engine import Engine
@@ -115,6 +116,32 @@ class Atomic(NamedTuple):
 class DrainDone(NamedTuple):
     """Script step: the kworker drain that ran for ``worker`` has ended."""
     worker: object
+
+
+@dataclass(slots=True, eq=False)
+class CpuState:
+    """One simulated CPU's state (``ContentionSim.cpus[cpu]``), mutated as the run goes.
+
+    ``sibling``: its SMT sibling's CPU number, or None (``Topology.sibling``).
+    ``active``: it runs a worker that has not finished yet.
+    ``state``: (verb, what) for a viewer (``snapshot``): ("idle", ""), ("spin", lock), ("run", function),
+    ("done", "").
+    ``who``: (test, function) of the call its most recent Run began: the records that follow are charged to it.
+    ``busy_ns``: the CPU time of its worker so far (real-equivalent: simulated × scale).
+    ``spin_until``: when its current wait for a lock ends (its SMT sibling then runs as if half busy).
+    ``ipi_debt``: TLB-flush IPI work it owes, paid at its next local work (``_flush``).
+    ``purge_debt``: purge_vmap_node work it owes, paid at its next local work (``charge_purge_work``).
+    ``purge_wait``: the longest purge helper on an idle CPU it waits for, paid the same way.
+    """
+    sibling: int | None
+    active: bool = False
+    state: tuple[str, str] = ("idle", "")
+    who: tuple[str, str] = ("", "")
+    busy_ns: float = 0.0
+    spin_until: float = 0.0
+    ipi_debt: float = 0.0
+    purge_debt: float = 0.0
+    purge_wait: float = 0.0
 
 
 @dataclass
@@ -221,18 +248,11 @@ class ContentionSim:
             self.rec.setup_areas = self.run_.setup_areas
         self.pricer = SectionPricer(self.costs, self.topology, scale, self.vm, self.run_, self.rec.real_size)
         self.engine = Engine()
-        self.locks: dict[str, object] = {}
+        self.locks: dict[str, FifoLock | TasLock] = {}    # FifoLocks with policy "fifo", else TasLocks
         self.atomics: dict[str, SharedLine] = {}  # shared counters' lines (vmap_lazy_nr), see _atomic
-        self.spin_until = [0.0] * nr_cpus        # when a CPU's current wait for a lock ends (SMT: half busy)
+        self.cpus = [CpuState(self.topology.sibling(c)) for c in range(nr_cpus)]   # per CPU, by number
         self.profile = Profile()
         self.spin_ns = 0.0
-        self.busy_ns = [0.0] * nr_cpus
-        self.active = [False] * nr_cpus
-        self.ipi_debt = [0.0] * nr_cpus
-        self.purge_debt = [0.0] * nr_cpus         # purge_vmap_node work a CPU owes (see charge_purge_work)
-        self.purge_wait = [0.0] * nr_cpus         # the longest helper on an idle CPU it waits for
-        self.state = [("idle", "")] * nr_cpus      # (verb, what): "spin <lock>", "run <function>"
-        self.siblings = [self.topology.sibling(c) for c in range(nr_cpus)]
         self._purging: set = set()                # purges in flight: CPUs whose step runs one, or "kworker"
         self.overlapping_purges = 0               # purges started while another one was still running
         calls = self.costs.calls
@@ -245,10 +265,8 @@ class ContentionSim:
         self._calls: list[tuple] = []
         self._runs: dict[tuple, tuple] = {}        # (test, call, pages, zero) -> its Runs (_call_runs)
         self._cs_paths: dict[tuple, tuple] = {}    # (who, section) -> call paths: spin, fast, cs
-        self._fifo = policy == "fifo"
-        self._who: list[tuple[str, str]] = [("", "")] * nr_cpus    # per CPU: the call its recent Run began
-        self._gens = {}
-        self._workers = {}
+        self._gens: dict[int, Iterator[object]] = {}    # per CPU with a worker: its worker_main generator
+        self._workers: dict[int, Worker] = {}
         # the warm start of a scaled 6.9 run (warm.py), or None
         self.warm = WarmStart(self.vm, self._workers) if self.warm_start else None
         self._started = False
@@ -267,7 +285,7 @@ class ContentionSim:
             self.warm.on_call(w, kind, pages)
 
 
-    def _lock(self, name: str):
+    def _lock(self, name: str) -> FifoLock | TasLock:
         lock = self.locks.get(name)
         if lock is None:
             c = self.costs
@@ -283,7 +301,7 @@ class ContentionSim:
 
         Each call is its fixed cost (a Run), the records its kernel work left, as they are, then
         its page work (Runs). A record's (test, call) is its call's, the Run just before it
-        (``_run_local`` keeps it per CPU in ``_who``): no wrapper per record.
+        (``_run_local`` keeps it in the CPU's ``CpuState.who``): no wrapper per record.
         """
         test = w.caller.split(" ", 1)[0]
         items = self.rec.items
@@ -348,8 +366,9 @@ class ContentionSim:
             if self.vm.stats.purges != purges:
                 self._purge_starts(cpu)
         except StopIteration:
-            self.active[cpu] = False
-            self.state[cpu] = ("done", "")
+            st = self.cpus[cpu]
+            st.active = False
+            st.state = ("done", "")
             self._done += 1
             if self.progress is not None:
                 self.progress(1)
@@ -396,7 +415,7 @@ class ContentionSim:
             item = script[i]
             kind = type(item)
             if kind is CriticalSection:             # the most common step: a recorded section of this call
-                self._request(cpu, item, self._who[cpu], script, i)
+                self._request(cpu, item, self.cpus[cpu].who, script, i)
                 return
             if kind is Run:
                 # consecutive local work (e.g. a call's page work) is one event: same CPU, no lock between
@@ -418,7 +437,7 @@ class ContentionSim:
                 i += 1
                 continue
             if kind is AtomicUpdate:
-                self._atomic(cpu, item.counter, self._who[cpu], script, i)
+                self._atomic(cpu, item.counter, self.cpus[cpu].who, script, i)
                 return
             if kind is PurgedVas:
                 self.charge_purge_work(cpu, item.nr * self.costs.purge_va_ns, item.node)
@@ -451,10 +470,11 @@ class ContentionSim:
             if window is not None:
                 self._record(cpu, t, t + ns, "run", who[1])
             t += ns
-        who = self._who[cpu] = script[j - 1].who     # the call the records that follow belong to
-        debt, self.ipi_debt[cpu] = self.ipi_debt[cpu], 0.0
-        purge = self.purge_debt[cpu] + self.purge_wait[cpu]
-        self.purge_debt[cpu] = self.purge_wait[cpu] = 0.0
+        st = self.cpus[cpu]
+        who = st.who = script[j - 1].who     # the call the records that follow belong to
+        debt = st.ipi_debt
+        purge = st.purge_debt + st.purge_wait
+        st.ipi_debt = st.purge_debt = st.purge_wait = 0.0
         if debt:
             add(call_path("ipi", who, None, version), debt * wgt)
             if window is not None:
@@ -464,8 +484,8 @@ class ContentionSim:
             if window is not None:
                 self._record(cpu, t + debt, t + debt + purge, "run", "purge_vmap_node")
             debt += purge
-        self.busy_ns[cpu] += (t - now + debt) * wgt
-        self.state[cpu] = ("run", who[1])          # formatted by snapshot()
+        st.busy_ns += (t - now + debt) * wgt
+        st.state = ("run", who[1])          # formatted by snapshot()
         eng.schedule(t + debt, partial(self._run_script, cpu, script, j))
 
     def smt_factors(self, cpu: int) -> tuple[float, float]:
@@ -474,10 +494,14 @@ class ContentionSim:
         1.0 with no sibling or an idle one; ``f_smt`` (``f_smt_clear`` for clear_page) while the
         sibling runs; halfway there while the sibling spins (contention-model.md §6.1: half busy).
         """
-        sib = self.siblings[cpu]
-        if sib is None or not self.active[sib]:
+        cpus = self.cpus
+        sib = cpus[cpu].sibling
+        if sib is None:
             return 1.0, 1.0
-        if self.engine.now_ns < self.spin_until[sib]:
+        other = cpus[sib]
+        if not other.active:
+            return 1.0, 1.0
+        if self.engine.now_ns < other.spin_until:
             return 1.0 + (self.costs.f_smt - 1.0) / 2, 1.0 + (self._f_smt_clear - 1.0) / 2
         return self.costs.f_smt, self._f_smt_clear
 
@@ -493,28 +517,31 @@ class ContentionSim:
         longest such one (flush_work). 6.8 has one global list and no helpers: the draining CPU
         does it all, but in a scaled run it is spread evenly over the running CPUs.
         """
+        cpus = self.cpus
         if self.vm.has_pools:
-            target = node % len(self.active)
-            if self.active[target]:
-                self.purge_debt[target] += ns
+            target = cpus[node % len(cpus)]
+            if target.active:
+                target.purge_debt += ns
             else:
                 # an idle CPU runs that helper in parallel; the purging CPU waits for the longest
-                self.purge_wait[cpu] = max(self.purge_wait[cpu], ns)
+                st = cpus[cpu]
+                st.purge_wait = max(st.purge_wait, ns)
             return
-        running = [c for c, on in enumerate(self.active) if on] if self.scale > 1 else []
+        running = [c for c in cpus if c.active] if self.scale > 1 else []
         if not running:
-            self.purge_debt[cpu] += ns
+            cpus[cpu].purge_debt += ns
             return
         share = ns / len(running)
         for c in running:
-            self.purge_debt[c] += share
+            c.purge_debt += share
 
     def _flush(self, cpu: int) -> None:
         c = self.costs
-        for other, on in enumerate(self.active):
-            if on and other != cpu:
-                self.ipi_debt[other] += c.ipi_receiver_ns
-        self.ipi_debt[cpu] += c.ipi_sender_ns
+        receiver_ns = c.ipi_receiver_ns
+        for other, st in enumerate(self.cpus):
+            if st.active and other != cpu:
+                st.ipi_debt += receiver_ns
+        self.cpus[cpu].ipi_debt += c.ipi_sender_ns
 
     def _real_ns(self, t_ns: float) -> float:
         """Real-equivalent time of simulated time ``t_ns``."""
@@ -534,23 +561,25 @@ class ContentionSim:
         self.profile.add(call_path("atomic", who, name, self.version), ns * self.scale)
         if self.window is not None:
             self._record(cpu, now, now + ns, "run", f"atomic {name}")
-        self.busy_ns[cpu] += ns * self.scale
-        self.state[cpu] = ("run", f"atomic {name}")
+        st = self.cpus[cpu]
+        st.busy_ns += ns * self.scale
+        st.state = ("run", f"atomic {name}")
         self.engine.schedule(now + ns, partial(self._run_script, cpu, script, i + 1))
 
     def _request(self, cpu: int, cs: CriticalSection, who: tuple[str, str], script, i) -> None:
         name = cs.lock
         lock = self.locks.get(name) or self._lock(name)
         hold = self.pricer.hold_ns(cpu, lock.last_owner, cs)
-        self.state[cpu] = ("spin", name)
-        if self._fifo:
+        st = self.cpus[cpu]
+        st.state = ("spin", name)
+        if isinstance(lock, FifoLock):         # policy "fifo"
             # the grant is known now (FIFO): one event, at the release
             queued = lock.free_at > self.engine.now_ns
             t_req, grant, release, contended = lock.acquire(cpu, hold)
             self.engine.schedule(release, partial(self._released, cpu, script, i, cs, who, t_req, grant, release,
                                                   contended))
             if queued:
-                self.spin_until[cpu] = lock.free_at - hold
+                st.spin_until = lock.free_at - hold
         else:
             lock.request(cpu, hold, partial(self._released, cpu, script, i, cs, who))
 
@@ -576,7 +605,7 @@ class ContentionSim:
             if contended:
                 self._record(cpu, t_req, grant, "spin", section, cs.lock)
             self._record(cpu, grant, release, "cs", section, cs.lock)
-        self.busy_ns[cpu] += (release - t_req) * wgt
+        self.cpus[cpu].busy_ns += (release - t_req) * wgt
         self._run_script(cpu, script, i + 1)
 
     # -- driving ---------------------------------------------------------------------------------------
@@ -588,7 +617,7 @@ class ContentionSim:
         for w, gen in zip(self.run_.workers, (self.run_.worker_main(w) for w in self.run_.workers)):
             self._gens[w.cpu] = gen
             self._workers[w.cpu] = w
-            self.active[w.cpu] = True
+            self.cpus[w.cpu].active = True
         for cpu in sorted(self._gens):
             self.engine.schedule(0.0, partial(self._advance, cpu))
 
@@ -599,7 +628,7 @@ class ContentionSim:
 
     def snapshot(self) -> dict:
         """The state a viewer draws: time, each CPU's state, each lock's owner and counters."""
-        return {"t_ns": self.engine.now_ns, "cpus": [f"{verb} {what}".strip() for verb, what in self.state],
+        return {"t_ns": self.engine.now_ns, "cpus": [f"{st.state[0]} {st.state[1]}".strip() for st in self.cpus],
                 "locks": {n: {"last_owner": lk.last_owner, "acquisitions": lk.stats.acquisitions,
                               "contended": lk.stats.contended} for n, lk in self.locks.items()}}
 
@@ -611,7 +640,7 @@ class ContentionSim:
 
     def result(self) -> SimResult:
         s = self.scale
-        busy = plain_sum(self.busy_ns)
+        busy = plain_sum([st.busy_ns for st in self.cpus])
         locks = sorted((lk.stats.as_dict() for lk in self.locks.values()), key=lambda d: -d["spin_ns"])
         atomics = [line.as_dict() for _name, line in sorted(self.atomics.items())]
         for d in locks:

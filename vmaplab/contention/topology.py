@@ -28,6 +28,7 @@ has the table with what each preset borrows:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -146,7 +147,7 @@ def generic(nr_cpus: int, xfer_ns: float = 50.0) -> Topology:
                     t_smt_ns=xfer_ns, t_ccx_ns=xfer_ns, t_cross_ns=xfer_ns)
 
 
-TOPOLOGIES = {**PRESETS, "generic": generic}
+TOPOLOGIES: dict[str, Callable[[int], Topology]] = {**PRESETS, "generic": generic}   # machine -> its Topology(nr_cpus)
 # the cover letter's machine: every run's default, and the machine its tables were measured on
 LETTER_MACHINE = "threadripper-3970x"
 
