@@ -20,7 +20,7 @@ PKG = Path(__file__).resolve().parents[1] / "vmaplab"
 ORDER = ["kernel", "formats", "workloads", "contention", "oracle", "course", "cli"]
 # (importing module, imported module, function it happens in): the only upward imports allowed
 ALLOWED_UP = {("vmaplab.kernel.vmalloc", "vmaplab.formats.rebuild", "from_vmallocinfo")}
-THIRD_PARTY_OK = {"vmaplab.course.figures": {"plotly"}, "vmaplab.course.widgets": {"ipywidgets", "plotly", "IPython"},
+THIRD_PARTY_OK = {"vmaplab.course.figures": {"plotly", "IPython"}, "vmaplab.course.widgets": {"ipywidgets", "plotly", "IPython"},
                   "vmaplab.course.progress": {"ipywidgets", "IPython", "tqdm"},
                   "vmaplab.cli": {"tqdm"},     # the CLI's progress bar, optional
                   "vmaplab.contention.experiments": {"distributed"}}   # Dask, the optional [dask] extra
