@@ -5,6 +5,8 @@ Outside a kernel ipywidgets uses a dummy comm, so apps can be built and driven h
 (widgets sync through the front end). ``jslink`` does nothing in Python, so tests drive the slider the
 app observes, not the Play widget.
 """
+import html
+
 import pytest
 
 pytest.importorskip("plotly")
@@ -278,3 +280,27 @@ def test_node_colours_tell_neighbours_apart_and_never_alone():
     assert len(busy.text) == 4
     assert list(busy.text) == [str(vm.addr_to_node_id(lo + int(b) * 4096)) for b in busy.base]
     assert list(busy.marker.color) == [figures.node_colour(int(t)) for t in busy.text]
+
+
+def test_every_app_says_under_its_figure_what_it_shows_now(pair):
+    """Issue 29 item 2: a caption under each app's figure follows its controls, and is the figure's
+    description (so the stored first view and the book say the same)."""
+    app = FreeTreeApp()
+    first = app.caption.value
+    app.go(5)
+    assert app.caption.value != first and f"Step {app.frames[5].step}" in app.caption.value
+    assert viz.description(app.static()) in html.unescape(app.caption.value)
+    pools = PoolsApp()
+    pools.go(len(pools.frames) - 1)
+    assert f"{pools.frames[-1].hits} pool hits" in pools.caption.value
+    seg = SegmentApp(nr_cpus=8)
+    seg.cpus.value = 16
+    assert "16 CPUs give 16 vmap nodes" in seg.caption.value
+    timeline = ContentionApp(pair, window_us=(0, 40), frames=10)
+    before = timeline.caption.value
+    timeline.go(2)
+    assert timeline.caption.value != before and "spinning" in timeline.caption.value
+    quiz = QuizApp(seed=3)
+    assert "Step" in quiz.caption.value and "takes the block" not in quiz.caption.value    # not the answer
+    quiz.show_answer()
+    assert "takes the block" in quiz.caption.value

@@ -130,7 +130,7 @@ def free_tree_figure(frame, pages: int, which: str = "before") -> go.Figure:
     fig.update_yaxes(visible=False, row=1, col=1)
     fig.update_xaxes(range=[0, pages], title_text="page", row=2, col=1)
     fig.update_yaxes(visible=False, row=2, col=1)
-    return described(fig, _say_free_tree(frame, pages, which))
+    return described(fig, free_tree_description(frame, pages, which))
 
 
 def _fill_tree_figure(fig, frame, pages: int, which: str) -> None:
@@ -206,7 +206,7 @@ def address_cells_figure(c: dict, addr: int | None = None) -> go.Figure:
                      ticktext=[f"+{r * per * cell * PAGE_SIZE // 1024} KiB" for r in range(len(rows))][::max(1, len(rows) // 8)],
                      title_text="from VMALLOC_START")
     fig.update_xaxes(title_text=f"cell = {cell} pages ({kib} KiB) of addresses, {per} a row")
-    return described(fig, _say_cells(c, addr))
+    return described(fig, cells_description(c, addr))
 
 
 def node_balance_figure(rows: list[dict]) -> go.Figure:
@@ -278,7 +278,7 @@ def pools_figure(frame) -> go.Figure:
     fig.update_layout(**LAYOUT, height=120 + 45 * len(frame.pools), title=pools_title(frame),
                       xaxis_title="pool: VA size in pages (guard page included)")
     fig.update_yaxes(autorange="reversed")
-    return described(fig, _say_pools(frame))
+    return described(fig, pools_description(frame))
 
 
 def pools_title(frame) -> str:
@@ -515,7 +515,7 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
                       title="what each CPU does (simulated µs of the scaled run): a colour per lock, "
                             "hatched while spinning on it, solid while holding it", legend=dict(groupclick="toggleitem"))
     fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
-    return described(fig, _say_timeline(results, t_lo, t_hi, cursor))
+    return described(fig, timeline_description(results, t_lo, t_hi, cursor))
 
 
 def profile_table_figure(simulated: list[dict], published: list[dict] | None, title: str, limit: int = 14) -> go.Figure:
@@ -737,7 +737,7 @@ def _span(values: list[float], fmt: str = "{:g}") -> str:
     return f"all {fmt.format(lo)}" if lo == hi else f"from {fmt.format(lo)} to {fmt.format(hi)}"
 
 
-def _say_free_tree(frame, pages: int, which: str) -> str:
+def free_tree_description(frame, pages: int, which: str) -> str:
     nodes = frame.before if which == "before" else frame.after
     largest = max((n["end"] - n["start"] for n in nodes), default=0)
     outcome = f": {frame.outcome}" if frame.outcome else ""
@@ -768,7 +768,7 @@ def _say_zones(z: dict) -> str:
             f"{_listed([str(v) for v in ids], 12)}.")
 
 
-def _say_cells(c: dict, addr: int | None) -> str:
+def cells_description(c: dict, addr: int | None) -> str:
     text = _say_nodes_in_turn(c["nr_cpus"], c["nr_vmap_nodes"], c["nr_cpus"] > c["cap"], c["zone_pages"],
                               c["zone_pages"] * PAGE_SIZE)
     text += (f". The grid shows {_n(len(c['node']), 'cell')} of {_n(c['cell_pages'], 'page')} from VMALLOC_START"
@@ -811,7 +811,7 @@ def _pool_contents(pools) -> str:
     return "; ".join(held) if held else "every pool is empty"
 
 
-def _say_pools(frame) -> str:
+def pools_description(frame) -> str:
     total = sum(map(sum, frame.pools))
     return (f"Step {frame.step}, {frame.title}: the pools hold {_n(total, 'area')} ({_pool_contents(frame.pools)}); "
             f"{frame.hits} pool hits and {frame.misses} misses so far; {frame.lazy_pages} of "
@@ -859,7 +859,7 @@ def _say_callers(rows: list[tuple[str, int]], areas: dict[str, int], total: int,
             f"{'; '.join(top)}.")
 
 
-def _say_timeline(results: dict, t_lo: float, t_hi: float, cursor: float | None) -> str:
+def timeline_description(results: dict, t_lo: float, t_hi: float, cursor: float | None) -> str:
     parts = []
     for v, r in results.items():
         shares: dict[str, float] = {}

@@ -65,6 +65,17 @@ class App:
     def static(self) -> go.Figure:
         return go.Figure(self.fig)
 
+    def _caption(self) -> W.HTML:
+        """The line under the figure that says what it shows now (figures' descriptions, issue 29)."""
+        self.caption = W.HTML(layout=W.Layout(max_width="900px"))
+        return self.caption
+
+    def _say(self, text: str) -> None:
+        """Say what the figure now shows: in the caption under it, and as its description (the
+        accessible name in the book, and the stored view's)."""
+        self.fig.layout.meta = {"description": text}
+        self.caption.value = f"<i>Figure: {html.escape(text)}</i>"
+
 
 class Stepper(App):
     """Play + slider + back/next buttons over ``n`` frames, calling ``self.show(i)``."""
@@ -101,7 +112,7 @@ class FreeTreeApp(Stepper):
         self.text = W.HTML()
         controls = self._controls(len(self.frames))
         self.view.observe(lambda _ch: self.show(self.slider.value), "value")
-        self.widget = W.VBox([controls, self.view, self.fig, self.text])
+        self.widget = W.VBox([controls, self.view, self.fig, self._caption(), self.text])
         self.show(0)
 
     def show(self, i: int) -> None:
@@ -111,6 +122,7 @@ class FreeTreeApp(Stepper):
             _apply(self.fig, figures.free_tree_traces(frame, which) + figures.frame_strip_traces(frame, which, self.demo.pages))
             self.fig.layout.title.text = f"step {frame.step}: {frame.title}  →  {frame.outcome}"
             self.fig.layout.yaxis.range = figures.tree_y_range(frame, which)
+            self._say(figures.free_tree_description(frame, self.demo.pages, which))
         self.text.value = (f"<b>{html.escape(frame.title)}</b>: {html.escape(frame.explain)}"
                            "<br><span style='color:#ff9800'>orange</span>: nodes the search stood on; "
                            "<span style='color:#2e7d32'>green</span>: the block chosen.")
@@ -129,7 +141,8 @@ class QuizApp(App):
         self.new.on_click(lambda _b: self.load(self.seed.value + 1))
         self.reveal.on_click(lambda _b: self.show_answer())
         self.seed.observe(lambda ch: self.load(ch["new"]), "value")
-        self.widget = W.VBox([W.HBox([self.seed, self.new, self.reveal]), self.question, self.fig, self.answer])
+        self.widget = W.VBox([W.HBox([self.seed, self.new, self.reveal]), self.question, self.fig, self._caption(),
+                              self.answer])
         self.load(seed)
 
     def load(self, seed: int) -> None:
@@ -144,6 +157,7 @@ class QuizApp(App):
             _apply(self.fig, figures.free_tree_traces(blank, "before") + figures.frame_strip_traces(blank, "before", self.pages))
             self.fig.layout.title.text = f"quiz, seed {seed}: where does the request land?"
             self.fig.layout.yaxis.range = figures.tree_y_range(frame, "before")
+            self._say(figures.free_tree_description(blank, self.pages, "before"))
         self.question.value = "<pre>" + html.escape(self.quiz.question) + "</pre>"
         self.answer.value = ""
 
@@ -153,6 +167,7 @@ class QuizApp(App):
         with self.fig.batch_update():
             _apply(self.fig, figures.free_tree_traces(frame, "before") + figures.frame_strip_traces(frame, "before", self.pages))
             self.fig.layout.title.text = f"quiz, seed {self.quiz.seed}: {frame.outcome} after reading {len(frame.path)} node(s)"
+            self._say(figures.free_tree_description(frame, self.pages, "before"))
         self.answer.value = ("<b>Answer:</b> " + html.escape(self.quiz.answer) +
                              "<br><span style='color:#ff9800'>orange</span>: the nodes the search read; "
                              "<span style='color:#2e7d32'>green</span>: the block chosen and where the request lands.")
@@ -176,7 +191,7 @@ class SegmentApp(App):
         self.fig = go.FigureWidget(figures.address_cells_figure(address_cells(nr_cpus, zone_pages), self._addr()))
         for w in (self.cpus, self.zone, self.addr):
             w.observe(lambda _ch: self.update(), "value")
-        self.widget = W.VBox([W.HBox([self.cpus, self.zone]), W.HBox([self.addr, self.node]), self.fig])
+        self.widget = W.VBox([W.HBox([self.cpus, self.zone]), W.HBox([self.addr, self.node]), self.fig, self._caption()])
         self.update()
 
     def _addr(self) -> int | None:
@@ -198,6 +213,7 @@ class SegmentApp(App):
             self.fig.layout.height = fresh.layout.height
             self.fig.layout.yaxis.tickvals = fresh.layout.yaxis.tickvals
             self.fig.layout.yaxis.ticktext = fresh.layout.yaxis.ticktext
+            self._say(figures.description(fresh))
         self.node.value = self.describe(z)
 
     def describe(self, z: dict) -> str:
@@ -227,7 +243,7 @@ class PoolsApp(Stepper):
         self.fig = go.FigureWidget(figures.pools_figure(self.frames[0]))
         self.log = W.HTML()
         controls = self._controls(len(self.frames), interval_ms=1500)
-        self.widget = W.VBox([controls, self.fig, self.log])
+        self.widget = W.VBox([controls, self.fig, self._caption(), self.log])
         self.show(0)
 
     def show(self, i: int) -> None:
@@ -235,6 +251,7 @@ class PoolsApp(Stepper):
         with self.fig.batch_update():
             _apply(self.fig, [figures.pools_heatmap_trace(frame)])
             self.fig.layout.title.text = figures.pools_title(frame)
+            self._say(figures.pools_description(frame))
         lines = frame.events or ("(no purge, decay or shrinker work in this step)",)
         self.log.value = "<pre>" + "\n".join(html.escape(e) for e in lines) + "</pre>"
 
@@ -261,7 +278,8 @@ class ContentionApp(App):
         self.state = W.HTML()
         self.slider.observe(lambda _ch: self.show(), "value")
         self.width.observe(lambda _ch: self.show(), "value")
-        self.widget = W.VBox([W.HBox([self.play, self.slider, self.step, self.width]), self.state, self.fig])
+        self.widget = W.VBox([W.HBox([self.play, self.slider, self.step, self.width]), self.state, self.fig,
+                              self._caption()])
         self.show()
 
     def go(self, i: int) -> None:
@@ -284,6 +302,7 @@ class ContentionApp(App):
                         self.fig.data[i].update(y=new["y"], base=new["base"], x=new["x"], hovertext=new["hovertext"])
             for r in range(len(self.results)):
                 self.fig.layout[f"xaxis{r + 1 if r else ''}"].range = [lo / 1e3, max(cur, lo + 1e3) / 1e3]
+            self._say(figures.timeline_description(self.results, lo, self.hi, cur))
         self.state.value = self.describe(cur)
 
     def describe(self, t: float) -> str:
@@ -336,7 +355,8 @@ class WhatIfApp(App):
         self.threads.observe(self._threads_changed, "value")
         self.widget = W.VBox([W.HBox([self.threads, self.nodes, self.zone]),
                               W.HBox([self.pools, self.pool_limit, self.clear]), W.HBox([self.policy, self.run_button]),
-                              self.status, self.fig])
+                              self.status, self.fig, self._caption()])
+        self._say(figures.description(self.fig))
 
     def _threads_changed(self, change) -> None:
         """6.9 makes one node per CPU (here threads = CPUs): the node count follows the thread count
@@ -392,6 +412,7 @@ class WhatIfApp(App):
             self.fig.add_traces(list(fresh.data), rows=[1] * len(fresh.data),
                                 cols=[1, 2] * (len(fresh.data) // 2))
             self.fig.layout = fresh.layout
+            self._say(figures.description(fresh))
         a, b = self.results["6.8"], self.results["6.9"]
         self.status.value = (f"{what}: 6.8 {a.wall_s:.1f} s ({a.slowpath_self_pct:.1f}% spinning), "
                              f"6.9 {b.wall_s:.1f} s ({b.slowpath_self_pct:.1f}%), ratio {a.wall_s / b.wall_s:.1f}×")
@@ -498,7 +519,7 @@ class ExplainApp(App):
         self.run_button.on_click(lambda _b: self.run())
         self.slider.observe(lambda ch: self.show(ch["new"]), "value")
         self.widget = W.VBox([W.HBox([self.text, W.VBox([self.version, self.cpus, self.run_button])]),
-                              self.error, self.slider, self.narration, self.fig])
+                              self.error, self.slider, self.narration, self.fig, self._caption()])
         self.steps: list = []
         self.figures: list = []
         self.run()
@@ -534,3 +555,4 @@ class ExplainApp(App):
             self.fig.add_traces(list(new.data))
             self.fig.layout = new.layout
             self.fig.layout.title.text = f"after call {i}: {step.op.text}"
+            self._say(f"After call {i}, {step.op.text}: {figures.description(new)}")
