@@ -956,6 +956,7 @@ def _say_machines(rows: list[dict]) -> str:
     for machine in dict.fromkeys(r["machine"] for r in rows):
         walls = {r["version"]: r["wall_s"] for r in rows if r["machine"] == machine}
         said = ", ".join(f"Linux {v} {w:.0f} s" for v, w in walls.items())
-        ratio = (f" ({walls['6.8'] / walls['6.9']:.1f}x)" if walls.get("6.9") and "6.8" in walls else "")
+        before, after = VERSION_COLOURS          # the pair every experiment figure draws
+        ratio = f" ({walls[before] / walls[after]:.1f}x)" if walls.get(after) and before in walls else ""
         parts.append(f"{machine}: {said}{ratio}")
     return "Real-equivalent wall time by machine: " + ("; ".join(parts) if parts else "no runs") + "."
