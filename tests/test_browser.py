@@ -238,3 +238,28 @@ def test_vmallocinfo_notebook_draws_and_its_exercise_checks_answers(browser, lab
     ex.get_by_text("Solution:").wait_for(timeout=30_000)
     assert shot(page, "05-vmallocinfo-and-vread").stat().st_size > 10_000
     page.close()
+
+
+def test_the_free_tree_app_works_from_the_keyboard_alone(browser, lab):
+    """Issue 29 item 3: from the app's first control, Tab reaches the step slider, the arrow keys move it,
+    and the figure and the description under it follow (no pointer once the notebook has run)."""
+    page = open_and_run(browser, lab, "01-free-tree.ipynb")
+    app = find_app(page, page.locator("button", has_text="step ▶"))
+    caption = app.locator(".widget-html", has_text="Figure:").first
+    caption.wait_for(timeout=60_000)
+    title = app.locator(".js-plotly-plot .gtitle").first
+    assert "Step 0" in caption.text_content() and title.text_content().startswith("step 0")
+    app.locator(".widget-play button").first.focus()             # where a Tab into the app lands first
+    handle = app.locator(".widget-slider .noUi-handle, .widget-hslider .noUi-handle").first
+    for _ in range(8):
+        if handle.evaluate("h => h === document.activeElement || h.contains(document.activeElement)"):
+            break
+        page.keyboard.press("Tab")
+    else:
+        pytest.fail("Tab never reached the step slider")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("el => el.textContent.includes('Step 2')", arg=caption.element_handle(), timeout=30_000)
+    assert title.text_content().startswith("step 2")
+    assert shot(page, "01-free-tree-keyboard").stat().st_size > 10_000
+    page.close()
