@@ -215,3 +215,51 @@ def test_every_stored_output_in_the_site_is_the_notebooks_text_for_text(browser,
     assert not differ, (f"{name}: {len(differ)} of {compared} stored outputs' fields differ in the site, "
                         f"e.g.\n" + "\n".join(differ[:1] + [d for d in differ if " stream " in d][:1]))
     assert page.outside == [], page.outside[:5]
+
+
+SOAK_STEPS = 100
+
+
+def test_soak_a_hundred_widget_interactions_in_a_row(browser, site):
+    """Issue 29 item 4: the free-tree app in the browser site, driven from its slider with the keyboard
+    100 times in a row (right to the end, then back): every interaction redraws the figure and its
+    description within 30 s (no freeze), and the page's JavaScript heap after them stays within
+    64 MiB of where it started (after a garbage collection each time). Figures in test-artifacts."""
+    page = _open(browser, site, "01-free-tree.ipynb")
+    _run_all(page)
+    app = page.locator(".widget-vbox", has=page.locator("button", has_text="step ▶")).first
+    app.scroll_into_view_if_needed()
+    caption = app.locator(".widget-html", has_text="Figure:").first
+    caption.wait_for(timeout=60_000)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def heap_mib() -> float:
+        cdp.send("HeapProfiler.collectGarbage")
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return metrics["JSHeapUsedSize"] / 2**20
+    start = heap_mib()
+    handle = app.locator(".widget-slider .noUi-handle, .widget-hslider .noUi-handle").first
+    handle.focus()
+    last = int(float(handle.get_attribute("aria-valuemax") or 0))
+    assert last >= 10
+    took: list[float] = []
+    value = 0
+    for i in range(SOAK_STEPS):
+        forward = (i // last) % 2 == 0                 # to the end, back to the start, ...
+        before = caption.text_content()
+        t0 = time.monotonic()
+        page.keyboard.press("ArrowRight" if forward else "ArrowLeft")
+        value += 1 if forward else -1
+        page.wait_for_function("([el, old]) => el.textContent !== old", arg=[caption.element_handle(), before],
+                               timeout=30_000)
+        took.append(time.monotonic() - t0)
+    assert int(float(handle.get_attribute("aria-valuenow") or -1)) == value
+    end = heap_mib()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "lite-soak.json").write_text(json.dumps(
+        {"interactions": SOAK_STEPS, "heap_mib_start": round(start, 1), "heap_mib_end": round(end, 1),
+         "slowest_s": round(max(took), 2), "median_s": round(sorted(took)[len(took) // 2], 2)}, indent=1))
+    page.close()
+    assert end - start < 64, (start, end)
+    assert page.outside == [], page.outside[:5]
