@@ -80,7 +80,7 @@ class Exercise:
         got = _normalise(text)
         if not got:
             return Verdict(False, "No answer yet: type one and check again.")
-        if got in self.accepted:
+        if got in self.accepted or got == _normalise(self.answer):     # the solution's words, typed back
             return Verdict(True, f"Right: {self.answer}. {self.explanation}")
         return Verdict(False, f"Not {text.strip()!r}. Think again, or reveal the solution.")
 
