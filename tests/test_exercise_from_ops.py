@@ -80,7 +80,7 @@ def test_cli_bad_input_is_one_line_and_status_2(argv, capsys):
     assert len(err) == 1 and err[0].startswith("vmaplab: error:"), err
 
 
-@pytest.mark.parametrize("kind", ["next-address", "pool-node", "decay", "routing"])
+@pytest.mark.parametrize("kind", ["next-address", "pool-node", "decay", "routing", "vread-zeros"])
 def test_the_allocator_kinds_solutions_narrate_every_call(kind):
     """Issue 28, item 3: a solution shows the steps, not only the end: every call of the problem, as the
     explainer narrates it from the trace, and the last one's result is the answer."""
@@ -97,3 +97,8 @@ def test_the_allocator_kinds_solutions_narrate_every_call(kind):
         if kind == "routing":          # the purge that decides the pool is the last call; a non-whole request is said too
             assert heads[-1].split(". ", 1)[1].startswith("purge")
             assert ("none" in ex.answer) == any(line.startswith("(called directly) x = get_vm_area") for line in ex.steps)
+        if kind == "vread-zeros":      # three vmallocs and the vfree narrated; the stores and the read said after
+            assert [h.split(". ", 1)[1].split(" ")[0:3] for h in heads][:3] == [["A", "=", "vmalloc"], ["B", "=", "vmalloc"],
+                                                                                 ["C", "=", "vmalloc"]]
+            assert heads[-1].split(". ", 1)[1].startswith("vfree B")
+            assert ex.steps[-1].startswith("(called directly) vread(") and ex.steps[-1].endswith(f"{ex.answer} non-zero bytes")

@@ -368,19 +368,26 @@ def routing(seed: int) -> Exercise:
 def vread_zeros(seed: int) -> Exercise:
     """Two areas with bytes written in them and a gap: how many bytes of a vread across them are not zero?"""
     r = random.Random(f"vread-zeros/{seed}")
-    vm = Vmalloc(nr_cpus=1, version="6.9", seed=seed)
+    ex = Explainer(machine=Vmalloc(nr_cpus=1, version="6.9", seed=seed))     # the calls narrated
+    vm = ex.vm
     pages = [r.randint(1, 2) for _ in range(3)]
-    addrs = [_not_null(vm.vmalloc(p * PAGE_SIZE, cpu=0), f"vmalloc({p} pages)") for p in pages]
-    vm.vfree(addrs[1], cpu=0)                     # a lazily freed area between the two: unmapped
+    addrs = [_vmalloc(ex, 0, p * PAGE_SIZE, name=label) for p, label in zip(pages, "ABC")]
+    ex.call("vfree", 0, name="B")                 # a lazily freed area between the two: unmapped
     lines: list[str] = []
-    for a, p in ((addrs[0], pages[0]), (addrs[2], pages[2])):
+    aside: list[tuple[int, str]] = []             # the stores and the read, which the explainer has no words for
+    for a, p, label in ((addrs[0], pages[0], "A"), (addrs[2], pages[2], "C")):
         at, n = r.randrange(p * PAGE_SIZE - 64), r.randint(8, 64)
         vm.write(a + at, bytes([0x41 + len(lines)]) * n)
+        aside.append((len(ex.steps), f"(called directly) write {n} bytes of {0x41 + len(lines):#04x} at {label} + {at} "
+                                     f"= {a + at:#x}: stored in the pages of area {label}"))
         lines.append(f"{n} bytes of {0x41 + len(lines):#04x} written at {a:#x} + {at}")
     start = addrs[0] + r.randrange(0, 64)
     count = addrs[2] + pages[2] * PAGE_SIZE - start + r.randrange(0, PAGE_SIZE)
     data = vm.vread(start, count)
     nonzero = sum(b != 0 for b in data)
+    aside.append((len(ex.steps), f"(called directly) vread({start:#x}, {count})  => walks the busy areas from "
+                                 f"{start:#x}: copies the mapped pages of A and C, and zeros for their guard pages, "
+                                 f"for B (freed: no longer a busy area) and past C; {nonzero} non-zero bytes"))
     question = (f"On a 6.9 machine: area A of {pages[0]} page(s) at {addrs[0]:#x}, area B of {pages[1]} page(s) at "
                 f"{addrs[1]:#x} (vfreed, waiting for a purge), area C of {pages[2]} page(s) at {addrs[2]:#x}; each "
                 f"is followed by its guard page. " + "; ".join(lines).replace(f"{addrs[0]:#x}", "A", 1)
@@ -389,7 +396,8 @@ def vread_zeros(seed: int) -> Exercise:
     return Exercise("vread-zeros", seed, question, f"{nonzero}",
                     f"vread copies only what is mapped in a live area: the written bytes inside A and C "
                     f"({nonzero} of them fall inside the range); guard pages, the freed area B and anything "
-                    f"past the areas read as zeros, as the kernel fills holes.", _numbers(nonzero))
+                    f"past the areas read as zeros, as the kernel fills holes.", _numbers(nonzero),
+                    _narration(ex, aside))
 
 
 # -- sweep-runs --------------------------------------------------------------------------------------
