@@ -42,3 +42,44 @@ def wait_for_kernel(page, timeout_ms: int = 300_000) -> None:
     """Wait until the current notebook's kernel has run code and printed the marker."""
     answer = page.evaluate(KERNEL_UP_JS, [timeout_ms])
     assert answer == {"status": "ok", "printed": KERNEL_MARKER}, f"the kernel did not run code: {answer}"
+
+
+def progress_round_trip(page, ex, kind: str, seed: int, dest) -> dict:
+    """Issue 28's progress.json round trip in a browser: in the ExerciseApp ``ex`` (a locator), answer
+    its problem wrong, then right, save the progress and download it through the page's link into
+    ``dest``; then ``vmaplab exercises --verify`` must score it, and refuse a copy whose recorded
+    verdict was changed. Returns {"score": the verify line, "tampered": its one-line refusal}."""
+    import json
+    import subprocess
+    import sys
+
+    from vmaplab.course.exercises import make
+    right = make(kind, seed).answer
+    box = ex.locator("input[type='text']").first
+    box.fill("123456789")
+    ex.locator("button", has_text="check").click()
+    ex.get_by_text("Not '123456789'").wait_for(timeout=30_000)
+    box.fill(right)
+    ex.locator("button", has_text="check").click()
+    ex.get_by_text("Right:").first.wait_for(timeout=30_000)
+    ex.locator("button", has_text="save progress").click()
+    link = ex.get_by_text("download progress.json")
+    link.wait_for(timeout=30_000)
+    with page.expect_download(timeout=30_000) as download:
+        link.click()
+    download.value.save_as(dest)
+    card = json.loads(dest.read_text())
+    mine = [e for e in card["entries"] if e["kind"] == kind and e["seed"] == seed]
+    assert mine and mine[-1]["correct"] is True and mine[-1]["attempts"] >= 2, mine
+    ok = subprocess.run([sys.executable, "-m", "vmaplab", "exercises", "--verify", str(dest)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    score = next(line for line in ok.stdout.splitlines() if line.startswith("score:"))
+    for e in card["entries"]:
+        e["correct"] = not e["correct"]                        # a learner's edit: every verdict turned round
+    tampered = dest.with_name("tampered-" + dest.name)
+    tampered.write_text(json.dumps(card))
+    bad = subprocess.run([sys.executable, "-m", "vmaplab", "exercises", "--verify", str(tampered)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stdout + bad.stderr
+    return {"score": score, "tampered": bad.stderr.strip().splitlines()[-1]}

@@ -32,7 +32,7 @@ if not CHROMIUM.exists():
         pytest.fail("CI must install Debian's chromium (see .ci/run): /usr/bin/chromium is missing", pytrace=False)
     pytest.skip("no /usr/bin/chromium here (apt-get install chromium); CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
-from _jupyterapp import wait_for_kernel, wait_for_notebook  # noqa: E402
+from _jupyterapp import progress_round_trip, wait_for_kernel, wait_for_notebook  # noqa: E402
 
 
 def _free_port() -> int:
@@ -262,4 +262,15 @@ def test_the_free_tree_app_works_from_the_keyboard_alone(browser, lab):
     page.wait_for_function("el => el.textContent.includes('Step 2')", arg=caption.element_handle(), timeout=30_000)
     assert title.text_content().startswith("step 2")
     assert shot(page, "01-free-tree-keyboard").stat().st_size > 10_000
+    page.close()
+
+
+def test_progress_json_round_trip_in_jupyterlab(browser, lab, tmp_path):
+    """Issue 28: the tour's exercise answered wrong then right, progress.json downloaded from the page,
+    scored by ``vmaplab exercises --verify``, and a copy with its verdicts turned round refused."""
+    page = open_and_run(browser, lab, "00-tour.ipynb")
+    ex = find_app(page, page.locator("button", has_text="save progress"))
+    said = progress_round_trip(page, ex, "next-address", 1, tmp_path / "progress.json")
+    assert said["score"].startswith("score: 1/1 right (1 without showing the solution first)")
+    assert "records" in said["tampered"]
     page.close()

@@ -41,7 +41,7 @@ for what, ok in (("Debian's chromium (/usr/bin/chromium)", CHROMIUM.exists()), (
 playwright = pytest.importorskip("playwright.sync_api")
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_lite  # noqa: E402
-from _jupyterapp import wait_for_kernel, wait_for_notebook  # noqa: E402
+from _jupyterapp import progress_round_trip, wait_for_kernel, wait_for_notebook  # noqa: E402
 
 
 def _free_port() -> int:
@@ -262,4 +262,18 @@ def test_soak_a_hundred_widget_interactions_in_a_row(browser, site):
          "slowest_s": round(max(took), 2), "median_s": round(sorted(took)[len(took) // 2], 2)}, indent=1))
     page.close()
     assert end - start < 64, (start, end)
+    assert page.outside == [], page.outside[:5]
+
+
+def test_progress_json_round_trip_in_the_browser_site(browser, site, tmp_path):
+    """Issue 28: as in tests/test_browser.py, in the browser site: the tour's exercise answered, the
+    progress downloaded from the page (a data URI: no server to write to), verified and tampered with."""
+    page = _open(browser, site, "00-tour.ipynb")
+    _run_all(page)
+    ex = page.locator(".widget-vbox", has=page.locator("button", has_text="save progress")).first
+    ex.scroll_into_view_if_needed()
+    said = progress_round_trip(page, ex, "next-address", 1, tmp_path / "progress.json")
+    assert said["score"].startswith("score: 1/1 right (1 without showing the solution first)")
+    assert "records" in said["tampered"]
+    page.close()
     assert page.outside == [], page.outside[:5]
