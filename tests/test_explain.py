@@ -188,3 +188,17 @@ def test_bad_input_is_one_line_and_exit_2(ops, pos, words, capsys):
 def test_empty_list_is_refused(capsys):
     assert main(["explain", " ; # nothing"]) == 2
     assert "no calls" in capsys.readouterr().err
+
+
+def test_a_release_called_without_the_area_s_name_is_refused_and_changes_nothing():
+    """Explainer.call("vfree", 0) names no area: an ExplainError (bad input) naming name=, not a KeyError
+    or an InvariantError, and no step is added."""
+    from vmaplab.course.explain import Explainer
+    ex = Explainer("6.9", 2, 0)
+    ex.call("vmalloc", 0, 8192, "a")
+    for bad in (None, "", 5):
+        with pytest.raises(ExplainError, match="name="):
+            ex.call("vfree", 0, name=bad)
+    assert len(ex.steps) == 1
+    ex.call("vfree", 1, name="a")
+    assert len(ex.steps) == 2

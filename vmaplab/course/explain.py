@@ -213,6 +213,8 @@ class Explainer:
             name = name or f"a{len(self.steps)}"
             text = f"{name} = {kind} {size} cpu{cpu}"
         elif kind in RELEASERS:
+            if not isinstance(name, str) or not name:
+                raise ExplainError(f"call: {kind} needs name=, the name of the area it releases, got {name!r:.40}")
             text = f"{kind} {name} cpu{cpu}"
         else:
             text = f"{kind} cpu{cpu}"
