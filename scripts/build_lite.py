@@ -36,6 +36,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ROOT / "lite" / "_build"
 OUT = ROOT / "lite" / "_output"
+NOTEBOOKS = ROOT / "notebooks"
 # the lock-file packages the kernel and the course import (the kernel loads jedi for completion), and their
 # dependencies
 LOCK_ROOTS = ("micropip", "packaging", "ipython", "jedi", "narwhals", "typing-extensions", "tqdm")
@@ -46,6 +47,11 @@ APP_WHEELS = ("plotly==7.1.0", "ipywidgets==8.1.9", "anywidget==0.11.0", "jupyte
 # as piplite's own widgetsnbextension 4.0.999 stands in for the real one.
 NBFORMAT_SHIM = "5.999"
 INSTALL_CELL_ID = "lite-install"
+# the update prompt for returning learners (docs/lite.md §3.1): its source, the line the build fills in,
+# and its name in the site
+UPDATE_SOURCE = ROOT / "lite" / "update.js"
+UPDATE_SLOT = "var VMAPLAB_SITE = null;"
+UPDATE_SCRIPT = "vmaplab-update.js"
 TOUR = "lab/index.html?path=notebooks/00-tour.ipynb"
 INSTALL_CELL = ("# In the browser (JupyterLite): install the course's packages from this site's own wheels.\n"
                 "%pip install -q vmaplab plotly ipywidgets anywidget tqdm nbformat")
@@ -186,11 +192,11 @@ def write_joined(nb: nbformat.NotebookNode, dest: Path) -> None:
     dest.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def add_files(lite: Path) -> list[str]:
+def add_files(lite: Path, notebooks: Path = NOTEBOOKS) -> list[str]:
     """The repository's layout under files/: notebooks/ (with the install cell), data/, experiments/."""
     files = lite / "files"
     names = []
-    for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for nb_path in sorted(notebooks.glob("*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
         cell = nbformat.v4.new_code_cell(INSTALL_CELL)
         cell["id"] = INSTALL_CELL_ID
@@ -216,14 +222,45 @@ def storage_name(files: Path) -> str:
     return f"vmaplab {__version__} {digest.hexdigest()[:12]}"
 
 
-def write_config(lite: Path) -> None:
+def write_config(lite: Path) -> str:
+    """Write the site's ``jupyter-lite.json``; returns its storage name."""
+    storage = storage_name(lite / "files")
     (lite / "jupyter-lite.json").write_text(json.dumps({
         "jupyter-lite-schema-version": 0,
         "jupyter-config-data": {
             "appName": "vmaplab",
-            "contentsStorageName": storage_name(lite / "files"),
+            "contentsStorageName": storage,
             "litePluginSettings": {"@jupyterlite/pyodide-kernel-extension:kernel": {"disablePyPIFallback": True}},
         }}, indent=1))
+    return storage
+
+
+def add_update_prompt(out: Path, files: Path, storage: str) -> int:
+    """The returning learner's prompt (lite/update.js, docs/lite.md §3.1): copied to the site's root as
+    ``UPDATE_SCRIPT`` with the site's storage name, version and the paths the course serves filled in,
+    and loaded by every app page (the pages that carry JupyterLite's config). Returns how many pages."""
+    from vmaplab import __version__
+    source = UPDATE_SOURCE.read_text()
+    if source.count(UPDATE_SLOT) != 1:
+        raise SystemExit(f"build_lite: {UPDATE_SOURCE.relative_to(ROOT)} must hold {UPDATE_SLOT!r} once")
+    course = sorted(p.relative_to(files).as_posix() for p in files.rglob("*"))
+    site = {"storage": storage, "version": __version__, "course": course}
+    (out / UPDATE_SCRIPT).write_text(source.replace(UPDATE_SLOT, f"var VMAPLAB_SITE = {json.dumps(site)};"))
+    pages = 0
+    for page in sorted(out.glob("*/index.html")):
+        text = page.read_text()
+        if 'id="jupyter-config-data"' not in text:
+            continue
+        if "</head>" not in text:
+            raise SystemExit(f"build_lite: {page} has no </head>")
+        # the address names the storage: a browser (or a host's cache) that kept the last version's script
+        # cannot serve it to the new pages, which are revalidated on every visit
+        src = f"../{UPDATE_SCRIPT}?v={storage.rsplit(' ', 1)[-1]}"
+        page.write_text(text.replace("</head>", f'    <script src="{src}" defer></script>\n  </head>', 1))
+        pages += 1
+    if not pages:
+        raise SystemExit("build_lite: no JupyterLite app page to load the update prompt")
+    return pages
 
 
 def check_output(out: Path) -> None:
@@ -236,18 +273,21 @@ def check_output(out: Path) -> None:
         raise SystemExit("build_lite: static/pyodide has no pyodide.asm.wasm")
 
 
-def build(out: Path = OUT) -> Path:
+def build(out: Path = OUT, notebooks: Path = NOTEBOOKS) -> Path:
+    """Build the site into ``out`` from the notebooks in ``notebooks`` (the repository's by default; the
+    update test builds a changed course from a copy)."""
     cache = cache_dir()
     for d in (LITE, out):
         shutil.rmtree(d, ignore_errors=True)       # clean every time (see the module docstring)
     LITE.mkdir(parents=True)
     add_pyodide(cache, LITE)
     add_app_wheels(cache, LITE)
-    names = add_files(LITE)
-    write_config(LITE)
+    names = add_files(LITE, notebooks)
+    storage = write_config(LITE)
     run([sys.executable, "-m", "jupyter", "lite", "build", "--lite-dir", str(LITE), "--output-dir", str(out),
          "--contents", str(LITE / "files")], cwd=LITE)
     check_output(out)
+    add_update_prompt(out, LITE / "files", storage)
     # the site opens the tour (JupyterLite's root page opens an empty lab). The root page stays, with
     # one script in front: the lab pages read their settings from it (its jupyter-config-data)
     root = out / "index.html"
@@ -264,8 +304,11 @@ def build(out: Path = OUT) -> Path:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=OUT, help="output folder (default lite/_output)")
+    p.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="the notebooks' folder (default notebooks/)")
     args = p.parse_args(argv)
-    build(args.out.resolve())
+    if not any(args.notebooks.glob("*.ipynb")):
+        p.error(f"--notebooks {args.notebooks}: no .ipynb file there")
+    build(args.out.resolve(), args.notebooks.resolve())
     return 0
 
 

@@ -40,6 +40,7 @@ for what, ok in (("Debian's chromium (/usr/bin/chromium)", CHROMIUM.exists()), (
         pytest.skip(f"no {what} here; CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
 sys.path.insert(0, str(ROOT / "scripts"))
+import _axe as axe  # noqa: E402
 import build_lite  # noqa: E402
 from _jupyterapp import progress_round_trip, wait_for_kernel, wait_for_notebook  # noqa: E402
 
@@ -48,6 +49,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _serve(directory: Path):
+    """An HTTP server of ``directory`` on 127.0.0.1: (the process, its address)."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +76,7 @@ def site(tmp_path_factory):
     build_lite.build(out)
     built_s = time.monotonic() - t0
     assert had_build or not (ROOT / "build").exists(), "the site's build left build/ in the checkout"
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    server, url = _serve(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     yield {"url": url, "out": out, "built_s": built_s, "bytes": size, "times": {}, "notebooks": notebooks}
     server.terminate()
@@ -97,12 +103,15 @@ def _local(url: str) -> bool:
     return host in ("127.0.0.1", "localhost")
 
 
-def _open(browser, site, name: str, kernel: bool = True):
+def _open(browser, site, name: str, kernel: bool = True, context=None, url: str | None = None, query: str = ""):
     """Open ``name`` from the site's root page; every request off localhost is refused and recorded.
 
     Returns once JupyterLab has the notebook open and, with ``kernel``, once its kernel has run code.
+    The page is in its own browser context (its own storage) unless ``context`` is given; ``url`` is the
+    site's address if not ``site["url"]``; ``query`` is added to the page's address.
     """
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    viewport = {"width": 1500, "height": 1100}
+    page = browser.new_page(viewport=viewport) if context is None else context.new_page()
     page.outside = []
 
     def route(r):
@@ -119,8 +128,8 @@ def _open(browser, site, name: str, kernel: bool = True):
             r.continue_()
     page.route("**/*", route)
     t0 = time.monotonic()
-    target = "" if name == NOTEBOOKS[0] else f"lab/index.html?path=notebooks/{name}"   # the root opens the tour
-    page.goto(f"{site['url']}/{target}")
+    target = "" if name == NOTEBOOKS[0] and not query else f"lab/index.html?path=notebooks/{name}{query}"
+    page.goto(f"{url or site['url']}/{target}")
     wait_for_notebook(page, f"notebooks/{name}")                # the notebook, not an empty lab
     if kernel:
         wait_for_kernel(page)                                     # the kernel itself, not the status bar
@@ -277,3 +286,121 @@ def test_progress_json_round_trip_in_the_browser_site(browser, site, tmp_path):
     assert "records" in said["tampered"]
     page.close()
     assert page.outside == [], page.outside[:5]
+
+
+# ---- issue 29 item 4: a returning learner after the course changed (docs/lite.md §3.1)
+EDIT_JS = """async note => { const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.model.sharedModel.insertCell(0, {cell_type: 'markdown', source: note});
+  await panel.context.save(); return panel.context.path; }"""
+# a file as the site's contents give it: a notebook's cells' sources, or a folder's names
+GET_JS = """async path => { const m = await window.jupyterapp.serviceManager.contents.get(path, {content: true});
+  if (m.type === 'directory') return m.content.map(f => f.name);
+  return m.content.cells.map(c => Array.isArray(c.source) ? c.source.join('') : c.source); }"""
+DELETE_JS = "async path => { await window.jupyterapp.serviceManager.contents.delete(path); }"
+PROMPT_CHECKED_JS = "() => document.documentElement.getAttribute('data-vmaplab-update')"
+
+
+def _storage(out: Path) -> str:
+    """The browser storage a built site keeps its learners' files in."""
+    return json.loads((out / "jupyter-lite.json").read_text())["jupyter-config-data"]["contentsStorageName"]
+
+
+def _prompt(page) -> str:
+    """What the update prompt's check found in ``page``: "shown" or "nothing"."""
+    page.wait_for_function(PROMPT_CHECKED_JS, timeout=60_000)
+    return page.evaluate(PROMPT_CHECKED_JS)
+
+
+def test_a_returning_learner_is_told_the_course_changed_and_keeps_their_copy(browser, site, tmp_path):
+    """A learner edits and saves a notebook; the teacher rebuilds the site with that notebook changed and
+    publishes it at the same address; the learner comes back (same browser storage). They must see the
+    new notebook, be told the course changed and which files of theirs the browser keeps (axe-core:
+    nothing serious in the prompt); "Don't ask again" holds until the address asks again; one button
+    brings their copy beside the new notebook, and they are not asked again. Deleting their copy of a course notebook gives back the course's version, and the
+    earlier site, opened again, still has their edit: nothing was changed in its storage. Screenshots:
+    test-artifacts/lite-update-*.png."""
+    name, path = "01-free-tree.ipynb", "notebooks/01-free-tree.ipynb"
+    note, added, mine = "MY NOTE: the lazy tree, see 03", "NEW THIS TERM: a question on decay", "MINE AGAIN"
+    served = tmp_path / "served"                  # one address, two sites: a symbolic link, switched over
+    served.symlink_to(site["out"], target_is_directory=True)
+    server, url = _serve(served)
+    # no service worker: once one controls the pages, their requests go round the test's route (which
+    # refuses every host but this one and exposes the app object); the kernel, which needs it, is not run
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, service_workers="block")
+    pages = []
+    try:
+        page = _open(browser, site, name, kernel=False, context=context, url=url)
+        pages.append(page)
+        assert _prompt(page) == "nothing"           # a first visit: nothing earlier in this browser
+        assert page.evaluate(EDIT_JS, note) == path
+        assert page.evaluate(GET_JS, path)[0] == note
+        page.close()
+
+        notebooks = tmp_path / "notebooks"         # the course, changed: one notebook gains a cell
+        shutil.copytree(ROOT / "notebooks", notebooks)
+        nb = nbformat.read(notebooks / name, as_version=4)
+        nb.cells.append(nbformat.v4.new_markdown_cell(added))
+        nbformat.write(nb, notebooks / name)
+        updated = build_lite.build(tmp_path / "site2", notebooks=notebooks)
+        assert _storage(updated) != _storage(site["out"])
+        switched = tmp_path / "switched"
+        switched.symlink_to(updated, target_is_directory=True)
+        switched.replace(served)                   # published: the same address now serves the new site
+
+        page = _open(browser, site, name, kernel=False, context=context, url=url)
+        pages.append(page)
+        assert _prompt(page) == "shown"
+        prompt = page.locator("#vmaplab-update")
+        assert "The course was updated" in prompt.text_content() and path in prompt.text_content()
+        cells = page.evaluate(GET_JS, path)        # the new notebook, not the learner's old copy
+        assert added in cells and note not in cells
+        assert axe.serious(page, "#vmaplab-update") == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "lite-update-prompt.png"))
+        page.locator("#vmaplab-update-never").click()      # "Don't ask again" ...
+        assert page.locator("#vmaplab-update").count() == 0
+        page.close()
+        page = _open(browser, site, name, kernel=False, context=context, url=url)
+        pages.append(page)
+        assert _prompt(page) == "nothing"
+        page.close()                                        # ... until the address asks again
+        page = _open(browser, site, name, kernel=False, context=context, url=url, query="&vmaplab-earlier")
+        pages.append(page)
+        assert _prompt(page) == "shown"
+        prompt = page.locator("#vmaplab-update")
+        page.locator("#vmaplab-update-copy").click()
+        prompt.get_by_text("Done: 1 file is here").wait_for(timeout=30_000)
+        copies = [n for n in page.evaluate(GET_JS, "notebooks") if n.startswith("01-free-tree (my copy of ")]
+        assert len(copies) == 1, copies
+        assert page.evaluate(GET_JS, f"notebooks/{copies[0]}")[0] == note
+        assert page.evaluate(GET_JS, path)[-1] == added
+        # as the prompt says: the file browser lists the copy without a reload
+        page.locator(".jp-DirListing-itemText", has_text="01-free-tree (my copy of").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "lite-update-copied.png"))
+        page.close()
+
+        page = _open(browser, site, name, kernel=False, context=context, url=url)
+        pages.append(page)
+        assert _prompt(page) == "nothing"           # copied: not asked again
+        page.evaluate(EDIT_JS, mine)                # "reset to the course's version": delete your copy
+        assert page.evaluate(GET_JS, path)[0] == mine
+        page.evaluate(DELETE_JS, path)
+        cells = page.evaluate(GET_JS, path)
+        assert mine not in cells and cells[-1] == added
+        assert page.evaluate(GET_JS, f"notebooks/{copies[0]}")[0] == note   # their copy untouched
+        page.close()
+
+        back = tmp_path / "back"                    # the earlier site, opened again at the same address
+        back.symlink_to(site["out"], target_is_directory=True)
+        back.replace(served)
+        page = _open(browser, site, name, kernel=False, context=context, url=url)
+        pages.append(page)
+        assert _prompt(page) == "nothing"           # the later version is not "earlier"
+        assert page.evaluate(GET_JS, path)[0] == note
+        page.close()
+    finally:
+        context.close()
+        server.terminate()
+        server.wait(timeout=20)
+    outside = [u for p in pages for u in p.outside]
+    assert outside == [], outside[:5]

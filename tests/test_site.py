@@ -43,6 +43,7 @@ for what, ok in (("Debian's chromium (/usr/bin/chromium)", CHROMIUM.exists()),
             pytest.fail(f"CI must install {what} (see .ci/run and the [test] extra)", pytrace=False)
         pytest.skip(f"no {what} here; CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
+import _axe as axe  # noqa: E402
 
 
 def _load(name: str, path: Path):
@@ -248,35 +249,14 @@ def test_figures_draw_and_have_an_accessible_name(site, browser, name):
 
 
 # ---- issue 29 item 3: axe-core over every page of the book
-AXE_VERSION = "4.14.1"          # axe-core from the npm registry (npm pack), cached beside the lite build's packages
 # serious or critical findings that are not ours to fix, each with its reason (none today)
 NOT_OURS: dict[str, str] = {}
-
-
-def _axe_source() -> str:
-    import shutil
-    import tarfile
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vmaplab" / "npm"
-    tgz = cache / f"axe-core-{AXE_VERSION}.tgz"
-    if not tgz.is_file():
-        if shutil.which("npm") is None:
-            if os.environ.get("CI"):
-                pytest.fail("CI must have npm (scripts/_npm.sh) to fetch axe-core", pytrace=False)
-            pytest.skip("no npm here to fetch axe-core; CI has it")
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(cache)], check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
-    with tarfile.open(tgz) as t:
-        member = t.extractfile("package/axe.min.js")
-        assert member is not None
-        return member.read().decode()
 
 
 def test_axe_finds_no_serious_or_critical_violation_of_ours(site, browser):
     """Every page of the book (not the browser site under lite/, JupyterLab's own pages), once its
     scripts ran and its figures were drawn: axe-core's serious and critical findings, which must be
     none but those listed in NOT_OURS with their reason. Counts go to test-artifacts/site-axe.json."""
-    axe = _axe_source()
     out = site["out"]
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")
                    if not p.is_relative_to(out / "lite"))
@@ -289,17 +269,12 @@ def test_axe_finds_no_serious_or_critical_violation_of_ours(site, browser):
         page.wait_for_load_state("networkidle")
         page.wait_for_function("() => [...document.querySelectorAll('div.vmaplab-plotly')]"
                                ".every(d => d.hasAttribute('data-drawn'))", timeout=30_000)
-        page.add_script_tag(content=axe)
-        violations = page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
-        for v in violations:
+        for v in axe.serious(page):
             counts[v["id"]] = counts.get(v["id"], 0) + 1
             if v["id"] not in NOT_OURS:
                 found.setdefault(rel, []).append(f"{v['id']} ({v['impact']}): {'; '.join(v['nodes'])}")
     page.close()
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "site-axe.json").write_text(json.dumps({"axe_core": AXE_VERSION, "pages": len(pages),
+    (ARTIFACTS / "site-axe.json").write_text(json.dumps({"axe_core": axe.AXE_VERSION, "pages": len(pages),
                                                          "serious_or_critical_by_rule": counts}, indent=1))
     assert found == {}, "\n".join(f"{rel}: {v}" for rel, vs in found.items() for v in vs)
