@@ -362,6 +362,7 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
     """``vm.vread(addr, count)`` as a 16-column byte grid with an ASCII column; hover says which
     area (or hole) each byte came from; the colour bar is the byte's value."""
     data = vm.vread(addr, count)
+    areas = [vm.find_vm_area(addr + i) for i in range(len(data))]   # each byte's area (None: a hole)
     rows = (count + 15) // 16
     z: list[list[int | None]] = []
     text: list[list[str]] = []
@@ -378,7 +379,7 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
                 hr.append("")
                 continue
             a = addr + i
-            vm_area = vm.find_vm_area(a)
+            vm_area = areas[i]
             where = (f"{vm_area.caller or '?'} [{vm_area.addr:#x}, +{vm_area.size:#x}), busy tree of node "
                      f"{vm.addr_to_node_id(vm_area.addr)}" if vm_area is not None
                      else "no area here (a hole or a guard page): reads as zero")
@@ -401,7 +402,7 @@ def vread_figure(vm, addr: int, count: int) -> go.Figure:
                      ticktext=[f"{addr + 16 * r:#x}" for r in range(rows)])
     fig.update_xaxes(tickvals=list(range(16)), ticktext=[f"+{c:x}" for c in range(16)], side="top",
                      range=[-0.5, 15.5])
-    return described(fig, _say_vread(vm, addr, data))
+    return described(fig, _say_vread(addr, data, areas))
 
 
 def html_escape(text: str) -> str:
@@ -501,8 +502,9 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
     fig = make_subplots(rows=len(versions), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=[f"Linux {v}" for v in versions])
     seen = set()
+    traces = {v: timeline_traces(results[v].timeline, t_lo, t_hi, cursor) for v in versions}
     for i, v in enumerate(versions, 1):
-        for tr in timeline_traces(results[v].timeline, t_lo, t_hi, cursor):
+        for tr in traces[v]:
             tr = {k: val for k, val in tr.items() if k != "type"}
             tr["showlegend"] = tr["name"] not in seen
             if not tr["showlegend"]:
@@ -515,7 +517,7 @@ def timeline_figure(results: dict, t_lo: float, t_hi: float, cursor: float | Non
                       title="what each CPU does (simulated µs of the scaled run): a colour per lock, "
                             "hatched while spinning on it, solid while holding it", legend=dict(groupclick="toggleitem"))
     fig.update_xaxes(range=[t_lo / 1e3, t_hi / 1e3], title_text="µs", row=len(versions), col=1)
-    return described(fig, timeline_description(results, t_lo, t_hi, cursor))
+    return described(fig, timeline_description(results, t_lo, t_hi, cursor, traces))
 
 
 def profile_table_figure(simulated: list[dict], published: list[dict] | None, title: str, limit: int = 14) -> go.Figure:
@@ -840,10 +842,9 @@ def _say_address_space(vm, counts: dict, nodes_shown: list[int], span_pages: int
             f"{_listed([str(n) for n in nodes_shown], 12)}.")
 
 
-def _say_vread(vm, addr: int, data: bytes) -> str:
-    holes = sum(1 for i in range(len(data)) if vm.find_vm_area(addr + i) is None)
-    callers = list(dict.fromkeys(a.caller or "?" for a in (vm.find_vm_area(addr + i) for i in range(len(data)))
-                                 if a is not None))
+def _say_vread(addr: int, data: bytes, areas: list) -> str:
+    holes = sum(1 for a in areas if a is None)
+    callers = list(dict.fromkeys(a.caller or "?" for a in areas if a is not None))
     nonzero = sum(1 for b in data if b)
     text = (f"vread of {len(data)} bytes from {addr:#x}: {nonzero} non-zero; "
             f"{holes} byte{'s' * (holes != 1)} fall where no area is mapped and read as zero")
@@ -859,11 +860,13 @@ def _say_callers(rows: list[tuple[str, int]], areas: dict[str, int], total: int,
             f"{'; '.join(top)}.")
 
 
-def timeline_description(results: dict, t_lo: float, t_hi: float, cursor: float | None) -> str:
+def timeline_description(results: dict, t_lo: float, t_hi: float, cursor: float | None,
+                         traces: dict | None = None) -> str:
+    """What ``timeline_figure`` shows, in words; ``traces`` are its traces per version if already made."""
     parts = []
     for v, r in results.items():
         shares: dict[str, float] = {}
-        for tr in timeline_traces(r.timeline, t_lo, t_hi, cursor):
+        for tr in (traces[v] if traces is not None else timeline_traces(r.timeline, t_lo, t_hi, cursor)):
             shares[tr["name"]] = shares.get(tr["name"], 0.0) + sum(tr["x"])
         total = sum(shares.values())
         if not total:
