@@ -29,7 +29,7 @@
   var DISMISSED = "vmaplab-dismissed:"; // + an earlier database's name: the learner said "don't ask again"
   var LATER = "vmaplab-not-now";        // sessionStorage: the learner said "not now" in this tab
   // ?vmaplab-earlier in a page's address asks again, whatever was answered before
-  var AGAIN = /[?&]vmaplab-earlier(=|&|$)/.test(location.search);
+  var AGAIN = typeof location !== "undefined" && /[?&]vmaplab-earlier(=|&|$)/.test(location.search);
 
   function readJSON(store, key, fallback) {
     try { var v = JSON.parse(store.getItem(key)); return v === null ? fallback : v; } catch (e) { return fallback; }
@@ -97,8 +97,11 @@
     var dir = path.slice(0, slash + 1), base = path.slice(slash + 1);
     var dot = base.lastIndexOf(".");
     var stem = dot > 0 ? base.slice(0, dot) : base, ext = dot > 0 ? base.slice(dot) : "";
+    // the first free one of: "NAME (my copy of DATE)", "NAME (my copy of DATE, TAG)", "... TAG 2)", ...
     var name = stem + " (my copy of " + when + ")" + ext;
-    if (taken[dir + name]) name = stem + " (my copy of " + when + ", " + tag + ")" + ext;
+    for (var n = 1; taken[dir + name]; n++) {
+      name = stem + " (my copy of " + when + ", " + tag + (n > 1 ? " " + n : "") + ")" + ext;
+    }
     return dir + name;
   }
 
@@ -239,6 +242,11 @@
     });
   }
 
+  if (typeof document === "undefined") {
+    // not a page: node, in tests/test_lite_update.py, which checks where plan() puts each file
+    module.exports = { plan: function (site, earlier, present) { VMAPLAB_SITE = site; return plan(earlier, present); } };
+    return;
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
