@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,12 +32,7 @@ if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium here (apt-get install chromium); CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
 from _jupyterapp import progress_round_trip, wait_for_kernel, wait_for_notebook  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _static import free_port  # noqa: E402
 
 
 def _settings(path: Path) -> None:
@@ -59,7 +53,7 @@ def lab(tmp_path_factory):
     shutil.copytree(ROOT / "data", home / "data")
     shutil.copytree(ROOT / "experiments", home / "experiments")
     _settings(home / "settings")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR":
            str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "TQDM_DISABLE": "1"}
     log = open(home / "lab.log", "w")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,26 +41,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import _axe as axe  # noqa: E402
 import build_lite  # noqa: E402
 from _jupyterapp import progress_round_trip, wait_for_kernel, wait_for_notebook  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(directory: Path):
-    """An HTTP server of ``directory`` on 127.0.0.1: (the process, its address)."""
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server, f"http://127.0.0.1:{port}"
+from _static import serve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +55,7 @@ def site(tmp_path_factory):
     build_lite.build(out)
     built_s = time.monotonic() - t0
     assert had_build or not (ROOT / "build").exists(), "the site's build left build/ in the checkout"
-    server, url = _serve(out)
+    server, url = serve(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     yield {"url": url, "out": out, "built_s": built_s, "bytes": size, "times": {}, "notebooks": notebooks}
     server.terminate()
@@ -323,7 +302,7 @@ def test_a_returning_learner_is_told_the_course_changed_and_keeps_their_copy(bro
     note, added, mine = "MY NOTE: the lazy tree, see 03", "NEW THIS TERM: a question on decay", "MINE AGAIN"
     served = tmp_path / "served"                  # one address, two sites: a symbolic link, switched over
     served.symlink_to(site["out"], target_is_directory=True)
-    server, url = _serve(served)
+    server, url = serve(served)
     # no service worker: once one controls the pages, their requests go round the test's route (which
     # refuses every host but this one and exposes the app object); the kernel, which needs it, is not run
     context = browser.new_context(viewport={"width": 1500, "height": 1100}, service_workers="block")

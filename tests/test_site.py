@@ -17,9 +17,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +41,7 @@ for what, ok in (("Debian's chromium (/usr/bin/chromium)", CHROMIUM.exists()),
         pytest.skip(f"no {what} here; CI installs it", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
 import _axe as axe  # noqa: E402
+from _static import serve  # noqa: E402
 
 
 def _load(name: str, path: Path):
@@ -55,12 +53,6 @@ def _load(name: str, path: Path):
 
 site_build = _load("vmaplab_site_build", ROOT / "site" / "build.py")   # not "build": python -m build is a package
 griffe_doctests = _load("vmaplab_site_griffe_doctests", ROOT / "site" / "griffe_doctests.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _figures(path: Path) -> int:
@@ -81,20 +73,12 @@ def site(tmp_path_factory):
     t0 = time.monotonic()
     facts = site_build.build(out, lite=lite, quiet=True)
     built_s = time.monotonic() - t0
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    server, url = serve(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_relative_to(out / "lite"))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "site-build.json").write_text(json.dumps(
         {"build_s": round(built_s, 1), "site_mib": round(size / 2**20, 1), "figures": facts["figures"]}, indent=1))
-    yield {"out": out, "url": f"http://127.0.0.1:{port}", "facts": facts, "notebooks": notebooks, "docs": docs}
+    yield {"out": out, "url": url, "facts": facts, "notebooks": notebooks, "docs": docs}
     server.terminate()
     server.wait(timeout=20)
 
